@@ -1,0 +1,100 @@
+package event
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Canonicalize validates doc as a complete v1 event, normalises its
+// timestamps to [TimeLayout] and returns the event together with its
+// RFC 8785 canonical bytes. doc is modified in place (timestamps).
+//
+// This is the one place where canonical bytes are made. Callers store and
+// forward the returned bytes verbatim; the returned *Event is decoded from
+// those bytes, so it never disagrees with what is hashed.
+func Canonicalize(doc map[string]any, lim Limits) (*Event, []byte, error) {
+	lim = lim.withDefaults()
+	if err := Validate(doc); err != nil {
+		return nil, nil, err
+	}
+	for _, f := range timeFields {
+		if s, ok := doc[f].(string); ok {
+			t, _ := ParseTime(s) // Validate checked it
+			doc[f] = FormatTime(t)
+		}
+	}
+	v, err := canonicalJSON(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(v) > lim.MaxEventBytes {
+		return nil, nil, fieldErr("", RuleMaxBytes, strconv.Itoa(lim.MaxEventBytes),
+			"canonical event is %d bytes, at most %d allowed", len(v), lim.MaxEventBytes)
+	}
+	ev, err := unmarshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev, v, nil
+}
+
+// Parse decodes and canonicalises a complete v1 event (one that already has
+// its server-assigned fields).
+func Parse(raw []byte, lim Limits) (*Event, []byte, error) {
+	doc, err := Decode(raw, lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Canonicalize(doc, lim)
+}
+
+// ErrNotCanonical is wrapped by CheckCanonical when a valid event is not in
+// canonical form.
+var ErrNotCanonical = fmt.Errorf("event is valid but its bytes are not the RFC 8785 canonical form")
+
+// CheckCanonical verifies that raw is exactly the canonical encoding of a
+// valid v1 event, as the chainer requires before it hashes anything: a
+// record that passes was produced by [Canonicalize] (or is byte-identical to
+// what it would produce).
+func CheckCanonical(raw []byte, lim Limits) (*Event, error) {
+	ev, canon, err := Parse(raw, lim)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(canon, raw) {
+		return nil, ErrNotCanonical
+	}
+	return ev, nil
+}
+
+// Unmarshal decodes canonical bytes (as produced by [Canonicalize]) into an
+// Event without re-validating them. Readers of already-chained records use
+// it; the bytes stay the reference.
+func Unmarshal(canonical []byte) (*Event, error) { return unmarshal(canonical) }
+
+func unmarshal(b []byte) (*Event, error) {
+	var ev Event
+	if err := json.Unmarshal(b, &ev, json.RejectUnknownMembers(true)); err != nil {
+		return nil, fmt.Errorf("event: decode canonical bytes: %w", err)
+	}
+	return &ev, nil
+}
+
+// canonicalJSON is the RFC 8785 encoder: json/v2 writes the document, and
+// jsontext re-formats it canonically (UTF-16 key order, minimal string
+// escapes, ECMAScript number form).
+func canonicalJSON(doc any) (jsontext.Value, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("event: encode document: %w", err)
+	}
+	v := jsontext.Value(b)
+	if err := v.Canonicalize(); err != nil {
+		return nil, fmt.Errorf("event: canonicalize: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,189 @@
+package event
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// maxSafeInteger is 2^53−1, the largest integer every IEEE 754 double holds
+// exactly (I-JSON, RFC 7493 §2.2). JCS serialises numbers as doubles, so a
+// larger integer would silently change when canonicalised.
+const maxSafeInteger = 1<<53 - 1
+
+// Decode parses raw as one JSON object and returns it as a document of
+// map[string]any, []any, string, float64, bool and nil values, rejecting
+// everything RFC 8785 cannot represent faithfully (see the package
+// documentation). It is the first step for every source: adapters map the
+// document onto the canonical shape, then [Canonicalize] validates it.
+func Decode(raw []byte, lim Limits) (map[string]any, error) {
+	lim = lim.withDefaults()
+	if len(raw) > lim.MaxEventBytes {
+		return nil, fieldErr("", RuleMaxBytes, strconv.Itoa(lim.MaxEventBytes),
+			"event is %d bytes, at most %d allowed", len(raw), lim.MaxEventBytes)
+	}
+	d := decoder{dec: jsontext.NewDecoder(bytes.NewReader(raw)), lim: lim}
+	switch k := d.dec.PeekKind(); k {
+	case '{':
+	case 0: // malformed: the next read reports why
+	default:
+		return nil, fieldErr("", RuleObject, "", "must be a JSON object, not %s", kindName(k))
+	}
+	v, err := d.value(1, "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		return nil, fieldErr("", RuleSyntax, "", "unexpected data after the JSON object")
+	}
+	return v.(map[string]any), nil
+}
+
+type decoder struct {
+	dec *jsontext.Decoder
+	lim Limits
+}
+
+func (d *decoder) value(depth int, ptr string) (any, error) {
+	tok, err := d.dec.ReadToken()
+	if err != nil {
+		return nil, syntaxError(err, ptr)
+	}
+	switch tok.Kind() {
+	case '{':
+		if depth > d.lim.MaxDepth {
+			return nil, fieldErr(ptr, RuleMaxDepth, strconv.Itoa(d.lim.MaxDepth), "nesting deeper than %d levels", d.lim.MaxDepth)
+		}
+		m := make(map[string]any)
+		for d.dec.PeekKind() != '}' {
+			name, err := d.dec.ReadToken()
+			if err != nil {
+				return nil, syntaxError(err, ptr)
+			}
+			key := name.String()
+			child := pointerAppend(ptr, key)
+			if strings.IndexByte(key, 0) >= 0 {
+				return nil, fieldErr(child, RuleNUL, "", "key must not contain U+0000")
+			}
+			v, err := d.value(depth+1, child)
+			if err != nil {
+				return nil, err
+			}
+			m[key] = v
+		}
+		if _, err := d.dec.ReadToken(); err != nil {
+			return nil, syntaxError(err, ptr)
+		}
+		return m, nil
+	case '[':
+		if depth > d.lim.MaxDepth {
+			return nil, fieldErr(ptr, RuleMaxDepth, strconv.Itoa(d.lim.MaxDepth), "nesting deeper than %d levels", d.lim.MaxDepth)
+		}
+		a := []any{}
+		for i := 0; d.dec.PeekKind() != ']'; i++ {
+			v, err := d.value(depth+1, ptr+"/"+strconv.Itoa(i))
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		if _, err := d.dec.ReadToken(); err != nil {
+			return nil, syntaxError(err, ptr)
+		}
+		return a, nil
+	case '"':
+		s := tok.String()
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, fieldErr(ptr, RuleNUL, "", "must not contain U+0000")
+		}
+		return s, nil
+	case '0':
+		return number(tok.String(), ptr)
+	case 't':
+		return true, nil
+	case 'f':
+		return false, nil
+	case 'n':
+		return nil, nil
+	}
+	return nil, fieldErr(ptr, RuleSyntax, "", "unexpected token %q", tok.Kind().String())
+}
+
+// number accepts a JSON number only if its IEEE 754 double, the form JCS
+// serialises, is the value the sender wrote as far as I-JSON promises.
+func number(lit, ptr string) (float64, error) {
+	if !strings.ContainsAny(lit, ".eE") {
+		n, err := strconv.ParseInt(lit, 10, 64)
+		if err != nil || n > maxSafeInteger || n < -maxSafeInteger {
+			return 0, fieldErr(ptr, RuleNumber, "±9007199254740991",
+				"integer %s is beyond ±(2^53−1) and would lose precision; send it as a string", clip(lit))
+		}
+		return float64(n), nil
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil {
+		return 0, fieldErr(ptr, RuleNumber, "IEEE 754 double",
+			"number %s is outside the range of an IEEE 754 double; send it as a string", clip(lit))
+	}
+	if f == 0 && strings.ContainsAny(mantissa(lit), "123456789") {
+		return 0, fieldErr(ptr, RuleNumber, "IEEE 754 double",
+			"number %s is too small for an IEEE 754 double and would become 0; send it as a string", clip(lit))
+	}
+	return f, nil
+}
+
+func mantissa(lit string) string {
+	if i := strings.IndexAny(lit, "eE"); i >= 0 {
+		return lit[:i]
+	}
+	return lit
+}
+
+var surrogateEscape = regexp.MustCompile(`\\[uU][dD][89abcdefABCDEF][0-9a-fA-F]{2}`)
+
+// syntaxError turns a jsontext error into a FieldError with the pointer the
+// decoder reports, classified by the rule a sender can act on.
+func syntaxError(err error, ptr string) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+		return fieldErr(ptr, RuleSyntax, "", "unexpected end of JSON input")
+	}
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		if se.JSONPointer != "" {
+			ptr = string(se.JSONPointer)
+		}
+		msg := se.Err.Error()
+		switch {
+		case errors.Is(se.Err, jsontext.ErrDuplicateName):
+			return fieldErr(ptr, RuleDuplicateKey, "", "duplicate key; each key may appear once per object")
+		case strings.Contains(msg, "invalid UTF-8"):
+			return fieldErr(ptr, RuleUTF8, "", "invalid UTF-8 in string (byte offset %d)", se.ByteOffset)
+		case surrogateEscape.MatchString(msg):
+			return fieldErr(ptr, RuleUTF8, "", "lone UTF-16 surrogate escape %s is not a Unicode character (byte offset %d)",
+				surrogateEscape.FindString(msg), se.ByteOffset)
+		}
+		return fieldErr(ptr, RuleSyntax, "", "%s (byte offset %d)", msg, se.ByteOffset)
+	}
+	return fieldErr(ptr, RuleSyntax, "", "%v", err)
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "empty input"
+}
