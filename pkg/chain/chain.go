@@ -1,0 +1,95 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+var rangeFactory = compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// Chain is the state of one partition's chain: the next seq, the last leaf
+// hash and the Merkle compact range over every leaf so far. It is not safe
+// for concurrent use; a partition has exactly one writer.
+type Chain struct {
+	partition int32
+	prev      Hash
+	rng       *compact.Range
+}
+
+// New returns the empty chain of a partition.
+func New(partition int32) *Chain {
+	return &Chain{partition: partition, rng: rangeFactory.NewEmptyRange(0)}
+}
+
+// Partition returns the partition this chain belongs to.
+func (c *Chain) Partition() int32 { return c.partition }
+
+// Size returns the number of records appended so far, which is also the next
+// seq.
+func (c *Chain) Size() uint64 { return c.rng.End() }
+
+// LastLeafHash returns the leaf hash of the last record (zeros when empty):
+// the prev_hash of the next record.
+func (c *Chain) LastLeafHash() Hash { return c.prev }
+
+// Root returns the Merkle tree root over all records so far (the RFC 6962
+// empty-tree hash for an empty chain).
+func (c *Chain) Root() Hash {
+	if c.rng.End() == 0 {
+		h, _ := hashFromBytes(rfc6962.DefaultHasher.EmptyRoot())
+		return h
+	}
+	root, err := c.rng.GetRootHash(nil)
+	if err != nil {
+		panic(fmt.Sprintf("chain: compact range root: %v", err)) // cannot happen for a range starting at 0
+	}
+	h, _ := hashFromBytes(root)
+	return h
+}
+
+// RangeHashes returns the compact-range hashes of [0, Size): the state a
+// checkpoint stores so that the tree can be continued later.
+func (c *Chain) RangeHashes() []Hash {
+	hs := c.rng.Hashes()
+	out := make([]Hash, len(hs))
+	for i, h := range hs {
+		copy(out[i][:], h)
+	}
+	return out
+}
+
+// ErrEmptyEvent is returned by Append for an empty event.
+var ErrEmptyEvent = errors.New("chain: event bytes are empty")
+
+// Append chains one canonical event. chainedAt must come from the input
+// record (its Kafka timestamp), not from a clock: the output is then a pure
+// function of the input and the previous state. The returned record shares
+// event's backing array.
+func (c *Chain) Append(event []byte, chainedAt time.Time) (Record, error) {
+	if len(event) == 0 {
+		return Record{}, ErrEmptyEvent
+	}
+	if len(event) > 1<<32-1 {
+		return Record{}, fmt.Errorf("chain: event of %d bytes does not fit the leaf encoding", len(event))
+	}
+	r := Record{Partition: c.partition, Seq: c.Size(), ChainedAt: chainedAt.UTC(), PrevHash: c.prev, Event: event}
+	r.LeafHash = r.ComputeLeafHash()
+	if err := c.rng.Append(r.LeafHash[:], nil); err != nil {
+		return Record{}, fmt.Errorf("chain: merkle append: %w", err)
+	}
+	c.prev = r.LeafHash
+	return r, nil
+}
+
+// appendLeaf adds a leaf whose position and link the caller has checked.
+func (c *Chain) appendLeaf(leaf Hash) error {
+	if err := c.rng.Append(leaf[:], nil); err != nil {
+		return fmt.Errorf("chain: merkle append: %w", err)
+	}
+	c.prev = leaf
+	return nil
+}

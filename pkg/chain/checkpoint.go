@@ -1,0 +1,170 @@
+package chain
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Origin returns the checkpoint origin of one partition's log:
+// "<deployment>/<topic>/<partition>". The deployment should be a name the
+// operator controls (e.g. a DNS name), so that logs of different
+// deployments can never be confused.
+func Origin(deployment, topic string, partition int32) string {
+	return deployment + "/" + topic + "/" + strconv.Itoa(int(partition))
+}
+
+// Checkpoint is the signed statement about a log: its origin, size and root.
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Root   Hash
+}
+
+// Body returns the C2SP tlog-checkpoint text that is signed.
+func (c Checkpoint) Body() string {
+	return c.Origin + "\n" + strconv.FormatUint(c.Size, 10) + "\n" + base64.StdEncoding.EncodeToString(c.Root[:]) + "\n"
+}
+
+// ParseCheckpoint parses a checkpoint body (the text of a note). Extension
+// lines after the root hash are allowed by C2SP and ignored here.
+func ParseCheckpoint(body string) (Checkpoint, error) {
+	lines := strings.SplitN(body, "\n", 4)
+	if len(lines) < 4 {
+		return Checkpoint{}, errors.New("chain: checkpoint body needs origin, size and root hash lines")
+	}
+	var c Checkpoint
+	c.Origin = lines[0]
+	if c.Origin == "" {
+		return Checkpoint{}, errors.New("chain: checkpoint origin is empty")
+	}
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || (lines[1] != "0" && strings.HasPrefix(lines[1], "0")) {
+		return Checkpoint{}, fmt.Errorf("chain: checkpoint size %q is not a decimal integer", lines[1])
+	}
+	c.Size = size
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != HashSize {
+		return Checkpoint{}, fmt.Errorf("chain: checkpoint root %q is not a base64 SHA-256 hash", lines[2])
+	}
+	copy(c.Root[:], root)
+	return c, nil
+}
+
+// SignedCheckpoint is a checkpoint as the chainer stores it: the signed note
+// plus the unsigned state needed to continue the tree from it.
+type SignedCheckpoint struct {
+	// Note is the complete signed note: body, blank line, signature lines.
+	Note []byte `json:"note"`
+	// Range is the compact range of [0, size); it must fold to the signed
+	// root, which authenticates it.
+	Range []Hash `json:"range"`
+	// LastLeaf is the leaf hash of record size−1, the prev_hash of record
+	// size. It is not signed; verifiers check it against that record.
+	LastLeaf Hash `json:"last_leaf_hash"`
+}
+
+// Sign makes a signed checkpoint of the chain's current state.
+func (c *Chain) Sign(origin string, signer note.Signer) (SignedCheckpoint, error) {
+	cp := Checkpoint{Origin: origin, Size: c.Size(), Root: c.Root()}
+	msg, err := note.Sign(&note.Note{Text: cp.Body()}, signer)
+	if err != nil {
+		return SignedCheckpoint{}, fmt.Errorf("chain: sign checkpoint: %w", err)
+	}
+	return SignedCheckpoint{Note: msg, Range: c.RangeHashes(), LastLeaf: c.prev}, nil
+}
+
+// ErrOrigin is wrapped when a checkpoint belongs to another log.
+var ErrOrigin = errors.New("chain: checkpoint origin does not match")
+
+// Open verifies the note's signature with verifiers, parses the checkpoint
+// and checks its origin (unless origin is empty). It does not check Range.
+func (s SignedCheckpoint) Open(origin string, verifiers note.Verifiers) (Checkpoint, error) {
+	n, err := note.Open(s.Note, verifiers)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("chain: checkpoint signature: %w", err)
+	}
+	cp, err := ParseCheckpoint(n.Text)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if origin != "" && cp.Origin != origin {
+		return Checkpoint{}, fmt.Errorf("%w: got %q, want %q", ErrOrigin, cp.Origin, origin)
+	}
+	return cp, nil
+}
+
+// Unverified parses the checkpoint body without checking any signature. Use
+// it only for display and ordering.
+func (s SignedCheckpoint) Unverified() (Checkpoint, error) {
+	body, _, ok := bytes.Cut(s.Note, []byte("\n\n"))
+	if !ok {
+		return Checkpoint{}, errors.New("chain: note has no signature block")
+	}
+	return ParseCheckpoint(string(body) + "\n")
+}
+
+// restoreRange checks that s.Range folds to cp's root and returns a chain
+// positioned at cp.Size.
+func (s SignedCheckpoint) restoreRange(partition int32, cp Checkpoint) (*Chain, error) {
+	hs := make([][]byte, len(s.Range))
+	for i := range s.Range {
+		hs[i] = s.Range[i][:]
+	}
+	rng, err := rangeFactory.NewRange(0, cp.Size, hs)
+	if err != nil {
+		return nil, fmt.Errorf("chain: checkpoint at size %d: compact range: %w", cp.Size, err)
+	}
+	c := &Chain{partition: partition, rng: rng, prev: s.LastLeaf}
+	if cp.Size == 0 {
+		if s.LastLeaf != (Hash{}) {
+			return nil, fmt.Errorf("chain: checkpoint at size 0 has a last leaf hash")
+		}
+	}
+	if got := c.Root(); got != cp.Root {
+		return nil, fmt.Errorf("chain: checkpoint at size %d: compact range folds to %s, signed root is %s", cp.Size, got, cp.Root)
+	}
+	return c, nil
+}
+
+// GenerateKey returns a new Ed25519 signer key and its verifier key in note
+// format ("PRIVATE+KEY+<name>+<hash>+<key>" and "<name>+<hash>+<key>").
+func GenerateKey(name string) (signerKey, verifierKey string, err error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return "", "", fmt.Errorf("chain: generate key %q: %w", name, err)
+	}
+	return skey, vkey, nil
+}
+
+// NewSigner parses a signer key in note format.
+func NewSigner(signerKey string) (note.Signer, error) {
+	s, err := note.NewSigner(strings.TrimSpace(signerKey))
+	if err != nil {
+		return nil, fmt.Errorf("chain: signer key: %w (want the PRIVATE+KEY+... form from `trailctl keys generate`)", err)
+	}
+	return s, nil
+}
+
+// NewVerifiers builds the list of trusted public keys. Keep retired keys in
+// the list after a rotation so that old checkpoints still verify.
+func NewVerifiers(verifierKeys ...string) (note.Verifiers, error) {
+	if len(verifierKeys) == 0 {
+		return nil, errors.New("chain: no verifier keys given")
+	}
+	vs := make([]note.Verifier, 0, len(verifierKeys))
+	for _, k := range verifierKeys {
+		v, err := note.NewVerifier(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("chain: verifier key %q: %w", k, err)
+		}
+		vs = append(vs, v)
+	}
+	return note.VerifierList(vs...), nil
+}
