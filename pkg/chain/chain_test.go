@@ -246,3 +246,17 @@ func TestRecordJSONRoundTrip(t *testing.T) {
 		t.Fatal("accepted a record without hashes")
 	}
 }
+
+func TestVerifierKeyFromSignerKey(t *testing.T) {
+	skey, vkey, err := GenerateKey("derive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifierKey(skey)
+	if err != nil || got != vkey {
+		t.Fatalf("VerifierKey = %q, %v; want %q", got, err, vkey)
+	}
+	if _, err := VerifierKey(vkey); err == nil {
+		t.Fatal("accepted a public key as a signer key")
+	}
+}

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -61,13 +62,26 @@ func ParseCheckpoint(body string) (Checkpoint, error) {
 // plus the unsigned state needed to continue the tree from it.
 type SignedCheckpoint struct {
 	// Note is the complete signed note: body, blank line, signature lines.
-	Note []byte `json:"note"`
+	Note NoteText `json:"note"`
 	// Range is the compact range of [0, size); it must fold to the signed
 	// root, which authenticates it.
 	Range []Hash `json:"range"`
 	// LastLeaf is the leaf hash of record size−1, the prev_hash of record
 	// size. It is not signed; verifiers check it against that record.
 	LastLeaf Hash `json:"last_leaf_hash"`
+}
+
+// NoteText is signed-note text; it is written to JSON as a readable string
+// rather than base64, so auditors can read checkpoints in any export.
+type NoteText []byte
+
+// MarshalText implements encoding.TextMarshaler.
+func (n NoteText) MarshalText() ([]byte, error) { return n, nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (n *NoteText) UnmarshalText(b []byte) error {
+	*n = append((*n)[:0], b...)
+	return nil
 }
 
 // Sign makes a signed checkpoint of the chain's current state.
@@ -167,4 +181,27 @@ func NewVerifiers(verifierKeys ...string) (note.Verifiers, error) {
 		vs = append(vs, v)
 	}
 	return note.VerifierList(vs...), nil
+}
+
+// VerifierKey derives the public verifier key (note format) from a signer
+// key, so that operators only ever have to keep the private key file.
+func VerifierKey(signerKey string) (string, error) {
+	// PRIVATE+KEY+<name>+<hash>+<base64(alg || seed)>
+	parts := strings.SplitN(strings.TrimSpace(signerKey), "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("chain: signer key must have the form PRIVATE+KEY+<name>+<hash>+<key>")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("chain: signer key is not an Ed25519 note key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)
+	if err != nil {
+		return "", fmt.Errorf("chain: verifier key: %w", err)
+	}
+	if _, err := NewSigner(signerKey); err != nil { // checks the key hash too
+		return "", err
+	}
+	return vkey, nil
 }

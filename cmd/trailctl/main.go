@@ -1,0 +1,63 @@
+// Command trailctl is the operator and auditor tool for trailkeep. This
+// version works on files, offline: it canonicalises events, chains them,
+// verifies a chain with nothing but the public key, and makes and checks
+// inclusion proofs. Search, export and online verification against
+// ClickHouse come with the query API.
+//
+// Exit codes: 0 success, 1 verification failure or rejected input, 2 usage
+// error.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a process exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// failed reports a verification failure or rejected data (exit 1).
+func failed(format string, args ...any) error {
+	return &exitError{code: 1, err: fmt.Errorf(format, args...)}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "trailctl",
+		Short:         "Canonicalise, chain, verify and prove trailkeep audit records",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd())
+	return root
+}
+
+func main() { os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// execute runs trailctl and returns its exit code.
+func execute(args []string, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "trailctl:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 2 // flag and argument errors from cobra, unreadable files
+}
