@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Canonicalize validates doc as a complete v1 event, normalises its
@@ -84,17 +83,7 @@ func unmarshal(b []byte) (*Event, error) {
 	return &ev, nil
 }
 
-// canonicalJSON is the RFC 8785 encoder: json/v2 writes the document, and
-// jsontext re-formats it canonically (UTF-16 key order, minimal string
-// escapes, ECMAScript number form).
-func canonicalJSON(doc any) (jsontext.Value, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("event: encode document: %w", err)
-	}
-	v := jsontext.Value(b)
-	if err := v.Canonicalize(); err != nil {
-		return nil, fmt.Errorf("event: canonicalize: %w", err)
-	}
-	return v, nil
+// canonicalJSON returns the RFC 8785 canonical bytes of a decoded document.
+func canonicalJSON(doc any) ([]byte, error) {
+	return appendJCS(make([]byte, 0, 1024), doc)
 }

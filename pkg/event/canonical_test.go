@@ -182,6 +182,8 @@ func TestSchemaErrors(t *testing.T) {
 			"/metadata/s", "maxLength", "/metadata/s: must be at most 8192 characters (got 8193)"},
 		{"empty metadata", `{"action":"a.b","actor":{"type":"user","id":"u"},"source":{"tool":"registry"},"resource":{"type":"r","id":"1"},"metadata":{}}`,
 			"/metadata", "minProperties", "/metadata: must not be empty; omit the field instead"},
+		{"empty text", `{"action":"a.b","actor":{"type":"user","id":"u"},"source":{"tool":"registry"},"resource":{"type":"r","id":"1"},"change":{"diff_summary":""}}`,
+			"/change/diff_summary", "minLength", "/change/diff_summary: must not be empty"},
 		{"empty tags", `{"action":"a.b","actor":{"type":"user","id":"u"},"source":{"tool":"registry"},"resource":{"type":"r","id":"1"},"compliance_tags":[]}`,
 			"/compliance_tags", "minItems", ""},
 		{"actor type", `{"action":"a.b","actor":{"type":"robot","id":"u"},"source":{"tool":"registry"},"resource":{"type":"r","id":"1"}}`,

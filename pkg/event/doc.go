@@ -27,6 +27,8 @@
 // (change.diff_summary), metadata at most 64 keys named
 // [A-Za-z0-9][A-Za-z0-9_.:-]{0,63} with scalar values (strings up to 8 KiB),
 // at most 32 targets, 64 changed fields, 16 compliance tags, 64 redactions.
+// Empty optional strings, objects and arrays are rejected (omit the field),
+// so that one meaning has exactly one canonical encoding.
 // Timestamps are RFC 3339 between 1970-01-01 and 2262-04-11 (the range of a
 // nanosecond DateTime64) and are normalised to UTC with exactly nine
 // fractional digits, e.g. 2026-01-15T09:23:00.000000000Z.

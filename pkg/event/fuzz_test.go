@@ -31,6 +31,13 @@ func FuzzCanonicalize(f *testing.F) {
 			}
 			return
 		}
+		doc, err := Decode(canon, Limits{})
+		if err != nil {
+			t.Fatalf("canonical bytes do not decode: %v", err)
+		}
+		if want := libraryJCS(t, doc); !bytes.Equal(canon, want) {
+			t.Fatalf("single-pass JCS differs from the library:\n got %s\nwant %s", canon, want)
+		}
 		if len(canon) > DefaultLimits.MaxEventBytes {
 			t.Fatalf("canonical bytes over the limit: %d", len(canon))
 		}

@@ -1,0 +1,150 @@
+package event
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// appendJCS appends the RFC 8785 canonical form of a document produced by
+// Decode (map[string]any, []any, string, float64, bool, nil) in one pass.
+//
+// It exists for speed: json/v2 marshalling followed by
+// jsontext.Value.Canonicalize re-parses every event and costs twice the
+// ingest budget (BENCHMARKS.md). The library stays the reference: tests and
+// FuzzCanonicalize require byte equality with jsontext's canonical form.
+func appendJCS(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, compareUTF16)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJCSString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendJCS(b, v[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJCS(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case string:
+		return appendJCSString(b, v), nil
+	case float64:
+		return appendJCSNumber(b, v)
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	case nil:
+		return append(b, "null"...), nil
+	}
+	return nil, fmt.Errorf("event: canonical encoding: unsupported value of type %T", v)
+}
+
+// appendJCSString writes s with the minimal escaping of RFC 8785 §3.2.2.2:
+// only '"', '\\' and control characters are escaped; everything else is
+// literal UTF-8 (Decode guarantees valid UTF-8).
+func appendJCSString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendJCSNumber writes f as ECMAScript's Number.prototype.toString does
+// (RFC 8785 §3.2.2.3): shortest round-trip digits, plain notation for
+// 1e-6 ≤ |f| < 1e21, otherwise exponent form with a signed, unpadded
+// exponent. This is the same rule encoding/json applies.
+func appendJCSNumber(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("event: canonical encoding: %v is not a JSON number", f)
+	}
+	if f == 0 {
+		return append(b, '0'), nil // also for -0
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs < 1e-6 || abs >= 1e21 {
+		format = 'e'
+	}
+	n := len(b)
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// Go writes e-07 / e+07; ECMAScript writes e-7 / e+7.
+		if m := len(b); m-n >= 4 && b[m-4] == 'e' && b[m-2] == '0' {
+			b[m-2] = b[m-1]
+			b = b[:m-1]
+		}
+	}
+	return b, nil
+}
+
+// compareUTF16 orders strings by their UTF-16 code units, as RFC 8785
+// §3.2.3 requires. Byte order differs from it only where a rune ≥ U+10000
+// meets one in U+E000..U+FFFF.
+func compareUTF16(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			ua, ub := utf16Units(ra), utf16Units(rb)
+			if ua[0] != ub[0] {
+				return int(ua[0]) - int(ub[0])
+			}
+			return int(ua[1]) - int(ub[1])
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) - len(b)
+}
+
+func utf16Units(r rune) [2]uint16 {
+	if r < 0x10000 {
+		return [2]uint16{uint16(r), 0}
+	}
+	r -= 0x10000
+	return [2]uint16{uint16(0xd800 + r>>10), uint16(0xdc00 + r&0x3ff)}
+}
