@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 )
@@ -68,7 +69,16 @@ func readSigner(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// readVerifiers loads public keys: each argument is a file holding one or
+// loadVerifiers builds the trusted key list from key files.
+func loadVerifiers(paths []string) (note.Verifiers, error) {
+	keys, err := readVerifierKeys(paths)
+	if err != nil {
+		return nil, err
+	}
+	return chain.NewVerifiers(keys...)
+}
+
+// readVerifierKeys loads public keys: each argument is a file holding one or
 // more verifier keys, one per line (old keys stay listed after rotation).
 func readVerifierKeys(paths []string) ([]string, error) {
 	if len(paths) == 0 {

@@ -28,18 +28,7 @@ func newProveCmd() *cobra.Command {
 		Short: "Print an inclusion proof of one record in the latest signed checkpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if vf.origin == "" || vf.records == "" || vf.checkpoints == "" {
-				return &exitError{code: 2, err: fmt.Errorf("--origin, --records and --checkpoints are required")}
-			}
-			keys, err := readVerifierKeys(vf.keys)
-			if err != nil {
-				return err
-			}
-			verifiers, err := chain.NewVerifiers(keys...)
-			if err != nil {
-				return err
-			}
-			cps, err := readCheckpoints(vf.checkpoints)
+			verifiers, cps, err := vf.load()
 			if err != nil {
 				return err
 			}
@@ -109,11 +98,7 @@ func newProveCmd() *cobra.Command {
 			if err := json.Unmarshal(b, &pb); err != nil {
 				return failed("proof: %v", err)
 			}
-			keys, err := readVerifierKeys(keyFiles)
-			if err != nil {
-				return err
-			}
-			verifiers, err := chain.NewVerifiers(keys...)
+			verifiers, err := loadVerifiers(keyFiles)
 			if err != nil {
 				return err
 			}

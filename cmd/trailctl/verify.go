@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 )
@@ -27,6 +28,23 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&v.keys, "verifier-key", nil, "file of trusted public keys, one per line (repeatable)")
 }
 
+// load checks the required flags and reads the trusted keys and the
+// checkpoints, as verify and prove both need.
+func (v *verifyFlags) load() (note.Verifiers, []chain.SignedCheckpoint, error) {
+	if v.origin == "" || v.records == "" || v.checkpoints == "" {
+		return nil, nil, &exitError{code: 2, err: fmt.Errorf("--origin, --records and --checkpoints are required")}
+	}
+	verifiers, err := loadVerifiers(v.keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	cps, err := readCheckpoints(v.checkpoints)
+	if err != nil {
+		return nil, nil, err
+	}
+	return verifiers, cps, nil
+}
+
 func newVerifyCmd() *cobra.Command {
 	var vf verifyFlags
 	cmd := &cobra.Command{
@@ -39,18 +57,7 @@ its kind and location (partition, seq); exits 1 on a problem. Memory stays
 flat: records are streamed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if vf.origin == "" || vf.records == "" || vf.checkpoints == "" {
-				return &exitError{code: 2, err: fmt.Errorf("--origin, --records and --checkpoints are required")}
-			}
-			keys, err := readVerifierKeys(vf.keys)
-			if err != nil {
-				return err
-			}
-			verifiers, err := chain.NewVerifiers(keys...)
-			if err != nil {
-				return err
-			}
-			cps, err := readCheckpoints(vf.checkpoints)
+			verifiers, cps, err := vf.load()
 			if err != nil {
 				return err
 			}

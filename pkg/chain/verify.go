@@ -195,12 +195,12 @@ func (v *Verifier) Add(r Record) error {
 		return v.fail(Modified, r.Seq, r.Seq, 0, "content does not hash to the stored leaf hash %s", r.LeafHash)
 	}
 	if r.PrevHash != v.chain.prev {
-		what := "the leaf hash of seq %d"
+		want := fmt.Sprintf("the leaf hash of seq %d", r.Seq-1)
 		if r.Seq == v.first && v.first > 0 {
-			what = "the last leaf hash of the start checkpoint (size %d)"
+			want = fmt.Sprintf("the last leaf hash stored with the start checkpoint (size %d)", v.first)
 		}
-		return v.fail(BrokenLink, r.Seq, r.Seq, 0, "prev_hash %s is not "+what+" (%s): seq %[2]d was rewritten or this link altered",
-			r.PrevHash, r.Seq-1, v.chain.prev)
+		return v.fail(BrokenLink, r.Seq, r.Seq, 0, "prev_hash %s is not %s (%s): that record was rewritten or this link altered",
+			r.PrevHash, want, v.chain.prev)
 	}
 	if err := v.chain.appendLeaf(r.LeafHash); err != nil {
 		return err

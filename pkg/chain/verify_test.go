@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -175,6 +176,15 @@ func TestVerifyStartAt(t *testing.T) {
 	tampered[5].Event = []byte(`{}`)
 	_, err = Verify(testOrigin, 3, k.verifiers, tampered, cps, StartAt(cps[1]))
 	expectProblem(t, err, Modified, 25, 25)
+	// A relinked first record is caught against the start checkpoint.
+	relinked := slices.Clone(recs[20:])
+	relinked[0].PrevHash[0] ^= 1
+	relinked[0].LeafHash = relinked[0].ComputeLeafHash()
+	_, err = Verify(testOrigin, 3, k.verifiers, relinked, cps, StartAt(cps[1]))
+	expectProblem(t, err, BrokenLink, 20, 20)
+	if !strings.Contains(err.Error(), "start checkpoint (size 20)") {
+		t.Fatalf("message: %v", err)
+	}
 	// Starting at the wrong place is a gap, not silence.
 	_, err = Verify(testOrigin, 3, k.verifiers, recs[21:], cps, StartAt(cps[1]))
 	expectProblem(t, err, Deleted, 20, 20)

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-
 	"github.com/trailkeep/trailkeep/internal/fixtures"
 )
 
@@ -319,15 +316,7 @@ func TestRegistryFixturesCanonical(t *testing.T) {
 // Event gives back the canonical bytes.
 func assertRoundTrip(t testing.TB, ev *Event, canon []byte) {
 	t.Helper()
-	b, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := jsontext.Value(b)
-	if err := v.Canonicalize(); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(v, canon) {
+	if v := libraryJCS(t, ev); !bytes.Equal(v, canon) {
 		t.Fatalf("Go types lose data:\n canonical %s\n via types %s", canon, v)
 	}
 }
