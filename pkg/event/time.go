@@ -21,9 +21,6 @@ var (
 // Time is a timestamp that marshals in [TimeLayout].
 type Time struct{ time.Time }
 
-// NewTime returns t as a Time in UTC.
-func NewTime(t time.Time) Time { return Time{t.UTC()} }
-
 // MarshalText implements encoding.TextMarshaler.
 func (t Time) MarshalText() ([]byte, error) {
 	return t.UTC().AppendFormat(make([]byte, 0, len(TimeLayout)), TimeLayout), nil
