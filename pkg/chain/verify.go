@@ -97,7 +97,6 @@ type Verifier struct {
 	origin    string
 	partition int32
 	chain     *Chain
-	first     uint64
 	cps       []pendingCheckpoint // sorted by claimed size
 	next      int                 // index into cps
 	pending   *Record             // a record that arrived ahead of its seq
@@ -133,7 +132,7 @@ func NewVerifier(origin string, partition int32, verifiers note.Verifiers, check
 		if v.chain, err = cfg.from.restoreRange(partition, cp); err != nil {
 			return nil, err
 		}
-		v.first = cp.Size
+		v.summary.FirstSeq = cp.Size
 		v.summary.AnchoredSize = cp.Size
 	}
 	for _, s := range checkpoints {
@@ -148,14 +147,13 @@ func NewVerifier(origin string, partition int32, verifiers note.Verifiers, check
 			}
 			pc.parsed = claimed
 		}
-		if pc.parsed.Size <= v.first && cfg.from != nil {
+		if pc.parsed.Size <= v.summary.FirstSeq && cfg.from != nil {
 			continue
 		}
 		v.cps = append(v.cps, pc)
 	}
 	sort.SliceStable(v.cps, func(i, j int) bool { return v.cps[i].parsed.Size < v.cps[j].parsed.Size })
 	v.summary.Partition = partition
-	v.summary.FirstSeq = v.first
 	return v, nil
 }
 
@@ -196,8 +194,8 @@ func (v *Verifier) Add(r Record) error {
 	}
 	if r.PrevHash != v.chain.prev {
 		want := fmt.Sprintf("the leaf hash of seq %d", r.Seq-1)
-		if r.Seq == v.first && v.first > 0 {
-			want = fmt.Sprintf("the last leaf hash stored with the start checkpoint (size %d)", v.first)
+		if first := v.summary.FirstSeq; r.Seq == first && first > 0 {
+			want = fmt.Sprintf("the last leaf hash stored with the start checkpoint (size %d)", first)
 		}
 		return v.fail(BrokenLink, r.Seq, r.Seq, 0, "prev_hash %s is not %s (%s): that record was rewritten or this link altered",
 			r.PrevHash, want, v.chain.prev)
