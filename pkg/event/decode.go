@@ -187,3 +187,36 @@ func kindName(k jsontext.Kind) string {
 	}
 	return "empty input"
 }
+
+// SplitArray returns the raw bytes of each element of a top-level JSON array, so that
+// a batch can be decoded and rejected item by item: one bad element never costs the
+// good ones. Only the array's own syntax is checked here; each element still goes
+// through [Decode]. More than maxItems elements is an error naming the limit.
+func SplitArray(raw []byte, maxItems int) ([][]byte, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, syntaxError(err, "")
+	}
+	if tok.Kind() != '[' {
+		return nil, fieldErr("", "type", "array", "must be a JSON array, not %s", kindName(tok.Kind()))
+	}
+	var out [][]byte
+	for dec.PeekKind() != ']' {
+		if len(out) == maxItems {
+			return nil, fieldErr("", "maxItems", strconv.Itoa(maxItems), "a batch holds at most %d items", maxItems)
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, syntaxError(err, "/"+strconv.Itoa(len(out)))
+		}
+		out = append(out, bytes.Clone(v))
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, syntaxError(err, "")
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, fieldErr("", RuleSyntax, "", "unexpected data after the JSON array")
+	}
+	return out, nil
+}

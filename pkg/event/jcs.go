@@ -148,3 +148,8 @@ func utf16Units(r rune) [2]uint16 {
 	r -= 0x10000
 	return [2]uint16{uint16(0xd800 + r>>10), uint16(0xdc00 + r&0x3ff)}
 }
+
+// AppendCanonical appends the RFC 8785 canonical form of v, a value as produced by
+// [Decode] (map[string]any, []any, string, float64, bool or nil). Source adapters use
+// it to digest and store sub-documents such as a tool's input.
+func AppendCanonical(b []byte, v any) ([]byte, error) { return appendJCS(b, v) }

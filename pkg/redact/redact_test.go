@@ -19,7 +19,7 @@ func TestStringFindsSecrets(t *testing.T) {
 	cases := []struct {
 		name, in, secret, rule string
 	}{
-		{"github pat", "git clone https://github.com/acme/x && export GH=ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Qw", "ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Qw", "github-pat"},
+		{"github pat", "git clone https://github.com/acme/x && export GH=ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Q", "ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Q", "github-pat"},
 		{"aws key", "aws configure set aws_access_key_id AKIAZ7QW3RT5YU2PLK4M", "AKIAZ7QW3RT5YU2PLK4M", "aws-access-token"},
 		{"url password", "psql postgres://app:Sup3rS3cretPw@db.internal:5432/pay", "Sup3rS3cretPw", "trailkeep-url-password"},
 		{"cli flag", "mysql -u root --password=hunter2hunter2 payments", "hunter2hunter2", "trailkeep-cli-password"},

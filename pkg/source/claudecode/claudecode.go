@@ -1,0 +1,503 @@
+// Package claudecode maps Claude Code hook payloads (http hooks, or the curl command
+// used for SessionStart/Setup) onto canonical trailkeep events.
+//
+// Mapping rules, in short:
+//
+//   - source: tool from the token (claude_code), channel "http_hook", raw_event = the
+//     hook_event_name verbatim. Unknown hook events are kept: action
+//     "hook.<snake_case name>", resource the session.
+//   - session: session_id, prompt_id, tool_use_id, agent_id.
+//   - Tool events: resource {type: tool | mcp_tool, id: tool_name}. PreToolUse and
+//     PermissionRequest carry approval.approved_params_digest, PostToolUse and
+//     PostToolUseFailure approval.executed_params_digest: "sha256:" + SHA-256 of the
+//     RFC 8785 form of tool_input as the agent sent it (before redaction), so the
+//     approved-vs-executed check compares exactly what ran. The redacted tool_input is
+//     kept as canonical JSON text in metadata.tool_input (truncated past 8 KiB with
+//     metadata.tool_input_truncated = true; the digest always covers the full input).
+//   - Prompts and assistant messages are stored as SHA-256 digest + length; the prompt
+//     text itself only when the tenant opted in (Options.PromptText), redacted.
+//   - tool_response is never stored, only its digest and length: it can hold whole
+//     files, and what ran is tool_input.
+//   - Unknown top-level fields are kept in metadata (scalars as-is, objects as
+//     canonical JSON, each at most 1 KiB) so a newer Claude Code loses nothing silently.
+//
+// The idempotency key is session_id + hook_event_name + tool_use_id where the payload
+// has a tool_use_id; other hook events have no natural key and get none.
+package claudecode
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/redact"
+)
+
+// Limits for hook payloads. They are larger than a canonical event's because
+// tool_response may carry a whole file; only digests of it are kept.
+var Limits = event.Limits{MaxEventBytes: 1 << 20, MaxDepth: 32}
+
+// Options carry what the token and tenant settings decide about one payload.
+type Options struct {
+	// Actor is the identity bound to the sender's token ({"type":"user","id":...}).
+	// Claude Code payloads carry no user identity, so per-user tokens are how a
+	// human is attributed. Nil attributes the event to the agent session.
+	Actor map[string]any
+	// ClientIP is the sender's address; it becomes actor.ip and is replaced by its
+	// per-tenant HMAC when the event is stamped. Empty leaves it out.
+	ClientIP string
+	// PromptText keeps (redacted) prompt text; otherwise only digest and length.
+	PromptText bool
+	// Redactor masks secrets in everything kept as text. Required.
+	Redactor *redact.Redactor
+}
+
+// Hook event names with a fixed mapping; anything else is kept as hook.<name>.
+var actions = map[string]struct{ action, resource string }{
+	"SessionStart":        {"session.started", "session"},
+	"SessionEnd":          {"session.ended", "session"},
+	"Setup":               {"session.setup", "session"},
+	"UserPromptSubmit":    {"prompt.submitted", "prompt"},
+	"UserPromptExpansion": {"command.expanded", "command"},
+	"PreToolUse":          {"tool.requested", ""},
+	"PermissionRequest":   {"tool.permission_requested", ""},
+	"PermissionDenied":    {"tool.permission_denied", ""},
+	"PostToolUse":         {"tool.executed", ""},
+	"PostToolUseFailure":  {"tool.failed", ""},
+	"PostToolBatch":       {"tool.batch_completed", "session"},
+	"Notification":        {"notification.sent", "notification"},
+	"SubagentStart":       {"subagent.started", "subagent"},
+	"SubagentStop":        {"subagent.stopped", "subagent"},
+	"TaskCreated":         {"task.created", "task"},
+	"TaskCompleted":       {"task.completed", "task"},
+	"Stop":                {"turn.stopped", "session"},
+	"StopFailure":         {"turn.failed", "session"},
+	"ConfigChange":        {"config.changed", "config"},
+	"InstructionsLoaded":  {"instructions.loaded", "instructions"},
+	"CwdChanged":          {"session.cwd_changed", "session"},
+	"FileChanged":         {"file.changed", "file"},
+	"WorktreeCreate":      {"worktree.created", "worktree"},
+	"WorktreeRemove":      {"worktree.removed", "worktree"},
+	"PreCompact":          {"context.compacting", "session"},
+	"PostCompact":         {"context.compacted", "session"},
+	"Elicitation":         {"elicitation.requested", "elicitation"},
+	"ElicitationResult":   {"elicitation.answered", "elicitation"},
+}
+
+// Fields the mapping consumes; everything else is an unknown field kept in metadata.
+var consumed = map[string]bool{
+	"session_id": true, "hook_event_name": true, "prompt_id": true, "tool_use_id": true,
+	"agent_id": true, "tool_name": true, "tool_input": true, "tool_response": true,
+	"prompt": true, "last_assistant_message": true, "duration_ms": true, "error": true,
+	"reason": true, "effort": true,
+}
+
+// Metadata keys copied verbatim (after redaction) when present as scalars.
+var passthrough = []string{
+	"cwd", "transcript_path", "permission_mode", "model", "agent_type", "source",
+	"notification_type", "message", "expansion_type", "command_name", "command_args",
+	"command_source", "file_path", "is_interrupt", "stop_hook_active",
+	"agent_transcript_path", "title",
+}
+
+const (
+	maxText      = 8192 // metadata string limit in the v1 schema
+	maxUnknown   = 1024 // per unknown field, so many of them still fit one event
+	maxReason    = 1024 // result.reason limit (text1k)
+	maxMetaKeys  = 64
+	truncMarker  = "…[truncated]"
+	toolInputKey = "tool_input"
+)
+
+// Map converts one decoded hook payload into a canonical event document, ready for
+// event.Stamp. Errors are *event.ValidationError naming the payload field.
+func Map(p map[string]any, o Options) (map[string]any, error) {
+	var errs []event.FieldError
+	str := func(key string, required bool) string {
+		v, ok := p[key]
+		if !ok || v == nil {
+			if required {
+				errs = append(errs, event.FieldError{Field: "/" + key, Rule: "required", Message: "missing; every Claude Code hook payload has " + key})
+			}
+			return ""
+		}
+		s, ok := v.(string)
+		if !ok {
+			errs = append(errs, event.FieldError{Field: "/" + key, Rule: "type", Limit: "string", Message: "must be a string"})
+			return ""
+		}
+		if required && s == "" {
+			errs = append(errs, event.FieldError{Field: "/" + key, Rule: "minLength", Limit: "1", Message: "must not be empty"})
+		}
+		return s
+	}
+	name := str("hook_event_name", true)
+	sessionID := str("session_id", true)
+	promptID := str("prompt_id", false)
+	toolUseID := str("tool_use_id", false)
+	agentID := str("agent_id", false)
+	m, known := actions[name]
+	isTool := known && m.resource == ""
+	toolName := str("tool_name", isTool)
+	for _, k := range passthrough {
+		if v, ok := p[k]; ok {
+			switch v.(type) {
+			case string, bool, float64:
+			default:
+				errs = append(errs, event.FieldError{Field: "/" + k, Rule: "type", Limit: "string", Message: "must be a string, number or boolean"})
+			}
+		}
+	}
+	if d, ok := p["duration_ms"]; ok {
+		if f, isNum := d.(float64); !isNum || f < 0 || f != float64(int64(f)) {
+			errs = append(errs, event.FieldError{Field: "/duration_ms", Rule: "type", Limit: "integer", Message: "must be a non-negative integer"})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &event.ValidationError{Errors: errs}
+	}
+
+	doc := map[string]any{}
+	meta := map[string]any{}
+	var applied []redact.Applied
+	text := func(key string, v string, limit int) {
+		red, rules := o.Redactor.String(v)
+		for _, r := range rules {
+			applied = append(applied, redact.Applied{Field: "/metadata/" + key, Rule: r})
+		}
+		meta[key] = truncate(red, limit)
+	}
+
+	src := map[string]any{"channel": "http_hook", "raw_event": clip(name, 256)}
+	doc["source"] = src
+	session := map[string]any{"id": sessionID}
+	if promptID != "" {
+		session["prompt_id"] = promptID
+	}
+	if toolUseID != "" {
+		session["tool_use_id"] = toolUseID
+	}
+	if agentID != "" {
+		session["agent_id"] = agentID
+	}
+	doc["session"] = session
+
+	switch {
+	case o.Actor != nil:
+		actor := make(map[string]any, len(o.Actor)+1)
+		for k, v := range o.Actor {
+			actor[k] = v
+		}
+		doc["actor"] = actor
+	case agentID != "":
+		doc["actor"] = map[string]any{"type": event.ActorSubagent, "id": agentID}
+	default:
+		doc["actor"] = map[string]any{"type": event.ActorAgent, "id": "claude-code:" + sessionID}
+	}
+	if o.ClientIP != "" {
+		doc["actor"].(map[string]any)["ip"] = o.ClientIP
+	}
+
+	// Action and resource.
+	if known {
+		doc["action"] = m.action
+	} else {
+		doc["action"] = "hook." + snake(name)
+	}
+	resType, resID := m.resource, ""
+	switch resType {
+	case "":
+		if known {
+			resType, resID = "tool", toolName
+			if strings.HasPrefix(toolName, "mcp__") {
+				resType = "mcp_tool"
+				if parts := strings.SplitN(toolName, "__", 3); len(parts) == 3 {
+					meta["mcp_server"] = parts[1]
+					meta["mcp_tool"] = parts[2]
+				}
+			}
+		} else {
+			resType, resID = "session", sessionID
+		}
+	case "session":
+		resID = sessionID
+	case "prompt":
+		resID = firstNonEmpty(promptID, sessionID)
+	case "command":
+		resID = firstNonEmpty(stringOf(p["command_name"]), name)
+	case "notification":
+		resID = firstNonEmpty(stringOf(p["notification_type"]), "notification")
+	case "subagent":
+		resID = firstNonEmpty(agentID, stringOf(p["agent_type"]), sessionID)
+	case "config", "instructions", "file":
+		resID = firstNonEmpty(stringOf(p["file_path"]), stringOf(p["source"]), sessionID)
+	default:
+		resID = sessionID
+	}
+	if !known && toolName != "" {
+		meta["tool_name"] = toolName
+	}
+	doc["resource"] = map[string]any{"type": resType, "id": clip(resID, 256)}
+
+	// Tool input: digest of what the agent sent, redacted text for humans.
+	if ti, ok := p["tool_input"]; ok {
+		canon, err := event.AppendCanonical(nil, ti)
+		if err != nil {
+			return nil, &event.ValidationError{Errors: []event.FieldError{{Field: "/tool_input", Rule: event.RuleNumber, Message: err.Error()}}}
+		}
+		digest := Digest(canon)
+		approval := map[string]any{}
+		switch name {
+		case "PreToolUse":
+			approval["approved_params_digest"] = digest
+		case "PermissionRequest":
+			approval["approved_params_digest"] = digest
+			approval["decision"] = "pending"
+		case "PermissionDenied":
+			approval["approved_params_digest"] = digest
+			approval["decision"] = "denied"
+		case "PostToolUse", "PostToolUseFailure":
+			approval["executed_params_digest"] = digest
+		default:
+			meta["tool_input_sha256"] = digest
+		}
+		if len(approval) > 0 {
+			doc["approval"] = approval
+		}
+		red, app := o.Redactor.Value(ti, "/metadata/"+toolInputKey)
+		for i := range app {
+			// Field pointers inside the JSON text are kept for the reader; the stored
+			// field is the metadata string itself.
+			app[i].Field = "/metadata/" + toolInputKey
+		}
+		applied = append(applied, app...)
+		redCanon, _ := event.AppendCanonical(nil, red)
+		if len(redCanon) > maxText {
+			meta["tool_input_truncated"] = true
+		}
+		meta[toolInputKey] = truncate(string(redCanon), maxText)
+	}
+	if tr, ok := p["tool_response"]; ok {
+		canon, err := event.AppendCanonical(nil, tr)
+		if err == nil {
+			meta["tool_response_sha256"] = Digest(canon)
+			meta["tool_response_bytes"] = float64(len(canon))
+		}
+	}
+
+	// Result.
+	switch name {
+	case "PostToolUse":
+		doc["result"] = map[string]any{"status": event.StatusSuccess}
+	case "PostToolUseFailure", "StopFailure":
+		r := map[string]any{"status": event.StatusFailure}
+		if e := stringOf(p["error"]); e != "" {
+			red, rules := o.Redactor.String(e)
+			for _, rule := range rules {
+				applied = append(applied, redact.Applied{Field: "/result/reason", Rule: rule})
+			}
+			r["reason"] = truncate(sanitizeText(red), maxReason)
+		}
+		doc["result"] = r
+	case "PermissionDenied":
+		r := map[string]any{"status": event.StatusDenied}
+		if e := stringOf(p["reason"]); e != "" {
+			r["reason"] = truncate(sanitizeText(e), maxReason)
+		}
+		doc["result"] = r
+	}
+	if d, ok := p["duration_ms"].(float64); ok {
+		r, _ := doc["result"].(map[string]any)
+		if r == nil {
+			meta["duration_ms"] = d
+		} else {
+			r["duration_ms"] = d
+		}
+	}
+	if r := stringOf(p["reason"]); r != "" && name != "PermissionDenied" {
+		text("reason", r, maxText)
+	}
+	if e := stringOf(p["error"]); e != "" && doc["result"] == nil {
+		text("error", e, maxText)
+	}
+
+	// Prompt and assistant text: digest + length unless opted in.
+	if pr, ok := p["prompt"].(string); ok {
+		meta["prompt_sha256"] = Digest([]byte(pr))
+		meta["prompt_length"] = float64(utf8.RuneCountInString(pr))
+		if o.PromptText {
+			text("prompt", pr, maxText)
+		}
+	}
+	if msg, ok := p["last_assistant_message"].(string); ok {
+		meta["last_assistant_message_sha256"] = Digest([]byte(msg))
+		meta["last_assistant_message_length"] = float64(utf8.RuneCountInString(msg))
+	}
+	if eff, ok := p["effort"].(map[string]any); ok {
+		if lvl, ok := eff["level"].(string); ok && lvl != "" {
+			meta["effort_level"] = clip(lvl, 256)
+		}
+	}
+	for _, k := range passthrough {
+		switch v := p[k].(type) {
+		case string:
+			if v != "" {
+				key := k
+				if k == "source" {
+					key = "hook_source" // SessionStart/ConfigChange source, not the event source
+				}
+				text(key, v, maxText)
+			}
+		case bool, float64:
+			meta[k] = v
+		}
+	}
+
+	// Unknown fields, in a stable order so the output is deterministic.
+	var unknown []string
+	for k := range p {
+		if !consumed[k] && !contains(passthrough, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	dropped := 0
+	for _, k := range unknown {
+		key := "x." + k
+		if len(meta) >= maxMetaKeys-2 || !metaKey.MatchString(key) {
+			dropped++
+			continue
+		}
+		switch v := p[k].(type) {
+		case nil:
+		case bool, float64:
+			meta[key] = v
+		case string:
+			if v != "" {
+				text(key, v, maxUnknown)
+			}
+		default:
+			red, app := o.Redactor.Value(v, "/metadata/"+key)
+			for i := range app {
+				app[i].Field = "/metadata/" + key
+			}
+			applied = append(applied, app...)
+			canon, err := event.AppendCanonical(nil, red)
+			if err != nil {
+				dropped++
+				continue
+			}
+			meta[key] = truncate(string(canon), maxUnknown)
+		}
+	}
+	if dropped > 0 {
+		meta["x.dropped_fields"] = float64(dropped)
+	}
+	if len(meta) > 0 {
+		doc["metadata"] = meta
+	}
+	redact.Record(doc, applied)
+	if toolUseID != "" {
+		doc["idempotency_key"] = clip("claude_code:"+sessionID+":"+name+":"+toolUseID, 256)
+	}
+	return doc, nil
+}
+
+// Digest is "sha256:" + hex SHA-256 of b, the form of approval digests.
+func Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+var metaKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+
+// snake turns a CamelCase hook name into a valid action segment (lower snake case
+// starting with a letter).
+func snake(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		switch {
+		case unicode.IsUpper(r) && r < utf8.RuneSelf:
+			if i > 0 && b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(r))
+		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
+			b.WriteRune(r)
+		default:
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
+				b.WriteByte('_')
+			}
+		}
+	}
+	s := strings.Trim(b.String(), "_")
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "event_" + s
+	}
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return strings.TrimRight(s, "_")
+}
+
+// truncate cuts s to at most limit bytes on a rune boundary, with a marker.
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len(truncMarker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + truncMarker
+}
+
+// clip cuts s to at most n bytes on a rune boundary (identifiers: no marker).
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// sanitizeText drops control characters that text1k forbids (all but tab and line
+// breaks), so an odd error message never costs the event.
+func sanitizeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return r
+		}
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func stringOf(v any) string { s, _ := v.(string); return s }
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,196 @@
+package claudecode
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailkeep/trailkeep/internal/fixtures"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/redact"
+)
+
+var testRedactor *redact.Redactor
+
+func redactor(t testing.TB) *redact.Redactor {
+	t.Helper()
+	if testRedactor == nil {
+		r, err := redact.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testRedactor = r
+	}
+	return testRedactor
+}
+
+// canonical maps, stamps and canonicalises one payload the way ingest does.
+func canonical(t testing.TB, raw []byte, o Options) (*event.Event, error) {
+	t.Helper()
+	p, err := event.Decode(raw, Limits)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := Map(p, o)
+	if err != nil {
+		return nil, err
+	}
+	st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC), IPKey: []byte("k")}
+	if err := st.Apply(doc); err != nil {
+		return nil, err
+	}
+	ev, _, err := event.Canonicalize(doc, event.DefaultLimits)
+	return ev, err
+}
+
+func TestFixturesMapToValidEvents(t *testing.T) {
+	o := Options{Redactor: redactor(t), Actor: map[string]any{"type": "user", "id": "sarah@acme.example"}}
+	byToolUse := map[string]map[string]*event.Event{}
+	for _, f := range []string{"claude-code/session-basic.jsonl", "claude-code/session-mcp-subagent.jsonl", "claude-code/param-drift.jsonl"} {
+		for i, line := range fixtures.Lines(t, f) {
+			ev, err := canonical(t, line, o)
+			if err != nil {
+				t.Fatalf("%s:%d: %v", f, i+1, err)
+			}
+			if ev.Source.RawEvent == "" || ev.Session == nil || ev.Session.ID == "" {
+				t.Errorf("%s:%d: source/session lost: %+v %+v", f, i+1, ev.Source, ev.Session)
+			}
+			if ev.Actor.ID != "sarah@acme.example" {
+				t.Errorf("%s:%d: actor %+v, want the token's user", f, i+1, ev.Actor)
+			}
+			if ev.Session.ToolUseID != "" {
+				if byToolUse[ev.Session.ToolUseID] == nil {
+					byToolUse[ev.Session.ToolUseID] = map[string]*event.Event{}
+				}
+				byToolUse[ev.Session.ToolUseID][ev.Source.RawEvent] = ev
+				if !strings.HasPrefix(ev.IdempotencyKey, "claude_code:") {
+					t.Errorf("%s:%d: idempotency key %q", f, i+1, ev.IdempotencyKey)
+				}
+			}
+		}
+	}
+	same := byToolUse["toolu_01QzT4nR8wLp2e"]
+	if same["PreToolUse"].Approval.ApprovedParamsDigest != same["PostToolUse"].Approval.ExecutedParamsDigest {
+		t.Errorf("Edit: approved and executed digests differ for identical tool_input")
+	}
+	drift := byToolUse["toolu_03Drf1tA2b3c4d"]
+	if drift["PreToolUse"].Approval.ApprovedParamsDigest == drift["PostToolUse"].Approval.ExecutedParamsDigest {
+		t.Errorf("param drift: digests equal although the command changed")
+	}
+	if got := drift["PostToolUse"].Metadata["tool_input"]; got != `{"command":"npm run migrate -- --env production"}` {
+		t.Errorf("executed tool_input = %v", got)
+	}
+	if d := drift["PostToolUse"].Result; d == nil || d.Status != "success" || d.DurationMS == nil || *d.DurationMS != 5120 {
+		t.Errorf("result %+v", d)
+	}
+}
+
+func TestMappingDetails(t *testing.T) {
+	o := Options{Redactor: redactor(t)}
+	cases := []struct {
+		name, payload string
+		check         func(t *testing.T, ev *event.Event)
+	}{
+		{"prompt kept as digest", `{"session_id":"s1","hook_event_name":"UserPromptSubmit","prompt_id":"p1","prompt":"deploy with AKIAZ7QW3RT5YU2PLK4M"}`,
+			func(t *testing.T, ev *event.Event) {
+				if _, ok := ev.Metadata["prompt"]; ok {
+					t.Error("prompt text stored without opt-in")
+				}
+				if ev.Metadata["prompt_length"] != float64(32) || !strings.HasPrefix(ev.Metadata["prompt_sha256"].(string), "sha256:") {
+					t.Errorf("metadata %v", ev.Metadata)
+				}
+				if ev.Action != "prompt.submitted" || ev.Resource.ID != "p1" {
+					t.Errorf("%s %+v", ev.Action, ev.Resource)
+				}
+			}},
+		{"secret in tool_input redacted, digest over the original", `{"session_id":"s1","hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"t1","tool_input":{"command":"psql postgres://app:Sup3rS3cretPw@db/pay"}}`,
+			func(t *testing.T, ev *event.Event) {
+				ti := ev.Metadata["tool_input"].(string)
+				if strings.Contains(ti, "Sup3rS3cretPw") || !strings.Contains(ti, "[REDACTED:trailkeep-url-password]") {
+					t.Errorf("tool_input %s", ti)
+				}
+				if len(ev.Redactions) != 1 || ev.Redactions[0].Field != "/metadata/tool_input" {
+					t.Errorf("redactions %+v", ev.Redactions)
+				}
+				if ev.Approval.ApprovedParamsDigest != Digest([]byte(`{"command":"psql postgres://app:Sup3rS3cretPw@db/pay"}`)) {
+					t.Errorf("digest %s", ev.Approval.ApprovedParamsDigest)
+				}
+			}},
+		{"unknown event kept", `{"session_id":"s1","hook_event_name":"FutureThing","new_field":{"a":1},"flag":true}`,
+			func(t *testing.T, ev *event.Event) {
+				if ev.Action != "hook.future_thing" || ev.Source.RawEvent != "FutureThing" || ev.Resource.Type != "session" {
+					t.Errorf("%s %+v %+v", ev.Action, ev.Source, ev.Resource)
+				}
+				if ev.Metadata["x.new_field"] != `{"a":1}` || ev.Metadata["x.flag"] != true {
+					t.Errorf("metadata %v", ev.Metadata)
+				}
+			}},
+		{"mcp tool", `{"session_id":"s1","hook_event_name":"PostToolUseFailure","tool_name":"mcp__github__create_issue","tool_use_id":"t2","tool_input":{},"error":"boom\u0007"}`,
+			func(t *testing.T, ev *event.Event) {
+				if ev.Resource.Type != "mcp_tool" || ev.Metadata["mcp_server"] != "github" || ev.Result.Status != "failure" || ev.Result.Reason != "boom" {
+					t.Errorf("%+v %v %+v", ev.Resource, ev.Metadata, ev.Result)
+				}
+			}},
+		{"subagent without user token", `{"session_id":"s1","hook_event_name":"SubagentStart","agent_id":"agent_1","agent_type":"reviewer"}`,
+			func(t *testing.T, ev *event.Event) {
+				if ev.Actor.Type != "subagent" || ev.Actor.ID != "agent_1" || ev.Resource.ID != "agent_1" {
+					t.Errorf("%+v %+v", ev.Actor, ev.Resource)
+				}
+			}},
+		{"huge tool_input truncated", `{"session_id":"s1","hook_event_name":"PreToolUse","tool_name":"Write","tool_use_id":"t3","tool_input":{"content":"` + strings.Repeat("x", 20000) + `"}}`,
+			func(t *testing.T, ev *event.Event) {
+				if ev.Metadata["tool_input_truncated"] != true || len(ev.Metadata["tool_input"].(string)) > 8192 {
+					t.Errorf("not truncated: %d", len(ev.Metadata["tool_input"].(string)))
+				}
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := canonical(t, []byte(c.payload), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, ev)
+		})
+	}
+}
+
+func TestPromptOptIn(t *testing.T) {
+	ev, err := canonical(t, []byte(`{"session_id":"s1","hook_event_name":"UserPromptSubmit","prompt":"use token ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Q"}`), Options{Redactor: redactor(t), PromptText: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ev.Metadata["prompt"].(string); p != "use token [REDACTED:github-pat]" {
+		t.Errorf("prompt %q", p)
+	}
+}
+
+func TestBadPayloads(t *testing.T) {
+	cases := map[string]string{
+		`{"session_id": "s", "cwd": "/"}`:                                                     "/hook_event_name required",
+		`{"session_id":"s","hook_event_name":"PreToolUse","tool_name":42}`:                    "/tool_name type",
+		`{"hook_event_name":"Stop"}`:                                                          "/session_id required",
+		`{"session_id":"s","hook_event_name":"PostToolUse","tool_name":"x","duration_ms":-1}`: "/duration_ms type",
+		`{"session_id":"s","hook_event_name":7}`:                                              "/hook_event_name type",
+	}
+	for payload, want := range cases {
+		_, err := canonical(t, []byte(payload), Options{Redactor: redactor(t)})
+		var ve *event.ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("%s: %v", payload, err)
+		}
+		found := false
+		for _, fe := range ve.Errors {
+			found = found || fe.Field+" "+fe.Rule == want
+		}
+		if !found {
+			t.Errorf("%s: %v, want %s", payload, ve, want)
+		}
+	}
+	for _, b := range fixtures.BadInputs(t) {
+		if _, err := canonical(t, b.Body, Options{Redactor: redactor(t)}); err == nil {
+			t.Errorf("bad fixture %s accepted", b.Name)
+		}
+	}
+}

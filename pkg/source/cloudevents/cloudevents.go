@@ -1,0 +1,168 @@
+// Package cloudevents maps CloudEvents 1.0 (structured mode, single or batch) onto
+// canonical trailkeep events. Skill and rule registries, SCIM bridges and webhooks
+// use it.
+//
+// The CloudEvent's type is the action (it must already be resource.verb in lower
+// snake case, e.g. skill.rolled_back), time is occurred_at, and data — which must be a
+// JSON object — carries the canonical fields: actor (required), resource (defaults to
+// {type: the action's resource, id: subject}), change, result, policy, approval,
+// session, compliance_tags and metadata. Other data members and CloudEvents
+// extension attributes are kept in metadata under "data." and "ce." prefixes.
+// source + id is the idempotency key, as the CloudEvents spec defines uniqueness.
+package cloudevents
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+)
+
+// Media types of the two structured modes.
+const (
+	MediaType      = "application/cloudevents+json"
+	BatchMediaType = "application/cloudevents-batch+json"
+)
+
+var (
+	actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
+	extName       = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+	// data members copied into the canonical event as they are; the schema checks them.
+	canonicalMembers = []string{"actor", "resource", "change", "result", "policy", "approval", "session", "compliance_tags", "metadata"}
+	contextAttrs     = map[string]bool{"specversion": true, "id": true, "source": true, "type": true, "time": true, "subject": true, "datacontenttype": true, "dataschema": true, "data": true, "data_base64": true}
+)
+
+// Map converts one decoded structured-mode CloudEvent. Errors are
+// *event.ValidationError with pointers into the CloudEvent.
+func Map(ce map[string]any) (map[string]any, error) {
+	var errs []event.FieldError
+	attr := func(name string, required bool) string {
+		v, ok := ce[name]
+		if !ok {
+			if required {
+				errs = append(errs, event.FieldError{Field: "/" + name, Rule: "required", Message: "missing; CloudEvents 1.0 requires " + name})
+			}
+			return ""
+		}
+		s, ok := v.(string)
+		if !ok || (required && s == "") {
+			errs = append(errs, event.FieldError{Field: "/" + name, Rule: "type", Limit: "string", Message: "must be a non-empty string"})
+			return ""
+		}
+		return s
+	}
+	spec := attr("specversion", true)
+	id := attr("id", true)
+	src := attr("source", true)
+	typ := attr("type", true)
+	tm := attr("time", false)
+	subject := attr("subject", false)
+	ct := attr("datacontenttype", false)
+	if spec != "" && spec != "1.0" {
+		errs = append(errs, event.FieldError{Field: "/specversion", Rule: "const", Limit: "1.0", Message: "only CloudEvents 1.0 is supported"})
+	}
+	if typ != "" && (!actionPattern.MatchString(typ) || len(typ) > 128) {
+		errs = append(errs, event.FieldError{Field: "/type", Rule: "pattern", Limit: actionPattern.String(), Message: "must be resource.verb in lower snake case, e.g. skill.updated; it becomes the event's action"})
+	}
+	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
+		errs = append(errs, event.FieldError{Field: "/datacontenttype", Rule: "enum", Limit: "application/json", Message: "data must be JSON"})
+	}
+	if _, ok := ce["data_base64"]; ok {
+		errs = append(errs, event.FieldError{Field: "/data_base64", Rule: "not", Message: "binary data is not accepted; send the event fields as a JSON object in data"})
+	}
+	data, ok := ce["data"].(map[string]any)
+	if !ok {
+		errs = append(errs, event.FieldError{Field: "/data", Rule: "type", Limit: "object", Message: "must be a JSON object with at least actor"})
+	} else if _, ok := data["actor"]; !ok {
+		errs = append(errs, event.FieldError{Field: "/data/actor", Rule: "required", Message: "missing; the actor is who did it ({type, id})"})
+	}
+	if len(errs) > 0 {
+		return nil, &event.ValidationError{Errors: errs}
+	}
+
+	doc := map[string]any{"action": typ}
+	for _, k := range canonicalMembers {
+		if v, ok := data[k]; ok {
+			doc[k] = v
+		}
+	}
+	if _, ok := doc["resource"]; !ok && subject != "" {
+		doc["resource"] = map[string]any{"type": typ[:strings.IndexByte(typ, '.')], "id": subject}
+	}
+	if tm != "" {
+		doc["occurred_at"] = tm
+	}
+	doc["source"] = map[string]any{"channel": "cloudevents", "raw_event": typ}
+	meta, _ := doc["metadata"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	put := func(k string, v any) {
+		if _, taken := meta[k]; taken {
+			return
+		}
+		switch x := v.(type) {
+		case string, bool, float64:
+			meta[k] = x
+		case nil:
+		default:
+			if b, err := event.AppendCanonical(nil, x); err == nil {
+				meta[k] = string(b)
+			}
+		}
+	}
+	put("ce.source", src)
+	put("ce.id", id)
+	if subject != "" {
+		put("ce.subject", subject)
+	}
+	if ds, ok := ce["dataschema"].(string); ok {
+		put("ce.dataschema", ds)
+	}
+	var rest []string
+	for k := range data {
+		if !contains(canonicalMembers, k) {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		put("data."+k, data[k])
+	}
+	var ext []string
+	for k := range ce {
+		if !contextAttrs[k] {
+			ext = append(ext, k)
+		}
+	}
+	sort.Strings(ext)
+	for _, k := range ext {
+		if !extName.MatchString(k) {
+			return nil, &event.ValidationError{Errors: []event.FieldError{{Field: "/" + k, Rule: "pattern", Limit: extName.String(), Message: "CloudEvents extension names are 1-20 lower-case letters or digits"}}}
+		}
+		put("ce."+k, ce[k])
+	}
+	if len(meta) > 0 {
+		doc["metadata"] = meta
+	}
+	key := src + "#" + id
+	if len(key) > 256 {
+		sum := sha256.Sum256([]byte(key))
+		key = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	doc["idempotency_key"] = key
+	return doc, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
