@@ -165,4 +165,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
