@@ -1,0 +1,209 @@
+// Command ingest is trailkeep's HTTP front door: it authenticates senders, maps Claude
+// Code hooks, CloudEvents and canonical events onto the canonical event, redacts
+// secrets and produces the canonical bytes to Kafka (audit.events), answering 2xx only
+// once Kafka acknowledged. Configuration comes from the environment; see Config.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/ingest"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/redact"
+)
+
+// Config is read from the environment.
+type Config struct {
+	// Addr is the listen address.
+	Addr string `env:"TRAILKEEP_INGEST_ADDR, default=127.0.0.1:8080"`
+	// Brokers are the Kafka seed brokers.
+	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
+	// Topic receives canonical events, keyed by tenant (the chain key).
+	Topic string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
+	// Partitions and Replication are used when the topic must be created.
+	Partitions  int32 `env:"TRAILKEEP_EVENTS_PARTITIONS, default=4"`
+	Replication int16 `env:"TRAILKEEP_EVENTS_REPLICATION, default=1"`
+	// TokensFile holds {"tokens":[...]} (see ingest.Token); Tokens is the same JSON
+	// inline. One of them is required.
+	TokensFile string `env:"TRAILKEEP_INGEST_TOKENS_FILE"`
+	Tokens     string `env:"TRAILKEEP_INGEST_TOKENS"`
+	// IPKey (hex or base64, >= 16 bytes) or IPKeyFile is the master secret for
+	// client IP HMACs. Required.
+	IPKey     string `env:"TRAILKEEP_INGEST_IP_KEY"`
+	IPKeyFile string `env:"TRAILKEEP_INGEST_IP_KEY_FILE"`
+	// PromptTextTenants opted in to storing (redacted) prompt text.
+	PromptTextTenants []string `env:"TRAILKEEP_INGEST_PROMPT_TEXT_TENANTS"`
+	// TrustedProxies (CIDRs) may set X-Forwarded-For.
+	TrustedProxies []string `env:"TRAILKEEP_INGEST_TRUSTED_PROXIES"`
+	MaxBodyBytes   int64    `env:"TRAILKEEP_INGEST_MAX_BODY_BYTES, default=5242880"`
+	MaxBatchItems  int      `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
+	MaxEventBytes  int      `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
+	// MaxBufferedBytes bounds memory held for unacknowledged records.
+	MaxBufferedBytes int           `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
+	DeliveryTimeout  time.Duration `env:"TRAILKEEP_INGEST_DELIVERY_TIMEOUT, default=10s"`
+	DedupeWindow     time.Duration `env:"TRAILKEEP_INGEST_DEDUPE_WINDOW, default=15m"`
+	DedupeEntries    int           `env:"TRAILKEEP_INGEST_DEDUPE_ENTRIES, default=200000"`
+	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+	ShutdownTimeout time.Duration `env:"TRAILKEEP_INGEST_SHUTDOWN_TIMEOUT, default=30s"`
+	LogLevel        string        `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var cfg Config
+	if err := envconfig.Process(ctx, &cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("TRAILKEEP_LOG_LEVEL: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	tokens, err := loadTokens(cfg)
+	if err != nil {
+		return err
+	}
+	ipKey, err := loadIPKey(cfg)
+	if err != nil {
+		return err
+	}
+	var proxies []netip.Prefix
+	for _, c := range cfg.TrustedProxies {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return fmt.Errorf("TRAILKEEP_INGEST_TRUSTED_PROXIES: %w", err)
+		}
+		proxies = append(proxies, p)
+	}
+	red, err := redact.New()
+	if err != nil {
+		return err
+	}
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{
+		Brokers: cfg.Brokers, Topic: cfg.Topic,
+		MaxBufferedBytes: cfg.MaxBufferedBytes, DeliveryTimeout: cfg.DeliveryTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	// Creating the topic needs the broker; retry until it answers or we are stopped,
+	// so ingest can be started before Kafka (and /readyz says when it is usable).
+	go func() {
+		for {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := kafka.EnsureTopics(cctx, prod.Client(), kafka.Topic{Name: cfg.Topic, Partitions: cfg.Partitions, Replication: cfg.Replication})
+			cancel()
+			if err == nil {
+				log.Info("topic ready", "topic", cfg.Topic)
+				return
+			}
+			log.Warn("creating topic failed; retrying", "topic", cfg.Topic, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+
+	srv, err := ingest.New(ingest.Options{
+		Tokens: tokens, Publisher: prod, Redactor: red, IPKey: ipKey,
+		PromptTextTenants: cfg.PromptTextTenants, TrustedProxies: proxies,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchItems: cfg.MaxBatchItems,
+		Limits:       event.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxDepth: event.DefaultLimits.MaxDepth},
+		DedupeWindow: cfg.DedupeWindow, DedupeEntries: cfg.DedupeEntries,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "brokers", cfg.Brokers, "topic", cfg.Topic)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Drain: stop accepting, let in-flight requests finish (each waits for its Kafka
+	// acknowledgement), then flush and close the producer.
+	log.Info("shutting down; draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("drain incomplete", "err", err)
+	}
+	return prod.Close(sctx)
+}
+
+func loadTokens(cfg Config) (*ingest.Tokens, error) {
+	data := []byte(cfg.Tokens)
+	if cfg.TokensFile != "" {
+		b, err := os.ReadFile(cfg.TokensFile)
+		if err != nil {
+			return nil, fmt.Errorf("TRAILKEEP_INGEST_TOKENS_FILE: %w", err)
+		}
+		data = b
+	}
+	if len(data) == 0 {
+		return nil, errors.New("no tokens configured: set TRAILKEEP_INGEST_TOKENS_FILE or TRAILKEEP_INGEST_TOKENS (trailctl tokens create prints an entry)")
+	}
+	return ingest.ParseTokens(data)
+}
+
+func loadIPKey(cfg Config) ([]byte, error) {
+	s := cfg.IPKey
+	if cfg.IPKeyFile != "" {
+		b, err := os.ReadFile(cfg.IPKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TRAILKEEP_INGEST_IP_KEY_FILE: %w", err)
+		}
+		s = strings.TrimSpace(string(b))
+	}
+	if s == "" {
+		return nil, errors.New("TRAILKEEP_INGEST_IP_KEY (or _FILE) is required: client IPs are stored only as HMACs (generate one with: head -c32 /dev/urandom | base64)")
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) >= 16 {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) >= 16 {
+		return b, nil
+	}
+	return nil, errors.New("TRAILKEEP_INGEST_IP_KEY must be at least 16 bytes, hex or base64")
+}

@@ -1,0 +1,601 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/source/claudecode"
+	"github.com/trailkeep/trailkeep/pkg/source/cloudevents"
+)
+
+// Publisher makes canonical events durable. kafka.Producer implements it.
+type Publisher interface {
+	// Publish returns one error per message; nil means acknowledged and durable.
+	Publish(ctx context.Context, msgs []kafka.Message) []error
+	// Ready reports whether the publisher currently reaches its broker.
+	Ready() bool
+	// Buffered reports messages handed over but not yet acknowledged.
+	Buffered() int64
+}
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	// Tokens authenticates senders. Required.
+	Tokens *Tokens
+	// Publisher receives canonical events. Required.
+	Publisher Publisher
+	// Redactor masks secrets. Required.
+	Redactor *redact.Redactor
+	// IPKey is the master secret from which each tenant's HMAC key for client IP
+	// addresses is derived (HMAC-SHA256(IPKey, "trailkeep/ip/v1/"+tenant)), so a
+	// leaked per-tenant digest set cannot be joined across tenants. Required.
+	IPKey []byte
+	// PromptTextTenants lists tenants that opted in to storing prompt text
+	// (redacted); all others get digest + length only.
+	PromptTextTenants []string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed when
+	// taking the client address. Empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes bounds a request body. Default 5 MiB.
+	MaxBodyBytes int64
+	// MaxBatchItems bounds the items of one array/NDJSON/batch request. Default 1000.
+	MaxBatchItems int
+	// Limits bound one canonical event. Default event.DefaultLimits.
+	Limits event.Limits
+	// DedupeWindow and DedupeEntries size the local idempotency-key cache.
+	// Defaults 15 minutes and 200,000 keys (~40 MiB at most); a window <= 0
+	// with DedupeEntries < 0 disables it.
+	DedupeWindow  time.Duration
+	DedupeEntries int
+	// RetryAfter is the Retry-After sent with 503. Default 2s.
+	RetryAfter time.Duration
+	// Registerer receives the metrics. Default: a private registry served on /metrics.
+	Registry *prometheus.Registry
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for received_at; default time.Now.
+	Now func() time.Time
+}
+
+// Server is the ingest http.Handler.
+type Server struct {
+	o       Options
+	mux     *http.ServeMux
+	dedupe  *dedupe
+	prompts map[string]bool
+	m       *metrics
+}
+
+// New checks opts and builds a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Tokens == nil || opts.Publisher == nil || opts.Redactor == nil {
+		return nil, errors.New("ingest: Tokens, Publisher and Redactor are required")
+	}
+	if len(opts.IPKey) < 16 {
+		return nil, errors.New("ingest: IPKey must be at least 16 bytes of secret (TRAILKEEP_INGEST_IP_KEY)")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 5 << 20
+	}
+	if opts.MaxBatchItems <= 0 {
+		opts.MaxBatchItems = 1000
+	}
+	if opts.Limits == (event.Limits{}) {
+		opts.Limits = event.DefaultLimits
+	}
+	if opts.DedupeWindow == 0 {
+		opts.DedupeWindow = 15 * time.Minute
+	}
+	if opts.DedupeEntries == 0 {
+		opts.DedupeEntries = 200_000
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 2 * time.Second
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{o: opts, mux: http.NewServeMux(), dedupe: newDedupe(opts.DedupeWindow, opts.DedupeEntries), prompts: map[string]bool{}}
+	for _, t := range opts.PromptTextTenants {
+		s.prompts[t] = true
+	}
+	s.m = newMetrics(opts.Registry, opts.Publisher)
+	s.mux.Handle("POST /v1/events", s.endpoint("events", ScopeEvents, s.parseEvents))
+	s.mux.Handle("POST /v1/hooks/claude-code", s.endpoint("hooks", ScopeHooks, s.parseHook))
+	s.mux.Handle("POST /v1/cloudevents", s.endpoint("cloudevents", ScopeCloudEvents, s.parseCloudEvents))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if !opts.Publisher.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "kafka unreachable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler. Panics in a handler become a 500 with a JSON
+// body, and are logged: they are bugs, never the client's fault.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.o.Logger.Error("ingest: handler panic", "path", r.URL.Path, "panic", v)
+			writeError(w, http.StatusInternalServerError, "internal", "internal error; the request was not accepted", nil)
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// request is what a parser sees.
+type request struct {
+	r         *http.Request
+	body      []byte
+	principal *Principal
+	clientIP  string
+	now       time.Time
+}
+
+// parsed is one item of a request after source mapping: a canonical document to
+// stamp, or the reason it was rejected.
+type parsed struct {
+	doc map[string]any
+	err error
+}
+
+// parser turns a request into items. A non-nil error rejects the whole request
+// (it is an *httpError or an *event.ValidationError).
+type parser func(req *request) (items []parsed, single bool, err error)
+
+type httpError struct {
+	status int
+	code   string
+	msg    string
+	errs   []event.FieldError
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// endpoint wraps a parser with authentication, limits, stamping, publishing and the
+// response.
+func (s *Server) endpoint(name, scope string, parse parser) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := s.serve(w, r, name, scope, parse)
+		s.m.duration.WithLabelValues(name, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, scope string, parse parser) int {
+	p, err := s.o.Tokens.authenticate(r)
+	if err != nil {
+		s.m.rejected.WithLabelValues(name, "unauthorized").Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="trailkeep"`)
+		return writeError(w, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
+	}
+	if !p.has(scope) {
+		s.m.rejected.WithLabelValues(name, "forbidden").Inc()
+		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("token %q lacks scope %s", p.Token.Name, scope), nil)
+	}
+	if !s.o.Publisher.Ready() {
+		s.m.rejected.WithLabelValues(name, "unavailable").Inc()
+		return s.unavailable(w, "kafka is unreachable; nothing was accepted, retry later", nil)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.m.rejected.WithLabelValues(name, event.RuleMaxBytes).Inc()
+			return writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+				fmt.Sprintf("request body exceeds %d bytes", s.o.MaxBodyBytes),
+				[]event.FieldError{{Field: "", Rule: event.RuleMaxBytes, Limit: strconv.FormatInt(s.o.MaxBodyBytes, 10), Message: "request body too large; split the batch"}})
+		}
+		return writeError(w, http.StatusBadRequest, "read_error", "could not read the request body: "+err.Error(), nil)
+	}
+	s.m.bytes.WithLabelValues(name).Add(float64(len(body)))
+	req := &request{r: r, body: body, principal: p, clientIP: s.clientIP(r), now: s.o.Now().UTC()}
+	items, single, err := parse(req)
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			s.m.rejected.WithLabelValues(name, he.code).Inc()
+			return writeError(w, he.status, he.code, he.msg, he.errs)
+		}
+		var ve *event.ValidationError
+		if errors.As(err, &ve) {
+			s.m.rejected.WithLabelValues(name, ruleOf(ve)).Inc()
+			return writeError(w, statusFor(ve), "invalid_request", ve.Error(), ve.Errors)
+		}
+		s.o.Logger.Error("ingest: parse", "endpoint", name, "err", err)
+		return writeError(w, http.StatusInternalServerError, "internal", "internal error; the request was not accepted", nil)
+	}
+	return s.accept(w, r.Context(), name, req, items, single)
+}
+
+// Per-item outcome in batch responses.
+const (
+	statusAccepted    = "accepted"
+	statusDuplicate   = "duplicate"
+	statusRejected    = "rejected"
+	statusUnavailable = "unavailable"
+)
+
+type itemResult struct {
+	Index  int                `json:"index"`
+	Status string             `json:"status"`
+	ID     string             `json:"id,omitempty"`
+	Errors []event.FieldError `json:"errors,omitempty"`
+	Error  string             `json:"error,omitempty"`
+}
+
+type batchResponse struct {
+	Accepted    int          `json:"accepted"`
+	Duplicates  int          `json:"duplicates"`
+	Rejected    int          `json:"rejected"`
+	Unavailable int          `json:"unavailable"`
+	Results     []itemResult `json:"results"`
+}
+
+func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string, req *request, items []parsed, single bool) int {
+	tok := req.principal.Token
+	stamp := event.Stamp{Tenant: tok.Tenant, Tool: tok.Source, ReceivedAt: req.now, IPKey: s.tenantIPKey(tok.Tenant)}
+	results := make([]itemResult, len(items))
+	var msgs []kafka.Message
+	var msgIdx []int
+	var dedupeKeys []string
+	inRequest := map[string]int{}
+	dupOf := map[int]int{}
+	for i, it := range items {
+		results[i].Index = i
+		err := it.err
+		var canon []byte
+		var ev *event.Event
+		if err == nil {
+			if err = stamp.Apply(it.doc); err == nil {
+				ev, canon, err = event.Canonicalize(it.doc, s.o.Limits)
+			}
+		}
+		if err != nil {
+			var ve *event.ValidationError
+			if !errors.As(err, &ve) {
+				s.o.Logger.Error("ingest: canonicalize", "endpoint", name, "err", err)
+				ve = &event.ValidationError{Errors: []event.FieldError{{Rule: "internal", Message: "internal error while processing this item"}}}
+			}
+			results[i].Status, results[i].Errors = statusRejected, ve.Errors
+			s.m.rejected.WithLabelValues(name, ruleOf(ve)).Inc()
+			continue
+		}
+		key := ""
+		if ev.IdempotencyKey != "" {
+			key = tok.Tenant + "\x00" + ev.IdempotencyKey
+			if id, ok := s.dedupe.lookup(key, req.now); ok {
+				results[i].Status, results[i].ID = statusDuplicate, id
+				continue
+			}
+			if j, ok := inRequest[key]; ok {
+				results[i].Status, results[i].ID = statusDuplicate, results[j].ID
+				dupOf[i] = j
+				continue
+			}
+			inRequest[key] = i
+		}
+		results[i].ID = ev.ID
+		msgs = append(msgs, kafka.Message{Key: []byte(tok.Tenant), Value: canon})
+		msgIdx = append(msgIdx, i)
+		dedupeKeys = append(dedupeKeys, key)
+	}
+	if len(msgs) > 0 {
+		t0 := time.Now()
+		errs := s.o.Publisher.Publish(ctx, msgs)
+		s.m.ack.Observe(time.Since(t0).Seconds())
+		for k, err := range errs {
+			i := msgIdx[k]
+			if err != nil {
+				results[i].Status, results[i].Error = statusUnavailable, publishError(err)
+				s.m.rejected.WithLabelValues(name, "unavailable").Inc()
+				continue
+			}
+			results[i].Status = statusAccepted
+			s.m.accepted.WithLabelValues(name).Inc()
+			if dedupeKeys[k] != "" {
+				s.dedupe.add(dedupeKeys[k], results[i].ID, req.now)
+			}
+		}
+	}
+	// A duplicate of an item in this request shares the fate of the original.
+	for i := range results {
+		if results[i].Status == statusDuplicate {
+			if j, ok := dupOf[i]; ok && results[j].Status != statusAccepted {
+				results[i].Status, results[i].Error = results[j].Status, results[j].Error
+			}
+		}
+	}
+	resp := batchResponse{Results: results}
+	for _, r := range results {
+		switch r.Status {
+		case statusAccepted:
+			resp.Accepted++
+		case statusDuplicate:
+			resp.Duplicates++
+		case statusRejected:
+			resp.Rejected++
+		case statusUnavailable:
+			resp.Unavailable++
+		}
+	}
+	s.m.duplicates.WithLabelValues(name).Add(float64(resp.Duplicates))
+	switch {
+	case resp.Unavailable > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.o.RetryAfter.Round(time.Second)/time.Second)))
+		return writeJSON(w, http.StatusServiceUnavailable, resp)
+	case single && resp.Rejected == 1:
+		return writeError(w, http.StatusBadRequest, "invalid_event", "the event was rejected", results[0].Errors)
+	case name == "hooks":
+		// Claude Code parses a 2xx JSON body as a hook decision; an audit endpoint must
+		// never influence the agent, so success is an empty body.
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return http.StatusOK
+	case resp.Rejected == len(results):
+		return writeJSON(w, http.StatusBadRequest, resp)
+	case resp.Rejected > 0:
+		return writeJSON(w, http.StatusMultiStatus, resp)
+	default:
+		return writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+func publishError(err error) string {
+	if errors.Is(err, kafka.ErrBufferFull) {
+		return "ingest is at capacity; retry later"
+	}
+	if errors.Is(err, context.Canceled) {
+		return "the request was cancelled before Kafka acknowledged"
+	}
+	return "Kafka did not acknowledge the event: " + err.Error()
+}
+
+func (s *Server) unavailable(w http.ResponseWriter, msg string, errs []event.FieldError) int {
+	w.Header().Set("Retry-After", strconv.Itoa(int(s.o.RetryAfter.Round(time.Second)/time.Second)))
+	return writeError(w, http.StatusServiceUnavailable, "unavailable", msg, errs)
+}
+
+// tenantIPKey derives the tenant's IP HMAC key from the master key.
+func (s *Server) tenantIPKey(tenant string) []byte {
+	m := hmac.New(sha256.New, s.o.IPKey)
+	m.Write([]byte("trailkeep/ip/v1/" + tenant))
+	return m.Sum(nil)
+}
+
+// clientIP is the TCP peer, or the right-most untrusted X-Forwarded-For hop when the
+// peer is a trusted proxy.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	addr = addr.Unmap()
+	if !s.trusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a.String()
+		}
+	}
+	return addr.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.o.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- parsers ---
+
+func mediaType(r *http.Request) string {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	return mt
+}
+
+func unsupported(got string, want ...string) error {
+	if got == "" {
+		got = "none"
+	}
+	return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+		msg:  fmt.Sprintf("Content-Type %s is not accepted here; use %s", got, strings.Join(want, " or ")),
+		errs: []event.FieldError{{Field: "", Rule: "content_type", Limit: strings.Join(want, ", "), Message: "unsupported Content-Type " + got}}}
+}
+
+// parseEvents accepts canonical events as a JSON object, a JSON array or NDJSON.
+func (s *Server) parseEvents(req *request) ([]parsed, bool, error) {
+	var raws [][]byte
+	single := false
+	switch mt := mediaType(req.r); mt {
+	case "application/json":
+		trimmed := bytes.TrimLeft(req.body, " \t\r\n")
+		if len(trimmed) > 0 && trimmed[0] == '[' {
+			var err error
+			if raws, err = event.SplitArray(req.body, s.o.MaxBatchItems); err != nil {
+				return nil, false, err
+			}
+		} else {
+			raws, single = [][]byte{req.body}, true
+		}
+	case "application/x-ndjson", "application/jsonl", "application/json-seq":
+		for _, line := range bytes.Split(req.body, []byte{'\n'}) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			if len(raws) == s.o.MaxBatchItems {
+				return nil, false, &event.ValidationError{Errors: []event.FieldError{{Rule: "maxItems", Limit: strconv.Itoa(s.o.MaxBatchItems), Message: fmt.Sprintf("a batch holds at most %d items", s.o.MaxBatchItems)}}}
+			}
+			raws = append(raws, line)
+		}
+	default:
+		return nil, false, unsupported(mt, "application/json", "application/x-ndjson")
+	}
+	if len(raws) == 0 {
+		return nil, false, &event.ValidationError{Errors: []event.FieldError{{Rule: "minItems", Limit: "1", Message: "the request holds no events"}}}
+	}
+	items := make([]parsed, len(raws))
+	for i, raw := range raws {
+		doc, err := event.Decode(raw, s.o.Limits)
+		if err == nil {
+			s.o.Redactor.Document(doc)
+		}
+		items[i] = parsed{doc: doc, err: err}
+	}
+	return items, single, nil
+}
+
+// parseHook maps one Claude Code hook payload.
+func (s *Server) parseHook(req *request) ([]parsed, bool, error) {
+	if mt := mediaType(req.r); mt != "application/json" {
+		return nil, false, unsupported(mt, "application/json")
+	}
+	p, err := event.Decode(req.body, claudecode.Limits)
+	if err != nil {
+		return nil, true, err
+	}
+	doc, err := claudecode.Map(p, claudecode.Options{
+		Actor:      req.principal.Token.Actor,
+		ClientIP:   req.clientIP,
+		PromptText: s.prompts[req.principal.Token.Tenant],
+		Redactor:   s.o.Redactor,
+	})
+	if err != nil {
+		return nil, true, err
+	}
+	return []parsed{{doc: doc}}, true, nil
+}
+
+// parseCloudEvents accepts structured mode (one event) and batch mode.
+func (s *Server) parseCloudEvents(req *request) ([]parsed, bool, error) {
+	var raws [][]byte
+	single := false
+	switch mt := mediaType(req.r); mt {
+	case cloudevents.MediaType, "application/json":
+		raws, single = [][]byte{req.body}, true
+	case cloudevents.BatchMediaType:
+		var err error
+		if raws, err = event.SplitArray(req.body, s.o.MaxBatchItems); err != nil {
+			return nil, false, err
+		}
+	default:
+		if req.r.Header.Get("Ce-Specversion") != "" {
+			return nil, false, &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+				msg:  "CloudEvents binary mode is not accepted; send structured mode (application/cloudevents+json)",
+				errs: []event.FieldError{{Rule: "content_type", Limit: cloudevents.MediaType, Message: "binary mode not supported"}}}
+		}
+		return nil, false, unsupported(mt, cloudevents.MediaType, cloudevents.BatchMediaType)
+	}
+	items := make([]parsed, len(raws))
+	for i, raw := range raws {
+		ce, err := event.Decode(raw, s.o.Limits)
+		var doc map[string]any
+		if err == nil {
+			doc, err = cloudevents.Map(ce)
+		}
+		if err == nil {
+			s.o.Redactor.Document(doc)
+		}
+		items[i] = parsed{doc: doc, err: err}
+	}
+	if single && items[0].err != nil {
+		return nil, true, items[0].err
+	}
+	return items, single, nil
+}
+
+// --- responses ---
+
+type errorBody struct {
+	Error   string             `json:"error"`
+	Message string             `json:"message"`
+	Errors  []event.FieldError `json:"errors,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, errs []event.FieldError) int {
+	return writeJSON(w, status, errorBody{Error: code, Message: msg, Errors: errs})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal","message":"could not encode the response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+	return status
+}
+
+// statusFor maps a request-level validation error: size limits are 413, the rest 400.
+func statusFor(ve *event.ValidationError) int {
+	for _, e := range ve.Errors {
+		if e.Field == "" && e.Rule == event.RuleMaxBytes {
+			return http.StatusRequestEntityTooLarge
+		}
+	}
+	return http.StatusBadRequest
+}
+
+func ruleOf(ve *event.ValidationError) string {
+	if len(ve.Errors) == 0 {
+		return "invalid"
+	}
+	return ve.Errors[0].Rule
+}

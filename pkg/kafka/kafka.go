@@ -1,0 +1,185 @@
+// Package kafka wires github.com/twmb/franz-go for trailkeep's topics: creating them
+// at start-up, and a producer whose memory is bounded and whose every write is
+// acknowledged by all in-sync replicas before a caller hears "ok".
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Topic describes one topic trailkeep owns.
+type Topic struct {
+	Name        string
+	Partitions  int32
+	Replication int16
+	// Configs are topic-level settings (e.g. "min.insync.replicas"); nil values are
+	// left at the broker default.
+	Configs map[string]*string
+}
+
+// EnsureTopics creates the topics that do not exist yet. An existing topic is left as
+// it is, even if its partition count differs: repartitioning an audit topic changes
+// which chain an event joins and must be a deliberate operation, never a side effect
+// of a restart.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
+	adm := kadm.NewClient(cl)
+	for _, t := range topics {
+		resp, err := adm.CreateTopic(ctx, t.Partitions, t.Replication, t.Configs, t.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafka: create topic %s (%d partitions, replication %d): %w", t.Name, t.Partitions, t.Replication, err)
+		}
+	}
+	return nil
+}
+
+// Message is one record to produce.
+type Message struct {
+	Key, Value []byte
+}
+
+// ErrBufferFull means the producer already holds its maximum of unacknowledged bytes;
+// the caller should answer 503 and let the client retry later.
+var ErrBufferFull = errors.New("kafka: producer buffer full; retry later")
+
+// ProducerConfig configures NewProducer. Zero values take the documented defaults.
+type ProducerConfig struct {
+	Brokers []string
+	Topic   string
+	// MaxBufferedBytes bounds the memory of records waiting for acknowledgement;
+	// beyond it Publish fails fast with ErrBufferFull. Default 64 MiB.
+	MaxBufferedBytes int
+	// DeliveryTimeout bounds how long a record may wait for an acknowledgement
+	// (for instance while the broker is down) before Publish reports it failed.
+	// Default 10s: long enough to ride out a leader election, short enough for a
+	// hook sender's own timeout.
+	DeliveryTimeout time.Duration
+	// Linger lets concurrent requests share produce batches. Default 2ms.
+	Linger time.Duration
+	// Extra options, appended last (tests use them to shorten timeouts).
+	Opts []kgo.Opt
+}
+
+// Producer produces to one topic with franz-go's idempotent producer and acks=all.
+// It is safe for concurrent use.
+type Producer struct {
+	cl    *kgo.Client
+	topic string
+	ready atomic.Bool
+	stop  chan struct{}
+	once  sync.Once
+	done  chan struct{}
+}
+
+// NewProducer connects a producer. It does not wait for the broker: readiness is
+// tracked in the background (Ready) so that ingest can start, answer /healthz and
+// report not-ready while Kafka is still coming up.
+func NewProducer(cfg ProducerConfig) (*Producer, error) {
+	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
+		return nil, errors.New("kafka: producer needs brokers and a topic")
+	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = 64 << 20
+	}
+	if cfg.DeliveryTimeout <= 0 {
+		cfg.DeliveryTimeout = 10 * time.Second
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 2 * time.Millisecond
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		// Idempotence is franz-go's default; acks=all is required for it and
+		// stated here because durability depends on it.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Keys hash like the Java client (murmur2), so every producer sends a
+		// tenant's events to the same partition, i.e. the same chain.
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
+		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout + cfg.Linger),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+	}
+	opts = append(opts, cfg.Opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: new client for %v: %w", cfg.Brokers, err)
+	}
+	p := &Producer{cl: cl, topic: cfg.Topic, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.watch()
+	return p, nil
+}
+
+// Client exposes the underlying client (topic creation, metrics).
+func (p *Producer) Client() *kgo.Client { return p.cl }
+
+func (p *Producer) watch() {
+	defer close(p.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := p.cl.Ping(ctx)
+		cancel()
+		p.ready.Store(err == nil)
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Ready reports whether the last probe (every second) reached a broker.
+func (p *Producer) Ready() bool { return p.ready.Load() }
+
+// Buffered reports records produced but not yet acknowledged (the producer lag).
+func (p *Producer) Buffered() int64 { return p.cl.BufferedProduceRecords() }
+
+// Publish produces msgs and waits until each is acknowledged by all in-sync
+// replicas or has failed. errs[i] is nil exactly when msgs[i] is durable.
+// A full buffer fails the affected messages with ErrBufferFull at once.
+func (p *Producer) Publish(ctx context.Context, msgs []Message) []error {
+	errs := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	wg.Add(len(msgs))
+	for i, m := range msgs {
+		i := i
+		p.cl.TryProduce(ctx, &kgo.Record{Key: m.Key, Value: m.Value}, func(_ *kgo.Record, err error) {
+			if errors.Is(err, kgo.ErrMaxBuffered) {
+				err = ErrBufferFull
+			}
+			errs[i] = err
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// Close flushes what is buffered (bounded by ctx) and closes the client.
+func (p *Producer) Close(ctx context.Context) error {
+	var err error
+	p.once.Do(func() {
+		close(p.stop)
+		<-p.done
+		if ferr := p.cl.Flush(ctx); ferr != nil {
+			err = fmt.Errorf("kafka: flush %d unacknowledged records: %w", p.cl.BufferedProduceRecords(), ferr)
+		}
+		p.cl.Close()
+	})
+	return err
+}
+
