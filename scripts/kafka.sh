@@ -7,13 +7,15 @@
 #   scripts/kafka.sh stop    stop the broker started from this checkout
 #   scripts/kafka.sh status  exit 0 when the broker answers
 #
-# Everything lives in .run/kafka (git-ignored): lib/ (jars), data/, logs/, broker.pid.
+# State lives in .run/kafka (git-ignored; TRAILKEEP_KAFKA_DIR overrides): data/, logs/,
+# broker.pid. The jars go to .run/kafka-lib, shared by every broker directory.
 # TRAILKEEP_KAFKA_PORT (default 19092) and TRAILKEEP_KAFKA_CONTROLLER_PORT (19093) pick the
 # ports; a non-default port keeps the broker clear of any Kafka a developer already runs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/.run/kafka"
+dir="${TRAILKEEP_KAFKA_DIR:-$root/.run/kafka}"
+lib="$root/.run/kafka-lib"  # jars, shared by every broker directory
 port=${TRAILKEEP_KAFKA_PORT:-19092}
 cport=${TRAILKEEP_KAFKA_CONTROLLER_PORT:-19093}
 pidfile="$dir/broker.pid"
@@ -33,14 +35,16 @@ need_java() {
 
 fetch() {
   # A marker file makes an interrupted download retry instead of starting half a classpath.
-  if [[ -f "$dir/lib/.complete" ]]; then return; fi
+  # The marker holds the pom's digest, so a version bump in the pom re-resolves.
+  local want; want=$(sha256sum "$root/deploy/local/kafka/pom.xml" | cut -d' ' -f1)
+  if [[ -f "$lib/.complete" && "$(cat "$lib/.complete")" == "$want" ]]; then return; fi
   need_java
   log "resolving the broker from Maven Central (deploy/local/kafka/pom.xml)"
-  rm -rf "$dir/lib"
-  mkdir -p "$dir/lib"
+  rm -rf "$lib"
+  mkdir -p "$lib"
   mvn -q -B -f "$root/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$dir/lib" >&2
-  touch "$dir/lib/.complete"
+    -DincludeScope=runtime -DoutputDirectory="$lib" >&2
+  echo "$want" >"$lib/.complete"
 }
 
 alive() {
@@ -96,7 +100,7 @@ PROPS
 
 classpath() {
   local cp=""
-  for j in "$dir"/lib/*.jar; do cp="$cp:$j"; done
+  for j in "$lib"/*.jar; do cp="$cp:$j"; done
   echo "${cp#:}"
 }
 

@@ -26,3 +26,5 @@ func mustRead(t testing.TB, rel string) []byte {
 	}
 	return b
 }
+
+func shaBytes(s string) [32]byte { return sha256.Sum256([]byte(s)) }

@@ -75,7 +75,7 @@ const (
 func testTokens(t testing.TB) *Tokens {
 	t.Helper()
 	cfg := map[string]any{"tokens": []map[string]any{
-		{"name": "registry", "sha256": sha(tokRegistry), "tenant": "acme", "source": "registry", "scopes": []string{ScopeEvents, ScopeCloudEvents}},
+		{"name": "registry", "sha256": sha(tokRegistry), "tenant": "acme-platform", "source": "registry", "scopes": []string{ScopeEvents, ScopeCloudEvents}},
 		{"name": "sarah-laptop", "sha256": sha(tokSarah), "tenant": "acme", "source": "claude_code", "scopes": []string{ScopeHooks},
 			"actor": map[string]any{"type": "user", "id": "sarah@acme.example", "email": "sarah@acme.example"}},
 		{"name": "cloudevents-only", "sha256": sha(tokReadOnly), "tenant": "acme", "source": "registry", "scopes": []string{ScopeCloudEvents}},
@@ -187,7 +187,7 @@ func TestEventsBatchFormats(t *testing.T) {
 	ids := map[string]bool{}
 	for _, ev := range evs {
 		ids[ev.ID] = true
-		if ev.Tenant != "acme" || ev.Source.Tool != "registry" {
+		if ev.Tenant != "acme-platform" || ev.Source.Tool != "registry" {
 			t.Errorf("stamp: %+v", ev)
 		}
 	}

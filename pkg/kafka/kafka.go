@@ -182,4 +182,3 @@ func (p *Producer) Close(ctx context.Context) error {
 	})
 	return err
 }
-
