@@ -31,6 +31,9 @@ func failed(format string, args ...any) error {
 	return &exitError{code: 1, err: fmt.Errorf(format, args...)}
 }
 
+// usageError marks err as a usage mistake (exit code 2).
+func usageError(err error) error { return &exitError{code: 2, err: err} }
+
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "trailctl",
@@ -38,7 +41,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd())
+	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newHooksCmd(), newTokensCmd(), newLoadCmd())
 	return root
 }
 

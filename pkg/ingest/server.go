@@ -490,13 +490,15 @@ func (s *Server) parseEvents(req *request) ([]parsed, bool, error) {
 		return nil, false, &event.ValidationError{Errors: []event.FieldError{{Rule: "minItems", Limit: "1", Message: "the request holds no events"}}}
 	}
 	items := make([]parsed, len(raws))
+	docs := make([]map[string]any, 0, len(raws))
 	for i, raw := range raws {
 		doc, err := event.Decode(raw, s.o.Limits)
 		if err == nil {
-			s.o.Redactor.Document(doc)
+			docs = append(docs, doc)
 		}
 		items[i] = parsed{doc: doc, err: err}
 	}
+	s.o.Redactor.Documents(docs)
 	return items, single, nil
 }
 
@@ -542,6 +544,7 @@ func (s *Server) parseCloudEvents(req *request) ([]parsed, bool, error) {
 		return nil, false, unsupported(mt, cloudevents.MediaType, cloudevents.BatchMediaType)
 	}
 	items := make([]parsed, len(raws))
+	docs := make([]map[string]any, 0, len(raws))
 	for i, raw := range raws {
 		ce, err := event.Decode(raw, s.o.Limits)
 		var doc map[string]any
@@ -549,10 +552,11 @@ func (s *Server) parseCloudEvents(req *request) ([]parsed, bool, error) {
 			doc, err = cloudevents.Map(ce)
 		}
 		if err == nil {
-			s.o.Redactor.Document(doc)
+			docs = append(docs, doc)
 		}
 		items[i] = parsed{doc: doc, err: err}
 	}
+	s.o.Redactor.Documents(docs)
 	if single && items[0].err != nil {
 		return nil, true, items[0].err
 	}

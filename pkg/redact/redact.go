@@ -74,6 +74,9 @@ func New() (*Redactor, error) {
 	return &Redactor{det: det}, nil
 }
 
+// minSecret is shorter than any secret a rule matches; shorter strings skip the scan.
+const minSecret = 8
+
 // Finding is one secret found in a string.
 type Finding struct {
 	Rule   string // gitleaks rule id, e.g. aws-access-token
@@ -84,7 +87,7 @@ type Finding struct {
 // that fired, sorted and without duplicates. A string without secrets is returned
 // unchanged with a nil slice.
 func (r *Redactor) String(s string) (string, []string) {
-	if len(s) < 8 {
+	if len(s) < minSecret {
 		return s, nil // no rule matches a secret this short; skip the scan
 	}
 	findings := r.det.DetectString(s)

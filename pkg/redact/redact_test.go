@@ -99,3 +99,39 @@ func BenchmarkStringClean(b *testing.B) {
 		r.String(s)
 	}
 }
+
+func TestDocument(t *testing.T) {
+	r := newRedactor(t)
+	doc := map[string]any{
+		"metadata":   map[string]any{"cmd": "mysql --password=hunter2hunter2 db", "team": "payments"},
+		"change":     map[string]any{"diff_summary": "rotated key AKIAZ7QW3RT5YU2PLK4M"},
+		"result":     map[string]any{"status": "success", "reason": "fine"},
+		"redactions": []any{map[string]any{"field": "/metadata/x", "rule": "client"}},
+	}
+	r.Document(doc)
+	if strings.Contains(doc["metadata"].(map[string]any)["cmd"].(string), "hunter2") || strings.Contains(doc["change"].(map[string]any)["diff_summary"].(string), "AKIA") {
+		t.Fatalf("secrets survived: %v", doc)
+	}
+	got := doc["redactions"].([]any)
+	if len(got) != 3 || got[0].(map[string]any)["rule"] != "client" {
+		t.Errorf("redactions %v", got)
+	}
+	clean := map[string]any{"metadata": map[string]any{"team": "payments"}}
+	r.Document(clean)
+	if _, ok := clean["redactions"]; ok {
+		t.Error("clean document got redactions")
+	}
+}
+
+func TestDocumentsBatch(t *testing.T) {
+	r := newRedactor(t)
+	clean := map[string]any{"metadata": map[string]any{"team": "payments platform"}}
+	dirty := map[string]any{"metadata": map[string]any{"cmd": "psql postgres://app:Sup3rS3cretPw@db/pay"}}
+	r.Documents([]map[string]any{clean, dirty})
+	if _, ok := clean["redactions"]; ok {
+		t.Error("clean document in a dirty batch got redactions")
+	}
+	if _, ok := dirty["redactions"]; !ok || strings.Contains(dirty["metadata"].(map[string]any)["cmd"].(string), "Sup3r") {
+		t.Errorf("dirty document not redacted: %v", dirty)
+	}
+}

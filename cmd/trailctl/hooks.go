@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailkeep/trailkeep/pkg/ingest"
+)
+
+// hookEvents are the Claude Code events sent over http hooks. SessionStart and Setup
+// accept only command handlers, so they get the curl fallback instead.
+var hookEvents = []string{
+	"UserPromptSubmit", "UserPromptExpansion", "PreToolUse", "PermissionRequest", "PermissionDenied",
+	"PostToolUse", "PostToolUseFailure", "PostToolBatch", "Notification", "SubagentStart", "SubagentStop",
+	"TaskCreated", "TaskCompleted", "Stop", "StopFailure", "ConfigChange", "InstructionsLoaded",
+	"CwdChanged", "FileChanged", "WorktreeCreate", "WorktreeRemove", "PreCompact", "PostCompact",
+	"Elicitation", "ElicitationResult", "SessionEnd",
+}
+
+var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// hooksSettings builds the settings.json fragment that sends every hook event to
+// ingestURL with the bearer token taken from the environment variable tokenEnv.
+func hooksSettings(ingestURL, tokenEnv string, timeout int) (map[string]any, error) {
+	u, err := url.Parse(ingestURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("--url must be the ingest base URL, e.g. https://trailkeep.example.com (got %q)", ingestURL)
+	}
+	if !envName.MatchString(tokenEnv) {
+		return nil, fmt.Errorf("--token-env must be an environment variable name like TRAILKEEP_TOKEN (got %q)", tokenEnv)
+	}
+	endpoint := strings.TrimRight(u.String(), "/") + "/v1/hooks/claude-code"
+	httpHook := map[string]any{
+		"type": "http",
+		"url":  endpoint,
+		// $VAR in a header is expanded only when listed in allowedEnvVars; otherwise
+		// Claude Code sends an empty string and every event is rejected with 401.
+		"headers":        map[string]any{"Authorization": "Bearer $" + tokenEnv},
+		"allowedEnvVars": []string{tokenEnv},
+		"timeout":        timeout,
+	}
+	// The curl fallback: -f so an error is visible in Claude Code's hook log, a short
+	// max-time so a down endpoint never delays the session, and stdout discarded so
+	// nothing is injected into the model's context.
+	curl := fmt.Sprintf(`curl -sS -f --max-time %d -X POST -H "Authorization: Bearer $%s" -H "Content-Type: application/json" --data-binary @- %s >/dev/null`, timeout, tokenEnv, endpoint)
+	hooks := map[string]any{}
+	for _, ev := range hookEvents {
+		entry := map[string]any{"hooks": []any{httpHook}}
+		if ev == "PreToolUse" || ev == "PostToolUse" || ev == "PostToolUseFailure" || ev == "PermissionRequest" || ev == "PermissionDenied" {
+			entry["matcher"] = "*"
+		}
+		hooks[ev] = []any{entry}
+	}
+	for _, ev := range []string{"SessionStart", "Setup"} {
+		hooks[ev] = []any{map[string]any{"hooks": []any{map[string]any{"type": "command", "command": curl, "timeout": timeout}}}}
+	}
+	return map[string]any{"hooks": hooks}, nil
+}
+
+func newHooksCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "hooks", Short: "Connect AI coding tools to trailkeep ingest"}
+	var ingestURL, tokenEnv string
+	var timeout int
+	print := &cobra.Command{
+		Use:   "print-config",
+		Short: "Print the Claude Code settings.json hooks block that sends every hook event to ingest",
+		Long: `Prints a settings.json fragment (merge it into ~/.claude/settings.json, .claude/settings.json
+or the managed policy) with an http hook for every event, and a curl command hook for
+SessionStart and Setup, which do not accept http hooks. The token is read from the
+environment variable named by --token-env; use one token per person so events are
+attributed to them (trailctl tokens create --actor-id ...).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := hooksSettings(ingestURL, tokenEnv, timeout)
+			if err != nil {
+				return usageError(err)
+			}
+			b, _ := json.MarshalIndent(s, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	print.Flags().StringVar(&ingestURL, "url", "", "ingest base URL (required), e.g. https://trailkeep.example.com")
+	print.Flags().StringVar(&tokenEnv, "token-env", "TRAILKEEP_TOKEN", "environment variable holding the bearer token")
+	print.Flags().IntVar(&timeout, "timeout", 5, "seconds Claude Code waits for ingest per event")
+	print.MarkFlagRequired("url")
+	cmd.AddCommand(print)
+	return cmd
+}
+
+func newTokensCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "tokens", Short: "Create ingest write tokens"}
+	var t ingest.Token
+	var actorType, actorID, actorEmail string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a random bearer token; prints the secret once and the entry for the ingest token file",
+		Long: `Prints a JSON object with "token" (the secret: hand it to the sender, it is not stored
+anywhere) and "entry" (add it to the "tokens" array of TRAILKEEP_INGEST_TOKENS_FILE; it holds
+only the SHA-256 of the secret).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			secret, sum, err := ingest.NewToken()
+			if err != nil {
+				return err
+			}
+			entry := t
+			entry.SHA256 = sum
+			if actorID != "" {
+				entry.Actor = map[string]any{"type": actorType, "id": actorID}
+				if actorEmail != "" {
+					entry.Actor["email"] = actorEmail
+				}
+			}
+			// Validate exactly as ingest will, so a bad entry fails here, not at start-up.
+			check, _ := json.Marshal(map[string]any{"tokens": []ingest.Token{entry}})
+			if _, err := ingest.ParseTokens(check); err != nil {
+				return usageError(err)
+			}
+			b, _ := json.MarshalIndent(map[string]any{"token": secret, "entry": entry}, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&t.Name, "name", "", "name for logs and metrics, e.g. sarah-laptop (required)")
+	f.StringVar(&t.Tenant, "tenant", "", "tenant slug every event of this token belongs to (required)")
+	f.StringVar(&t.Source, "source", "claude_code", "source tool: claude_code, registry, ...")
+	f.StringSliceVar(&t.Scopes, "scopes", []string{ingest.ScopeHooks}, "scopes: events:write, hooks:write, cloudevents:write")
+	f.StringVar(&actorType, "actor-type", "user", "type of the person or service behind the token")
+	f.StringVar(&actorID, "actor-id", "", "identity behind the token (a per-user hook token), e.g. sarah@acme.example")
+	f.StringVar(&actorEmail, "actor-email", "", "email of the actor")
+	create.MarkFlagRequired("name")
+	create.MarkFlagRequired("tenant")
+	cmd.AddCommand(create)
+	return cmd
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Local ingest for `make run` and the load benchmark, in front of scripts/kafka.sh's
+# broker.
+#
+#   scripts/ingest-local.sh start   build bin/ingest, create tokens and an IP key once
+#                                   (.run/ingest, git-ignored), start it on 127.0.0.1:8080
+#   scripts/ingest-local.sh stop    SIGTERM (ingest drains in-flight requests)
+#
+# .run/ingest/tokens.env holds the secrets of the generated tokens:
+#   REGISTRY_TOKEN (events:write, cloudevents:write; tenant acme-platform)
+#   HOOK_TOKEN     (hooks:write; tenant acme, actor sarah@acme.example)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir="$root/.run/ingest"
+addr=${TRAILKEEP_INGEST_ADDR:-127.0.0.1:8080}
+go=$("$root/scripts/ensure-go.sh")
+log() { echo "ingest-local.sh: $*" >&2; }
+
+start() {
+  mkdir -p "$dir" "$root/bin"
+  (cd "$root" && "$go" build -o bin/ingest ./cmd/ingest && "$go" build -o bin/trailctl ./cmd/trailctl)
+  if [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    log "reusing ingest pid $(cat "$dir/pid")"; return
+  fi
+  if [[ ! -f "$dir/tokens.json" ]]; then
+    local reg hook
+    reg=$("$root/bin/trailctl" tokens create --name registry --tenant acme-platform --source registry --scopes events:write,cloudevents:write)
+    hook=$("$root/bin/trailctl" tokens create --name sarah-laptop --tenant acme --source claude_code --scopes hooks:write --actor-id sarah@acme.example --actor-email sarah@acme.example)
+    python3 - "$dir" "$reg" "$hook" <<'PY'
+import json, sys
+d, reg, hook = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+json.dump({"tokens": [reg["entry"], hook["entry"]]}, open(d + "/tokens.json", "w"), indent=2)
+with open(d + "/tokens.env", "w") as f:
+    f.write("REGISTRY_TOKEN=%s\nHOOK_TOKEN=%s\n" % (reg["token"], hook["token"]))
+PY
+    chmod 600 "$dir/tokens.env"
+    head -c 32 /dev/urandom | base64 >"$dir/ip.key"
+  fi
+  TRAILKEEP_INGEST_ADDR=$addr TRAILKEEP_INGEST_TOKENS_FILE="$dir/tokens.json" \
+  TRAILKEEP_INGEST_IP_KEY_FILE="$dir/ip.key" \
+    setsid nohup "$root/bin/ingest" >"$dir/ingest.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  for _ in $(seq 1 100); do
+    if curl -sf "http://$addr/readyz" >/dev/null; then log "ready on http://$addr"; return; fi
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then log "ingest exited:"; tail -20 "$dir/ingest.log" >&2; exit 1; fi
+    sleep 0.2
+  done
+  log "ingest not ready after 20s"; tail -20 "$dir/ingest.log" >&2; exit 1
+}
+
+stop() {
+  [[ -f "$dir/pid" ]] || { log "not running"; return; }
+  local pid; pid=$(cat "$dir/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  rm -f "$dir/pid"; log "stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
