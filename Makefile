@@ -7,33 +7,54 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build run test lint bench fuzz clean
+.PHONY: all build run stop test lint bench bench-ingest fuzz clean kafka-start kafka-stop
 
 all: lint test
 
 build:
 	$(GO) build -o bin/trailctl ./cmd/trailctl
+	$(GO) build -o bin/ingest ./cmd/ingest
 
-# Runs what exists today end to end over ../shared/fixtures: canonicalise,
-# chain, sign, verify with only the public key, prove, detect tampering.
+# Runs what exists today end to end over ../shared/fixtures: the real Kafka broker and
+# ingest fed with hooks, canonical events and CloudEvents; then canonicalise, chain,
+# sign, verify with only the public key, prove, detect tampering.
 run: build
 	TRAILCTL=bin/trailctl scripts/demo.sh
+
+# Stops what `make run` left running.
+stop:
+	scripts/ingest-local.sh stop
+	scripts/kafka.sh stop
+
+kafka-start:
+	scripts/kafka.sh start
+
+kafka-stop:
+	scripts/kafka.sh stop
 
 lint:
 	@out=$$($(dir $(GO))gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Integration tests start the real Kafka broker themselves (scripts/kafka.sh, through
+# internal/kafkatest); a broker that cannot start fails them.
 test: lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # Figures for BENCHMARKS.md, on one core as the targets are stated.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s -count 3 ./pkg/event ./pkg/chain | tee bench.out
 
+# Ingest throughput and ack latency against the local broker (figures in BENCHMARKS.md).
+bench-ingest: build
+	scripts/bench-ingest.sh
+
 # Short coverage-guided fuzzing of the canonicaliser and the verifier.
 fuzz:
 	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzCanonicalize -fuzztime 60s
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzVerifier -fuzztime 60s
+	$(GO) test ./pkg/source/claudecode -run '^$$' -fuzz FuzzMap -fuzztime 60s
+	$(GO) test ./pkg/source/cloudevents -run '^$$' -fuzz FuzzMap -fuzztime 60s
 
-clean:
+clean: stop
 	rm -rf bin .run bench.out

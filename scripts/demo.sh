@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the part of trailkeep that exists today over the shared fixtures,
-# offline: canonicalise registry events as ingest would, chain them into a
-# signed partition log, verify it with only the public key, prove one record,
-# then show that an edited copy is caught and located.
+# Runs the part of trailkeep that exists today over the shared fixtures: starts the
+# local Kafka broker and ingest and posts Claude Code hooks, canonical events and
+# CloudEvents to it; then, offline, chains registry events into a signed partition log,
+# verifies it with only the public key, proves one record and shows that an edited
+# copy is caught and located.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TRAILCTL:-bin/trailctl}
@@ -12,6 +13,38 @@ rm -rf "$run" && mkdir -p "$run"
 origin=demo.trailkeep.local/audit.chained/0
 
 step() { printf '\n== %s\n' "$*"; }
+
+# --- Online: the real broker and ingest, fed with the shared fixtures -----------------
+step "start the local Kafka broker (KRaft, 127.0.0.1:19092) and ingest (127.0.0.1:8080)"
+scripts/kafka.sh start
+scripts/ingest-local.sh start
+source .run/ingest/tokens.env
+api=http://127.0.0.1:8080
+
+step "Claude Code hooks: POST every payload of $fixtures/claude-code/session-basic.jsonl (answers are empty 200s)"
+while IFS= read -r line; do
+  [[ -z "$line" ]] && continue
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $HOOK_TOKEN" \
+    -H 'Content-Type: application/json' --data-binary "$line" "$api/v1/hooks/claude-code")
+  printf '%s ' "$code"
+done < "$fixtures/claude-code/session-basic.jsonl"; echo
+
+step "registry: canonical events as NDJSON, then a CloudEvents batch (per-item results)"
+curl -s -X POST -H "Authorization: Bearer $REGISTRY_TOKEN" -H 'Content-Type: application/x-ndjson' \
+  --data-binary @"$fixtures/registry/canonical-events.jsonl" "$api/v1/events"
+curl -s -X POST -H "Authorization: Bearer $REGISTRY_TOKEN" -H 'Content-Type: application/cloudevents-batch+json' \
+  --data-binary @"$fixtures/registry/cloudevents-batch.json" "$api/v1/cloudevents"
+
+step "bad input is refused with the field and the rule"
+curl -s -X POST -H "Authorization: Bearer $REGISTRY_TOKEN" -H 'Content-Type: application/json' \
+  --data-binary '{"action": "skill.updated\u0027); DROP TABLE events;--"}' "$api/v1/events"
+curl -s -X POST -H 'Content-Type: application/json' --data-binary '{}' "$api/v1/events"
+
+step "ingest metrics"
+curl -s "$api/metrics" | grep -E '^trailkeep_ingest_(events_accepted|events_rejected|kafka_ready)'
+echo "Kafka and ingest keep running; 'make stop' ends them."
+
+# --- Offline: chain, sign, verify and prove the registry events ------------------------
 
 step "signing key (public key printed)"
 "$bin" keys generate demo-checkpoints --dir "$run"

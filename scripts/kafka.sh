@@ -23,13 +23,11 @@ pidfile="$dir/broker.pid"
 log() { echo "kafka.sh: $*" >&2; }
 
 need_java() {
-  if ! command -v java >/dev/null 2>&1; then
+  local sudo=""
+  if [[ $(id -u) != 0 ]]; then sudo=sudo; fi
+  if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
     log "installing OpenJDK 17 and Maven (apt)"
-    sudo apt-get update -qq && sudo apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
-  fi
-  if ! command -v mvn >/dev/null 2>&1; then
-    log "installing Maven (apt)"
-    sudo apt-get update -qq && sudo apt-get install -y -qq maven >/dev/null
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
   fi
 }
 

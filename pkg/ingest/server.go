@@ -319,11 +319,18 @@ func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string,
 		t0 := time.Now()
 		errs := s.o.Publisher.Publish(ctx, msgs)
 		s.m.ack.Observe(time.Since(t0).Seconds())
+		if n, first := countErrs(errs); n > 0 {
+			s.o.Logger.Warn("ingest: events not acknowledged; answered 503", "endpoint", name, "tenant", tok.Tenant, "failed", n, "of", len(errs), "err", first)
+		}
 		for k, err := range errs {
 			i := msgIdx[k]
 			if err != nil {
 				results[i].Status, results[i].Error = statusUnavailable, publishError(err)
-				s.m.rejected.WithLabelValues(name, "unavailable").Inc()
+				reason := "unavailable"
+				if errors.Is(err, context.Canceled) {
+					reason = "client_cancelled" // the sender hung up before the ack
+				}
+				s.m.rejected.WithLabelValues(name, reason).Inc()
 				continue
 			}
 			results[i].Status = statusAccepted
@@ -424,6 +431,19 @@ func canonicalizeAll(items []parsed, stamp event.Stamp, lim event.Limits) []cano
 // minItemsPerWorker keeps small requests on their own goroutine, where spreading
 // costs more than it saves.
 const minItemsPerWorker = 32
+
+func countErrs(errs []error) (int, error) {
+	n, first := 0, error(nil)
+	for _, e := range errs {
+		if e != nil {
+			if first == nil {
+				first = e
+			}
+			n++
+		}
+	}
+	return n, first
+}
 
 func publishError(err error) string {
 	if errors.Is(err, kafka.ErrBufferFull) {
