@@ -1,0 +1,63 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/trailkeep/trailkeep/pkg/ingest"
+)
+
+func TestHooksPrintConfig(t *testing.T) {
+	out := mustRun(t, "hooks", "print-config", "--url", "https://tk.example.com/", "--token-env", "TK")
+	var cfg struct {
+		Hooks map[string][]struct {
+			Matcher string           `json:"matcher"`
+			Hooks   []map[string]any `json:"hooks"`
+		} `json:"hooks"`
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	pre := cfg.Hooks["PreToolUse"][0]
+	h := pre.Hooks[0]
+	if pre.Matcher != "*" || h["type"] != "http" || h["url"] != "https://tk.example.com/v1/hooks/claude-code" ||
+		h["headers"].(map[string]any)["Authorization"] != "Bearer $TK" || h["allowedEnvVars"].([]any)[0] != "TK" {
+		t.Errorf("PreToolUse hook %v", pre)
+	}
+	ss := cfg.Hooks["SessionStart"][0].Hooks[0]
+	if ss["type"] != "command" || !strings.Contains(ss["command"].(string), "$TK") || !strings.Contains(ss["command"].(string), "--data-binary @-") {
+		t.Errorf("SessionStart hook %v", ss)
+	}
+	if _, ok := cfg.Hooks["PostToolUse"]; !ok {
+		t.Error("PostToolUse missing")
+	}
+	for _, bad := range [][]string{{"--url", "tk.example.com"}, {"--url", "https://x", "--token-env", "not-a-var"}, {}} {
+		if _, _, code := run(t, append([]string{"hooks", "print-config"}, bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}
+
+func TestTokensCreate(t *testing.T) {
+	out := mustRun(t, "tokens", "create", "--name", "sarah-laptop", "--tenant", "acme", "--actor-id", "sarah@acme.example")
+	var res struct {
+		Token string       `json:"token"`
+		Entry ingest.Token `json:"entry"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(res.Token))
+	if res.Entry.SHA256 != hex.EncodeToString(sum[:]) || res.Entry.Tenant != "acme" || res.Entry.Actor["id"] != "sarah@acme.example" {
+		t.Errorf("entry %+v", res.Entry)
+	}
+	if strings.Contains(out, `"sha256": "`+res.Token) {
+		t.Error("secret stored in the entry")
+	}
+	if _, _, code := run(t, "tokens", "create", "--name", "x", "--tenant", "Not A Slug"); code != 2 {
+		t.Errorf("bad tenant: exit %d", code)
+	}
+}
