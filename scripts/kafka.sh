@@ -107,6 +107,11 @@ start() {
     log "reusing broker pid $(cat "$pidfile") on 127.0.0.1:$port"
     return
   fi
+  if answers; then
+    # Started from another checkout (or by hand): use it rather than fail on the port.
+    log "127.0.0.1:$port is already served by a process not started from $dir; using it"
+    return
+  fi
   fetch
   config
   local cp; cp=$(classpath)
