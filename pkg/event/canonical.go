@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Canonicalize validates doc as a complete v1 event, normalises its
@@ -86,4 +87,48 @@ func unmarshal(b []byte) (*Event, error) {
 // canonicalJSON returns the RFC 8785 canonical bytes of a decoded document.
 func canonicalJSON(doc any) ([]byte, error) {
 	return appendJCS(make([]byte, 0, 1024), doc)
+}
+
+// Admit is the check the chainer runs on every record before chaining it: the bytes
+// are an RFC 8785 canonical JSON object within lim, with schema_version
+// SchemaVersion and a non-empty id and tenant. It deliberately skips the JSON Schema
+// (ingest enforced it; CheckCanonical is the full check) so that the chainer is not
+// bound by validation cost, while still refusing anything ingest would never have
+// produced — a foreign producer's bytes, or a future schema version this binary
+// cannot interpret.
+func Admit(raw []byte, lim Limits) error {
+	lim = lim.withDefaults()
+	if len(raw) == 0 {
+		return fmt.Errorf("empty record")
+	}
+	if len(raw) > lim.MaxEventBytes {
+		return fmt.Errorf("%d bytes, more than the %d allowed", len(raw), lim.MaxEventBytes)
+	}
+	if raw[0] != '{' {
+		return fmt.Errorf("not a JSON object")
+	}
+	canon := jsontext.Value(bytes.Clone(raw))
+	if err := canon.Canonicalize(); err != nil {
+		return fmt.Errorf("not valid JSON: %w", err)
+	}
+	if !bytes.Equal(canon, raw) {
+		return ErrNotCanonical
+	}
+	var head struct {
+		SchemaVersion *int   `json:"schema_version"`
+		ID            string `json:"id"`
+		Tenant        string `json:"tenant"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return fmt.Errorf("schema_version/id/tenant: %w", err)
+	}
+	switch {
+	case head.SchemaVersion == nil:
+		return fmt.Errorf("no schema_version")
+	case *head.SchemaVersion != SchemaVersion:
+		return fmt.Errorf("schema_version %d, this chainer handles %d", *head.SchemaVersion, SchemaVersion)
+	case head.ID == "" || head.Tenant == "":
+		return fmt.Errorf("no id or tenant")
+	}
+	return nil
 }

@@ -348,3 +348,31 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestAdmit(t *testing.T) {
+	doc := map[string]any{
+		"action": "skill.updated", "actor": map[string]any{"type": "user", "id": "u"},
+		"resource": map[string]any{"type": "skill", "id": "s"},
+	}
+	st := Stamp{Tenant: "acme", Tool: "registry", ReceivedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := st.Apply(doc); err != nil {
+		t.Fatal(err)
+	}
+	_, canon, err := Canonicalize(doc, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Admit(canon, DefaultLimits); err != nil {
+		t.Fatalf("canonical event refused: %v", err)
+	}
+	spaced := bytes.Replace(canon, []byte(`,"`), []byte(`, "`), 1)
+	v2 := bytes.Replace(canon, []byte(`"schema_version":1`), []byte(`"schema_version":2`), 1)
+	for name, raw := range map[string][]byte{
+		"not canonical": spaced, "schema v2": v2, "empty": nil, "array": []byte(`[1]`),
+		"garbage": []byte(`{"a":`), "no tenant": []byte(`{"id":"x","schema_version":1}`),
+	} {
+		if err := Admit(raw, DefaultLimits); err == nil {
+			t.Errorf("%s admitted", name)
+		}
+	}
+}

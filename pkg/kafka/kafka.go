@@ -182,3 +182,16 @@ func (p *Producer) Close(ctx context.Context) error {
 	})
 	return err
 }
+
+// PartitionCount returns the number of partitions of topic.
+func PartitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: describe %s: %w", topic, err)
+	}
+	t, ok := td[topic]
+	if !ok || t.Err != nil {
+		return 0, fmt.Errorf("kafka: topic %s does not exist (%v); start ingest first or create it", topic, t.Err)
+	}
+	return int32(len(t.Partitions)), nil
+}

@@ -1,0 +1,439 @@
+package chainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+)
+
+// Config configures a Chainer. Zero values take the documented defaults.
+type Config struct {
+	Brokers []string
+	// Group is the consumer group of all chainer instances. Default "trailkeep-chainer".
+	Group string
+	// TransactionalID must be stable per instance and unique among live instances
+	// (e.g. the pod name): a restarted instance with the same id fences its previous
+	// incarnation. Required.
+	TransactionalID string
+	// Deployment names this trailkeep installation in checkpoint origins
+	// (<deployment>/<chained topic>/<partition>). Required; changing it starts new chains.
+	Deployment string
+	// Topics. Defaults audit.events, audit.chained, audit.checkpoints, audit.deadletter.
+	InputTopic, ChainedTopic, CheckpointTopic, DeadLetterTopic string
+	// Partitions and Replication are used to create missing output topics; the
+	// output topics must have at least as many partitions as the input. Default:
+	// the input topic's partition count, replication 1.
+	Replication int16
+	// Signer signs checkpoints; Verifiers must include its key (and older keys
+	// during a rotation) so the chainer can verify the tail it restores. Required.
+	Signer    note.Signer
+	Verifiers note.Verifiers
+	// CheckpointEvery and CheckpointInterval: a checkpoint is signed after this
+	// many records, or when records are waiting this long. Defaults 1000 and 5s.
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	// MaxPollRecords bounds one transaction. Default 10000.
+	MaxPollRecords int
+	// Limits for Admit. Default event.DefaultLimits.
+	Limits event.Limits
+	// ClientOpts are appended to every franz-go client (tests shorten timeouts).
+	ClientOpts []kgo.Opt
+	Logger     *slog.Logger
+}
+
+// Chainer is one chainer instance.
+type Chainer struct {
+	cfg  Config
+	sess *kgo.GroupTransactSession
+
+	mu     sync.Mutex
+	chains map[int32]*partitionState // only partitions currently owned and restored
+	stale  map[int32]bool            // partitions whose state must be restored before use
+
+	stats Stats
+}
+
+type partitionState struct {
+	ch             *chain.Chain
+	sinceCP        int       // records appended since the last checkpoint
+	firstUnchecked time.Time // wall time the oldest un-checkpointed record was appended
+	lastChainedAt  time.Time
+}
+
+// Stats are cumulative counters, for metrics and tests.
+type Stats struct {
+	Chained, DeadLettered, Checkpoints, Commits, Aborts, Restores int64
+}
+
+// Errors.
+var (
+	ErrConfig = errors.New("chainer: configuration")
+)
+
+// New validates cfg and joins the consumer group (lazily, on the first Run poll).
+func New(cfg Config) (*Chainer, error) {
+	if cfg.Group == "" {
+		cfg.Group = "trailkeep-chainer"
+	}
+	if cfg.InputTopic == "" {
+		cfg.InputTopic = "audit.events"
+	}
+	if cfg.ChainedTopic == "" {
+		cfg.ChainedTopic = "audit.chained"
+	}
+	if cfg.CheckpointTopic == "" {
+		cfg.CheckpointTopic = "audit.checkpoints"
+	}
+	if cfg.DeadLetterTopic == "" {
+		cfg.DeadLetterTopic = "audit.deadletter"
+	}
+	if cfg.Replication == 0 {
+		cfg.Replication = 1
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 1000
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = 5 * time.Second
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, fmt.Errorf("%w: no brokers", ErrConfig)
+	case cfg.TransactionalID == "":
+		return nil, fmt.Errorf("%w: a stable TransactionalID per instance is required (e.g. the pod name)", ErrConfig)
+	case cfg.Deployment == "":
+		return nil, fmt.Errorf("%w: Deployment (the checkpoint origin prefix) is required", ErrConfig)
+	case cfg.Signer == nil || cfg.Verifiers == nil:
+		return nil, fmt.Errorf("%w: a checkpoint Signer and Verifiers are required", ErrConfig)
+	}
+	if _, err := cfg.Verifiers.Verifier(cfg.Signer.Name(), cfg.Signer.KeyHash()); err != nil {
+		return nil, fmt.Errorf("%w: the verifier list does not contain the signing key %s: %v", ErrConfig, cfg.Signer.Name(), err)
+	}
+	c := &Chainer{cfg: cfg, chains: map[int32]*partitionState{}, stale: map[int32]bool{}}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.InputTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RequireStableFetchOffsets(),
+		// Output partition = input partition: the chain of partition p lives in
+		// partition p of every output topic.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.TransactionTimeout(60 * time.Second),
+		// Produce must never block while a transaction's records are being added.
+		kgo.MaxBufferedRecords(2*cfg.MaxPollRecords + 10000),
+		kgo.OnPartitionsAssigned(c.forget),
+		kgo.OnPartitionsRevoked(c.forget),
+		kgo.OnPartitionsLost(c.forget),
+	}, cfg.ClientOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("chainer: new transactional session: %w", err)
+	}
+	c.sess = sess
+	return c, nil
+}
+
+// forget drops in-memory state of partitions whose ownership changed: whatever
+// happens next, their state is rebuilt from Kafka.
+func (c *Chainer) forget(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range m[c.cfg.InputTopic] {
+		delete(c.chains, p)
+		c.stale[p] = true
+	}
+}
+
+func (c *Chainer) origin(p int32) string {
+	return chain.Origin(c.cfg.Deployment, c.cfg.ChainedTopic, p)
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Chainer) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// EnsureTopics creates the output topics with the input topic's partition count.
+func (c *Chainer) EnsureTopics(ctx context.Context) error {
+	cl := c.sess.Client()
+	n, err := kafka.PartitionCount(ctx, cl, c.cfg.InputTopic)
+	if err != nil {
+		return fmt.Errorf("chainer: %w", err)
+	}
+	var ts []kafka.Topic
+	for _, t := range []string{c.cfg.ChainedTopic, c.cfg.CheckpointTopic, c.cfg.DeadLetterTopic} {
+		ts = append(ts, kafka.Topic{Name: t, Partitions: n, Replication: c.cfg.Replication})
+	}
+	return kafka.EnsureTopics(ctx, cl, ts...)
+}
+
+// Close leaves the group (aborting any open transaction) and closes the client.
+func (c *Chainer) Close() { c.sess.Close() }
+
+// Run chains until ctx is cancelled or a fatal error (e.g. this instance was fenced).
+func (c *Chainer) Run(ctx context.Context) error {
+	for {
+		// Wake up at least every quarter interval so time-based checkpoints are
+		// signed on an idle partition too.
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.CheckpointInterval/4)
+		fetches := c.sess.PollRecords(pctx, c.cfg.MaxPollRecords)
+		cancel()
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var fetchErr error
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if fetchErr != nil {
+			c.cfg.Logger.Warn("chainer: fetch error; retrying", "err", fetchErr)
+			continue
+		}
+		if err := c.transaction(ctx, fetches); err != nil {
+			if isFatal(err) {
+				return err
+			}
+			c.cfg.Logger.Warn("chainer: transaction aborted; partitions will be restored", "err", err)
+		}
+	}
+}
+
+// transaction chains one poll's records (possibly none, to emit due checkpoints).
+func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
+	byPart := map[int32][]*kgo.Record{}
+	fetches.EachRecord(func(r *kgo.Record) {
+		if r.Topic == c.cfg.InputTopic {
+			byPart[r.Partition] = append(byPart[r.Partition], r)
+		}
+	})
+	due := c.dueCheckpoints()
+	if len(byPart) == 0 && len(due) == 0 {
+		return nil
+	}
+	// Restore before Begin: restoring reads Kafka with other clients and may take a
+	// while; no transaction should be open meanwhile.
+	for p := range byPart {
+		if err := c.ensure(ctx, p); err != nil {
+			c.abortTouched(byPart)
+			return err
+		}
+	}
+	if err := c.sess.Begin(); err != nil {
+		return fatal(fmt.Errorf("chainer: begin transaction: %w", err))
+	}
+	var (
+		prodErr error
+		pmu     sync.Mutex
+		wg      sync.WaitGroup
+	)
+	produce := func(r *kgo.Record) {
+		wg.Add(1)
+		c.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				pmu.Lock()
+				prodErr = errors.Join(prodErr, err)
+				pmu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	var chained, dead, cps int64
+	c.mu.Lock()
+	for p, recs := range byPart {
+		st := c.chains[p]
+		if st == nil {
+			c.mu.Unlock()
+			c.abortTx(ctx, byPart)
+			return fmt.Errorf("chainer: partition %d was revoked while its records were being chained", p)
+		}
+		for _, in := range recs {
+			if err := event.Admit(in.Value, c.cfg.Limits); err != nil {
+				produce(deadLetter(c.cfg.DeadLetterTopic, in, err))
+				dead++
+				continue
+			}
+			rec, err := st.ch.Append(in.Value, in.Timestamp)
+			if err != nil {
+				produce(deadLetter(c.cfg.DeadLetterTopic, in, err))
+				dead++
+				continue
+			}
+			val, err := rec.MarshalJSON()
+			if err != nil {
+				c.mu.Unlock()
+				c.abortTx(ctx, byPart)
+				return fmt.Errorf("chainer: encode record %d/%d: %w", p, rec.Seq, err)
+			}
+			produce(&kgo.Record{Topic: c.cfg.ChainedTopic, Partition: p, Key: in.Key, Value: val, Timestamp: rec.ChainedAt,
+				Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(strconv.FormatUint(rec.Seq, 10))}}})
+			chained++
+			if st.sinceCP == 0 {
+				st.firstUnchecked = time.Now()
+			}
+			st.sinceCP++
+			st.lastChainedAt = rec.ChainedAt
+			if st.sinceCP >= c.cfg.CheckpointEvery {
+				r, err := c.checkpoint(p, st)
+				if err != nil {
+					c.mu.Unlock()
+					c.abortTx(ctx, byPart)
+					return err
+				}
+				produce(r)
+				cps++
+			}
+		}
+	}
+	for _, p := range due {
+		st := c.chains[p]
+		if st == nil || st.sinceCP == 0 {
+			continue
+		}
+		r, err := c.checkpoint(p, st)
+		if err != nil {
+			c.mu.Unlock()
+			c.abortTx(ctx, byPart)
+			return err
+		}
+		produce(r)
+		cps++
+	}
+	c.mu.Unlock()
+	wg.Wait()
+	if prodErr != nil {
+		c.abortTx(ctx, byPart)
+		return fmt.Errorf("chainer: produce: %w", prodErr)
+	}
+	committed, err := c.sess.End(ctx, kgo.TryCommit)
+	if err != nil || !committed {
+		// The session aborted (rebalance, fencing, broker trouble): the appended
+		// state is not durable, so forget it and restore from Kafka next time.
+		c.forgetParts(byPart, due)
+		c.mu.Lock()
+		c.stats.Aborts++
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("chainer: end transaction: %w", err)
+		}
+		return errors.New("chainer: transaction aborted (group rebalance); records will be re-chained by the owner")
+	}
+	c.mu.Lock()
+	c.stats.Chained += chained
+	c.stats.DeadLettered += dead
+	c.stats.Checkpoints += cps
+	c.stats.Commits++
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Chainer) ensure(ctx context.Context, p int32) error {
+	c.mu.Lock()
+	_, ok := c.chains[p]
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	ch, err := c.restore(ctx, p)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.chains[p] = &partitionState{ch: ch}
+	delete(c.stale, p)
+	c.stats.Restores++
+	c.cfg.Logger.Info("chainer: restored partition", "partition", p, "size", ch.Size())
+	return nil
+}
+
+// checkpoint signs the state of p and returns the record to produce; it resets the
+// counters (the caller holds c.mu).
+func (c *Chainer) checkpoint(p int32, st *partitionState) (*kgo.Record, error) {
+	cp, err := st.ch.Sign(c.origin(p), c.cfg.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("chainer: sign checkpoint of partition %d: %w", p, err)
+	}
+	val, err := json.Marshal(cp)
+	if err != nil {
+		return nil, err
+	}
+	st.sinceCP = 0
+	return &kgo.Record{Topic: c.cfg.CheckpointTopic, Partition: p, Value: val, Timestamp: st.lastChainedAt,
+		Headers: []kgo.RecordHeader{{Key: "size", Value: []byte(strconv.FormatUint(st.ch.Size(), 10))}}}, nil
+}
+
+func (c *Chainer) dueCheckpoints() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var due []int32
+	for p, st := range c.chains {
+		if st.sinceCP > 0 && time.Since(st.firstUnchecked) >= c.cfg.CheckpointInterval {
+			due = append(due, p)
+		}
+	}
+	return due
+}
+
+func (c *Chainer) abortTx(ctx context.Context, byPart map[int32][]*kgo.Record) {
+	if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+		c.cfg.Logger.Warn("chainer: abort", "err", err)
+	}
+	c.abortTouched(byPart)
+}
+
+func (c *Chainer) abortTouched(byPart map[int32][]*kgo.Record) {
+	c.forgetParts(byPart, nil)
+	c.mu.Lock()
+	c.stats.Aborts++
+	c.mu.Unlock()
+}
+
+func (c *Chainer) forgetParts(byPart map[int32][]*kgo.Record, more []int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p := range byPart {
+		delete(c.chains, p)
+	}
+	for _, p := range more {
+		delete(c.chains, p)
+	}
+}
+
+func deadLetter(topic string, in *kgo.Record, reason error) *kgo.Record {
+	return &kgo.Record{Topic: topic, Partition: in.Partition, Key: in.Key, Value: in.Value, Timestamp: in.Timestamp,
+		Headers: []kgo.RecordHeader{
+			{Key: "reason", Value: []byte(reason.Error())},
+			{Key: "source", Value: []byte(in.Topic + "/" + strconv.Itoa(int(in.Partition)) + "@" + strconv.FormatInt(in.Offset, 10))},
+		}}
+}
+
+type fatalError struct{ error }
+
+func (e fatalError) Unwrap() error { return e.error }
+func fatal(err error) error        { return fatalError{err} }
+func isFatal(err error) bool       { var f fatalError; return errors.As(err, &f) }

@@ -1,0 +1,177 @@
+package chainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+)
+
+// tail reads the committed records of one partition in [from, LSO), the last stable
+// offset at the time of the call. Control records (transaction markers) are requested
+// too, so that the reader sees every offset up to LSO−1 and knows it is done; they
+// are not passed to fn. A reader that stops making progress fails rather than
+// returning a partial tail: a short tail would make the chainer fork its own chain.
+func tail(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, partition int32, from int64, fn func(*kgo.Record) error) error {
+	o := append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	}, opts...)
+	cl, err := kgo.NewClient(o...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	lso, err := lastStable(ctx, cl, topic, partition)
+	if err != nil {
+		return err
+	}
+	next := from
+	for next < lso {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("read %s/%d: %w", topic, partition, ferr)
+		}
+		progressed := false
+		var cbErr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if cbErr != nil || r.Offset >= lso {
+				return
+			}
+			progressed = true
+			next = r.Offset + 1
+			if r.Attrs.IsControl() {
+				return
+			}
+			cbErr = fn(r)
+		})
+		if cbErr != nil {
+			return cbErr
+		}
+		if !progressed {
+			return fmt.Errorf("read %s/%d: no progress for 30s at offset %d of %d", topic, partition, next, lso)
+		}
+	}
+	return nil
+}
+
+func lastStable(ctx context.Context, cl *kgo.Client, topic string, partition int32) (int64, error) {
+	offs, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("list committed end offsets of %s: %w", topic, err)
+	}
+	o, ok := offs.Lookup(topic, partition)
+	if !ok {
+		return 0, fmt.Errorf("topic %s has no partition %d", topic, partition)
+	}
+	if o.Err != nil {
+		return 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, o.Err)
+	}
+	return o.Offset, nil
+}
+
+// restore rebuilds partition p's chain from the committed tail of the checkpoint and
+// chained topics. Both are read backwards in growing windows, so restore costs
+// O(records since the last checkpoint), not O(partition).
+func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
+	cp, err := c.lastCheckpoint(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var from uint64
+	if cp != nil {
+		parsed, err := cp.Unverified()
+		if err != nil {
+			return nil, fmt.Errorf("chainer: partition %d: last checkpoint: %w", p, err)
+		}
+		from = parsed.Size
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	end, err := lastStable(ctx, cl, c.cfg.ChainedTopic, p)
+	cl.Close()
+	if err != nil {
+		return nil, err
+	}
+	window := int64(c.cfg.CheckpointEvery)*2 + 64
+	for {
+		start := max(0, end-window)
+		var after []chain.Record
+		minSeq := uint64(1<<63 - 1)
+		seen := false
+		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.ChainedTopic, p, start, func(r *kgo.Record) error {
+			var rec chain.Record
+			if err := json.Unmarshal(r.Value, &rec); err != nil {
+				return fmt.Errorf("chainer: %s/%d offset %d is not a chained record: %w", c.cfg.ChainedTopic, p, r.Offset, err)
+			}
+			seen = true
+			minSeq = min(minSeq, rec.Seq)
+			if rec.Seq >= from {
+				after = append(after, rec)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if start == 0 || (seen && minSeq <= from) {
+			ch, err := chain.Restore(c.origin(p), p, cp, c.cfg.Verifiers, after)
+			if err != nil {
+				return nil, fmt.Errorf("chainer: the committed tail of partition %d does not verify; refusing to extend it: %w", p, err)
+			}
+			return ch, nil
+		}
+		window *= 4
+	}
+}
+
+func (c *Chainer) lastCheckpoint(ctx context.Context, p int32) (*chain.SignedCheckpoint, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	end, err := lastStable(ctx, cl, c.cfg.CheckpointTopic, p)
+	cl.Close()
+	if err != nil {
+		return nil, err
+	}
+	for window := int64(8); ; window *= 8 {
+		start := max(0, end-window)
+		var last *chain.SignedCheckpoint
+		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.CheckpointTopic, p, start, func(r *kgo.Record) error {
+			var cp chain.SignedCheckpoint
+			if err := json.Unmarshal(r.Value, &cp); err != nil {
+				return fmt.Errorf("chainer: %s/%d offset %d is not a checkpoint: %w", c.cfg.CheckpointTopic, p, r.Offset, err)
+			}
+			last = &cp
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if last != nil || start == 0 {
+			return last, nil
+		}
+	}
+}
