@@ -52,8 +52,13 @@ func newKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name, _, _ := strings.Cut(vkey, "+")
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\nname: %s\n", vkey, name)
+			parts := strings.SplitN(vkey, "+", 3)
+			if len(parts) != 3 {
+				return fmt.Errorf("unexpected verifier key form %q", vkey)
+			}
+			// The key id is the hash that signature lines carry: a checkpoint's
+			// signer is identified by name + id.
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\nname: %s\nkey id: %s\n", vkey, parts[0], parts[1])
 			return nil
 		},
 	}

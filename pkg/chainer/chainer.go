@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
 
@@ -256,7 +257,9 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 		c.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				pmu.Lock()
-				prodErr = errors.Join(prodErr, err)
+				if prodErr == nil {
+					prodErr = err // the first failure says why; the rest repeat it
+				}
 				pmu.Unlock()
 			}
 			wg.Done()
@@ -327,6 +330,9 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 	wg.Wait()
 	if prodErr != nil {
 		c.abortTx(ctx, byPart)
+		if fenced(prodErr) {
+			return fatal(fmt.Errorf("chainer: this instance was fenced by another with transactional id %q; stopping: %w", c.cfg.TransactionalID, prodErr))
+		}
 		return fmt.Errorf("chainer: produce: %w", prodErr)
 	}
 	committed, err := c.sess.End(ctx, kgo.TryCommit)
@@ -338,6 +344,9 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 		c.stats.Aborts++
 		c.mu.Unlock()
 		if err != nil {
+			if fenced(err) {
+				return fatal(fmt.Errorf("chainer: this instance was fenced — another instance with transactional id %q, or a newer group generation, owns its partitions; stopping: %w", c.cfg.TransactionalID, err))
+			}
 			return fmt.Errorf("chainer: end transaction: %w", err)
 		}
 		return errors.New("chainer: transaction aborted (group rebalance); records will be re-chained by the owner")
@@ -430,6 +439,13 @@ func deadLetter(topic string, in *kgo.Record, reason error) *kgo.Record {
 			{Key: "reason", Value: []byte(reason.Error())},
 			{Key: "source", Value: []byte(in.Topic + "/" + strconv.Itoa(int(in.Partition)) + "@" + strconv.FormatInt(in.Offset, 10))},
 		}}
+}
+
+// fenced reports whether err means a newer incarnation took over this instance's
+// transactional id: the only correct reaction is to stop.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidProducerIDMapping)
 }
 
 type fatalError struct{ error }

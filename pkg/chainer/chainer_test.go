@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
 
@@ -118,14 +117,16 @@ func (e *env) start(t *testing.T, txnID string) (*Chainer, func() error) {
 	if err := c.EnsureTopics(ctx); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	r := &running{finished: make(chan struct{})}
+	runs.Store(c, r)
+	go func() { r.err = c.Run(ctx); close(r.finished) }()
 	var once sync.Once
 	var runErr error
 	stop := func() error {
 		once.Do(func() {
 			cancel()
-			runErr = <-done
+			<-r.finished
+			runErr = r.err
 			c.Close()
 			if errors.Is(runErr, context.Canceled) {
 				runErr = nil
@@ -276,22 +277,52 @@ func TestFencing(t *testing.T) {
 		t.Errorf("partitions did not split: a chained %d, b chained %d", a.Stats().Chained, b.Stats().Chained)
 	}
 
-	// A zombie: a second process with a's transactional id fences a.
-	a2, stopA2 := e.start(t, "a")
-	for p := int32(0); p < 4; p++ {
-		want[p] = append(want[p], e.produceEvents(t, p, 5)...)
-	}
+	// A zombie: a second process starts with a's transactional id. Initialising its
+	// producer bumps the epoch, so the old incarnation's next transaction is refused
+	// by the broker and it stops with the fencing error instead of appending.
 	errA := make(chan error, 1)
-	go func() { errA <- stopA() }()
-	waitFor(t, "the 20 new events chained", func() bool {
-		return a.Stats().Chained+b.Stats().Chained+a2.Stats().Chained >= 80
+	go func() { errA <- runUntilError(a) }()
+	a2, stopA2 := e.start(t, "a")
+	for round := 0; round < 4; round++ {
+		for p := int32(0); p < 4; p++ {
+			want[p] = append(want[p], e.produceEvents(t, p, 5)...)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	var err error
+	select {
+	case err = <-errA:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the old incarnation of a was never fenced")
+	}
+	t.Logf("old incarnation of %q: %v", "a", err)
+	if !isFatal(err) || !fenced(err) {
+		t.Fatalf("old incarnation stopped with %v, want a fencing error", err)
+	}
+	a.Close() // leave the group so its partitions move on
+	waitFor(t, "all 140 events chained", func() bool {
+		return a.Stats().Chained+b.Stats().Chained+a2.Stats().Chained >= 140
 	})
+	time.Sleep(500 * time.Millisecond)
 	stopB()
 	stopA2()
-	err := <-errA
-	t.Logf("old incarnation of %q after the new one started: %v", "a", err)
+	stopA()
 	for p := int32(0); p < 4; p++ {
 		e.verify(t, p, want[p])
 	}
-	_ = kerr.ProducerFenced
+}
+
+type running struct {
+	finished chan struct{}
+	err      error
+}
+
+var runs sync.Map // *Chainer -> *running
+
+// runUntilError waits for the Run started by env.start to return on its own.
+func runUntilError(c *Chainer) error {
+	v, _ := runs.Load(c)
+	r := v.(*running)
+	<-r.finished
+	return r.err
 }
