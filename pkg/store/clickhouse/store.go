@@ -1,0 +1,420 @@
+// Package clickhouse stores the chained audit log in ClickHouse: versioned migrations
+// with DDL per server generation (modern ≥ 23.8, legacy for the 18.16 Debian package),
+// idempotent batch inserts of chained records and checkpoints, and the reads that
+// verification needs. The insert and query code is one path for both generations;
+// only the DDL differs.
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/schemas"
+)
+
+// Options configure Open.
+type Options struct {
+	// Addr of the native protocol (host:port). Default 127.0.0.1:9000.
+	Addr     []string
+	Database string // default "trailkeep"
+	Username string // default "default"
+	Password string
+	// HotWindow is how long events stay in ClickHouse (checkpoints stay forever).
+	// Default 90 days. On modern servers it is the table TTL; on legacy servers
+	// DropExpired enforces it.
+	HotWindow time.Duration
+}
+
+// Store is a ClickHouse-backed audit log store.
+type Store struct {
+	conn   driver.Conn
+	db     string
+	modern bool
+	ttl    time.Duration
+	ver    string
+}
+
+// Open connects and checks the server; call Migrate before use.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if len(o.Addr) == 0 {
+		o.Addr = []string{"127.0.0.1:9000"}
+	}
+	if o.Database == "" {
+		o.Database = "trailkeep"
+	}
+	if o.Username == "" {
+		o.Username = "default"
+	}
+	if o.HotWindow <= 0 {
+		o.HotWindow = 90 * 24 * time.Hour
+	}
+	if !identRE.MatchString(o.Database) {
+		return nil, fmt.Errorf("clickhouse: database name %q must match %s", o.Database, identRE)
+	}
+	conn, err := ch.Open(&ch.Options{
+		Addr: o.Addr,
+		Auth: ch.Auth{Database: "default", Username: o.Username, Password: o.Password},
+		// No string-valued settings: 18.16 servers reject the client's defaults of
+		// that kind; everything needed is in the DDL and the queries.
+		DialTimeout:     5 * time.Second,
+		ConnMaxLifetime: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open %v: %w", o.Addr, err)
+	}
+	s := &Store{conn: conn, db: o.Database, ttl: o.HotWindow}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse: ping %v: %w", o.Addr, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s.ver); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse: server version: %w", err)
+	}
+	s.modern = modernVersion(s.ver)
+	return s, nil
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// modernVersion reports whether a server version string is 23.8 or later.
+func modernVersion(v string) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > 23 || (major == 23 && minor >= 8)
+}
+
+// Version returns the server version and whether the modern DDL applies.
+func (s *Store) Version() (string, bool) { return s.ver, s.modern }
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Migrate creates the database and applies every migration not yet recorded in
+// schema_migrations, in order, from the DDL directory for this server generation.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.db); err != nil {
+		return fmt.Errorf("clickhouse: create database %s: %w", s.db, err)
+	}
+	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+s.db+".schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree() ORDER BY version"); err != nil {
+		return fmt.Errorf("clickhouse: create schema_migrations: %w", err)
+	}
+	applied := map[uint32]bool{}
+	rows, err := s.conn.Query(ctx, "SELECT version FROM "+s.db+".schema_migrations")
+	if err != nil {
+		return fmt.Errorf("clickhouse: read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	migs, err := Migrations(s.modern)
+	if err != nil {
+		return err
+	}
+	for _, m := range migs {
+		if applied[m.Version] {
+			continue
+		}
+		for _, stmt := range m.Statements(s.db, s.ttl) {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("clickhouse: migration %04d %s: %w\n%s", m.Version, m.Name, err, stmt)
+			}
+		}
+		// Inserts always go through the native batch API: an INSERT ... VALUES
+		// statement with bound values hangs on 18.16 servers.
+		b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at)")
+		if err == nil {
+			if err = b.Append(m.Version, m.Name, time.Now()); err == nil {
+				err = b.Send()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("clickhouse: record migration %04d: %w", m.Version, err)
+		}
+	}
+	return nil
+}
+
+// Migration is one numbered DDL file.
+type Migration struct {
+	Version uint32
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the DDL files for a server generation, in order.
+func Migrations(modern bool) ([]Migration, error) {
+	dir := schemas.ClickHouseLegacy
+	if modern {
+		dir = schemas.ClickHouseModern
+	}
+	ents, err := fs.ReadDir(schemas.FS, dir)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: migrations: %w", err)
+	}
+	var out []Migration
+	for _, e := range ents {
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("clickhouse: migration file %s is not NNNN_name.sql", e.Name())
+		}
+		b, err := fs.ReadFile(schemas.FS, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: uint32(v), Name: name, SQL: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// Statements returns the migration's statements with {db} and {ttl_days} filled in
+// and comments removed.
+func (m Migration) Statements(db string, ttl time.Duration) []string {
+	var lines []string
+	for _, l := range strings.Split(m.SQL, "\n") {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "--") || t == "" {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	sql := strings.NewReplacer("{db}", db, "{ttl_days}", strconv.Itoa(int(ttl/(24*time.Hour)))).Replace(strings.Join(lines, "\n"))
+	var out []string
+	for _, st := range strings.Split(sql, ";") {
+		if st = strings.TrimSpace(st); st != "" {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// eventColumns is the explicit column list of every insert into audit_events.
+const eventColumns = "tenant, chain_partition, seq, chained_at, chained_at_ns, occurred_at, received_at, event_id, idempotency_key, action, actor_type, actor_id, actor_email, resource_type, resource_id, resource_name, source_tool, session_id, tool_use_id, result_status, approved_digest, executed_digest, prev_hash, leaf_hash, event"
+
+// InsertRecords inserts chained records in one native batch. The caller guarantees
+// they are not stored yet (see Writer, which skips seq <= MaxSeq).
+func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+eventColumns+")")
+	if err != nil {
+		return fmt.Errorf("clickhouse: prepare insert: %w", err)
+	}
+	for _, r := range recs {
+		ev, err := event.Unmarshal(r.Event)
+		if err != nil {
+			b.Abort()
+			return fmt.Errorf("clickhouse: record %d/%d: %w", r.Partition, r.Seq, err)
+		}
+		var sessionID, toolUseID, status, approved, executed string
+		if ev.Session != nil {
+			sessionID, toolUseID = ev.Session.ID, ev.Session.ToolUseID
+		}
+		if ev.Result != nil {
+			status = ev.Result.Status
+		}
+		if ev.Approval != nil {
+			approved, executed = ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest
+		}
+		if err := b.Append(ev.Tenant, uint32(r.Partition), r.Seq, r.ChainedAt, r.ChainedAt.UnixNano(),
+			ev.OccurredAt.Time, ev.ReceivedAt.Time, ev.ID, ev.IdempotencyKey, ev.Action,
+			ev.Actor.Type, ev.Actor.ID, ev.Actor.Email, ev.Resource.Type, ev.Resource.ID, ev.Resource.Name,
+			ev.Source.Tool, sessionID, toolUseID, status, approved, executed,
+			r.PrevHash.String(), r.LeafHash.String(), string(r.Event)); err != nil {
+			b.Abort()
+			return fmt.Errorf("clickhouse: append record %d/%d: %w", r.Partition, r.Seq, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("clickhouse: insert %d records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// StoredCheckpoint is a checkpoint with the partition it belongs to.
+type StoredCheckpoint struct {
+	Partition int32
+	chain.SignedCheckpoint
+}
+
+// InsertCheckpoints inserts signed checkpoints in one batch.
+func (s *Store) InsertCheckpoints(ctx context.Context, cps []StoredCheckpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_checkpoints (chain_partition, tree_size, origin, root_hash, signed_at, note, checkpoint)")
+	if err != nil {
+		return fmt.Errorf("clickhouse: prepare checkpoint insert: %w", err)
+	}
+	for _, cp := range cps {
+		parsed, err := cp.Unverified()
+		if err != nil {
+			b.Abort()
+			return err
+		}
+		raw, err := json.Marshal(cp.SignedCheckpoint)
+		if err != nil {
+			b.Abort()
+			return err
+		}
+		if err := b.Append(uint32(cp.Partition), parsed.Size, parsed.Origin, parsed.Root.String(), time.Now().UTC(), string(cp.Note), string(raw)); err != nil {
+			b.Abort()
+			return fmt.Errorf("clickhouse: append checkpoint: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("clickhouse: insert %d checkpoints: %w", len(cps), err)
+	}
+	return nil
+}
+
+// MaxSeq returns the highest stored seq of partition p, or ok=false when none is.
+func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err error) {
+	var n, m uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count(), max(seq) FROM "+s.db+".audit_events WHERE chain_partition = ?", uint32(p)).Scan(&n, &m); err != nil {
+		return 0, false, fmt.Errorf("clickhouse: max seq of partition %d: %w", p, err)
+	}
+	return m, n > 0, nil
+}
+
+// MaxCheckpoint returns the largest stored checkpoint tree size of partition p (0: none).
+func (s *Store) MaxCheckpoint(ctx context.Context, p int32) (uint64, error) {
+	var m uint64
+	if err := s.conn.QueryRow(ctx, "SELECT max(tree_size) FROM "+s.db+".audit_checkpoints WHERE chain_partition = ?", uint32(p)).Scan(&m); err != nil {
+		return 0, fmt.Errorf("clickhouse: max checkpoint of partition %d: %w", p, err)
+	}
+	return m, nil
+}
+
+// Records streams partition p's records with seq >= from in seq order to fn.
+func (s *Store) Records(ctx context.Context, p int32, from uint64, fn func(chain.Record) error) error {
+	rows, err := s.conn.Query(ctx, "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM "+s.db+".audit_events WHERE chain_partition = ? AND seq >= ? ORDER BY seq", uint32(p), from)
+	if err != nil {
+		return fmt.Errorf("clickhouse: read partition %d: %w", p, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			seq        uint64
+			ns         int64
+			prev, leaf string
+			ev         string
+		)
+		if err := rows.Scan(&seq, &ns, &prev, &leaf, &ev); err != nil {
+			return err
+		}
+		r := chain.Record{Partition: p, Seq: seq, ChainedAt: time.Unix(0, ns).UTC(), Event: []byte(ev)}
+		if err := r.PrevHash.UnmarshalText([]byte(prev)); err != nil {
+			return fmt.Errorf("clickhouse: partition %d seq %d prev_hash: %w", p, seq, err)
+		}
+		if err := r.LeafHash.UnmarshalText([]byte(leaf)); err != nil {
+			return fmt.Errorf("clickhouse: partition %d seq %d leaf_hash: %w", p, seq, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Checkpoints returns partition p's checkpoints in tree-size order.
+func (s *Store) Checkpoints(ctx context.Context, p int32) ([]chain.SignedCheckpoint, error) {
+	rows, err := s.conn.Query(ctx, "SELECT checkpoint FROM "+s.db+".audit_checkpoints WHERE chain_partition = ? ORDER BY tree_size", uint32(p))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: read checkpoints of partition %d: %w", p, err)
+	}
+	defer rows.Close()
+	var out []chain.SignedCheckpoint
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var cp chain.SignedCheckpoint
+		if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+			return nil, fmt.Errorf("clickhouse: stored checkpoint of partition %d: %w", p, err)
+		}
+		out = append(out, cp)
+	}
+	return out, rows.Err()
+}
+
+// DropExpired enforces the hot window on legacy servers (no TTL) by dropping whole
+// day partitions older than it; on modern servers the TTL does this and DropExpired
+// does nothing. Run it daily.
+func (s *Store) DropExpired(ctx context.Context, now time.Time) (dropped []string, err error) {
+	if s.modern {
+		return nil, nil
+	}
+	cutoff, _ := strconv.Atoi(now.Add(-s.ttl).UTC().Format("20060102"))
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'audit_events' AND active", s.db)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: list partitions: %w", err)
+	}
+	var parts []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	for _, p := range parts {
+		day, err := strconv.Atoi(p)
+		if err != nil || day >= cutoff {
+			continue
+		}
+		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.audit_events DROP PARTITION %d", s.db, day)); err != nil {
+			return dropped, fmt.Errorf("clickhouse: drop partition %d: %w", day, err)
+		}
+		dropped = append(dropped, p)
+	}
+	return dropped, nil
+}
+
+// Exec runs one statement in the store's database context (administration and
+// tests; the audit path never builds SQL from input).
+func (s *Store) Exec(ctx context.Context, sql string, args ...any) error {
+	return s.conn.Exec(ctx, sql, args...)
+}
+
+// Database returns the database name.
+func (s *Store) Database() string { return s.db }
+
+// PendingMutations counts unfinished ALTER ... UPDATE/DELETE mutations on the store's
+// tables (tests wait for them; on 18.16 they are always asynchronous).
+func (s *Store) PendingMutations(ctx context.Context) (uint64, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", s.db).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Local ClickHouse server for tests and `make run`: the Debian package (18.16 on these
+# machines), installed with apt if missing, run from the packaged configuration with
+# its paths and ports moved into .run/clickhouse (git-ignored).
+#
+#   scripts/clickhouse.sh start    start on 127.0.0.1:19000 (native protocol) and wait
+#   scripts/clickhouse.sh stop
+#   scripts/clickhouse.sh status
+#
+# TRAILKEEP_CLICKHOUSE_PORT (19000) and TRAILKEEP_CLICKHOUSE_DIR override port and dir.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir="${TRAILKEEP_CLICKHOUSE_DIR:-$root/.run/clickhouse}"
+port=${TRAILKEEP_CLICKHOUSE_PORT:-19000}
+pidfile="$dir/server.pid"
+log() { echo "clickhouse.sh: $*" >&2; }
+
+install() {
+  if [[ -x /usr/sbin/clickhouse-server || -x /usr/bin/clickhouse-server ]]; then return; fi
+  local sudo=""; [[ $(id -u) != 0 ]] && sudo=sudo
+  log "installing clickhouse-server (apt)"
+  # policy-rc.d may refuse to start the packaged service; that is fine, we run our own.
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+}
+
+binary() { command -v clickhouse-server || echo /usr/sbin/clickhouse-server; }
+
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+alive() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+config() {
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/logs"
+  sed -e "s|/var/lib/clickhouse/tmp/|$dir/tmp/|; s|/var/lib/clickhouse/user_files/|$dir/user_files/|" \
+      -e "s|/var/lib/clickhouse/format_schemas/|$dir/format_schemas/|; s|/var/lib/clickhouse/|$dir/data/|" \
+      -e "s|/var/log/clickhouse-server/|$dir/logs/|g" \
+      -e "s|<tcp_port>9000</tcp_port>|<tcp_port>$port</tcp_port>|" \
+      -e "s|<http_port>8123</http_port>|<http_port>$((port + 1))</http_port>|" \
+      -e "s|<interserver_http_port>9009</interserver_http_port>|<interserver_http_port>$((port + 2))</interserver_http_port>|" \
+      -e "s|<listen_host>::1</listen_host>||" \
+      -e "s|<level>trace</level>|<level>warning</level>|" \
+      /etc/clickhouse-server/config.xml >"$dir/config.xml"
+  cp /etc/clickhouse-server/users.xml "$dir/users.xml"
+}
+
+start() {
+  if alive && answers; then log "reusing server pid $(cat "$pidfile") on 127.0.0.1:$port"; return; fi
+  if answers; then log "127.0.0.1:$port is served by a process not started from $dir; using it"; return; fi
+  install
+  config
+  log "starting ClickHouse on 127.0.0.1:$port (data in $dir)"
+  (cd "$dir" && setsid nohup "$(binary)" --config-file="$dir/config.xml" --pid-file="$pidfile" \
+     >"$dir/logs/stdout.log" 2>&1 </dev/null &)
+  for _ in $(seq 1 120); do
+    if answers; then log "server ready"; return; fi
+    sleep 0.5
+  done
+  log "ClickHouse did not open 127.0.0.1:$port within 60s:"; tail -20 "$dir/logs/"*.log >&2 || true; exit 1
+}
+
+stop() {
+  if ! alive; then log "no server running"; rm -f "$pidfile"; return; fi
+  local pid; pid=$(cat "$pidfile")
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || { log "stopped"; return; }; sleep 0.5; done
+  kill -9 "$pid" || true
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) alive && answers ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
