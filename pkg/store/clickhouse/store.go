@@ -229,26 +229,12 @@ func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 		return fmt.Errorf("clickhouse: prepare insert: %w", err)
 	}
 	for _, r := range recs {
-		ev, err := event.Unmarshal(r.Event)
+		vals, err := RowValues(r)
 		if err != nil {
 			b.Abort()
-			return fmt.Errorf("clickhouse: record %d/%d: %w", r.Partition, r.Seq, err)
+			return err
 		}
-		var sessionID, toolUseID, status, approved, executed string
-		if ev.Session != nil {
-			sessionID, toolUseID = ev.Session.ID, ev.Session.ToolUseID
-		}
-		if ev.Result != nil {
-			status = ev.Result.Status
-		}
-		if ev.Approval != nil {
-			approved, executed = ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest
-		}
-		if err := b.Append(ev.Tenant, uint32(r.Partition), r.Seq, r.ChainedAt, r.ChainedAt.UnixNano(),
-			ev.OccurredAt.Time, ev.ReceivedAt.Time, ev.ID, ev.IdempotencyKey, ev.Action,
-			ev.Actor.Type, ev.Actor.ID, ev.Actor.Email, ev.Resource.Type, ev.Resource.ID, ev.Resource.Name,
-			ev.Source.Tool, sessionID, toolUseID, status, approved, executed,
-			r.PrevHash.String(), r.LeafHash.String(), string(r.Event)); err != nil {
+		if err := b.Append(vals...); err != nil {
 			b.Abort()
 			return fmt.Errorf("clickhouse: append record %d/%d: %w", r.Partition, r.Seq, err)
 		}
@@ -257,6 +243,47 @@ func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 		return fmt.Errorf("clickhouse: insert %d records: %w", len(recs), err)
 	}
 	return nil
+}
+
+// RowValues returns the audit_events values of one chained record, in EventColumns
+// order: the record's position and hashes, the exact chain timestamp, the columns
+// searches filter on, and the canonical event bytes verbatim.
+func RowValues(r chain.Record) ([]any, error) {
+	ev, err := event.Unmarshal(r.Event)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: record %d/%d: %w", r.Partition, r.Seq, err)
+	}
+	var sessionID, toolUseID, status, approved, executed string
+	if ev.Session != nil {
+		sessionID, toolUseID = ev.Session.ID, ev.Session.ToolUseID
+	}
+	if ev.Result != nil {
+		status = ev.Result.Status
+	}
+	if ev.Approval != nil {
+		approved, executed = ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest
+	}
+	return []any{ev.Tenant, uint32(r.Partition), r.Seq, r.ChainedAt, r.ChainedAt.UnixNano(),
+		ev.OccurredAt.Time, ev.ReceivedAt.Time, ev.ID, ev.IdempotencyKey, ev.Action,
+		ev.Actor.Type, ev.Actor.ID, ev.Actor.Email, ev.Resource.Type, ev.Resource.ID, ev.Resource.Name,
+		ev.Source.Tool, sessionID, toolUseID, status, approved, executed,
+		r.PrevHash.String(), r.LeafHash.String(), string(r.Event)}, nil
+}
+
+// CheckpointColumns is the explicit column list of every insert into audit_checkpoints.
+const CheckpointColumns = "chain_partition, tree_size, origin, root_hash, signed_at, note, checkpoint"
+
+// CheckpointValues returns the audit_checkpoints values of one checkpoint.
+func CheckpointValues(cp StoredCheckpoint, signedAt time.Time) ([]any, error) {
+	parsed, err := cp.Unverified()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(cp.SignedCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	return []any{uint32(cp.Partition), parsed.Size, parsed.Origin, parsed.Root.String(), signedAt.UTC(), string(cp.Note), string(raw)}, nil
 }
 
 // StoredCheckpoint is a checkpoint with the partition it belongs to.
@@ -270,22 +297,17 @@ func (s *Store) InsertCheckpoints(ctx context.Context, cps []StoredCheckpoint) e
 	if len(cps) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_checkpoints (chain_partition, tree_size, origin, root_hash, signed_at, note, checkpoint)")
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_checkpoints ("+CheckpointColumns+")")
 	if err != nil {
 		return fmt.Errorf("clickhouse: prepare checkpoint insert: %w", err)
 	}
 	for _, cp := range cps {
-		parsed, err := cp.Unverified()
+		vals, err := CheckpointValues(cp, time.Now())
 		if err != nil {
 			b.Abort()
 			return err
 		}
-		raw, err := json.Marshal(cp.SignedCheckpoint)
-		if err != nil {
-			b.Abort()
-			return err
-		}
-		if err := b.Append(uint32(cp.Partition), parsed.Size, parsed.Origin, parsed.Root.String(), time.Now().UTC(), string(cp.Note), string(raw)); err != nil {
+		if err := b.Append(vals...); err != nil {
 			b.Abort()
 			return fmt.Errorf("clickhouse: append checkpoint: %w", err)
 		}
@@ -299,7 +321,8 @@ func (s *Store) InsertCheckpoints(ctx context.Context, cps []StoredCheckpoint) e
 // MaxSeq returns the highest stored seq of partition p, or ok=false when none is.
 func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err error) {
 	var n, m uint64
-	if err := s.conn.QueryRow(ctx, "SELECT count(), max(seq) FROM "+s.db+".audit_events WHERE chain_partition = ?", uint32(p)).Scan(&n, &m); err != nil {
+	q := maxSeqQuery(s.db, p)
+	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&n, &m); err != nil {
 		return 0, false, fmt.Errorf("clickhouse: max seq of partition %d: %w", p, err)
 	}
 	return m, n > 0, nil
@@ -308,7 +331,8 @@ func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err e
 // MaxCheckpoint returns the largest stored checkpoint tree size of partition p (0: none).
 func (s *Store) MaxCheckpoint(ctx context.Context, p int32) (uint64, error) {
 	var m uint64
-	if err := s.conn.QueryRow(ctx, "SELECT max(tree_size) FROM "+s.db+".audit_checkpoints WHERE chain_partition = ?", uint32(p)).Scan(&m); err != nil {
+	q := maxCheckpointQuery(s.db, p)
+	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&m); err != nil {
 		return 0, fmt.Errorf("clickhouse: max checkpoint of partition %d: %w", p, err)
 	}
 	return m, nil
@@ -316,7 +340,8 @@ func (s *Store) MaxCheckpoint(ctx context.Context, p int32) (uint64, error) {
 
 // Records streams partition p's records with seq >= from in seq order to fn.
 func (s *Store) Records(ctx context.Context, p int32, from uint64, fn func(chain.Record) error) error {
-	rows, err := s.conn.Query(ctx, "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM "+s.db+".audit_events WHERE chain_partition = ? AND seq >= ? ORDER BY seq", uint32(p), from)
+	q := recordsQuery(s.db, p, from)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return fmt.Errorf("clickhouse: read partition %d: %w", p, err)
 	}
@@ -347,7 +372,8 @@ func (s *Store) Records(ctx context.Context, p int32, from uint64, fn func(chain
 
 // Checkpoints returns partition p's checkpoints in tree-size order.
 func (s *Store) Checkpoints(ctx context.Context, p int32) ([]chain.SignedCheckpoint, error) {
-	rows, err := s.conn.Query(ctx, "SELECT checkpoint FROM "+s.db+".audit_checkpoints WHERE chain_partition = ? ORDER BY tree_size", uint32(p))
+	q := checkpointsQuery(s.db, p)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: read checkpoints of partition %d: %w", p, err)
 	}
@@ -418,3 +444,36 @@ func (s *Store) PendingMutations(ctx context.Context) (uint64, error) {
 	err := s.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", s.db).Scan(&n)
 	return n, err
 }
+
+// Query is one read statement the store sends, with its arguments (bound by the
+// client; values never become part of the SQL text).
+type Query struct {
+	Name string
+	SQL  string
+	Args []any
+}
+
+func maxSeqQuery(db string, p int32) Query {
+	return Query{"max_seq", "SELECT count(), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ?", []any{uint32(p)}}
+}
+
+func maxCheckpointQuery(db string, p int32) Query {
+	return Query{"max_checkpoint", "SELECT max(tree_size) FROM " + db + ".audit_checkpoints WHERE chain_partition = ?", []any{uint32(p)}}
+}
+
+func recordsQuery(db string, p int32, from uint64) Query {
+	return Query{"records", "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? ORDER BY seq", []any{uint32(p), from}}
+}
+
+func checkpointsQuery(db string, p int32) Query {
+	return Query{"checkpoints", "SELECT checkpoint FROM " + db + ".audit_checkpoints WHERE chain_partition = ? ORDER BY tree_size", []any{uint32(p)}}
+}
+
+// Queries lists every read statement the store issues for partition p, so tests can
+// run exactly these against each supported ClickHouse generation.
+func Queries(db string, p int32, from uint64) []Query {
+	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p), recordsQuery(db, p, from), checkpointsQuery(db, p)}
+}
+
+// EventColumns is the explicit column list of every insert into audit_events.
+const EventColumns = eventColumns
