@@ -20,14 +20,14 @@ import (
 // Engine is one chdb connection (chdb allows one per process).
 type Engine struct {
 	mu      sync.Mutex
-	connPtr uintptr // chdb_connection*
-	conn    uintptr // chdb_connection
+	connPtr unsafe.Pointer // chdb_connection*
+	conn    unsafe.Pointer // chdb_connection
 
-	query        func(conn uintptr, query, format string) uintptr
-	destroy      func(res uintptr)
-	resultBuffer func(res uintptr) uintptr
-	resultLength func(res uintptr) uintptr
-	resultError  func(res uintptr) uintptr
+	query        func(conn unsafe.Pointer, query, format string) unsafe.Pointer
+	destroy      func(res unsafe.Pointer)
+	resultBuffer func(res unsafe.Pointer) *byte
+	resultLength func(res unsafe.Pointer) uintptr
+	resultError  func(res unsafe.Pointer) *byte
 }
 
 var (
@@ -71,7 +71,7 @@ func open() (*Engine, error) {
 	// runtime's (SIGSEGV is how Go detects nil dereferences): switch them off first.
 	setSignals(0)
 	e := &Engine{}
-	var connect func(argc int32, argv uintptr) uintptr
+	var connect func(argc int32, argv **byte) unsafe.Pointer
 	purego.RegisterLibFunc(&connect, lib, "chdb_connect")
 	purego.RegisterLibFunc(&e.query, lib, "chdb_query")
 	purego.RegisterLibFunc(&e.destroy, lib, "chdb_destroy_query_result")
@@ -90,11 +90,11 @@ func open() (*Engine, error) {
 		keep[i] = append([]byte(a), 0)
 		cargs[i] = &keep[i][0]
 	}
-	e.connPtr = connect(int32(len(args)), uintptr(unsafe.Pointer(&cargs[0])))
-	if e.connPtr == 0 {
+	e.connPtr = connect(int32(len(args)), &cargs[0])
+	if e.connPtr == nil {
 		return nil, errors.New("chdb_connect returned NULL")
 	}
-	e.conn = *(*uintptr)(unsafe.Pointer(e.connPtr))
+	e.conn = *(*unsafe.Pointer)(e.connPtr)
 	return e, nil
 }
 
@@ -103,30 +103,26 @@ func (e *Engine) Query(sql, format string) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	res := e.query(e.conn, sql, format)
-	if res == 0 {
+	if res == nil {
 		return "", errors.New("chdb_query returned NULL")
 	}
 	defer e.destroy(res)
-	if p := e.resultError(res); p != 0 {
+	if p := e.resultError(res); p != nil {
 		return "", fmt.Errorf("chdb: %s", cString(p))
 	}
 	n := int(e.resultLength(res))
 	if n == 0 {
 		return "", nil
 	}
-	buf := e.resultBuffer(res)
-	return string(unsafe.Slice((*byte)(unsafe.Pointer(buf)), n)), nil
+	return string(unsafe.Slice(e.resultBuffer(res), n)), nil
 }
 
-func cString(p uintptr) string {
+func cString(p *byte) string {
 	var b []byte
-	for i := uintptr(0); ; i++ {
-		c := *(*byte)(unsafe.Pointer(p + i))
-		if c == 0 {
-			return string(b)
-		}
-		b = append(b, c)
+	for ; *p != 0; p = (*byte)(unsafe.Add(unsafe.Pointer(p), 1)) {
+		b = append(b, *p)
 	}
+	return string(b)
 }
 
 func repoRoot() (string, error) {
