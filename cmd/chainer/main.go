@@ -1,6 +1,9 @@
-// Command chainer runs trailkeep's chainer: one transactional writer per partition of
-// audit.events producing audit.chained, audit.checkpoints and audit.deadletter (see
-// package chainer). Configuration comes from the environment; see Config.
+// Command chainer runs trailkeep's chainer — one transactional writer per partition of
+// audit.events producing audit.chained, audit.checkpoints and audit.deadletter (package
+// chainer) — and the ClickHouse writer stage, which stores audit.chained and
+// audit.checkpoints in ClickHouse in its own consumer group (package
+// store/clickhouse). Either stage can be switched off to scale them separately.
+// Configuration comes from the environment; see Config.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 // Config is read from the environment.
@@ -29,7 +33,7 @@ type Config struct {
 	// the host name.
 	TransactionalID string `env:"TRAILKEEP_CHAINER_TRANSACTIONAL_ID"`
 	// Deployment is the checkpoint origin prefix; never change it for a running log.
-	Deployment string `env:"TRAILKEEP_DEPLOYMENT, required"`
+	Deployment string `env:"TRAILKEEP_DEPLOYMENT, default=trailkeep"`
 	InputTopic string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
 	Chained    string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
 	Checkpoint string `env:"TRAILKEEP_CHECKPOINTS_TOPIC, default=audit.checkpoints"`
@@ -47,6 +51,19 @@ type Config struct {
 	CheckpointInterval time.Duration `env:"TRAILKEEP_CHECKPOINT_INTERVAL, default=5s"`
 	MaxPollRecords     int           `env:"TRAILKEEP_CHAINER_MAX_POLL_RECORDS, default=10000"`
 	LogLevel           string        `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+
+	// ChainerEnabled and WriterEnabled switch the two stages.
+	ChainerEnabled bool `env:"TRAILKEEP_CHAINER_ENABLED, default=true"`
+	WriterEnabled  bool `env:"TRAILKEEP_WRITER_ENABLED, default=true"`
+	// ClickHouse (native protocol).
+	ClickHouseAddr     []string      `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
+	ClickHouseDatabase string        `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
+	ClickHouseUser     string        `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
+	ClickHousePassword string        `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
+	HotWindow          time.Duration `env:"TRAILKEEP_HOT_WINDOW, default=2160h"`
+	WriterGroup        string        `env:"TRAILKEEP_WRITER_GROUP, default=trailkeep-clickhouse-writer"`
+	WriterBatchRows    int           `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
+	WriterBatchAge     time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
 }
 
 func main() {
@@ -75,6 +92,32 @@ func run() error {
 		}
 		cfg.TransactionalID = "trailkeep-chainer-" + h
 	}
+	errc := make(chan error, 2)
+	stages := 0
+	if cfg.ChainerEnabled {
+		stages++
+		go func() { errc <- runChainer(ctx, cfg, log) }()
+	}
+	if cfg.WriterEnabled {
+		stages++
+		go func() { errc <- runWriter(ctx, cfg, log) }()
+	}
+	if stages == 0 {
+		return errors.New("both stages are disabled (TRAILKEEP_CHAINER_ENABLED, TRAILKEEP_WRITER_ENABLED)")
+	}
+	// One stage failing stops the process: an orchestrator restarts it whole, and
+	// both stages recover from Kafka and ClickHouse alone.
+	var first error
+	for i := 0; i < stages; i++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			stop()
+		}
+	}
+	return first
+}
+
+func runChainer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	signer, verifiers, err := keys(cfg)
 	if err != nil {
 		return err
@@ -106,7 +149,65 @@ func run() error {
 	}
 	log.Info("chaining", "transactional_id", cfg.TransactionalID, "signer", signer.Name(), "input", cfg.InputTopic)
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("chainer: %w", err)
+	}
+	return nil
+}
+
+func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
+	var store *clickhouse.Store
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err := clickhouse.Open(octx, clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase,
+			Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword, HotWindow: cfg.HotWindow})
+		if err == nil {
+			err = s.Migrate(octx)
+			if err != nil {
+				s.Close()
+			}
+		}
+		cancel()
+		if err == nil {
+			store = s
+			break
+		}
+		log.Warn("ClickHouse not ready; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+	defer store.Close()
+	ver, modern := store.Version()
+	log.Info("writing to ClickHouse", "version", ver, "modern_ddl", modern, "database", cfg.ClickHouseDatabase)
+	if !modern {
+		// No TTL on legacy servers: drop expired day partitions once a day.
+		go func() {
+			t := time.NewTicker(24 * time.Hour)
+			defer t.Stop()
+			for {
+				if dropped, err := store.DropExpired(ctx, time.Now()); err != nil {
+					log.Error("retention: dropping expired partitions failed", "err", err)
+				} else if len(dropped) > 0 {
+					log.Info("retention: dropped expired partitions", "partitions", dropped)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: cfg.Brokers, Group: cfg.WriterGroup,
+		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge, Logger: log})
+	if err != nil {
 		return err
+	}
+	defer w.Close()
+	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("clickhouse writer: %w", err)
 	}
 	return nil
 }
