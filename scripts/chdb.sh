@@ -7,6 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/chdb"
 version=${TRAILKEEP_CHDB_VERSION:-26.5.3}
 lib="$dir/$version/libchdb.so"
+mkdir -p "$dir"
+exec 9>"$dir/.lock"
+flock 9   # parallel test packages: one download
 if [[ -f "$lib" ]]; then echo "$lib"; exit 0; fi
 if ! command -v npm >/dev/null 2>&1; then
   sudo=""; [[ $(id -u) != 0 ]] && sudo=sudo

@@ -43,6 +43,10 @@ config() {
 }
 
 start() {
+  # Test packages run in parallel and each may call start: one at a time per directory.
+  mkdir -p "$(dirname "$dir")"
+  exec 9>"$dir.lock"
+  flock 9
   if alive && answers; then log "reusing server pid $(cat "$pidfile") on 127.0.0.1:$port"; return; fi
   if answers; then log "127.0.0.1:$port is served by a process not started from $dir; using it"; return; fi
   install

@@ -103,6 +103,10 @@ classpath() {
 }
 
 start() {
+  # Test packages run in parallel and each may call start: one at a time per directory.
+  mkdir -p "$(dirname "$dir")"
+  exec 9>"$dir.lock"
+  flock 9
   if alive && answers; then
     log "reusing broker pid $(cat "$pidfile") on 127.0.0.1:$port"
     return
