@@ -53,7 +53,7 @@ start() {
   config
   log "starting ClickHouse on 127.0.0.1:$port (data in $dir)"
   (cd "$dir" && setsid nohup "$(binary)" --config-file="$dir/config.xml" --pid-file="$pidfile" \
-     >"$dir/logs/stdout.log" 2>&1 </dev/null &)
+     >"$dir/logs/stdout.log" 2>&1 </dev/null 9>&- &)  # 9>&-: do not inherit the start lock
   for _ in $(seq 1 120); do
     if answers; then log "server ready"; return; fi
     sleep 0.5

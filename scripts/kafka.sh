@@ -126,10 +126,11 @@ start() {
       || { cat "$dir/logs/format.log" >&2; exit 1; }
   fi
   log "starting broker on 127.0.0.1:$port"
-  # setsid: the broker must outlive the shell (and the test binary) that started it.
+  # setsid: the broker must outlive the shell (and the test binary) that started it;
+  # 9>&-: it must not inherit the start lock, or the next start would wait forever.
   setsid nohup java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" \
-    -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 </dev/null &
+    -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 </dev/null 9>&- &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
     if answers; then log "broker ready"; return; fi
