@@ -52,8 +52,11 @@ start() {
   install
   config
   log "starting ClickHouse on 127.0.0.1:$port (data in $dir)"
-  (cd "$dir" && setsid nohup "$(binary)" --config-file="$dir/config.xml" --pid-file="$pidfile" \
-     >"$dir/logs/stdout.log" 2>&1 </dev/null 9>&- &)  # 9>&-: do not inherit the start lock
+  cd "$dir"
+  # setsid: outlive the caller; 9>&-: do not inherit the start lock, or the next start
+  # would wait for as long as the server runs.
+  setsid nohup "$(binary)" --config-file="$dir/config.xml" --pid-file="$pidfile" \
+     >"$dir/logs/stdout.log" 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 120); do
     if answers; then log "server ready"; return; fi
     sleep 0.5
