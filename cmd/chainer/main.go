@@ -62,8 +62,11 @@ type Config struct {
 	ClickHousePassword string        `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
 	HotWindow          time.Duration `env:"TRAILKEEP_HOT_WINDOW, default=2160h"`
 	WriterGroup        string        `env:"TRAILKEEP_WRITER_GROUP, default=trailkeep-clickhouse-writer"`
-	WriterBatchRows    int           `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
-	WriterBatchAge     time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
+	// WriterInstanceID is the writer's static group membership id; default the
+	// chainer's transactional id (unique per instance).
+	WriterInstanceID string        `env:"TRAILKEEP_WRITER_INSTANCE_ID"`
+	WriterBatchRows  int           `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
+	WriterBatchAge   time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
 }
 
 func main() {
@@ -200,7 +203,10 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}()
 	}
-	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: cfg.Brokers, Group: cfg.WriterGroup,
+	if cfg.WriterInstanceID == "" {
+		cfg.WriterInstanceID = cfg.TransactionalID
+	}
+	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
 		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge, Logger: log})
 	if err != nil {
 		return err

@@ -134,6 +134,10 @@ func New(cfg Config) (*Chainer, error) {
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumerGroup(cfg.Group),
+		// Static membership under the transactional id: a restarted instance (a
+		// crashed pod coming back) takes its partitions back at once instead of
+		// waiting for the dead member's session to time out.
+		kgo.InstanceID(cfg.TransactionalID),
 		kgo.ConsumeTopics(cfg.InputTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RequireStableFetchOffsets(),

@@ -19,6 +19,10 @@ type WriterConfig struct {
 	Brokers []string
 	// Group is the writer's own consumer group. Default "trailkeep-clickhouse-writer".
 	Group string
+	// InstanceID, when set, makes the writer a static group member: a restarted
+	// writer with the same id resumes its partitions without waiting for the session
+	// timeout. It must be unique among live writers (e.g. the pod name).
+	InstanceID string
 	// Topics. Defaults audit.chained and audit.checkpoints.
 	ChainedTopic, CheckpointTopic string
 	// A batch is inserted when it holds BatchRows rows or its oldest row is BatchAge
@@ -84,7 +88,7 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		cfg.Logger = slog.Default()
 	}
 	w := &Writer{cfg: cfg, store: store, known: map[int32]bool{}, maxSeq: map[int32]int64{}, maxCP: map[int32]uint64{}}
-	opts := append([]kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.ChainedTopic, cfg.CheckpointTopic),
@@ -97,8 +101,11 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		kgo.OnPartitionsAssigned(w.forget),
 		kgo.OnPartitionsRevoked(w.forget),
 		kgo.OnPartitionsLost(w.forget),
-	}, cfg.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse writer: client: %w", err)
 	}
