@@ -47,6 +47,10 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// MaxPollRecords bounds one transaction. Default 10000.
 	MaxPollRecords int
+	// TransactionTimeout is how long the broker lets a transaction stay open before
+	// aborting it; it bounds how long a crashed instance's partitions stay blocked.
+	// Default 10s.
+	TransactionTimeout time.Duration
 	// Limits for Admit. Default event.DefaultLimits.
 	Limits event.Limits
 	// ClientOpts are appended to every franz-go client (tests shorten timeouts).
@@ -112,6 +116,9 @@ func New(cfg Config) (*Chainer, error) {
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 10000
 	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -144,7 +151,11 @@ func New(cfg Config) (*Chainer, error) {
 		// Output partition = input partition: the chain of partition p lives in
 		// partition p of every output topic.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.TransactionTimeout(60 * time.Second),
+		// A crashed instance's open transaction blocks the partitions' committed
+		// offsets (read with require_stable) until the broker aborts it after this
+		// timeout, unless the instance comes back first and fences it. One chaining
+		// transaction lasts well under a second, so keep the stall short.
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		// Produce must never block while a transaction's records are being added.
 		kgo.MaxBufferedRecords(2*cfg.MaxPollRecords + 10000),
 		kgo.OnPartitionsAssigned(c.forget),
@@ -200,6 +211,26 @@ func (c *Chainer) Close() { c.sess.Close() }
 
 // Run chains until ctx is cancelled or a fatal error (e.g. this instance was fenced).
 func (c *Chainer) Run(ctx context.Context) error {
+	// Initialise the transactional producer before joining the group: this fences a
+	// previous incarnation with the same transactional id and aborts its open
+	// transaction now. Otherwise the committed offsets of its partitions stay
+	// pending (require_stable) until the broker's transaction timeout.
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _, err := c.sess.Client().ProducerID(pctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fenced(err) {
+			return fatal(fmt.Errorf("chainer: initialise transactional producer %q: %w", c.cfg.TransactionalID, err))
+		}
+		c.cfg.Logger.Warn("chainer: initialising the transactional producer failed; retrying", "err", err)
+		time.Sleep(time.Second)
+	}
 	for {
 		// Wake up at least every quarter interval so time-based checkpoints are
 		// signed on an idle partition too.

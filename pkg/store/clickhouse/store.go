@@ -477,3 +477,50 @@ func Queries(db string, p int32, from uint64) []Query {
 
 // EventColumns is the explicit column list of every insert into audit_events.
 const EventColumns = eventColumns
+
+// WaitInserts waits until every INSERT into the audit tables that is running now has
+// finished. A writer calls it before reading the stored maxima of newly assigned
+// partitions: the previous owner may have died (kill -9) while its last insert was
+// still being applied by the server, and reading the maxima before that insert is
+// visible would make the new owner store the same rows again.
+func (s *Store) WaitInserts(ctx context.Context) error {
+	q := "SELECT query_id FROM system.processes WHERE startsWith(query, ?) OR startsWith(query, ?)"
+	prefixes := []any{"INSERT INTO " + s.db + ".audit_events ", "INSERT INTO " + s.db + ".audit_checkpoints "}
+	running := func() (map[string]bool, error) {
+		rows, err := s.conn.Query(ctx, q, prefixes...)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: list running inserts: %w", err)
+		}
+		defer rows.Close()
+		ids := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			ids[id] = true
+		}
+		return ids, rows.Err()
+	}
+	before, err := running()
+	if err != nil {
+		return err
+	}
+	for len(before) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		now, err := running()
+		if err != nil {
+			return err
+		}
+		for id := range before {
+			if !now[id] {
+				delete(before, id)
+			}
+		}
+	}
+	return nil
+}

@@ -231,6 +231,9 @@ func (w *Writer) load(ctx context.Context, p int32) error {
 	if ok {
 		return nil
 	}
+	if err := w.store.WaitInserts(ctx); err != nil {
+		return err
+	}
 	seq, any, err := w.store.MaxSeq(ctx, p)
 	if err != nil {
 		return err
