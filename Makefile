@@ -7,13 +7,14 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build run stop test lint bench bench-ingest fuzz clean kafka-start kafka-stop
+.PHONY: all build run stop test lint bench bench-ingest bench-pipeline fuzz clean kafka-start kafka-stop
 
 all: lint test
 
 build:
 	$(GO) build -o bin/trailctl ./cmd/trailctl
 	$(GO) build -o bin/ingest ./cmd/ingest
+	$(GO) build -o bin/chainer ./cmd/chainer
 
 # Runs what exists today end to end over ../shared/fixtures: the real Kafka broker and
 # ingest fed with hooks, canonical events and CloudEvents; then canonicalise, chain,
@@ -23,7 +24,9 @@ run: build
 
 # Stops what `make run` left running.
 stop:
+	scripts/chainer-local.sh stop
 	scripts/ingest-local.sh stop
+	scripts/clickhouse.sh stop
 	scripts/kafka.sh stop
 
 kafka-start:
@@ -48,6 +51,11 @@ bench:
 # Ingest throughput and ack latency against the local broker (figures in BENCHMARKS.md).
 bench-ingest: build
 	scripts/bench-ingest.sh
+
+# Chainer and ClickHouse writer throughput, and ingest-ack -> ClickHouse-row lag at
+# 10k events/s, against the local broker and server (figures in BENCHMARKS.md).
+bench-pipeline:
+	$(GO) test ./internal/e2e -run '^$$' -bench . -benchtime 1x -timeout 20m | tee bench-pipeline.out
 
 # Short coverage-guided fuzzing of the canonicaliser and the verifier.
 fuzz:

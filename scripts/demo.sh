@@ -15,9 +15,11 @@ origin=demo.trailkeep.local/audit.chained/0
 step() { printf '\n== %s\n' "$*"; }
 
 # --- Online: the real broker and ingest, fed with the shared fixtures -----------------
-step "start the local Kafka broker (KRaft, 127.0.0.1:19092) and ingest (127.0.0.1:8080)"
+step "start the local Kafka broker (127.0.0.1:19092), ClickHouse (127.0.0.1:19000), ingest (127.0.0.1:8080) and the chainer"
 scripts/kafka.sh start
+scripts/clickhouse.sh start
 scripts/ingest-local.sh start
+scripts/chainer-local.sh start
 source .run/ingest/tokens.env
 api=http://127.0.0.1:8080
 
@@ -42,7 +44,23 @@ curl -s -X POST -H 'Content-Type: application/json' --data-binary '{}' "$api/v1/
 
 step "ingest metrics"
 curl -s "$api/metrics" | grep -E '^trailkeep_ingest_(events_accepted|events_rejected|kafka_ready)'
-echo "Kafka and ingest keep running; 'make stop' ends them."
+step "the chained log in ClickHouse (the chainer signs a checkpoint within 2 s)"
+sleep 3
+ch() { clickhouse-client --port 19000 --query "$1"; }
+ch "SELECT chain_partition AS partition, count() AS events, min(seq), max(seq) FROM trailkeep.audit_events GROUP BY chain_partition ORDER BY chain_partition FORMAT PrettyCompact"
+ch "SELECT chain_partition AS partition, tree_size, root_hash FROM trailkeep.audit_checkpoints ORDER BY chain_partition, tree_size FORMAT PrettyCompact"
+ch "SELECT seq, action, actor_id, resource_type, resource_id, approved_digest != '' AS approved, executed_digest != '' AS executed FROM trailkeep.audit_events WHERE tenant = 'acme' ORDER BY seq LIMIT 12 FORMAT PrettyCompact"
+cat <<'TXT'
+
+Send a first event yourself and find it:
+  source .run/ingest/tokens.env
+  curl -s -X POST -H "Authorization: Bearer $REGISTRY_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"action":"skill.updated","actor":{"type":"user","id":"me@acme.example"},"resource":{"type":"skill","id":"my-skill"}}' \
+    http://127.0.0.1:8080/v1/events
+  clickhouse-client --port 19000 --query "SELECT seq, action, actor_id FROM trailkeep.audit_events WHERE resource_id = 'my-skill'"
+(trailctl search arrives with issue 5.) Kafka, ClickHouse, ingest and the chainer keep
+running; 'make stop' ends them.
+TXT
 
 # --- Offline: chain, sign, verify and prove the registry events ------------------------
 

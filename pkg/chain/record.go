@@ -1,11 +1,13 @@
 package chain
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
 )
@@ -60,21 +62,21 @@ func (r Record) MarshalJSON() ([]byte, error) {
 }
 
 type recordJSON struct {
-	Partition *int32          `json:"partition"`
-	Seq       *uint64         `json:"seq"`
-	ChainedAt *event.Time     `json:"chained_at"`
-	PrevHash  *Hash           `json:"prev_hash"`
-	LeafHash  *Hash           `json:"leaf_hash"`
-	Event     json.RawMessage `json:"event"`
+	Partition *int32         `json:"partition"`
+	Seq       *uint64        `json:"seq"`
+	ChainedAt *event.Time    `json:"chained_at"`
+	PrevHash  *Hash          `json:"prev_hash"`
+	LeafHash  *Hash          `json:"leaf_hash"`
+	Event     jsontext.Value `json:"event"`
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes; every member is required
 // and unknown members are rejected.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var j recordJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	// json/v2: several times faster than encoding/json on the writer's hot path, and
+	// it keeps "event" byte for byte (jsontext.Value) as the leaf hash requires.
+	if err := jsonv2.Unmarshal(b, &j, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return fmt.Errorf("chain: record: %w", err)
 	}
 	switch {

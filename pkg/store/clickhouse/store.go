@@ -8,6 +8,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -19,6 +20,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/event"
@@ -249,25 +251,56 @@ func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 // order: the record's position and hashes, the exact chain timestamp, the columns
 // searches filter on, and the canonical event bytes verbatim.
 func RowValues(r chain.Record) ([]any, error) {
-	ev, err := event.Unmarshal(r.Event)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: record %d/%d: %w", r.Partition, r.Seq, err)
+	var ev rowEvent
+	if err := jsonv2.Unmarshal(r.Event, &ev); err != nil {
+		return nil, fmt.Errorf("clickhouse: record %d/%d: event: %w", r.Partition, r.Seq, err)
 	}
-	var sessionID, toolUseID, status, approved, executed string
-	if ev.Session != nil {
-		sessionID, toolUseID = ev.Session.ID, ev.Session.ToolUseID
-	}
-	if ev.Result != nil {
-		status = ev.Result.Status
-	}
-	if ev.Approval != nil {
-		approved, executed = ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest
+	occurred, err1 := event.ParseTime(ev.OccurredAt)
+	received, err2 := event.ParseTime(ev.ReceivedAt)
+	if err := errors.Join(err1, err2); err != nil || ev.ID == "" || ev.Tenant == "" {
+		return nil, fmt.Errorf("clickhouse: record %d/%d is not a canonical event (id, tenant, times): %v", r.Partition, r.Seq, err)
 	}
 	return []any{ev.Tenant, uint32(r.Partition), r.Seq, r.ChainedAt, r.ChainedAt.UnixNano(),
-		ev.OccurredAt.Time, ev.ReceivedAt.Time, ev.ID, ev.IdempotencyKey, ev.Action,
+		occurred, received, ev.ID, ev.IdempotencyKey, ev.Action,
 		ev.Actor.Type, ev.Actor.ID, ev.Actor.Email, ev.Resource.Type, ev.Resource.ID, ev.Resource.Name,
-		ev.Source.Tool, sessionID, toolUseID, status, approved, executed,
+		ev.Source.Tool, ev.Session.ID, ev.Session.ToolUseID, ev.Result.Status,
+		ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest,
 		r.PrevHash.String(), r.LeafHash.String(), string(r.Event)}, nil
+}
+
+// rowEvent is the part of a canonical event that becomes columns; decoding only this
+// (metadata and the rest stay in the event column) keeps the writer fast.
+type rowEvent struct {
+	ID             string `json:"id"`
+	IdempotencyKey string `json:"idempotency_key"`
+	OccurredAt     string `json:"occurred_at"`
+	ReceivedAt     string `json:"received_at"`
+	Tenant         string `json:"tenant"`
+	Action         string `json:"action"`
+	Source         struct {
+		Tool string `json:"tool"`
+	} `json:"source"`
+	Actor struct {
+		Type  string `json:"type"`
+		ID    string `json:"id"`
+		Email string `json:"email"`
+	} `json:"actor"`
+	Resource struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"resource"`
+	Session struct {
+		ID        string `json:"id"`
+		ToolUseID string `json:"tool_use_id"`
+	} `json:"session"`
+	Result struct {
+		Status string `json:"status"`
+	} `json:"result"`
+	Approval struct {
+		ApprovedParamsDigest string `json:"approved_params_digest"`
+		ExecutedParamsDigest string `json:"executed_params_digest"`
+	} `json:"approval"`
 }
 
 // CheckpointColumns is the explicit column list of every insert into audit_checkpoints.
@@ -523,4 +556,24 @@ func (s *Store) WaitInserts(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// CountByMetadata counts stored events by the value of a string metadata key (found
+// by name in the canonical JSON). Benchmarks use it to see when a batch is visible.
+func (s *Store) CountByMetadata(ctx context.Context, key string) (map[string]uint64, error) {
+	rows, err := s.conn.Query(ctx, "SELECT visitParamExtractString(event, ?) AS v, count() FROM "+s.db+".audit_events GROUP BY v", key)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: count by %s: %w", key, err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var v string
+		var n uint64
+		if err := rows.Scan(&v, &n); err != nil {
+			return nil, err
+		}
+		out[v] = n
+	}
+	return out, rows.Err()
 }
