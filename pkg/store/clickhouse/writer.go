@@ -191,7 +191,7 @@ func (w *Writer) add(ctx context.Context, r *kgo.Record) error {
 	switch r.Topic {
 	case w.cfg.ChainedTopic:
 		var rec chain.Record
-		if err := json.Unmarshal(r.Value, &rec); err != nil {
+		if err := rec.UnmarshalJSON(r.Value); err != nil { // direct: encoding/json would first re-scan the whole record
 			return fmt.Errorf("clickhouse writer: %s/%d@%d is not a chained record: %w", r.Topic, r.Partition, r.Offset, err)
 		}
 		next := w.maxSeq[r.Partition] + 1
