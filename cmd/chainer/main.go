@@ -40,10 +40,12 @@ type Config struct {
 	DeadLetter string `env:"TRAILKEEP_DEADLETTER_TOPIC, default=audit.deadletter"`
 	// Replication of output topics created at start-up.
 	Replication int16 `env:"TRAILKEEP_CHAINER_REPLICATION, default=1"`
-	// SignerKey(File) is the note signer key ("PRIVATE+KEY+name+hash+key", as
-	// written by `trailctl keys generate`).
+	// SignerKey(File) is the checkpoint signing key: the note form
+	// ("PRIVATE+KEY+name+hash+key", as written by `trailctl keys generate`) or an
+	// Ed25519 private key in PEM (PKCS #8), which is then named SignerName.
 	SignerKey     string `env:"TRAILKEEP_SIGNER_KEY"`
 	SignerKeyFile string `env:"TRAILKEEP_SIGNER_KEY_FILE"`
+	SignerName    string `env:"TRAILKEEP_SIGNER_NAME, default=trailkeep-checkpoints"`
 	// VerifierKeys lists older public keys still accepted when restoring (key
 	// rotation); the signer's own public key is always included.
 	VerifierKeys       []string      `env:"TRAILKEEP_VERIFIER_KEYS, delimiter=;"`
@@ -228,6 +230,13 @@ func keys(cfg Config) (note.Signer, note.Verifiers, error) {
 		skey = string(b)
 	}
 	skey = strings.TrimSpace(skey)
+	if strings.HasPrefix(skey, "-----BEGIN") {
+		k, err := chain.SignerKeyFromPEM(cfg.SignerName, []byte(skey))
+		if err != nil {
+			return nil, nil, err
+		}
+		skey = k
+	}
 	if skey == "" {
 		return nil, nil, errors.New("TRAILKEEP_SIGNER_KEY or TRAILKEEP_SIGNER_KEY_FILE is required (trailctl keys generate NAME)")
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strconv"
@@ -204,4 +206,29 @@ func VerifierKey(signerKey string) (string, error) {
 		return "", err
 	}
 	return vkey, nil
+}
+
+// SignerKeyFromPEM converts an Ed25519 private key in PEM (PKCS #8, "PRIVATE KEY", as
+// written by `openssl genpkey -algorithm ed25519` or a KMS export) into a note signer
+// key named name, so operators can keep keys in the form their secret store uses.
+func SignerKeyFromPEM(name string, pemBytes []byte) (string, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return "", errors.New(`chain: PEM signer key: expected a "PRIVATE KEY" (PKCS #8) block`)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("chain: PEM signer key: %w", err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return "", fmt.Errorf("chain: PEM signer key is %T; checkpoints are signed with Ed25519", k)
+	}
+	vkey, err := note.NewEd25519VerifierKey(name, priv.Public().(ed25519.PublicKey))
+	if err != nil {
+		return "", fmt.Errorf("chain: PEM signer key: %w", err)
+	}
+	// vkey is <name>+<hash>+<key>; the signer key repeats name and hash.
+	parts := strings.SplitN(vkey, "+", 3)
+	return "PRIVATE+KEY+" + parts[0] + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, priv.Seed()...)), nil
 }
