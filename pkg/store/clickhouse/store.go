@@ -13,9 +13,11 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -230,12 +232,13 @@ func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 	if err != nil {
 		return fmt.Errorf("clickhouse: prepare insert: %w", err)
 	}
-	for _, r := range recs {
-		vals, err := RowValues(r)
-		if err != nil {
-			b.Abort()
-			return err
-		}
+	rows, err := rowsParallel(recs)
+	if err != nil {
+		b.Abort()
+		return err
+	}
+	for i, vals := range rows {
+		r := recs[i]
 		if err := b.Append(vals...); err != nil {
 			b.Abort()
 			return fmt.Errorf("clickhouse: append record %d/%d: %w", r.Partition, r.Seq, err)
@@ -266,6 +269,31 @@ func RowValues(r chain.Record) ([]any, error) {
 		ev.Source.Tool, ev.Session.ID, ev.Session.ToolUseID, ev.Result.Status,
 		ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest,
 		r.PrevHash.String(), r.LeafHash.String(), string(r.Event)}, nil
+}
+
+// rowsParallel computes RowValues for a batch on all cores: decoding is most of the
+// writer's own CPU, and the column encoding that follows is sequential.
+func rowsParallel(recs []chain.Record) ([][]any, error) {
+	out := make([][]any, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				vals, err := RowValues(recs[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = vals
+			}
+		}(w)
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // rowEvent is the part of a canonical event that becomes columns; decoding only this

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -156,12 +157,15 @@ func (w *Writer) Run(ctx context.Context) error {
 		if ferr != nil {
 			w.cfg.Logger.Warn("clickhouse writer: fetch error", "err", ferr)
 		}
+		var in []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { in = append(in, r) })
+		decoded, decErrs := w.decode(in)
 		var addErr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if addErr == nil {
-				addErr = w.add(ctx, r)
+		for i, r := range in {
+			if addErr = w.add(ctx, r, decoded[i], decErrs[i]); addErr != nil {
+				break
 			}
-		})
+		}
 		if addErr != nil {
 			w.cl.AllowRebalance()
 			return addErr
@@ -179,7 +183,29 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
-func (w *Writer) add(ctx context.Context, r *kgo.Record) error {
+// decode parses the chained records of one poll on all cores (checkpoints are rare
+// and parsed in add).
+func (w *Writer) decode(in []*kgo.Record) ([]chain.Record, []error) {
+	recs := make([]chain.Record, len(in))
+	errs := make([]error, len(in))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(in)/256))
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < len(in); i += workers {
+				if in[i].Topic == w.cfg.ChainedTopic {
+					errs[i] = recs[i].UnmarshalJSON(in[i].Value)
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	return recs, errs
+}
+
+func (w *Writer) add(ctx context.Context, r *kgo.Record, rec chain.Record, decErr error) error {
 	if err := w.load(ctx, r.Partition); err != nil {
 		return err
 	}
@@ -190,9 +216,8 @@ func (w *Writer) add(ctx context.Context, r *kgo.Record) error {
 	defer w.mu.Unlock()
 	switch r.Topic {
 	case w.cfg.ChainedTopic:
-		var rec chain.Record
-		if err := rec.UnmarshalJSON(r.Value); err != nil { // direct: encoding/json would first re-scan the whole record
-			return fmt.Errorf("clickhouse writer: %s/%d@%d is not a chained record: %w", r.Topic, r.Partition, r.Offset, err)
+		if decErr != nil {
+			return fmt.Errorf("clickhouse writer: %s/%d@%d is not a chained record: %w", r.Topic, r.Partition, r.Offset, decErr)
 		}
 		next := w.maxSeq[r.Partition] + 1
 		switch {
