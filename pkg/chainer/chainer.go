@@ -65,7 +65,6 @@ type Chainer struct {
 
 	mu     sync.Mutex
 	chains map[int32]*partitionState // only partitions currently owned and restored
-	stale  map[int32]bool            // partitions whose state must be restored before use
 
 	stats Stats
 }
@@ -135,7 +134,7 @@ func New(cfg Config) (*Chainer, error) {
 	if _, err := cfg.Verifiers.Verifier(cfg.Signer.Name(), cfg.Signer.KeyHash()); err != nil {
 		return nil, fmt.Errorf("%w: the verifier list does not contain the signing key %s: %v", ErrConfig, cfg.Signer.Name(), err)
 	}
-	c := &Chainer{cfg: cfg, chains: map[int32]*partitionState{}, stale: map[int32]bool{}}
+	c := &Chainer{cfg: cfg, chains: map[int32]*partitionState{}}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.TransactionalID(cfg.TransactionalID),
@@ -177,7 +176,6 @@ func (c *Chainer) forget(_ context.Context, _ *kgo.Client, m map[string][]int32)
 	defer c.mu.Unlock()
 	for _, p := range m[c.cfg.InputTopic] {
 		delete(c.chains, p)
-		c.stale[p] = true
 	}
 }
 
@@ -279,6 +277,11 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 			return err
 		}
 	}
+	out, n, err := c.build(byPart, due)
+	if err != nil {
+		c.abortTouched(byPart)
+		return err
+	}
 	if err := c.sess.Begin(); err != nil {
 		return fatal(fmt.Errorf("chainer: begin transaction: %w", err))
 	}
@@ -287,8 +290,8 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 		pmu     sync.Mutex
 		wg      sync.WaitGroup
 	)
-	produce := func(r *kgo.Record) {
-		wg.Add(1)
+	wg.Add(len(out))
+	for _, r := range out {
 		c.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				pmu.Lock()
@@ -300,68 +303,6 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 			wg.Done()
 		})
 	}
-	var chained, dead, cps int64
-	c.mu.Lock()
-	for p, recs := range byPart {
-		st := c.chains[p]
-		if st == nil {
-			c.mu.Unlock()
-			c.abortTx(ctx, byPart)
-			return fmt.Errorf("chainer: partition %d was revoked while its records were being chained", p)
-		}
-		for _, in := range recs {
-			if err := event.Admit(in.Value, c.cfg.Limits); err != nil {
-				produce(deadLetter(c.cfg.DeadLetterTopic, in, err))
-				dead++
-				continue
-			}
-			rec, err := st.ch.Append(in.Value, in.Timestamp)
-			if err != nil {
-				produce(deadLetter(c.cfg.DeadLetterTopic, in, err))
-				dead++
-				continue
-			}
-			val, err := rec.MarshalJSON()
-			if err != nil {
-				c.mu.Unlock()
-				c.abortTx(ctx, byPart)
-				return fmt.Errorf("chainer: encode record %d/%d: %w", p, rec.Seq, err)
-			}
-			produce(&kgo.Record{Topic: c.cfg.ChainedTopic, Partition: p, Key: in.Key, Value: val, Timestamp: rec.ChainedAt,
-				Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(strconv.FormatUint(rec.Seq, 10))}}})
-			chained++
-			if st.sinceCP == 0 {
-				st.firstUnchecked = time.Now()
-			}
-			st.sinceCP++
-			st.lastChainedAt = rec.ChainedAt
-			if st.sinceCP >= c.cfg.CheckpointEvery {
-				r, err := c.checkpoint(p, st)
-				if err != nil {
-					c.mu.Unlock()
-					c.abortTx(ctx, byPart)
-					return err
-				}
-				produce(r)
-				cps++
-			}
-		}
-	}
-	for _, p := range due {
-		st := c.chains[p]
-		if st == nil || st.sinceCP == 0 {
-			continue
-		}
-		r, err := c.checkpoint(p, st)
-		if err != nil {
-			c.mu.Unlock()
-			c.abortTx(ctx, byPart)
-			return err
-		}
-		produce(r)
-		cps++
-	}
-	c.mu.Unlock()
 	wg.Wait()
 	if prodErr != nil {
 		c.abortTx(ctx, byPart)
@@ -387,12 +328,77 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 		return errors.New("chainer: transaction aborted (group rebalance); records will be re-chained by the owner")
 	}
 	c.mu.Lock()
-	c.stats.Chained += chained
-	c.stats.DeadLettered += dead
-	c.stats.Checkpoints += cps
+	c.stats.Chained += n.chained
+	c.stats.DeadLettered += n.dead
+	c.stats.Checkpoints += n.checkpoints
 	c.stats.Commits++
 	c.mu.Unlock()
 	return nil
+}
+
+type counts struct{ chained, dead, checkpoints int64 }
+
+// build appends byPart's records to their partitions' chains and returns every record
+// the transaction must produce: chained records, dead letters, and the checkpoints
+// that are due by count or (for the partitions in due) by time. The chains advance in
+// memory only; if the transaction does not commit, the caller forgets them.
+func (c *Chainer) build(byPart map[int32][]*kgo.Record, due []int32) ([]*kgo.Record, counts, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*kgo.Record
+	var n counts
+	for p, recs := range byPart {
+		st := c.chains[p]
+		if st == nil {
+			return nil, n, fmt.Errorf("chainer: partition %d was revoked while its records were being chained", p)
+		}
+		for _, in := range recs {
+			if err := event.Admit(in.Value, c.cfg.Limits); err != nil {
+				out = append(out, deadLetter(c.cfg.DeadLetterTopic, in, err))
+				n.dead++
+				continue
+			}
+			rec, err := st.ch.Append(in.Value, in.Timestamp)
+			if err != nil {
+				out = append(out, deadLetter(c.cfg.DeadLetterTopic, in, err))
+				n.dead++
+				continue
+			}
+			val, err := rec.MarshalJSON()
+			if err != nil {
+				return nil, n, fmt.Errorf("chainer: encode record %d/%d: %w", p, rec.Seq, err)
+			}
+			out = append(out, &kgo.Record{Topic: c.cfg.ChainedTopic, Partition: p, Key: in.Key, Value: val, Timestamp: rec.ChainedAt,
+				Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(strconv.FormatUint(rec.Seq, 10))}}})
+			n.chained++
+			if st.sinceCP == 0 {
+				st.firstUnchecked = time.Now()
+			}
+			st.sinceCP++
+			st.lastChainedAt = rec.ChainedAt
+			if st.sinceCP >= c.cfg.CheckpointEvery {
+				r, err := c.checkpoint(p, st)
+				if err != nil {
+					return nil, n, err
+				}
+				out = append(out, r)
+				n.checkpoints++
+			}
+		}
+	}
+	for _, p := range due {
+		st := c.chains[p]
+		if st == nil || st.sinceCP == 0 {
+			continue
+		}
+		r, err := c.checkpoint(p, st)
+		if err != nil {
+			return nil, n, err
+		}
+		out = append(out, r)
+		n.checkpoints++
+	}
+	return out, n, nil
 }
 
 func (c *Chainer) ensure(ctx context.Context, p int32) error {
@@ -409,7 +415,6 @@ func (c *Chainer) ensure(ctx context.Context, p int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.chains[p] = &partitionState{ch: ch}
-	delete(c.stale, p)
 	c.stats.Restores++
 	c.cfg.Logger.Info("chainer: restored partition", "partition", p, "size", ch.Size())
 	return nil

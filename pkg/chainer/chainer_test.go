@@ -162,7 +162,7 @@ func (e *env) read(t *testing.T, p int32) ([]chain.Record, []chain.SignedCheckpo
 			t.Fatal(err)
 		}
 	}
-	must(tail(ctx, []string{e.broker.Addr}, nil, e.topic("chained"), p, 0, func(r *kgo.Record) error {
+	must(tail(ctx, []string{e.broker.Addr}, nil, e.topic("chained"), p, 0, e.end(t, ctx, e.topic("chained"), p), func(r *kgo.Record) error {
 		var rec chain.Record
 		if err := json.Unmarshal(r.Value, &rec); err != nil {
 			return err
@@ -170,7 +170,7 @@ func (e *env) read(t *testing.T, p int32) ([]chain.Record, []chain.SignedCheckpo
 		recs = append(recs, rec)
 		return nil
 	}))
-	must(tail(ctx, []string{e.broker.Addr}, nil, e.topic("checkpoints"), p, 0, func(r *kgo.Record) error {
+	must(tail(ctx, []string{e.broker.Addr}, nil, e.topic("checkpoints"), p, 0, e.end(t, ctx, e.topic("checkpoints"), p), func(r *kgo.Record) error {
 		var cp chain.SignedCheckpoint
 		if err := json.Unmarshal(r.Value, &cp); err != nil {
 			return err
@@ -178,11 +178,21 @@ func (e *env) read(t *testing.T, p int32) ([]chain.Record, []chain.SignedCheckpo
 		cps = append(cps, cp)
 		return nil
 	}))
-	must(tail(ctx, []string{e.broker.Addr}, nil, e.topic("deadletter"), p, 0, func(r *kgo.Record) error {
+	must(tail(ctx, []string{e.broker.Addr}, nil, e.topic("deadletter"), p, 0, e.end(t, ctx, e.topic("deadletter"), p), func(r *kgo.Record) error {
 		dead = append(dead, r)
 		return nil
 	}))
 	return recs, cps, dead
+}
+
+// end is the partition's last stable offset: read up to there.
+func (e *env) end(t *testing.T, ctx context.Context, topic string, p int32) int64 {
+	t.Helper()
+	lso, err := lastStable(ctx, e.cl, topic, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lso
 }
 
 func (e *env) verify(t *testing.T, p int32, wantIDs []string) chain.Summary {

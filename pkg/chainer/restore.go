@@ -13,12 +13,15 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/chain"
 )
 
-// tail reads the committed records of one partition in [from, LSO), the last stable
-// offset at the time of the call. Control records (transaction markers) are requested
-// too, so that the reader sees every offset up to LSO−1 and knows it is done; they
-// are not passed to fn. A reader that stops making progress fails rather than
+// tail reads the committed records of one partition in [from, to), where to is at
+// most the partition's last stable offset (LSO). Control records (transaction
+// markers) are requested too, so that the reader sees every offset up to to−1 and
+// knows it is done; they are not passed to fn. A reader that stops making progress fails rather than
 // returning a partial tail: a short tail would make the chainer fork its own chain.
-func tail(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, partition int32, from int64, fn func(*kgo.Record) error) error {
+func tail(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, partition int32, from, to int64, fn func(*kgo.Record) error) error {
+	if to <= from {
+		return nil
+	}
 	o := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
@@ -105,12 +108,7 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 		}
 		from = parsed.Size
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)...)
-	if err != nil {
-		return nil, err
-	}
-	end, err := lastStable(ctx, cl, c.cfg.ChainedTopic, p)
-	cl.Close()
+	end, err := lastStable(ctx, c.sess.Client(), c.cfg.ChainedTopic, p)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +118,7 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 		var after []chain.Record
 		minSeq := uint64(1<<63 - 1)
 		seen := false
-		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.ChainedTopic, p, start, func(r *kgo.Record) error {
+		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.ChainedTopic, p, start, end, func(r *kgo.Record) error {
 			var rec chain.Record
 			if err := rec.UnmarshalJSON(r.Value); err != nil { // direct: encoding/json would first re-scan the whole record
 				return fmt.Errorf("chainer: %s/%d offset %d is not a chained record: %w", c.cfg.ChainedTopic, p, r.Offset, err)
@@ -147,19 +145,14 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 }
 
 func (c *Chainer) lastCheckpoint(ctx context.Context, p int32) (*chain.SignedCheckpoint, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)...)
-	if err != nil {
-		return nil, err
-	}
-	end, err := lastStable(ctx, cl, c.cfg.CheckpointTopic, p)
-	cl.Close()
+	end, err := lastStable(ctx, c.sess.Client(), c.cfg.CheckpointTopic, p)
 	if err != nil {
 		return nil, err
 	}
 	for window := int64(8); ; window *= 8 {
 		start := max(0, end-window)
 		var last *chain.SignedCheckpoint
-		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.CheckpointTopic, p, start, func(r *kgo.Record) error {
+		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.CheckpointTopic, p, start, end, func(r *kgo.Record) error {
 			var cp chain.SignedCheckpoint
 			if err := json.Unmarshal(r.Value, &cp); err != nil {
 				return fmt.Errorf("chainer: %s/%d offset %d is not a checkpoint: %w", c.cfg.CheckpointTopic, p, r.Offset, err)
