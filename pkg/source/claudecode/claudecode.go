@@ -26,9 +26,11 @@
 package claudecode
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -227,15 +229,15 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	case "session":
 		resID = sessionID
 	case "prompt":
-		resID = firstNonEmpty(promptID, sessionID)
+		resID = cmp.Or(promptID, sessionID)
 	case "command":
-		resID = firstNonEmpty(stringOf(p["command_name"]), name)
+		resID = cmp.Or(stringOf(p["command_name"]), name)
 	case "notification":
-		resID = firstNonEmpty(stringOf(p["notification_type"]), "notification")
+		resID = cmp.Or(stringOf(p["notification_type"]), "notification")
 	case "subagent":
-		resID = firstNonEmpty(agentID, stringOf(p["agent_type"]), sessionID)
+		resID = cmp.Or(agentID, stringOf(p["agent_type"]), sessionID)
 	case "config", "instructions", "file":
-		resID = firstNonEmpty(stringOf(p["file_path"]), stringOf(p["source"]), sessionID)
+		resID = cmp.Or(stringOf(p["file_path"]), stringOf(p["source"]), sessionID)
 	default:
 		resID = sessionID
 	}
@@ -361,7 +363,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	// Unknown fields, in a stable order so the output is deterministic.
 	var unknown []string
 	for k := range p {
-		if !consumed[k] && !contains(passthrough, k) {
+		if !consumed[k] && !slices.Contains(passthrough, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -450,11 +452,7 @@ func truncate(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	cut := limit - len(truncMarker)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + truncMarker
+	return clip(s, limit-len(truncMarker)) + truncMarker
 }
 
 // clip cuts s to at most n bytes on a rune boundary (identifiers: no marker).
@@ -483,21 +481,3 @@ func sanitizeText(s string) string {
 }
 
 func stringOf(v any) string { s, _ := v.(string); return s }
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}

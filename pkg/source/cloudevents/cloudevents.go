@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,7 +125,7 @@ func Map(ce map[string]any) (map[string]any, error) {
 	}
 	var rest []string
 	for k := range data {
-		if !contains(canonicalMembers, k) {
+		if !slices.Contains(canonicalMembers, k) {
 			rest = append(rest, k)
 		}
 	}
@@ -155,13 +156,4 @@ func Map(ce map[string]any) (map[string]any, error) {
 	}
 	doc["idempotency_key"] = key
 	return doc, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
