@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/trailkeep/trailkeep/internal/repo"
 )
 
 // Engine is one chdb connection (chdb allows one per process).
@@ -48,11 +49,11 @@ func Shared(t testing.TB) *Engine {
 }
 
 func open() (*Engine, error) {
-	root, err := repoRoot()
+	script, err := repo.Script("chdb.sh")
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.Command("bash", filepath.Join(root, "scripts", "chdb.sh")).Output()
+	out, err := exec.Command("bash", script).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -123,19 +124,4 @@ func cString(p *byte) string {
 		b = append(b, *p)
 	}
 	return string(b)
-}
-
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "scripts", "chdb.sh")); err == nil {
-			return d, nil
-		}
-		if d == filepath.Dir(d) {
-			return "", fmt.Errorf("scripts/chdb.sh not found above %s", wd)
-		}
-	}
 }

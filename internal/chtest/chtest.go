@@ -6,12 +6,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/trailkeep/trailkeep/internal/repo"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -21,8 +20,11 @@ const Addr = "127.0.0.1:19000"
 // Start starts the server if needed (installing the Debian package when missing).
 func Start(t testing.TB) {
 	t.Helper()
-	root := root(t)
-	cmd := exec.Command("bash", filepath.Join(root, "scripts", "clickhouse.sh"), "start")
+	script, err := repo.Script("clickhouse.sh")
+	if err != nil {
+		t.Fatalf("chtest: %v", err)
+	}
+	cmd := exec.Command("bash", script, "start")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("chtest: scripts/clickhouse.sh start: %v\n%s", err, out)
@@ -58,17 +60,4 @@ func Store(t testing.TB) *clickhouse.Store {
 		s.Close()
 	})
 	return s
-}
-
-func root(t testing.TB) string {
-	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "scripts", "clickhouse.sh")); err == nil {
-			return d
-		}
-		if d == filepath.Dir(d) {
-			t.Fatalf("chtest: scripts/clickhouse.sh not found above %s", wd)
-		}
-	}
 }

@@ -15,7 +15,19 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/internal/repo"
 )
+
+// root is the repository root; a test that cannot find it fails.
+func root(t testing.TB) string {
+	t.Helper()
+	r, err := repo.Root()
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return r
+}
 
 // Broker is one local broker started by scripts/kafka.sh.
 type Broker struct {
@@ -100,20 +112,4 @@ func Topic(prefix string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	return prefix + "." + hex.EncodeToString(b[:])
-}
-
-func root(t testing.TB) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "scripts", "kafka.sh")); err == nil {
-			return d
-		}
-		if d == filepath.Dir(d) {
-			t.Fatalf("kafkatest: scripts/kafka.sh not found above %s", wd)
-		}
-	}
 }
