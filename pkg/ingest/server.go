@@ -14,16 +14,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/redact"
@@ -406,25 +404,7 @@ func canonicalizeAll(items []parsed, stamp event.Stamp, lim event.Limits) []cano
 		}
 		out[i].ev, out[i].canon, out[i].err = event.Canonicalize(it.doc, lim)
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(items)/minItemsPerWorker)
-	if workers <= 1 {
-		for i := range items {
-			one(i)
-		}
-		return out
-	}
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
-				one(i)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(items), minItemsPerWorker, one)
 	return out
 }
 

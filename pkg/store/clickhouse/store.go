@@ -13,17 +13,16 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/schemas"
@@ -275,24 +274,8 @@ func RowValues(r chain.Record) ([]any, error) {
 // writer's own CPU, and the column encoding that follows is sequential.
 func rowsParallel(recs []chain.Record) ([][]any, error) {
 	out := make([][]any, len(recs))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(recs); i += workers {
-				vals, err := RowValues(recs[i])
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				out[i] = vals
-			}
-		}(w)
-	}
-	wg.Wait()
+	errs := make([]error, len(recs))
+	parallel.For(len(recs), 256, func(i int) { out[i], errs[i] = RowValues(recs[i]) })
 	return out, errors.Join(errs...)
 }
 

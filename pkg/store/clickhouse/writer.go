@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 )
 
@@ -188,20 +188,11 @@ func (w *Writer) Run(ctx context.Context) error {
 func (w *Writer) decode(in []*kgo.Record) ([]chain.Record, []error) {
 	recs := make([]chain.Record, len(in))
 	errs := make([]error, len(in))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(in)/256))
-	var wg sync.WaitGroup
-	for k := 0; k < workers; k++ {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			for i := k; i < len(in); i += workers {
-				if in[i].Topic == w.cfg.ChainedTopic {
-					errs[i] = recs[i].UnmarshalJSON(in[i].Value)
-				}
-			}
-		}(k)
-	}
-	wg.Wait()
+	parallel.For(len(in), 256, func(i int) {
+		if in[i].Topic == w.cfg.ChainedTopic {
+			errs[i] = recs[i].UnmarshalJSON(in[i].Value)
+		}
+	})
 	return recs, errs
 }
 
