@@ -138,36 +138,26 @@ func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
 	if err := legacy.InsertCheckpoints(ctx, cps); err != nil {
 		t.Fatal(err)
 	}
-	var rows []string
-	for _, r := range recs {
-		vals, err := clickhouse.RowValues(r)
-		if err != nil {
+	// The same values the store's batch inserts send, as SQL literals for the engine.
+	insert := func(table, columns string, n int, values func(i int) ([]any, error)) {
+		rows := make([]string, n)
+		for i := range rows {
+			vals, err := values(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lits := make([]string, len(vals))
+			for j, v := range vals {
+				lits[j] = literal(v)
+			}
+			rows[i] = "(" + strings.Join(lits, ", ") + ")"
+		}
+		if _, err := engine.Query("INSERT INTO "+db+"."+table+" ("+columns+") VALUES "+strings.Join(rows, ", "), "TSV"); err != nil {
 			t.Fatal(err)
 		}
-		lits := make([]string, len(vals))
-		for i, v := range vals {
-			lits[i] = literal(v)
-		}
-		rows = append(rows, "("+strings.Join(lits, ", ")+")")
 	}
-	if _, err := engine.Query("INSERT INTO "+db+".audit_events ("+clickhouse.EventColumns+") VALUES "+strings.Join(rows, ", "), "TSV"); err != nil {
-		t.Fatal(err)
-	}
-	rows = rows[:0]
-	for _, cp := range cps {
-		vals, err := clickhouse.CheckpointValues(cp, signedAt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lits := make([]string, len(vals))
-		for i, v := range vals {
-			lits[i] = literal(v)
-		}
-		rows = append(rows, "("+strings.Join(lits, ", ")+")")
-	}
-	if _, err := engine.Query("INSERT INTO "+db+".audit_checkpoints ("+clickhouse.CheckpointColumns+") VALUES "+strings.Join(rows, ", "), "TSV"); err != nil {
-		t.Fatal(err)
-	}
+	insert("audit_events", clickhouse.EventColumns, len(recs), func(i int) ([]any, error) { return clickhouse.RowValues(recs[i]) })
+	insert("audit_checkpoints", clickhouse.CheckpointColumns, len(cps), func(i int) ([]any, error) { return clickhouse.CheckpointValues(cps[i], signedAt) })
 
 	compared := 0
 	for p := int32(0); p < 3; p++ { // partition 2 is empty in both
