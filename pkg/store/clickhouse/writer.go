@@ -45,8 +45,7 @@ type Writer struct {
 	cl    *kgo.Client
 
 	mu      sync.Mutex
-	known   map[int32]bool   // partitions whose stored maxima are loaded
-	maxSeq  map[int32]int64  // -1: nothing stored
+	maxSeq  map[int32]int64  // loaded partitions only; -1: nothing stored
 	maxCP   map[int32]uint64 // 0: none stored
 	stats   WriterStats
 	pending batch
@@ -88,7 +87,7 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	w := &Writer{cfg: cfg, store: store, known: map[int32]bool{}, maxSeq: map[int32]int64{}, maxCP: map[int32]uint64{}}
+	w := &Writer{cfg: cfg, store: store, maxSeq: map[int32]int64{}, maxCP: map[int32]uint64{}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -119,7 +118,8 @@ func (w *Writer) forget(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 	defer w.mu.Unlock()
 	for _, ps := range m {
 		for _, p := range ps {
-			delete(w.known, p)
+			delete(w.maxSeq, p)
+			delete(w.maxCP, p)
 		}
 	}
 }
@@ -242,7 +242,7 @@ func (w *Writer) add(ctx context.Context, r *kgo.Record, rec chain.Record, decEr
 // load reads the stored maxima of partition p after an assignment.
 func (w *Writer) load(ctx context.Context, p int32) error {
 	w.mu.Lock()
-	ok := w.known[p]
+	_, ok := w.maxSeq[p]
 	w.mu.Unlock()
 	if ok {
 		return nil
@@ -250,7 +250,7 @@ func (w *Writer) load(ctx context.Context, p int32) error {
 	if err := w.store.WaitInserts(ctx); err != nil {
 		return err
 	}
-	seq, any, err := w.store.MaxSeq(ctx, p)
+	seq, stored, err := w.store.MaxSeq(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -261,11 +261,10 @@ func (w *Writer) load(ctx context.Context, p int32) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.maxSeq[p] = -1
-	if any {
+	if stored {
 		w.maxSeq[p] = int64(seq)
 	}
 	w.maxCP[p] = cp
-	w.known[p] = true
 	return nil
 }
 
