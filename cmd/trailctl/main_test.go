@@ -151,6 +151,10 @@ func TestKeysShow(t *testing.T) {
 	if !strings.HasPrefix(out, pub+"\n") {
 		t.Fatalf("keys show %q, generated %q", out, pub)
 	}
+	// The key id is the hash field of the public key, the one signature lines carry.
+	if parts := strings.Split(pub, "+"); !strings.Contains(out, "name: ops\n") || !strings.Contains(out, "key id: "+parts[1]+"\n") {
+		t.Errorf("keys show does not print the name and key id: %q", out)
+	}
 	if _, _, code := run(t, "keys", "generate", "ops", "--dir", dir); code == 0 {
 		t.Fatal("overwrote an existing signing key")
 	}

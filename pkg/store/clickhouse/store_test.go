@@ -181,3 +181,48 @@ func waitMutations(t *testing.T, s *clickhouse.Store) {
 	}
 	t.Fatal("mutations did not finish")
 }
+
+// TestDropExpiredOnLegacy: without TTL on 18.16, DropExpired removes whole day
+// partitions older than the hot window and keeps newer ones and the checkpoints.
+func TestDropExpiredOnLegacy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store := chtest.Store(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ch := chain.New(0)
+	var recs []chain.Record
+	for i, at := range []time.Time{now.Add(-100 * 24 * time.Hour), now.Add(-89 * 24 * time.Hour), now} {
+		doc := map[string]any{"action": "skill.updated", "actor": map[string]any{"type": "user", "id": "u"}, "resource": map[string]any{"type": "skill", "id": fmt.Sprint(i)}}
+		if err := (event.Stamp{Tenant: "acme", Tool: "registry", ReceivedAt: at}).Apply(doc); err != nil {
+			t.Fatal(err)
+		}
+		_, canon, err := event.Canonicalize(doc, event.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := ch.Append(canon, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := store.InsertRecords(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := store.DropExpired(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(-100 * 24 * time.Hour).Format("20060102"); len(dropped) != 1 || dropped[0] != want {
+		t.Fatalf("dropped %v, want only the day partition %s", dropped, want)
+	}
+	var seqs []uint64
+	if err := store.Records(ctx, 0, 0, func(r chain.Record) error { seqs = append(seqs, r.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seqs) != 2 || seqs[0] != 1 || seqs[1] != 2 {
+		t.Errorf("rows left after retention: seq %v, want [1 2]", seqs)
+	}
+}
