@@ -61,6 +61,7 @@ bench-pipeline:
 fuzz:
 	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzCanonicalize -fuzztime 60s
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzVerifier -fuzztime 60s
+	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzWireParser -fuzztime 60s
 	$(GO) test ./pkg/source/claudecode -run '^$$' -fuzz FuzzMap -fuzztime 60s
 	$(GO) test ./pkg/source/cloudevents -run '^$$' -fuzz FuzzMap -fuzztime 60s
 
