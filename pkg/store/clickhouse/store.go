@@ -20,11 +20,9 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
-	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/schemas"
 )
 
@@ -218,100 +216,45 @@ func (m Migration) Statements(db string, ttl time.Duration) []string {
 	return out
 }
 
-// eventColumns is the explicit column list of every insert into audit_events.
-const eventColumns = "tenant, chain_partition, seq, chained_at, chained_at_ns, occurred_at, received_at, event_id, idempotency_key, action, actor_type, actor_id, actor_email, resource_type, resource_id, resource_name, source_tool, session_id, tool_use_id, result_status, approved_digest, executed_digest, prev_hash, leaf_hash, event"
-
 // InsertRecords inserts chained records in one native batch. The caller guarantees
 // they are not stored yet (see Writer, which skips seq <= MaxSeq).
 func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
-	if len(recs) == 0 {
+	rows, err := rowsParallel(recs)
+	if err != nil {
+		return err
+	}
+	return s.insertRows(ctx, rows)
+}
+
+// insertRows sends rows as one native batch, column by column: each column is
+// appended as one typed slice, which the driver encodes without boxing every value.
+func (s *Store) insertRows(ctx context.Context, rows []eventRow) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+eventColumns+")")
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+EventColumns+")")
 	if err != nil {
 		return fmt.Errorf("clickhouse: prepare insert: %w", err)
 	}
-	rows, err := rowsParallel(recs)
-	if err != nil {
-		b.Abort()
-		return err
-	}
-	for i, vals := range rows {
-		r := recs[i]
-		if err := b.Append(vals...); err != nil {
+	for i, c := range eventColumnList {
+		if err := b.Column(i).Append(c.slice(rows)); err != nil {
 			b.Abort()
-			return fmt.Errorf("clickhouse: append record %d/%d: %w", r.Partition, r.Seq, err)
+			return fmt.Errorf("clickhouse: append column %s of %d rows: %w", c.name, len(rows), err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("clickhouse: insert %d records: %w", len(recs), err)
+		return fmt.Errorf("clickhouse: insert %d records: %w", len(rows), err)
 	}
 	return nil
 }
 
-// RowValues returns the audit_events values of one chained record, in EventColumns
-// order: the record's position and hashes, the exact chain timestamp, the columns
-// searches filter on, and the canonical event bytes verbatim.
-func RowValues(r chain.Record) ([]any, error) {
-	var ev rowEvent
-	if err := jsonv2.Unmarshal(r.Event, &ev); err != nil {
-		return nil, fmt.Errorf("clickhouse: record %d/%d: event: %w", r.Partition, r.Seq, err)
-	}
-	occurred, err1 := event.ParseTime(ev.OccurredAt)
-	received, err2 := event.ParseTime(ev.ReceivedAt)
-	if err := errors.Join(err1, err2); err != nil || ev.ID == "" || ev.Tenant == "" {
-		return nil, fmt.Errorf("clickhouse: record %d/%d is not a canonical event (id, tenant, times): %v", r.Partition, r.Seq, err)
-	}
-	return []any{ev.Tenant, uint32(r.Partition), r.Seq, r.ChainedAt, r.ChainedAt.UnixNano(),
-		occurred, received, ev.ID, ev.IdempotencyKey, ev.Action,
-		ev.Actor.Type, ev.Actor.ID, ev.Actor.Email, ev.Resource.Type, ev.Resource.ID, ev.Resource.Name,
-		ev.Source.Tool, ev.Session.ID, ev.Session.ToolUseID, ev.Result.Status,
-		ev.Approval.ApprovedParamsDigest, ev.Approval.ExecutedParamsDigest,
-		r.PrevHash.String(), r.LeafHash.String(), string(r.Event)}, nil
-}
-
-// rowsParallel computes RowValues for a batch on all cores: decoding is most of the
-// writer's own CPU, and the column encoding that follows is sequential.
-func rowsParallel(recs []chain.Record) ([][]any, error) {
-	out := make([][]any, len(recs))
+// rowsParallel builds the rows of a batch on all cores: decoding the events is most
+// of the writer's own CPU.
+func rowsParallel(recs []chain.Record) ([]eventRow, error) {
+	out := make([]eventRow, len(recs))
 	errs := make([]error, len(recs))
-	parallel.For(len(recs), 256, func(i int) { out[i], errs[i] = RowValues(recs[i]) })
+	parallel.For(len(recs), 256, func(i int) { errs[i] = out[i].fill(recs[i]) })
 	return out, errors.Join(errs...)
-}
-
-// rowEvent is the part of a canonical event that becomes columns; decoding only this
-// (metadata and the rest stay in the event column) keeps the writer fast.
-type rowEvent struct {
-	ID             string `json:"id"`
-	IdempotencyKey string `json:"idempotency_key"`
-	OccurredAt     string `json:"occurred_at"`
-	ReceivedAt     string `json:"received_at"`
-	Tenant         string `json:"tenant"`
-	Action         string `json:"action"`
-	Source         struct {
-		Tool string `json:"tool"`
-	} `json:"source"`
-	Actor struct {
-		Type  string `json:"type"`
-		ID    string `json:"id"`
-		Email string `json:"email"`
-	} `json:"actor"`
-	Resource struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	} `json:"resource"`
-	Session struct {
-		ID        string `json:"id"`
-		ToolUseID string `json:"tool_use_id"`
-	} `json:"session"`
-	Result struct {
-		Status string `json:"status"`
-	} `json:"result"`
-	Approval struct {
-		ApprovedParamsDigest string `json:"approved_params_digest"`
-		ExecutedParamsDigest string `json:"executed_params_digest"`
-	} `json:"approval"`
 }
 
 // CheckpointColumns is the explicit column list of every insert into audit_checkpoints.
@@ -518,9 +461,6 @@ func checkpointsQuery(db string, p int32) Query {
 func Queries(db string, p int32, from uint64) []Query {
 	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p), recordsQuery(db, p, from), checkpointsQuery(db, p)}
 }
-
-// EventColumns is the explicit column list of every insert into audit_events.
-const EventColumns = eventColumns
 
 // WaitInserts waits until every INSERT into the audit tables that is running now has
 // finished. A writer calls it before reading the stored maxima of newly assigned
