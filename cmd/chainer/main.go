@@ -69,6 +69,9 @@ type Config struct {
 	WriterInstanceID string        `env:"TRAILKEEP_WRITER_INSTANCE_ID"`
 	WriterBatchRows  int           `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
 	WriterBatchAge   time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
+	// WriterMaxBatchRows caps how far a batch grows while the previous insert is in
+	// flight; 0 means 5 × TRAILKEEP_WRITER_BATCH_ROWS.
+	WriterMaxBatchRows int `env:"TRAILKEEP_WRITER_MAX_BATCH_ROWS, default=0"`
 }
 
 func main() {
@@ -209,7 +212,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg.WriterInstanceID = cfg.TransactionalID
 	}
 	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
-		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge, Logger: log})
+		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge, MaxBatchRows: cfg.WriterMaxBatchRows, Logger: log})
 	if err != nil {
 		return err
 	}

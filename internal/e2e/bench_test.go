@@ -113,10 +113,10 @@ func BenchmarkChainerThroughput(b *testing.B) {
 }
 
 // BenchmarkWriterThroughput: rows/s from audit.chained into ClickHouse through the
-// writer's batches (10k rows / 1s), over pre-filled chained records.
+// writer's batches, over pre-filled chained records, for the default batch size (10k
+// rows) and larger ones. Each size stores into its own fresh database.
 func BenchmarkWriterThroughput(b *testing.B) {
 	broker := kafkatest.Shared(b)
-	store := chtest.Store(b)
 	prefix := kafkatest.Topic("bench-writer")
 	cl, _ := kgo.NewClient(kgo.SeedBrokers(broker.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
 	defer cl.Close()
@@ -139,9 +139,17 @@ func BenchmarkWriterThroughput(b *testing.B) {
 		cl.Produce(ctx, &kgo.Record{Topic: prefix + ".chained", Partition: p, Value: val}, func(*kgo.Record, error) { wg.Done() })
 	}
 	wg.Wait()
-	b.ResetTimer()
+	for _, rows := range []int{10000, 25000, 50000} {
+		b.Run(fmt.Sprintf("batch=%d", rows), func(b *testing.B) { benchWriter(b, broker.Addr, prefix, rows) })
+	}
+}
+
+func benchWriter(b *testing.B, broker, prefix string, rows int) {
+	store := chtest.Store(b)
+	ctx := context.Background()
 	for b.Loop() {
-		w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker.Addr}, Group: prefix + "-g", ChainedTopic: prefix + ".chained", CheckpointTopic: prefix + ".checkpoints"})
+		w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker}, Group: fmt.Sprintf("%s-g%d", prefix, rows),
+			ChainedTopic: prefix + ".chained", CheckpointTopic: prefix + ".checkpoints", BatchRows: rows})
 		if err != nil {
 			b.Fatal(err)
 		}
