@@ -101,25 +101,9 @@ func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
 	if _, modern := legacy.Version(); modern {
 		t.Fatal("the local server was expected to be the legacy generation")
 	}
-	engine := chdb.Shared(t)
 	db := legacy.Database()
 	ctx := context.Background()
-
-	if _, err := engine.Query("CREATE DATABASE IF NOT EXISTS "+db, "TSV"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Query("DROP DATABASE IF EXISTS "+db, "TSV") })
-	migs, err := clickhouse.Migrations(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migs {
-		for _, stmt := range m.Statements(db, 90*24*time.Hour) {
-			if _, err := engine.Query(stmt, "TSV"); err != nil {
-				t.Fatalf("modern migration %04d on ClickHouse 26: %v\n%s", m.Version, err, stmt)
-			}
-		}
-	}
+	engine := modernEngine(t, db)
 	show, err := engine.Query("SHOW CREATE TABLE "+db+".audit_events", "TSVRaw")
 	if err != nil {
 		t.Fatal(err)
@@ -138,26 +122,8 @@ func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
 	if err := legacy.InsertCheckpoints(ctx, cps); err != nil {
 		t.Fatal(err)
 	}
-	// The same values the store's batch inserts send, as SQL literals for the engine.
-	insert := func(table, columns string, n int, values func(i int) ([]any, error)) {
-		rows := make([]string, n)
-		for i := range rows {
-			vals, err := values(i)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lits := make([]string, len(vals))
-			for j, v := range vals {
-				lits[j] = literal(v)
-			}
-			rows[i] = "(" + strings.Join(lits, ", ") + ")"
-		}
-		if _, err := engine.Query("INSERT INTO "+db+"."+table+" ("+columns+") VALUES "+strings.Join(rows, ", "), "TSV"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	insert("audit_events", clickhouse.EventColumns, len(recs), func(i int) ([]any, error) { return clickhouse.RowValues(recs[i]) })
-	insert("audit_checkpoints", clickhouse.CheckpointColumns, len(cps), func(i int) ([]any, error) { return clickhouse.CheckpointValues(cps[i], signedAt) })
+	engineInsertRecords(t, engine, db, recs)
+	engineInsert(t, engine, db, "audit_checkpoints", clickhouse.CheckpointColumns, len(cps), func(i int) ([]any, error) { return clickhouse.CheckpointValues(cps[i], signedAt) })
 
 	compared := 0
 	for p := int32(0); p < 3; p++ { // partition 2 is empty in both
@@ -167,11 +133,8 @@ func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s on ClickHouse 26: %v\n%s", q.Name, err, sql)
 			}
-			out, err := exec.Command("clickhouse-client", "--host", "127.0.0.1", "--port", strings.TrimPrefix(chtest.Addr, "127.0.0.1:"), "--format", "TSV", "--query", sql).CombinedOutput()
-			if err != nil {
-				t.Fatalf("%s on ClickHouse 18.16: %v\n%s", q.Name, err, out)
-			}
-			if modern != string(out) {
+			out := legacyTSV(t, q.Name, sql)
+			if modern != out {
 				t.Errorf("partition %d %s differs:\n26.x: %.300q\n18.16: %.300q", p, q.Name, modern, out)
 			}
 			compared++
@@ -185,4 +148,63 @@ func must(s string, err error) string {
 		panic(err)
 	}
 	return s
+}
+
+// modernEngine creates database db on the in-process ClickHouse 26 engine and runs the
+// modern migrations there; the database is dropped when the test ends.
+func modernEngine(t *testing.T, db string) *chdb.Engine {
+	t.Helper()
+	engine := chdb.Shared(t)
+	if _, err := engine.Query("CREATE DATABASE IF NOT EXISTS "+db, "TSV"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Query("DROP DATABASE IF EXISTS "+db, "TSV") })
+	migs, err := clickhouse.Migrations(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migs {
+		for _, stmt := range m.Statements(db, 90*24*time.Hour) {
+			if _, err := engine.Query(stmt, "TSV"); err != nil {
+				t.Fatalf("modern migration %04d on ClickHouse 26: %v\n%s", m.Version, err, stmt)
+			}
+		}
+	}
+	return engine
+}
+
+// engineInsert inserts n rows into table on the engine: the values the store's batch
+// inserts send, as SQL literals.
+func engineInsert(t *testing.T, engine *chdb.Engine, db, table, columns string, n int, values func(i int) ([]any, error)) {
+	t.Helper()
+	rows := make([]string, n)
+	for i := range rows {
+		vals, err := values(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lits := make([]string, len(vals))
+		for j, v := range vals {
+			lits[j] = literal(v)
+		}
+		rows[i] = "(" + strings.Join(lits, ", ") + ")"
+	}
+	if _, err := engine.Query("INSERT INTO "+db+"."+table+" ("+columns+") VALUES "+strings.Join(rows, ", "), "TSV"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func engineInsertRecords(t *testing.T, engine *chdb.Engine, db string, recs []chain.Record) {
+	t.Helper()
+	engineInsert(t, engine, db, "audit_events", clickhouse.EventColumns, len(recs), func(i int) ([]any, error) { return clickhouse.RowValues(recs[i]) })
+}
+
+// legacyTSV runs sql on the local 18.16 server and returns its TSV output.
+func legacyTSV(t *testing.T, name, sql string) string {
+	t.Helper()
+	out, err := exec.Command("clickhouse-client", "--host", "127.0.0.1", "--port", strings.TrimPrefix(chtest.Addr, "127.0.0.1:"), "--format", "TSV", "--query", sql).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s on ClickHouse 18.16: %v\n%s", name, err, out)
+	}
+	return string(out)
 }
