@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,6 +128,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	chains := []*chain.Chain{chain.New(0), chain.New(1), chain.New(2), chain.New(3)}
+	var fillErr atomic.Value
 	st := event.Stamp{Tenant: "acme", Tool: "registry", ReceivedAt: time.Now()}
 	var wg sync.WaitGroup
 	for i := 0; i < benchEvents; i++ {
@@ -136,9 +140,17 @@ func BenchmarkWriterThroughput(b *testing.B) {
 		rec, _ := chains[p].Append(canon, time.Now())
 		val, _ := rec.MarshalJSON()
 		wg.Add(1)
-		cl.Produce(ctx, &kgo.Record{Topic: prefix + ".chained", Partition: p, Value: val}, func(*kgo.Record, error) { wg.Done() })
+		cl.Produce(ctx, &kgo.Record{Topic: prefix + ".chained", Partition: p, Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				fillErr.CompareAndSwap(nil, err)
+			}
+			wg.Done()
+		})
 	}
 	wg.Wait()
+	if err, _ := fillErr.Load().(error); err != nil {
+		b.Fatalf("filling %s.chained: %v", prefix, err)
+	}
 	for _, rows := range []int{10000, 25000, 50000} {
 		b.Run(fmt.Sprintf("batch=%d", rows), func(b *testing.B) { benchWriter(b, broker.Addr, prefix, rows) })
 	}
@@ -147,8 +159,11 @@ func BenchmarkWriterThroughput(b *testing.B) {
 func benchWriter(b *testing.B, broker, prefix string, rows int) {
 	store := chtest.Store(b)
 	ctx := context.Background()
+	waitQuiet(b)
 	for b.Loop() {
-		w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker}, Group: fmt.Sprintf("%s-g%d", prefix, rows),
+		// A fresh group per run: -count repeats a sub-benchmark within one parent call,
+		// and a reused group would start at the previous run's committed end.
+		w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker}, Group: kafkatest.Topic(fmt.Sprintf("%s-g%d", prefix, rows)),
 			ChainedTopic: prefix + ".chained", CheckpointTopic: prefix + ".checkpoints", BatchRows: rows})
 		if err != nil {
 			b.Fatal(err)
@@ -157,8 +172,18 @@ func benchWriter(b *testing.B, broker, prefix string, rows int) {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- w.Run(rctx) }()
-		for w.Stats().Rows < benchEvents {
-			time.Sleep(10 * time.Millisecond)
+		last, lastAt := w.Stats(), time.Now()
+		for last.Rows < benchEvents {
+			select {
+			case err := <-done:
+				b.Fatalf("writer stopped after %+v: %v", w.Stats(), err)
+			case <-time.After(10 * time.Millisecond):
+			}
+			if s := w.Stats(); s != last {
+				last, lastAt = s, time.Now()
+			} else if time.Since(lastAt) > time.Minute {
+				b.Fatalf("writer made no progress for a minute: %+v", s)
+			}
 		}
 		el := time.Since(start)
 		cancel()
@@ -289,4 +314,21 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	b.ReportMetric(lags[len(lags)/2].Seconds()*1000, "p50-ms")
 	b.ReportMetric(lags[len(lags)*99/100].Seconds()*1000, "p99-ms")
 	b.ReportMetric(lags[len(lags)-1].Seconds()*1000, "max-ms")
+}
+
+// waitQuiet waits until the local ClickHouse server runs no merge, so that a writer
+// figure does not pay for the parts an earlier benchmark left to merge.
+func waitQuiet(b *testing.B) {
+	b.Helper()
+	port := strings.TrimPrefix(chtest.Addr, "127.0.0.1:")
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command("clickhouse-client", "--port", port, "--query", "SELECT count() FROM system.merges").Output()
+		if err != nil {
+			b.Fatalf("clickhouse-client: %v", err)
+		}
+		if strings.TrimSpace(string(out)) == "0" {
+			return
+		}
+	}
+	b.Fatal("ClickHouse kept merging for 2 minutes")
 }
