@@ -49,17 +49,21 @@ sleep 3
 ch() { clickhouse-client --port 19000 --query "$1"; }
 ch "SELECT chain_partition AS partition, count() AS events, min(seq), max(seq) FROM trailkeep.audit_events GROUP BY chain_partition ORDER BY chain_partition FORMAT PrettyCompact"
 ch "SELECT chain_partition AS partition, tree_size, root_hash FROM trailkeep.audit_checkpoints ORDER BY chain_partition, tree_size FORMAT PrettyCompact"
-ch "SELECT seq, action, actor_id, resource_type, resource_id, approved_digest != '' AS approved, executed_digest != '' AS executed FROM trailkeep.audit_events WHERE tenant = 'acme' ORDER BY seq LIMIT 12 FORMAT PrettyCompact"
-cat <<'TXT'
+export TRAILKEEP_CLICKHOUSE_ADDR=127.0.0.1:19000
+step "search with trailctl: every tool call of the Claude Code session, then the registry's team changes"
+"$bin" search 'tenant:acme event:tool.*' --limit 8
+"$bin" search 'event:team.* OR event:skill.*' -o json > "$run/search.ndjson"
+head -c 600 "$run/search.ndjson"; echo " ..."
+cat <<TXT
 
 Send a first event yourself and find it:
   source .run/ingest/tokens.env
-  curl -s -X POST -H "Authorization: Bearer $REGISTRY_TOKEN" -H 'Content-Type: application/json' \
-    -d '{"action":"skill.updated","actor":{"type":"user","id":"me@acme.example"},"resource":{"type":"skill","id":"my-skill"}}' \
+  curl -s -X POST -H "Authorization: Bearer \$REGISTRY_TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"action":"skill.updated","actor":{"type":"user","id":"me@acme.example"},"resource":{"type":"skill","id":"my-skill"}}' \\
     http://127.0.0.1:8080/v1/events
-  clickhouse-client --port 19000 --query "SELECT seq, action, actor_id FROM trailkeep.audit_events WHERE resource_id = 'my-skill'"
-(trailctl search arrives with issue 5.) Kafka, ClickHouse, ingest and the chainer keep
-running; 'make stop' ends them.
+  TRAILKEEP_CLICKHOUSE_ADDR=127.0.0.1:19000 $bin search 'resource:skill:my-skill actor:user:me@acme.example'
+('$bin search --help' explains the filter language.) Kafka, ClickHouse, ingest and the
+chainer keep running; 'make stop' ends them.
 TXT
 
 # --- Offline: chain, sign, verify and prove the registry events ------------------------

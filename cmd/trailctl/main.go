@@ -1,8 +1,7 @@
-// Command trailctl is the operator and auditor tool for trailkeep. This
-// version works on files, offline: it canonicalises events, chains them,
-// verifies a chain with nothing but the public key, and makes and checks
-// inclusion proofs. Search, export and online verification against
-// ClickHouse come with the query API.
+// Command trailctl is the operator and auditor tool for trailkeep. Offline, on
+// files, it canonicalises events, chains them, verifies a chain with nothing but
+// the public key, and makes and checks inclusion proofs; against ClickHouse it
+// searches the stored audit log with the filter language (pkg/query).
 //
 // Exit codes: 0 success, 1 verification failure or rejected input, 2 usage
 // error.
@@ -41,7 +40,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newHooksCmd(), newTokensCmd(), newLoadCmd())
+	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newHooksCmd(), newTokensCmd(), newLoadCmd(), newSearchCmd())
 	return root
 }
 
