@@ -47,6 +47,7 @@ func (v *verifyFlags) load() (note.Verifiers, []chain.SignedCheckpoint, error) {
 
 func newVerifyCmd() *cobra.Command {
 	var vf verifyFlags
+	var sv storeVerifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify a partition's records and checkpoints with only the public key",
@@ -54,9 +55,22 @@ func newVerifyCmd() *cobra.Command {
 prev_hash links, contiguous seq, every checkpoint's signature and that the
 records hash to every signed root. Prints a summary, or the first problem with
 its kind and location (partition, seq); exits 1 on a problem. Memory stays
-flat: records are streamed.`,
+flat: records are streamed.
+
+From files:  trailctl verify --origin O --records R --checkpoints C --verifier-key K
+From ClickHouse (every checkpointed partition, or --partition N, or the partitions
+of --tenant T; optionally only the records chained --after/--before, widened to the
+signed checkpoints around them):
+  trailctl verify --store --deployment D --verifier-key K [--partition N] [--after -30d]`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sv.store {
+				var one *int32
+				if cmd.Flags().Changed("partition") {
+					one = &vf.partition
+				}
+				return verifyStore(cmd, &sv, vf.keys, one, vf.output)
+			}
 			verifiers, cps, err := vf.load()
 			if err != nil {
 				return err
@@ -104,6 +118,7 @@ flat: records are streamed.`,
 		},
 	}
 	vf.register(cmd)
+	sv.register(cmd)
 	cmd.Flags().StringVarP(&vf.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }

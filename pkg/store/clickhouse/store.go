@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"regexp"
 	"sort"
@@ -327,7 +328,31 @@ func (s *Store) MaxCheckpoint(ctx context.Context, p int32) (uint64, error) {
 
 // Records streams partition p's records with seq >= from in seq order to fn.
 func (s *Store) Records(ctx context.Context, p int32, from uint64, fn func(chain.Record) error) error {
-	q := recordsQuery(s.db, p, from)
+	return s.RecordsBetween(ctx, p, from, math.MaxUint64, fn)
+}
+
+// recordsWindow bounds how many records one read sorts on the server: a partition is
+// read in seq windows, so server memory stays bounded however long the chain is.
+const recordsWindow = 1 << 20
+
+// RecordsBetween streams partition p's records with from <= seq < to, in seq order,
+// to fn. A gap shows up to fn as a jump in seq, for the verifier to report.
+func (s *Store) RecordsBetween(ctx context.Context, p int32, from, to uint64, fn func(chain.Record) error) error {
+	last, ok, err := s.MaxSeq(ctx, p)
+	if err != nil || !ok {
+		return err
+	}
+	to = min(to, last+1)
+	for lo := from; lo < to; lo += min(recordsWindow, to-lo) {
+		if err := s.recordsWindow(ctx, p, lo, min(lo+recordsWindow, to), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) recordsWindow(ctx context.Context, p int32, from, to uint64, fn func(chain.Record) error) error {
+	q := recordsQuery(s.db, p, from, to)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return fmt.Errorf("clickhouse: read partition %d: %w", p, err)
@@ -448,8 +473,56 @@ func maxCheckpointQuery(db string, p int32) Query {
 	return Query{"max_checkpoint", "SELECT max(tree_size) FROM " + db + ".audit_checkpoints WHERE chain_partition = ?", []any{uint32(p)}}
 }
 
-func recordsQuery(db string, p int32, from uint64) Query {
-	return Query{"records", "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? ORDER BY seq", []any{uint32(p), from}}
+func recordsQuery(db string, p int32, from, to uint64) Query {
+	return Query{"records", "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), from, to}}
+}
+
+func partitionsQuery(db string, tenants []string) Query {
+	if len(tenants) == 0 {
+		return Query{"partitions", "SELECT DISTINCT chain_partition FROM " + db + ".audit_checkpoints ORDER BY chain_partition", nil}
+	}
+	args := make([]any, len(tenants))
+	for i, t := range tenants {
+		args[i] = t
+	}
+	return Query{"partitions", "SELECT DISTINCT chain_partition FROM " + db + ".audit_events WHERE tenant IN (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(tenants)), ", ") + ") ORDER BY chain_partition", args}
+}
+
+func seqRangeQuery(db string, p int32, fromNS, toNS int64) Query {
+	return Query{"seq_range", "SELECT count(), min(seq), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ? AND chained_at_ns >= ? AND chained_at_ns < ?", []any{uint32(p), fromNS, toNS}}
+}
+
+// Partitions lists the chain partitions that have checkpoints, or, given tenants, the
+// partitions holding those tenants' events (records are keyed by tenant, so a tenant's
+// events live in the chain of the partition its key maps to).
+func (s *Store) Partitions(ctx context.Context, tenants []string) ([]int32, error) {
+	q := partitionsQuery(s.db, tenants)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: list partitions: %w", err)
+	}
+	defer rows.Close()
+	var out []int32
+	for rows.Next() {
+		var p uint32
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, int32(p))
+	}
+	return out, rows.Err()
+}
+
+// SeqRange returns the lowest and highest seq of partition p chained in [from, to),
+// and ok=false when no record was.
+func (s *Store) SeqRange(ctx context.Context, p int32, from, to time.Time) (lo, hi uint64, ok bool, err error) {
+	var n uint64
+	q := seqRangeQuery(s.db, p, from.UnixNano(), to.UnixNano())
+	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&n, &lo, &hi); err != nil {
+		return 0, 0, false, fmt.Errorf("clickhouse: seq range of partition %d: %w", p, err)
+	}
+	return lo, hi, n > 0, nil
 }
 
 func checkpointsQuery(db string, p int32) Query {
@@ -459,7 +532,9 @@ func checkpointsQuery(db string, p int32) Query {
 // Queries lists every read statement the store issues for partition p, so tests can
 // run exactly these against each supported ClickHouse generation.
 func Queries(db string, p int32, from uint64) []Query {
-	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p), recordsQuery(db, p, from), checkpointsQuery(db, p)}
+	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
+		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
+		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano())}
 }
 
 // WaitInserts waits until every INSERT into the audit tables that is running now has
