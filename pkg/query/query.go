@@ -17,7 +17,7 @@
 //	actor     [type:]id   id or e-mail; type is user, service, agent, subagent or system;
 //	                      actor:type:T matches every actor of type T; any or * matches all
 //	event     glob        the action, resource.verb (alias: action)
-//	resource  [type:]id   resource:team:acme-platform, resource:skill:*, resource:api-conventions
+//	resource  [type:]id   id or name: resource:team:acme-platform, resource:skill:*, resource:api-conventions
 //	tenant    glob
 //	session   glob        Claude Code session id
 //	tool_use  glob        tool_use_id, joining approval and execution
@@ -429,12 +429,12 @@ func (p *parser) term(t *token) (node, error) {
 		}
 		typ, id, ok := strings.Cut(v, ":")
 		if !ok {
-			return match("resource_id", v), nil
+			return resourceID(v), nil
 		}
 		if typ == "" {
 			return nil, bad("resource: needs type:id, e.g. resource:skill:api-conventions")
 		}
-		return andOf(match("resource_type", typ), match("resource_id", cmp.Or(id, "*"))), nil
+		return andOf(match("resource_type", typ), resourceID(cmp.Or(id, "*"))), nil
 	case "tenant":
 		return match("tenant", v), nil
 	case "session":
@@ -471,6 +471,15 @@ func (p *parser) term(t *token) (node, error) {
 // actorID matches an actor by id or e-mail.
 func actorID(v string) node {
 	return junction{" OR ", []node{match("actor_id", v), match("actor_email", v)}}
+}
+
+// resourceID matches a resource by id or name: registries often know a skill by its
+// name (api-conventions) and store an opaque id (skl_9).
+func resourceID(v string) node {
+	if v == "*" {
+		return all{}
+	}
+	return junction{" OR ", []node{match("resource_id", v), match("resource_name", v)}}
 }
 
 // match is column = value, or LIKE when the value has globs; "*" alone matches all.

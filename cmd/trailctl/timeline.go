@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+	"github.com/trailkeep/trailkeep/pkg/versions"
+)
+
+// maxTimelineEvents bounds how many events of one resource a timeline reads.
+const maxTimelineEvents = 100_000
+
+func newTimelineCmd() *cobra.Command {
+	var (
+		sf       storeFlags
+		resource string
+		atFlag   string
+		tenants  []string
+		output   string
+	)
+	cmd := &cobra.Command{
+		Use:   "timeline --resource TYPE:ID",
+		Short: "Version history of a rule or skill, and the version in force at a time",
+		Long: `Prints every version change of one resource, oldest first: when, which event,
+from and to which version, who made it, who approved it and the change summary.
+TYPE:ID matches the resource's id or its name (skill:api-conventions).
+
+With --at T it also answers which version was in force at T: the last change at or
+before T that took effect (a denied or failed change did not), and exits 1 when no
+version had been recorded by then.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			typ, id, ok := strings.Cut(resource, ":")
+			if !ok || typ == "" || id == "" || strings.ContainsAny(resource, "*?") {
+				return usageError(fmt.Errorf("--resource must be TYPE:ID without globs, e.g. skill:api-conventions"))
+			}
+			var at time.Time
+			if atFlag != "" {
+				t, err := query.ParseTime(atFlag, time.Now())
+				if err != nil {
+					return usageError(fmt.Errorf("--at: %w", err))
+				}
+				at = t
+			}
+			if output != "table" && output != "json" {
+				return usageError(fmt.Errorf("-o must be table or json"))
+			}
+			f, err := query.Compile(`resource:"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(resource)+`"`, time.Now())
+			if err != nil {
+				return usageError(err)
+			}
+			ctx := cmd.Context()
+			store, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			var entries []versions.Entry
+			req := clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit}
+			for {
+				hits, next, err := store.Search(ctx, req)
+				if err != nil {
+					return err
+				}
+				for _, h := range hits {
+					var ev event.Event
+					if err := json.Unmarshal(h.Event, &ev); err != nil {
+						return fmt.Errorf("stored event %d/%d: %w", h.Partition, h.Seq, err)
+					}
+					entries = append(entries, versions.Entry{Event: ev, Partition: h.Partition, Seq: h.Seq})
+				}
+				if next == nil {
+					break
+				}
+				if len(entries) >= maxTimelineEvents {
+					return failed("%s has more than %d events; narrow it with --tenant", resource, maxTimelineEvents)
+				}
+				req.After = next
+			}
+			history := versions.History(entries)
+			inForce, known := versions.InForce(history, at)
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				doc := map[string]any{"resource": resource, "changes": history}
+				if !at.IsZero() {
+					doc["at"] = event.FormatTime(at)
+					if known {
+						doc["in_force"] = inForce
+					}
+				}
+				b, _ := json.Marshal(doc)
+				fmt.Fprintln(w, string(b))
+			} else {
+				printTimeline(w, resource, history)
+				if !at.IsZero() && known {
+					fmt.Fprintf(w, "\nin force at %s: version %s, since %s (%s by %s%s)\n", at.UTC().Format(time.RFC3339), inForce.ToVersion,
+						inForce.At.Format(time.RFC3339), inForce.Action, inForce.Actor, approvedBy(inForce))
+				}
+			}
+			if !at.IsZero() && !known {
+				return failed("no version of %s had taken effect by %s", resource, at.UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&resource, "resource", "", "the resource, TYPE:ID or TYPE:NAME (required)")
+	fl.StringVar(&atFlag, "at", "", "also print the version in force at this time (RFC 3339, date, -30d)")
+	fl.StringSliceVar(&tenants, "tenant", nil, "only these tenants' events")
+	fl.StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.MarkFlagRequired("resource")
+	return cmd
+}
+
+func approvedBy(c versions.Change) string {
+	switch {
+	case c.DecidedBy != "" && c.Decision != "":
+		return fmt.Sprintf(", %s by %s", c.Decision, c.DecidedBy)
+	case c.DecidedBy != "":
+		return ", approved by " + c.DecidedBy
+	}
+	return ", no approval recorded"
+}
+
+func printTimeline(w io.Writer, resource string, history []versions.Change) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "OCCURRED\tEVENT\tVERSION\tACTOR\tAPPROVAL\tRESULT\tSUMMARY\n")
+	for _, c := range history {
+		approval := "-"
+		if c.DecidedBy != "" {
+			approval = strings.TrimSpace(c.Decision + " " + c.DecidedBy)
+		}
+		who := c.Actor
+		if c.ActorEmail != "" {
+			who += " (" + c.ActorEmail + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s\t%s\t%s\t%s\n", c.At.Format(time.RFC3339), c.Action,
+			dash(c.FromVersion), dash(c.ToVersion), who, approval, dash(c.Result), c.Summary)
+	}
+	tw.Flush()
+	if len(history) == 0 {
+		fmt.Fprintf(w, "(no version changes recorded for %s)\n", resource)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
