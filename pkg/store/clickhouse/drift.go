@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/query"
@@ -36,10 +35,9 @@ func driftQuery(db string, req DriftRequest) Query {
 	args := append([]any(nil), req.Filter.Args...)
 	where := "(" + req.Filter.Where + ") AND tool_use_id != ''"
 	if len(req.Tenants) > 0 {
-		where += " AND tenant IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(req.Tenants)), ", ") + ")"
-		for _, t := range req.Tenants {
-			args = append(args, t)
-		}
+		in, targs := tenantIn(req.Tenants)
+		where += " AND " + in
+		args = append(args, targs...)
 	}
 	having := "length(executed) > 0 AND arrayExists(x -> NOT has(approved, x), executed)"
 	if !req.Unapproved {
@@ -53,7 +51,7 @@ func driftQuery(db string, req DriftRequest) Query {
 		" min(chained_at_ns), max(chained_at_ns) AS last" +
 		" FROM " + db + ".audit_events WHERE " + where +
 		" GROUP BY tenant, tool_use_id HAVING " + having +
-		" ORDER BY last DESC, tenant, tool_use_id LIMIT " + fmt.Sprint(SearchRequest{Limit: req.Limit}.pageSize()), Args: args}
+		" ORDER BY last DESC, tenant, tool_use_id LIMIT " + fmt.Sprint(pageSize(req.Limit)), Args: args}
 }
 
 // DriftQuery returns the statement FindDrift sends, for cross-generation tests.

@@ -23,11 +23,24 @@ type SearchRequest struct {
 	Limit int
 }
 
-func (r SearchRequest) pageSize() int {
-	if r.Limit <= 0 {
+func (r SearchRequest) pageSize() int { return pageSize(r.Limit) }
+
+// pageSize applies the default (100) and the bound (MaxSearchLimit) to a limit.
+func pageSize(limit int) int {
+	if limit <= 0 {
 		return 100
 	}
-	return min(r.Limit, MaxSearchLimit)
+	return min(limit, MaxSearchLimit)
+}
+
+// tenantIn returns "tenant IN (?, ...)" with one placeholder per tenant, and the
+// tenants as arguments.
+func tenantIn(tenants []string) (string, []any) {
+	args := make([]any, len(tenants))
+	for i, t := range tenants {
+		args[i] = t
+	}
+	return "tenant IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(tenants)), ", ") + ")", args
 }
 
 // MaxSearchLimit bounds one page.
@@ -79,11 +92,9 @@ func searchQuery(db string, req SearchRequest) Query {
 	args := append([]any(nil), req.Filter.Args...)
 	where = append(where, "("+req.Filter.Where+")")
 	if len(req.Tenants) > 0 {
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(req.Tenants)), ", ")
-		where = append(where, "tenant IN ("+marks+")")
-		for _, t := range req.Tenants {
-			args = append(args, t)
-		}
+		in, targs := tenantIn(req.Tenants)
+		where = append(where, in)
+		args = append(args, targs...)
 	}
 	if c := req.After; c != nil {
 		where = append(where, "(chained_at_ns < ? OR (chained_at_ns = ? AND (chain_partition < ? OR (chain_partition = ? AND seq < ?))))")

@@ -481,12 +481,8 @@ func partitionsQuery(db string, tenants []string) Query {
 	if len(tenants) == 0 {
 		return Query{"partitions", "SELECT DISTINCT chain_partition FROM " + db + ".audit_checkpoints ORDER BY chain_partition", nil}
 	}
-	args := make([]any, len(tenants))
-	for i, t := range tenants {
-		args[i] = t
-	}
-	return Query{"partitions", "SELECT DISTINCT chain_partition FROM " + db + ".audit_events WHERE tenant IN (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(tenants)), ", ") + ") ORDER BY chain_partition", args}
+	in, args := tenantIn(tenants)
+	return Query{"partitions", "SELECT DISTINCT chain_partition FROM " + db + ".audit_events WHERE " + in + " ORDER BY chain_partition", args}
 }
 
 func seqRangeQuery(db string, p int32, fromNS, toNS int64) Query {
