@@ -41,7 +41,45 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
 			return fmt.Errorf("kafka: create topic %s (%d partitions, replication %d): %w", t.Name, t.Partitions, t.Replication, err)
 		}
 	}
-	return nil
+	return waitTopics(ctx, adm, topics)
+}
+
+// waitTopics returns once every topic's metadata shows all its partitions with a
+// leader. CreateTopics answers when the controller accepted the topic; a broker that
+// has just started can still report the topic without partitions for a moment, and
+// a reader of offsets in that moment (the chainer's restore) fails.
+func waitTopics(ctx context.Context, adm *kadm.Client, topics []Topic) error {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		td, err := adm.ListTopics(ctx, names...)
+		missing := ""
+		for _, t := range topics {
+			d, ok := td[t.Name]
+			ready := err == nil && ok && d.Err == nil && len(d.Partitions) >= int(t.Partitions)
+			for _, p := range d.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if !ready {
+				missing = t.Name
+				break
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kafka: topic %s was created but its partitions have no leader after 30s (%v); check the broker", missing, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Message is one record to produce.
