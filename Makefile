@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzWireParser -fuzztime 60s
 	$(GO) test ./pkg/source/claudecode -run '^$$' -fuzz FuzzMap -fuzztime 60s
 	$(GO) test ./pkg/source/cloudevents -run '^$$' -fuzz FuzzMap -fuzztime 60s
+	$(GO) test ./pkg/sqlscope -run '^$$' -fuzz FuzzRewrite -fuzztime 60s
 
 clean: stop
 	rm -rf bin .run bench.out
