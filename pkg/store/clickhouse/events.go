@@ -1,0 +1,384 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/query"
+)
+
+// ErrNotFound is returned when no stored event has the requested id in the caller's
+// tenants. It does not say whether the id exists in another tenant.
+var ErrNotFound = errors.New("clickhouse: no such event")
+
+// recordColumns are the columns a chain.Record is read from.
+const recordColumns = "chain_partition, seq, chained_at_ns, prev_hash, leaf_hash, event"
+
+func scanRecord(rows interface{ Scan(...any) error }) (chain.Record, error) {
+	var (
+		p          uint32
+		r          chain.Record
+		ns         int64
+		prev, leaf string
+		ev         string
+	)
+	if err := rows.Scan(&p, &r.Seq, &ns, &prev, &leaf, &ev); err != nil {
+		return r, err
+	}
+	r.Partition, r.ChainedAt, r.Event = int32(p), time.Unix(0, ns).UTC(), []byte(ev)
+	if err := r.PrevHash.UnmarshalText([]byte(prev)); err != nil {
+		return r, fmt.Errorf("clickhouse: partition %d seq %d prev_hash: %w", p, r.Seq, err)
+	}
+	if err := r.LeafHash.UnmarshalText([]byte(leaf)); err != nil {
+		return r, fmt.Errorf("clickhouse: partition %d seq %d leaf_hash: %w", p, r.Seq, err)
+	}
+	return r, nil
+}
+
+// recordByIDQuery finds one event by id. Ingest assigns UUIDv7 ids, whose first 48
+// bits are the receive time in milliseconds; the record was chained soon after, so
+// the day partitions around that time are searched first (window != 0) instead of
+// every day of the hot window.
+func recordByIDQuery(db, id string, tenants []string, window time.Duration) Query {
+	where := []string{"event_id = ?"}
+	args := []any{id}
+	if len(tenants) > 0 {
+		in, targs := tenantIn(tenants)
+		where = append(where, in)
+		args = append(args, targs...)
+	}
+	if u, err := uuid.Parse(id); err == nil && u.Version() == 7 && window > 0 {
+		sec, nsec := u.Time().UnixTime()
+		at := time.Unix(sec, nsec).UTC()
+		where = append(where, "chained_at >= toDateTime(?) AND chained_at < toDateTime(?)")
+		args = append(args, at.Add(-time.Hour).Unix(), at.Add(window).Unix())
+	}
+	return Query{"record_by_id", "SELECT " + recordColumns + " FROM " + db + ".audit_events WHERE " + strings.Join(where, " AND ") + " LIMIT 1", args}
+}
+
+// RecordByID returns the stored record of event id within tenants (empty: any).
+func (s *Store) RecordByID(ctx context.Context, id string, tenants []string) (chain.Record, error) {
+	// A stalled pipeline can chain an event days after ingest received it; the
+	// narrow read is tried first and the full one only when it finds nothing.
+	for _, window := range []time.Duration{7 * 24 * time.Hour, 0} {
+		q := recordByIDQuery(s.db, id, tenants, window)
+		rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+		if err != nil {
+			return chain.Record{}, fmt.Errorf("clickhouse: event %s: %w", id, err)
+		}
+		found := rows.Next()
+		var rec chain.Record
+		if found {
+			rec, err = scanRecord(rows)
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		rows.Close()
+		if err != nil {
+			return chain.Record{}, fmt.Errorf("clickhouse: event %s: %w", id, err)
+		}
+		if found {
+			return rec, nil
+		}
+		if _, perr := uuid.Parse(id); perr != nil {
+			break // not a UUID: the first read was already the full one
+		}
+	}
+	return chain.Record{}, ErrNotFound
+}
+
+func leafHashesQuery(db string, p int32, begin, end uint64) Query {
+	return Query{"leaf_hashes", "SELECT seq, leaf_hash FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), begin, end}}
+}
+
+// Leaves returns partition p's leaf hashes as a chain.LeafSource, for inclusion and
+// consistency proofs. A missing seq is an error, never a silently shorter list.
+func (s *Store) Leaves(ctx context.Context, p int32) chain.LeafSource {
+	return storeLeaves{ctx: ctx, s: s, p: p}
+}
+
+type storeLeaves struct {
+	ctx context.Context
+	s   *Store
+	p   int32
+}
+
+func (l storeLeaves) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
+	out := make([]chain.Hash, 0, end-begin)
+	for lo := begin; lo < end; lo += min(recordsWindow, end-lo) {
+		q := leafHashesQuery(l.s.db, l.p, lo, min(lo+recordsWindow, end))
+		rows, err := l.s.conn.Query(l.ctx, q.SQL, q.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: leaf hashes of partition %d: %w", l.p, err)
+		}
+		for rows.Next() {
+			var seq uint64
+			var hex string
+			if err := rows.Scan(&seq, &hex); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if want := begin + uint64(len(out)); seq != want {
+				rows.Close()
+				return nil, fmt.Errorf("clickhouse: partition %d has no record at seq %d (next stored: %d); run trailctl verify --store", l.p, want, seq)
+			}
+			var h chain.Hash
+			if err := h.UnmarshalText([]byte(hex)); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("clickhouse: partition %d seq %d leaf_hash: %w", l.p, seq, err)
+			}
+			out = append(out, h)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if uint64(len(out)) != end-begin {
+		return nil, fmt.Errorf("clickhouse: partition %d has no record at seq %d; run trailctl verify --store", l.p, begin+uint64(len(out)))
+	}
+	return out, nil
+}
+
+func latestCheckpointsQuery(db string) Query {
+	return Query{"latest_checkpoints", "SELECT chain_partition, argMax(checkpoint, tree_size) FROM " + db + ".audit_checkpoints GROUP BY chain_partition ORDER BY chain_partition", nil}
+}
+
+// LatestCheckpoints returns the largest signed checkpoint of every partition.
+func (s *Store) LatestCheckpoints(ctx context.Context) (map[int32]chain.SignedCheckpoint, error) {
+	q := latestCheckpointsQuery(s.db)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: latest checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]chain.SignedCheckpoint{}
+	for rows.Next() {
+		var p uint32
+		var raw string
+		if err := rows.Scan(&p, &raw); err != nil {
+			return nil, err
+		}
+		var cp chain.SignedCheckpoint
+		if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+			return nil, fmt.Errorf("clickhouse: stored checkpoint of partition %d: %w", p, err)
+		}
+		out[int32(p)] = cp
+	}
+	return out, rows.Err()
+}
+
+// CoveringCheckpoint returns the smallest signed checkpoint of partition p whose tree
+// contains seq, and ok=false when none has been signed yet.
+func (s *Store) CoveringCheckpoint(ctx context.Context, p int32, seq uint64) (cp chain.SignedCheckpoint, ok bool, err error) {
+	q := coveringCheckpointQuery(s.db, p, seq)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return cp, false, fmt.Errorf("clickhouse: checkpoint covering partition %d seq %d: %w", p, seq, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return cp, false, rows.Err()
+	}
+	var raw string
+	if err := rows.Scan(&raw); err != nil {
+		return cp, false, err
+	}
+	if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+		return cp, false, fmt.Errorf("clickhouse: stored checkpoint of partition %d: %w", p, err)
+	}
+	return cp, true, nil
+}
+
+func coveringCheckpointQuery(db string, p int32, seq uint64) Query {
+	return Query{"covering_checkpoint", "SELECT checkpoint FROM " + db + ".audit_checkpoints WHERE chain_partition = ? AND tree_size > ? ORDER BY tree_size LIMIT 1", []any{uint32(p), seq}}
+}
+
+// ExportRequest selects the records an export streams.
+type ExportRequest struct {
+	Filter query.Filter
+	// Tenants restricts the export; empty exports every tenant.
+	Tenants []string
+}
+
+func eventPartitionsQuery(db string, tenants []string) Query {
+	sql := "SELECT chain_partition, min(seq), max(seq) FROM " + db + ".audit_events"
+	var args []any
+	if len(tenants) > 0 {
+		var in string
+		in, args = tenantIn(tenants)
+		sql += " WHERE " + in
+	}
+	return Query{"event_partitions", sql + " GROUP BY chain_partition ORDER BY chain_partition", args}
+}
+
+func exportWindowQuery(db string, req ExportRequest, p int32, from, to uint64) Query {
+	where := []string{"chain_partition = ?", "seq >= ?", "seq < ?", "(" + req.Filter.Where + ")"}
+	args := append([]any{uint32(p), from, to}, req.Filter.Args...)
+	if len(req.Tenants) > 0 {
+		in, targs := tenantIn(req.Tenants)
+		where = append(where, in)
+		args = append(args, targs...)
+	}
+	return Query{"export_window", "SELECT " + recordColumns + " FROM " + db + ".audit_events WHERE " + strings.Join(where, " AND ") + " ORDER BY seq", args}
+}
+
+// Export streams every record matching req to fn, partition by partition in seq
+// order. It reads in seq windows, so neither this process nor the server ever holds
+// more than one window, however many records match.
+func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Record) error) error {
+	if req.Filter.Where == "" {
+		req.Filter.Where = "1"
+	}
+	q := eventPartitionsQuery(s.db, req.Tenants)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return fmt.Errorf("clickhouse: export: %w", err)
+	}
+	type span struct {
+		p      int32
+		lo, hi uint64
+	}
+	var spans []span
+	for rows.Next() {
+		var p uint32
+		var lo, hi uint64
+		if err := rows.Scan(&p, &lo, &hi); err != nil {
+			rows.Close()
+			return fmt.Errorf("clickhouse: export: %w", err)
+		}
+		spans = append(spans, span{int32(p), lo, hi})
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("clickhouse: export: %w", err)
+	}
+	for _, sp := range spans {
+		for lo := sp.lo; lo <= sp.hi; lo += recordsWindow {
+			q := exportWindowQuery(s.db, req, sp.p, lo, min(lo+recordsWindow, sp.hi+1))
+			rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+			if err != nil {
+				return fmt.Errorf("clickhouse: export partition %d: %w", sp.p, err)
+			}
+			for rows.Next() {
+				rec, err := scanRecord(rows)
+				if err == nil {
+					err = fn(rec)
+				}
+				if err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("clickhouse: export partition %d: %w", sp.p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Position is, per partition, the last seq a reader has seen.
+type Position map[int32]uint64
+
+func (pos Position) condition() (string, []any) {
+	if len(pos) == 0 {
+		return "1", nil
+	}
+	var ors []string
+	var args []any
+	var seen []string
+	for p, seq := range pos {
+		ors = append(ors, "(chain_partition = ? AND seq > ?)")
+		args = append(args, uint32(p), seq)
+		seen = append(seen, "?")
+	}
+	for p := range pos {
+		args = append(args, uint32(p))
+	}
+	ors = append(ors, "chain_partition NOT IN ("+strings.Join(seen, ", ")+")")
+	return "(" + strings.Join(ors, " OR ") + ")", args
+}
+
+func tailStartQuery(db string) Query {
+	return Query{"tail_start", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events GROUP BY chain_partition", nil}
+}
+
+// Head returns the highest stored seq of every partition: the position from which
+// Follow reports only new records.
+func (s *Store) Head(ctx context.Context) (Position, error) {
+	q := tailStartQuery(s.db)
+	rows, err := s.conn.Query(ctx, q.SQL)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: head: %w", err)
+	}
+	defer rows.Close()
+	pos := Position{}
+	for rows.Next() {
+		var p uint32
+		var seq uint64
+		if err := rows.Scan(&p, &seq); err != nil {
+			return nil, err
+		}
+		pos[int32(p)] = seq
+	}
+	return pos, rows.Err()
+}
+
+// Follow returns the records matching req stored after pos (at most limit, in
+// partition and seq order: a page cut by the limit resumes exactly where it
+// stopped) and the advanced position. The writer stores each partition in seq order
+// with one insert in flight, so a record newer than pos never becomes visible
+// before an older one: polling Follow misses nothing.
+func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, limit int) ([]chain.Record, Position, error) {
+	cond, cargs := pos.condition()
+	where := []string{cond}
+	args := cargs
+	if req.Filter.Where != "" {
+		where = append(where, "("+req.Filter.Where+")")
+		args = append(args, req.Filter.Args...)
+	}
+	if len(req.Tenants) > 0 {
+		in, targs := tenantIn(req.Tenants)
+		where = append(where, in)
+		args = append(args, targs...)
+	}
+	sql := "SELECT " + recordColumns + " FROM " + s.db + ".audit_events WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY chain_partition, seq LIMIT " + fmt.Sprint(pageSize(limit))
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, pos, fmt.Errorf("clickhouse: follow: %w", err)
+	}
+	defer rows.Close()
+	next := Position{}
+	for p, seq := range pos {
+		next[p] = seq
+	}
+	var out []chain.Record
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, pos, err
+		}
+		out = append(out, rec)
+		if cur, ok := next[rec.Partition]; !ok || rec.Seq > cur {
+			next[rec.Partition] = rec.Seq
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, pos, fmt.Errorf("clickhouse: follow: %w", err)
+	}
+	return out, next, nil
+}

@@ -1,0 +1,220 @@
+package clickhouse_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/sqlscope"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// storedLog stores two partitions: acme on 0 (25 events), globex on 1 (10), signed
+// every 8 records.
+func storedLog(t *testing.T) (*clickhouse.Store, *chaintest.Log) {
+	store := chtest.Store(t)
+	log := chaintest.New(t, "test", 8)
+	base := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Second)
+	for i := 0; i < 25; i++ {
+		log.Add(0, "acme", base.Add(time.Duration(i)*time.Minute), chaintest.Doc([]string{"skill.updated", "team.member_added"}[i%2], fmt.Sprintf("user%d@acme.example", i%3), "skill", "api-conventions"))
+	}
+	for i := 0; i < 10; i++ {
+		log.Add(1, "globex", base.Add(time.Duration(i)*time.Minute), chaintest.Doc("skill.updated", "ops@globex.example", "skill", "deploy"))
+	}
+	ctx := context.Background()
+	if err := store.InsertRecords(ctx, log.Records); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InsertCheckpoints(ctx, log.Checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	return store, log
+}
+
+func eventID(t *testing.T, r chain.Record) string {
+	ev, err := event.Unmarshal(r.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.ID
+}
+
+func TestRecordByIDAndInclusionProofFromTheStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store, log := storedLog(t)
+	ctx := context.Background()
+	want := log.Records[13] // partition 0 seq 13
+	id := eventID(t, want)
+	got, err := store.RecordByID(ctx, id, []string{"acme"})
+	if err != nil || got.Seq != 13 || got.Partition != 0 || got.LeafHash != want.LeafHash || string(got.Event) != string(want.Event) || !got.ChainedAt.Equal(want.ChainedAt) {
+		t.Fatalf("RecordByID = %+v, %v", got, err)
+	}
+	if _, err := store.RecordByID(ctx, id, []string{"globex"}); !errors.Is(err, clickhouse.ErrNotFound) {
+		t.Fatalf("another tenant's event: %v, want ErrNotFound", err)
+	}
+	if _, err := store.RecordByID(ctx, "' OR 1=1 --", nil); !errors.Is(err, clickhouse.ErrNotFound) {
+		t.Fatalf("a non-UUID id: %v, want ErrNotFound", err)
+	}
+
+	cp, ok, err := store.CoveringCheckpoint(ctx, 0, 13)
+	if err != nil || !ok {
+		t.Fatalf("CoveringCheckpoint: %v %v", ok, err)
+	}
+	verifiers, _ := chain.NewVerifiers(log.VerifierKey)
+	opened, err := cp.Open(log.Origin(0), verifiers)
+	if err != nil || opened.Size != 16 {
+		t.Fatalf("covering checkpoint %+v, %v; want the one at size 16", opened, err)
+	}
+	path, err := chain.InclusionProof(store.Leaves(ctx, 0), 13, opened.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chain.VerifyInclusion(got.ComputeLeafHash(), 13, opened, path); err != nil {
+		t.Fatalf("proof built from stored leaves does not verify: %v", err)
+	}
+	if _, ok, _ := store.CoveringCheckpoint(ctx, 0, 24); ok {
+		t.Fatal("seq 24 is after the last checkpoint (size 24) but a covering checkpoint was returned")
+	}
+	if _, err := store.Leaves(ctx, 0).LeafHashes(20, 30); err == nil || !strings.Contains(err.Error(), "no record at seq 25") {
+		t.Fatalf("reading past the stored leaves: %v", err)
+	}
+	latest, err := store.LatestCheckpoints(ctx)
+	if err != nil || len(latest) != 2 {
+		t.Fatalf("LatestCheckpoints = %v, %v", latest, err)
+	}
+	if c, _ := latest[0].Unverified(); c.Size != 24 {
+		t.Fatalf("latest checkpoint of partition 0 has size %d, want 24", c.Size)
+	}
+}
+
+func TestExportAndFollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store, _ := storedLog(t)
+	ctx := context.Background()
+	f, err := query.Compile("event:skill.*", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := store.Export(ctx, clickhouse.ExportRequest{Filter: f}, func(r chain.Record) error {
+		got = append(got, fmt.Sprintf("%d/%d", r.Partition, r.Seq))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 13+10 || got[0] != "0/0" || got[12] != "0/24" || got[13] != "1/0" || got[22] != "1/9" {
+		t.Fatalf("export of event:skill.* = %v", got)
+	}
+	n := 0
+	store.Export(ctx, clickhouse.ExportRequest{Tenants: []string{"globex"}}, func(r chain.Record) error { n++; return nil })
+	if n != 10 {
+		t.Fatalf("export of tenant globex returned %d records, want 10", n)
+	}
+
+	head, err := store.Head(ctx)
+	if err != nil || head[0] != 24 || head[1] != 9 {
+		t.Fatalf("Head = %v, %v", head, err)
+	}
+	recs, pos, err := store.Follow(ctx, clickhouse.ExportRequest{}, head, 100)
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("Follow at the head = %d records, %v", len(recs), err)
+	}
+	more := chaintest.New(t, "test", 0)
+	at := time.Now().UTC()
+	var fresh []chain.Record
+	for i := 0; i < 3; i++ { // partition 2 is new; Follow must see it
+		fresh = append(fresh, more.Add(2, "acme", at, chaintest.Doc("skill.deleted", "x", "skill", "s")))
+	}
+	if err := store.InsertRecords(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	recs, pos, err = store.Follow(ctx, clickhouse.ExportRequest{Tenants: []string{"acme"}}, pos, 2)
+	if err != nil || len(recs) != 2 || recs[0].Partition != 2 || recs[1].Seq != 1 {
+		t.Fatalf("Follow after new records = %v, %v", recs, err)
+	}
+	recs, _, err = store.Follow(ctx, clickhouse.ExportRequest{Tenants: []string{"acme"}}, pos, 2)
+	if err != nil || len(recs) != 1 || recs[0].Seq != 2 {
+		t.Fatalf("Follow resuming a cut page = %v, %v", recs, err)
+	}
+}
+
+func TestReadOnlySQL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store, _ := storedLog(t)
+	ctx := context.Background()
+	scope := sqlscope.Scope{Database: store.Database(), Tenants: []string{"globex"}}
+	run := func(sql string, lim clickhouse.SQLLimits) ([]clickhouse.Column, [][]any, bool, error) {
+		var cols []clickhouse.Column
+		var rows [][]any
+		trunc, err := store.ReadOnly(ctx, sql, lim, func(c []clickhouse.Column) error { cols = c; return nil }, func(r []any) error { rows = append(rows, r); return nil })
+		return cols, rows, trunc, err
+	}
+	lim := clickhouse.SQLLimits{MaxRows: 100, MaxTime: 10 * time.Second}
+	stmt, err := scope.Rewrite("SELECT tenant, count() AS n FROM audit_events GROUP BY tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, rows, trunc, err := run(stmt, lim)
+	if err != nil || trunc || len(rows) != 1 || rows[0][0] != "globex" || rows[0][1] != uint64(10) || cols[1].Name != "n" || cols[1].Type != "UInt64" {
+		t.Fatalf("scoped count = %v %v %v %v", cols, rows, trunc, err)
+	}
+	stmt, _ = scope.Rewrite("SELECT seq FROM audit_events ORDER BY seq")
+	_, rows, trunc, err = run(stmt, clickhouse.SQLLimits{MaxRows: 4, MaxTime: 10 * time.Second})
+	if err != nil || !trunc || len(rows) != 4 || rows[3][0] != uint64(3) {
+		t.Fatalf("row limit: %v %v %v", rows, trunc, err)
+	}
+	// The server is the second lock: even unscoped statements cannot write or read
+	// through table functions.
+	if _, _, _, err := run("SELECT * FROM numbers(3)", lim); err == nil || !strings.Contains(err.Error(), "readonly mode") {
+		t.Errorf("a table function in read-only mode: %v", err)
+	}
+}
+
+func TestSavedQueries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store := chtest.Store(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, q := range []clickhouse.SavedQuery{
+		{Tenant: "acme", Name: "skill-changes", Query: "event:skill.*", SavedBy: "a", SavedAt: now},
+		{Tenant: "acme", Name: "denied", Query: "result:denied", SavedBy: "a", SavedAt: now},
+		{Tenant: "globex", Name: "denied", Query: "result:failure", SavedBy: "b", SavedAt: now},
+		{Tenant: "acme", Name: "skill-changes", Query: "event:skill.* after:-30d", Description: "last month", SavedBy: "c", SavedAt: now},
+	} {
+		if err := store.SaveQuery(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := store.SavedQueries(ctx, "acme")
+	if err != nil || len(list) != 2 || list[0].Name != "denied" || list[1].Query != "event:skill.* after:-30d" || list[1].SavedBy != "c" || !list[1].SavedAt.Equal(now) {
+		t.Fatalf("SavedQueries(acme) = %+v, %v", list, err)
+	}
+	if err := store.DeleteQuery(ctx, "acme", "denied", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SavedQuery(ctx, "acme", "denied"); !errors.Is(err, clickhouse.ErrNotFound) {
+		t.Fatalf("deleted query: %v", err)
+	}
+	if q, err := store.SavedQuery(ctx, "globex", "denied"); err != nil || q.Query != "result:failure" {
+		t.Fatalf("another tenant's query of the same name: %+v, %v", q, err)
+	}
+	if err := store.DeleteQuery(ctx, "acme", "nope", "a"); !errors.Is(err, clickhouse.ErrNotFound) {
+		t.Fatalf("deleting a missing query: %v", err)
+	}
+}

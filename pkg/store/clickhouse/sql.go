@@ -1,0 +1,88 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// SQLLimits bound one read-only statement.
+type SQLLimits struct {
+	// MaxRows is the most rows returned; one more is read to report truncation.
+	MaxRows int
+	// MaxTime is the server-side execution limit (max_execution_time).
+	MaxTime time.Duration
+	// MaxMemory is the server-side memory limit in bytes (max_memory_usage); 0 keeps
+	// the server's.
+	MaxMemory int64
+}
+
+// Column is one result column of a read-only statement.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// ReadOnly runs a statement already confined by sqlscope with readonly=1 on the
+// server, so that it cannot write, change settings or call table functions whatever
+// it contains, and with the row, time and memory limits. fn receives the columns
+// once, then each row; truncated reports that the row limit cut the result.
+func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, columns func([]Column) error, row func([]any) error) (truncated bool, err error) {
+	if lim.MaxRows <= 0 || lim.MaxTime <= 0 {
+		return false, fmt.Errorf("clickhouse: read-only SQL needs a row and a time limit")
+	}
+	settings := ch.Settings{
+		"readonly":           1,
+		"max_execution_time": int(max(1, lim.MaxTime/time.Second)),
+		"max_result_rows":    lim.MaxRows + 1,
+		// Pushes the caller's WHERE into the tenant-scoping subquery on 18.16,
+		// where it is off by default; later servers have it on.
+		"enable_optimize_predicate_expression": 1,
+	}
+	if lim.MaxMemory > 0 {
+		settings["max_memory_usage"] = lim.MaxMemory
+	}
+	ctx = ch.Context(ctx, ch.WithSettings(settings))
+	// The wrapper bounds the rows sent even when the statement has no LIMIT.
+	rows, err := s.conn.Query(ctx, "SELECT * FROM ("+stmt+") LIMIT "+strconv.Itoa(lim.MaxRows+1))
+	if err != nil {
+		return false, fmt.Errorf("clickhouse: %w", err)
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	cols := make([]Column, len(types))
+	for i, t := range types {
+		cols[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+	}
+	if err := columns(cols); err != nil {
+		return false, err
+	}
+	n := 0
+	for rows.Next() {
+		if n++; n > lim.MaxRows {
+			return true, nil
+		}
+		ptrs := make([]any, len(types))
+		for i, t := range types {
+			ptrs[i] = reflect.New(t.ScanType()).Interface()
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return false, fmt.Errorf("clickhouse: %w", err)
+		}
+		vals := make([]any, len(ptrs))
+		for i, p := range ptrs {
+			vals[i] = reflect.ValueOf(p).Elem().Interface()
+		}
+		if err := row(vals); err != nil {
+			return false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("clickhouse: %w", err)
+	}
+	return false, nil
+}
