@@ -89,7 +89,7 @@ step "verify with only the public key"
 step "prove record seq 1 and check the proof"
 "$bin" prove --seq 1 --origin "$origin" --partition 0 --verifier-key "$run/demo-checkpoints.pub" \
   --records "$run/records.ndjson" --checkpoints "$run/checkpoints.ndjson" > "$run/proof-1.json"
-"$bin" prove check "$run/proof-1.json" --origin "$origin" --verifier-key "$run/demo-checkpoints.pub"
+"$bin" verify-proof "$run/proof-1.json" --origin "$origin" --verifier-key "$run/demo-checkpoints.pub"
 
 step "edit one record (team.role_changed: writer -> admin) and verify again: must FAIL"
 sed '2s/"new_role":"writer"/"new_role":"admin"/' "$run/records.ndjson" > "$run/records-tampered.ndjson"

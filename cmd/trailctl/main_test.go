@@ -73,12 +73,12 @@ func TestChainVerifyProveTamper(t *testing.T) {
 	proof := mustRun(t, "prove", "--seq", "2", "--origin", origin, "--verifier-key", filepath.Join(dir, "k.pub"),
 		"--records", filepath.Join(dir, "records.ndjson"), "--checkpoints", filepath.Join(dir, "cps.ndjson"))
 	os.WriteFile(filepath.Join(dir, "proof.json"), []byte(proof), 0o644)
-	if out := mustRun(t, "prove", "check", filepath.Join(dir, "proof.json"), "--origin", origin, "--verifier-key", filepath.Join(dir, "k.pub")); !strings.Contains(out, "record 0/2 is included") {
+	if out := mustRun(t, "verify-proof", filepath.Join(dir, "proof.json"), "--origin", origin, "--verifier-key", filepath.Join(dir, "k.pub")); !strings.Contains(out, "record 0/2 is included") {
 		t.Fatalf("check: %s", out)
 	}
 	forged := strings.Replace(proof, "auth.sso_failed", "auth.sso_loginx", 1)
 	os.WriteFile(filepath.Join(dir, "forged.json"), []byte(forged), 0o644)
-	if _, _, code := run(t, "prove", "check", filepath.Join(dir, "forged.json"), "--verifier-key", filepath.Join(dir, "k.pub")); code != 1 {
+	if _, _, code := run(t, "verify-proof", filepath.Join(dir, "forged.json"), "--verifier-key", filepath.Join(dir, "k.pub")); code != 1 {
 		t.Fatalf("forged proof: exit %d, want 1", code)
 	}
 

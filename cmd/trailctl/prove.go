@@ -2,127 +2,203 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/proof"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
-
-// proofBundle is everything an auditor needs to check that one record is
-// in a signed log, with only the public key: the record itself (so the leaf
-// hash is recomputed, not trusted), the audit path and the signed checkpoint.
-type proofBundle struct {
-	Record     chain.Record `json:"record"`
-	TreeSize   uint64       `json:"tree_size"`
-	Inclusion  []chain.Hash `json:"inclusion"`
-	Checkpoint string       `json:"checkpoint"`
-}
 
 func newProveCmd() *cobra.Command {
 	var vf verifyFlags
+	var sf storeFlags
 	var seq uint64
+	var latest bool
 	cmd := &cobra.Command{
-		Use:   "prove --seq N",
-		Short: "Print an inclusion proof of one record in the latest signed checkpoint",
-		Args:  cobra.NoArgs,
+		Use:   "prove EVENT_ID | prove --records R --checkpoints C --origin O --seq N",
+		Short: "Print a self-contained inclusion proof of one event (JSON), from ClickHouse or from files",
+		Long: `Prints a proof bundle: the stored record, the RFC 6962 audit path and the
+signed checkpoint it leads to. 'trailctl verify-proof' (or the algorithm in
+pkg/proof's documentation) checks it offline with only the public key.
+
+From the store:  trailctl prove 0190b8a2-... [--latest] [--verifier-key K]
+  The proof is against the first signed checkpoint covering the event (the same
+  bundle every time), or the partition's latest checkpoint with --latest.
+From files:      trailctl prove --origin O --records R --checkpoints C --seq N --verifier-key K`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			verifiers, cps, err := vf.load()
+			var b proof.Bundle
+			var err error
+			if vf.records != "" {
+				if len(args) > 0 {
+					return usageError(errors.New("give an event id (store) or --records/--seq (files), not both"))
+				}
+				b, err = proveFromFiles(&vf, seq)
+			} else {
+				if len(args) != 1 {
+					return usageError(errors.New("give the event id to prove (or --records/--checkpoints/--seq for files)"))
+				}
+				b, err = proveFromStore(cmd, &sf, args[0], latest)
+				if err == nil && len(vf.keys) > 0 {
+					verifiers, kerr := loadVerifiers(vf.keys)
+					if kerr != nil {
+						return kerr
+					}
+					if _, err := b.Verify("", verifiers); err != nil {
+						return failed("the stored checkpoint does not verify with the given key: %v", err)
+					}
+				}
+			}
 			if err != nil {
 				return err
 			}
-			var best *chain.Checkpoint
-			var bestNote []byte
-			for _, s := range cps {
-				cp, err := s.Open(vf.origin, verifiers)
-				if err != nil {
-					return failed("checkpoint: %v", err)
-				}
-				if cp.Size > seq && (best == nil || cp.Size > best.Size) {
-					c := cp
-					best, bestNote = &c, s.Note
-				}
-			}
-			if best == nil {
-				return failed("no signed checkpoint covers seq %d yet", seq)
-			}
-			var leaves chain.MemoryLeaves
-			var rec *chain.Record
-			for r, err := range readRecords(vf.records) {
-				if err != nil {
-					return err
-				}
-				if r.Seq != uint64(len(leaves)) {
-					return failed("records are not contiguous at seq %d; run 'trailctl verify'", r.Seq)
-				}
-				if r.Seq == seq {
-					rc := r
-					rec = &rc
-				}
-				leaves = append(leaves, r.LeafHash)
-				if uint64(len(leaves)) == best.Size {
-					break
-				}
-			}
-			if rec == nil || uint64(len(leaves)) < best.Size {
-				return failed("records end before the checkpoint at size %d", best.Size)
-			}
-			path, err := chain.InclusionProof(leaves, seq, best.Size)
-			if err != nil {
-				return err
-			}
-			if err := chain.VerifyInclusion(rec.ComputeLeafHash(), seq, *best, path); err != nil {
-				return failed("the stored records do not prove seq %d: %v", seq, err)
-			}
-			// Compact on purpose: indenting would re-format the verbatim
-			// event bytes inside the record and break its leaf hash.
-			return json.NewEncoder(cmd.OutOrStdout()).Encode(proofBundle{Record: *rec, TreeSize: best.Size, Inclusion: path, Checkpoint: string(bestNote)})
+			// Compact on purpose: indenting would re-format the verbatim event
+			// bytes inside the record and break its leaf hash.
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(b)
 		},
 	}
 	vf.register(cmd)
-	cmd.Flags().Uint64Var(&seq, "seq", 0, "seq of the record to prove")
+	sf.register(cmd)
+	cmd.Flags().Uint64Var(&seq, "seq", 0, "with --records: seq of the record to prove")
+	cmd.Flags().BoolVar(&latest, "latest", false, "prove against the partition's latest checkpoint instead of the first covering one")
 
+	check := newVerifyProofCmd()
+	check.Use = "check PROOF_FILE"
+	check.Deprecated = "use 'trailctl verify-proof'"
+	cmd.AddCommand(check)
+	return cmd
+}
+
+func proveFromStore(cmd *cobra.Command, sf *storeFlags, id string, latest bool) (proof.Bundle, error) {
+	ctx := cmd.Context()
+	store, err := sf.open(ctx)
+	if err != nil {
+		return proof.Bundle{}, err
+	}
+	defer store.Close()
+	rec, err := store.RecordByID(ctx, id, nil)
+	if errors.Is(err, clickhouse.ErrNotFound) {
+		return proof.Bundle{}, failed("no stored event has id %s", id)
+	}
+	if err != nil {
+		return proof.Bundle{}, err
+	}
+	var cp chain.SignedCheckpoint
+	ok := false
+	if latest {
+		all, err := store.LatestCheckpoints(ctx)
+		if err != nil {
+			return proof.Bundle{}, err
+		}
+		cp, ok = all[rec.Partition]
+		if c, err := cp.Unverified(); ok && (err != nil || c.Size <= rec.Seq) {
+			ok = false
+		}
+	} else if cp, ok, err = store.CoveringCheckpoint(ctx, rec.Partition, rec.Seq); err != nil {
+		return proof.Bundle{}, err
+	}
+	if !ok {
+		return proof.Bundle{}, failed("event %s (partition %d seq %d) is not covered by a signed checkpoint yet; retry after the next one", id, rec.Partition, rec.Seq)
+	}
+	b, err := proof.Build(rec, cp, store.Leaves(ctx, rec.Partition))
+	if err != nil {
+		return proof.Bundle{}, failed("%v", err)
+	}
+	return b, nil
+}
+
+func proveFromFiles(vf *verifyFlags, seq uint64) (proof.Bundle, error) {
+	verifiers, cps, err := vf.load()
+	if err != nil {
+		return proof.Bundle{}, err
+	}
+	var best *chain.SignedCheckpoint
+	var bestSize uint64
+	for _, s := range cps {
+		cp, err := s.Open(vf.origin, verifiers)
+		if err != nil {
+			return proof.Bundle{}, failed("checkpoint: %v", err)
+		}
+		if cp.Size > seq && cp.Size > bestSize {
+			s := s
+			best, bestSize = &s, cp.Size
+		}
+	}
+	if best == nil {
+		return proof.Bundle{}, failed("no signed checkpoint covers seq %d yet", seq)
+	}
+	var leaves chain.MemoryLeaves
+	var rec *chain.Record
+	for r, err := range readRecords(vf.records) {
+		if err != nil {
+			return proof.Bundle{}, err
+		}
+		if r.Seq != uint64(len(leaves)) {
+			return proof.Bundle{}, failed("records are not contiguous at seq %d; run 'trailctl verify'", r.Seq)
+		}
+		if r.Seq == seq {
+			rc := r
+			rec = &rc
+		}
+		leaves = append(leaves, r.LeafHash)
+		if uint64(len(leaves)) == bestSize {
+			break
+		}
+	}
+	if rec == nil || uint64(len(leaves)) < bestSize {
+		return proof.Bundle{}, failed("records end before the checkpoint at size %d", bestSize)
+	}
+	b, err := proof.Build(*rec, *best, leaves)
+	if err != nil {
+		return proof.Bundle{}, failed("%v", err)
+	}
+	return b, nil
+}
+
+func newVerifyProofCmd() *cobra.Command {
 	var origin string
 	var keyFiles []string
-	check := &cobra.Command{
-		Use:   "check PROOF_FILE",
-		Short: "Check a proof bundle with only the public key",
+	cmd := &cobra.Command{
+		Use:   "verify-proof PROOF_FILE",
+		Short: "Check a proof bundle offline with only the public key ('-' reads stdin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := os.ReadFile(args[0])
+			if len(keyFiles) == 0 {
+				return usageError(errors.New("--verifier-key is required: a proof is only as good as the key it is checked with"))
+			}
+			var raw []byte
+			var err error
+			if args[0] == "-" {
+				raw, err = io.ReadAll(cmd.InOrStdin())
+			} else {
+				raw, err = os.ReadFile(args[0])
+			}
 			if err != nil {
 				return err
-			}
-			var pb proofBundle
-			if err := json.Unmarshal(b, &pb); err != nil {
-				return failed("proof: %v", err)
 			}
 			verifiers, err := loadVerifiers(keyFiles)
 			if err != nil {
 				return err
 			}
-			cp, err := chain.SignedCheckpoint{Note: chain.NoteText(pb.Checkpoint)}.Open(origin, verifiers)
+			b, err := proof.Parse(raw)
 			if err != nil {
-				return failed("proof: %v", err)
+				return failed("%v", err)
 			}
-			if cp.Size != pb.TreeSize {
-				return failed("proof: tree_size %d does not match the signed checkpoint size %d", pb.TreeSize, cp.Size)
-			}
-			leaf := pb.Record.ComputeLeafHash()
-			if leaf != pb.Record.LeafHash {
-				return failed("proof: record content does not hash to its leaf hash")
-			}
-			if err := chain.VerifyInclusion(leaf, pb.Record.Seq, cp, pb.Inclusion); err != nil {
-				return failed("proof: %v", err)
+			cp, err := b.Verify(origin, verifiers)
+			if err != nil {
+				return failed("%v", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "OK  record %d/%d is included in %s at size %d (root %s)\n",
-				pb.Record.Partition, pb.Record.Seq, cp.Origin, cp.Size, cp.Root)
+				b.Record.Partition, b.Record.Seq, cp.Origin, cp.Size, cp.Root)
 			return nil
 		},
 	}
-	check.Flags().StringVar(&origin, "origin", "", "expected checkpoint origin (empty: accept any origin the key signed)")
-	check.Flags().StringArrayVar(&keyFiles, "verifier-key", nil, "file of trusted public keys (repeatable)")
-	cmd.AddCommand(check)
+	cmd.Flags().StringVar(&origin, "origin", "", "expected checkpoint origin (empty: accept any origin the key signed)")
+	cmd.Flags().StringArrayVar(&keyFiles, "verifier-key", nil, "file of trusted public keys (repeatable)")
 	return cmd
 }

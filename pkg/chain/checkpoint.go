@@ -106,6 +106,14 @@ func (s SignedCheckpoint) Open(origin string, verifiers note.Verifiers) (Checkpo
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("chain: checkpoint signature: %w", err)
 	}
+	// note decodes signatures leniently: a final base64 character whose unused bits
+	// differ decodes to the same signature. Accept only the canonical encoding, so
+	// that no byte of a signed checkpoint can change unnoticed.
+	for _, sig := range n.Sigs {
+		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
+			return Checkpoint{}, fmt.Errorf("chain: checkpoint signature by %s is not canonical base64: %w", sig.Name, err)
+		}
+	}
 	cp, err := ParseCheckpoint(n.Text)
 	if err != nil {
 		return Checkpoint{}, err
