@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -197,9 +198,7 @@ func renderCSV(w io.Writer, hits []clickhouse.Hit) error {
 		row := []string{r.occurred, r.tenant, r.actorType, r.actorID, r.action, r.resType, r.resID, r.result,
 			strconv.Itoa(int(h.Partition)), strconv.FormatUint(h.Seq, 10), r.id, h.LeafHash}
 		for i, c := range row {
-			if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-				row[i] = "'" + c
-			}
+			row[i] = export.SafeCell(c)
 		}
 		cw.Write(row)
 	}
