@@ -82,46 +82,7 @@ the query API serves and audits everyone else's searches.
 Exit codes: 0 ok, 1 nothing matched with --fail-empty, 2 bad query or usage.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := query.Compile(strings.Join(args, " "), time.Now())
-			if err != nil {
-				return usageError(err)
-			}
-			req := clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: limit}
-			if cursor != "" {
-				c, err := clickhouse.ParseCursor(cursor)
-				if err != nil {
-					return usageError(err)
-				}
-				req.After = &c
-			}
-			if limit < 1 || limit > clickhouse.MaxSearchLimit {
-				return usageError(fmt.Errorf("--limit must be between 1 and %d", clickhouse.MaxSearchLimit))
-			}
-			render, ok := renderers[output]
-			if !ok {
-				return usageError(fmt.Errorf("-o must be table, json or csv"))
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
-			defer cancel()
-			store, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			hits, next, err := store.Search(ctx, req)
-			if err != nil {
-				return err
-			}
-			if err := render(cmd.OutOrStdout(), hits); err != nil {
-				return err
-			}
-			if next != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more events match: add --cursor %s\n", next)
-			}
-			if failEmpty && len(hits) == 0 {
-				return failed("no event matches %q", strings.Join(args, " "))
-			}
-			return nil
+			return doSearch(cmd, &sf, searchOptions{query: strings.Join(args, " "), tenants: tenants, limit: limit, cursor: cursor, output: output, failEmpty: failEmpty})
 		},
 	}
 	sf.register(cmd)
@@ -132,6 +93,57 @@ Exit codes: 0 ok, 1 nothing matched with --fail-empty, 2 bad query or usage.`,
 	fl.StringVarP(&output, "output", "o", "table", "table, json (one object per line) or csv")
 	fl.BoolVar(&failEmpty, "fail-empty", false, "exit 1 when nothing matches")
 	return cmd
+}
+
+type searchOptions struct {
+	query, cursor, output string
+	tenants               []string
+	limit                 int
+	failEmpty             bool
+}
+
+// doSearch runs one search page and prints it; search and query run share it.
+func doSearch(cmd *cobra.Command, sf *storeFlags, o searchOptions) error {
+	f, err := query.Compile(o.query, time.Now())
+	if err != nil {
+		return usageError(err)
+	}
+	req := clickhouse.SearchRequest{Filter: f, Tenants: o.tenants, Limit: o.limit}
+	if o.cursor != "" {
+		c, err := clickhouse.ParseCursor(o.cursor)
+		if err != nil {
+			return usageError(err)
+		}
+		req.After = &c
+	}
+	if o.limit < 1 || o.limit > clickhouse.MaxSearchLimit {
+		return usageError(fmt.Errorf("--limit must be between 1 and %d", clickhouse.MaxSearchLimit))
+	}
+	render, ok := renderers[o.output]
+	if !ok {
+		return usageError(fmt.Errorf("-o must be table, json or csv"))
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+	defer cancel()
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	hits, next, err := store.Search(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := render(cmd.OutOrStdout(), hits); err != nil {
+		return err
+	}
+	if next != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "more events match: add --cursor %s\n", next)
+	}
+	if o.failEmpty && len(hits) == 0 {
+		return failed("no event matches %q", o.query)
+	}
+	return nil
 }
 
 var renderers = map[string]func(io.Writer, []clickhouse.Hit) error{"table": renderTable, "json": renderJSON, "csv": renderCSV}

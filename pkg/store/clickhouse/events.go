@@ -382,3 +382,23 @@ func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, lim
 	}
 	return out, next, nil
 }
+
+// Count returns how many records match req.
+func (s *Store) Count(ctx context.Context, req ExportRequest) (uint64, error) {
+	where := []string{"1"}
+	var args []any
+	if req.Filter.Where != "" {
+		where = append(where, "("+req.Filter.Where+")")
+		args = append(args, req.Filter.Args...)
+	}
+	if len(req.Tenants) > 0 {
+		in, targs := tenantIn(req.Tenants)
+		where = append(where, in)
+		args = append(args, targs...)
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.db+".audit_events WHERE "+strings.Join(where, " AND "), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("clickhouse: count: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+var savedNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+func newQueryCmd() *cobra.Command {
+	var sf storeFlags
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "query",
+		Short: "Saved searches: named filter-language queries stored per tenant",
+	}
+	sf.register(cmd)
+	cmd.PersistentFlags().AddFlagSet(cmd.Flags())
+	cmd.PersistentFlags().StringVar(&tenant, "tenant", "", "tenant the saved query belongs to (required)")
+	needTenant := func() error {
+		if !savedNameRE.MatchString(tenant) {
+			return usageError(errors.New("--tenant is required (a tenant slug)"))
+		}
+		return nil
+	}
+
+	var description, by string
+	save := &cobra.Command{
+		Use:   "save NAME QUERY",
+		Short: "Save (or replace) a named query",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needTenant(); err != nil {
+				return err
+			}
+			if !savedNameRE.MatchString(args[0]) {
+				return usageError(fmt.Errorf("name %q must be a lower-case slug", args[0]))
+			}
+			q := strings.Join(args[1:], " ")
+			if _, err := query.Compile(q, time.Now()); err != nil {
+				return usageError(err)
+			}
+			store, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if err := store.SaveQuery(cmd.Context(), clickhouse.SavedQuery{Tenant: tenant, Name: args[0], Query: q, Description: description, SavedBy: by, SavedAt: time.Now()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s: %s\n", tenant, args[0], q)
+			return nil
+		},
+	}
+	save.Flags().StringVar(&description, "description", "", "what the query is for")
+	save.Flags().StringVar(&by, "by", defaultIdentity(), "who saves it")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List a tenant's saved queries",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needTenant(); err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			qs, err := store.SavedQueries(cmd.Context(), tenant)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tQUERY\tSAVED BY\tSAVED AT\tDESCRIPTION")
+			for _, q := range qs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", q.Name, q.Query, q.SavedBy, q.SavedAt.UTC().Format(time.RFC3339), q.Description)
+			}
+			return tw.Flush()
+		},
+	}
+
+	var so searchOptions
+	run := &cobra.Command{
+		Use:   "run NAME",
+		Short: "Run a saved query over the tenant's events (as trailctl search)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needTenant(); err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			q, err := store.SavedQuery(cmd.Context(), tenant, args[0])
+			store.Close()
+			if errors.Is(err, clickhouse.ErrNotFound) {
+				return failed("tenant %s has no saved query %q (trailctl query list)", tenant, args[0])
+			}
+			if err != nil {
+				return err
+			}
+			so.query, so.tenants = q.Query, []string{tenant}
+			return doSearch(cmd, &sf, so)
+		},
+	}
+	run.Flags().IntVar(&so.limit, "limit", 50, "events per page")
+	run.Flags().StringVar(&so.cursor, "cursor", "", "continue after a previous page")
+	run.Flags().StringVarP(&so.output, "output", "o", "table", "table, json or csv")
+	run.Flags().BoolVar(&so.failEmpty, "fail-empty", false, "exit 1 when nothing matches")
+
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a saved query",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needTenant(); err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			err = store.DeleteQuery(cmd.Context(), tenant, args[0], defaultIdentity())
+			if errors.Is(err, clickhouse.ErrNotFound) {
+				return failed("tenant %s has no saved query %q", tenant, args[0])
+			}
+			return err
+		},
+	}
+	cmd.AddCommand(save, list, run, del)
+	return cmd
+}
