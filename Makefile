@@ -15,6 +15,7 @@ build:
 	$(GO) build -o bin/trailctl ./cmd/trailctl
 	$(GO) build -o bin/ingest ./cmd/ingest
 	$(GO) build -o bin/chainer ./cmd/chainer
+	$(GO) build -o bin/query ./cmd/query
 
 # Runs what exists today end to end over ../shared/fixtures: the real Kafka broker and
 # ingest fed with hooks, canonical events and CloudEvents; then canonicalise, chain,

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/ingest"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 )
 
 // hookEvents are the Claude Code events sent over http hooks. SessionStart and Setup
@@ -94,7 +95,7 @@ attributed to them (trailctl tokens create --actor-id ...).`,
 }
 
 func newTokensCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "tokens", Short: "Create ingest write tokens"}
+	cmd := &cobra.Command{Use: "tokens", Short: "Create ingest write tokens and query API tokens"}
 	var t ingest.Token
 	var actorType, actorID, actorEmail string
 	create := &cobra.Command{
@@ -137,6 +138,43 @@ only the SHA-256 of the secret).`,
 	f.StringVar(&actorEmail, "actor-email", "", "email of the actor")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("tenant")
-	cmd.AddCommand(create)
+
+	var qt queryapi.Token
+	var qActorType, qActorID, qActorEmail string
+	qcreate := &cobra.Command{
+		Use:   "query",
+		Short: "Create a query API token (reader, auditor or admin, scoped to tenants)",
+		Long: `Prints "token" (the secret, shown once) and "entry" (add it to the "tokens" array of
+TRAILKEEP_QUERY_TOKENS_FILE). Readers search and read events, proofs and checkpoints;
+auditors also export and run read-only SQL; only an admin may hold --tenant '*'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			secret, sum, err := ingest.NewToken()
+			if err != nil {
+				return err
+			}
+			entry := qt
+			entry.SHA256 = sum
+			if qActorID != "" {
+				entry.Actor = &queryapi.Actor{Type: qActorType, ID: qActorID, Email: qActorEmail}
+			}
+			check, _ := json.Marshal(map[string]any{"tokens": []queryapi.Token{entry}})
+			if _, err := queryapi.ParseTokens(check); err != nil {
+				return usageError(err)
+			}
+			b, _ := json.MarshalIndent(map[string]any{"token": secret, "entry": entry}, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	qf := qcreate.Flags()
+	qf.StringVar(&qt.Name, "name", "", "name for the access log and metrics (required)")
+	qf.StringVar((*string)(&qt.Role), "role", "reader", "reader, auditor or admin")
+	qf.StringSliceVar(&qt.Tenants, "tenant", nil, "tenants the token may read (repeatable; '*' for every tenant, admin only)")
+	qf.StringVar(&qActorType, "actor-type", "user", "type of the person or service behind the token")
+	qf.StringVar(&qActorID, "actor-id", "", "identity behind the token, recorded as the actor of its access events")
+	qf.StringVar(&qActorEmail, "actor-email", "", "email of the actor")
+	qcreate.MarkFlagRequired("name")
+	cmd.AddCommand(create, qcreate)
 	return cmd
 }

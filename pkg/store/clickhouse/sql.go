@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -86,3 +87,23 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 	}
 	return false, nil
 }
+
+// QueryError reports whether err is the server rejecting a statement (a syntax
+// error, an unknown column, a limit), as opposed to the server being unreachable,
+// and returns its code and message.
+func QueryError(err error) (code int32, msg string, ok bool) {
+	var exc *ch.Exception
+	if errors.As(err, &exc) {
+		return exc.Code, exc.Message, true
+	}
+	return 0, "", false
+}
+
+// Server error codes of exceeded limits.
+const (
+	CodeTimeoutExceeded    = 159
+	CodeTooManyRows        = 396
+	CodeMemoryLimit        = 241
+	CodeReadonly           = 164
+	CodeTooManyRowsOrBytes = 158
+)

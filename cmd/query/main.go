@@ -1,0 +1,149 @@
+// Command query serves trailkeep's read API (package queryapi): search, single
+// events, inclusion proofs, the latest checkpoints, read-only SQL and streamed
+// exports for role-based, tenant-scoped tokens, auditing every call into the log.
+//
+// It is its own service rather than part of ingest on purpose: ingest holds only
+// write tokens and Kafka produce rights and must stay fast for hook senders that
+// block agents, while this service holds ClickHouse read credentials for every
+// tenant and runs heavy exports and SQL. Separate processes keep a bug or overload
+// on one side from reaching the other, and let each scale on its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// Config is read from the environment.
+type Config struct {
+	Addr string `env:"TRAILKEEP_QUERY_ADDR, default=127.0.0.1:8081"`
+	// TokensFile holds {"tokens":[...]} (see queryapi.Token; trailctl tokens query
+	// prints an entry); Tokens is the same JSON inline.
+	TokensFile string `env:"TRAILKEEP_QUERY_TOKENS_FILE"`
+	Tokens     string `env:"TRAILKEEP_QUERY_TOKENS"`
+	// ClickHouse, as the chainer's writer reads it. Use a ClickHouse user that can
+	// only SELECT the audit tables: readonly is enforced per query as well.
+	ClickHouseAddr     []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
+	ClickHouseDatabase string   `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
+	ClickHouseUser     string   `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
+	ClickHousePassword string   `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
+	// Brokers and EventsTopic receive the access events, like ingest's events.
+	Brokers     []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
+	EventsTopic string   `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
+	// OperatorTenant receives the access events of all-tenant admin tokens.
+	OperatorTenant  string        `env:"TRAILKEEP_QUERY_OPERATOR_TENANT, default=trailkeep"`
+	SQLMaxRows      int           `env:"TRAILKEEP_QUERY_SQL_MAX_ROWS, default=10000"`
+	SQLMaxTime      time.Duration `env:"TRAILKEEP_QUERY_SQL_MAX_TIME, default=30s"`
+	SQLMaxMemory    int64         `env:"TRAILKEEP_QUERY_SQL_MAX_MEMORY, default=4000000000"`
+	ShutdownTimeout time.Duration `env:"TRAILKEEP_QUERY_SHUTDOWN_TIMEOUT, default=30s"`
+	LogLevel        string        `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "query:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var cfg Config
+	if err := envconfig.Process(ctx, &cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("TRAILKEEP_LOG_LEVEL: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	data := []byte(cfg.Tokens)
+	if cfg.TokensFile != "" {
+		b, err := os.ReadFile(cfg.TokensFile)
+		if err != nil {
+			return fmt.Errorf("TRAILKEEP_QUERY_TOKENS_FILE: %w", err)
+		}
+		data = b
+	}
+	if len(data) == 0 {
+		return errors.New("no tokens configured: set TRAILKEEP_QUERY_TOKENS_FILE or TRAILKEEP_QUERY_TOKENS (trailctl tokens query prints an entry)")
+	}
+	tokens, err := queryapi.ParseTokens(data)
+	if err != nil {
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := clickhouse.Open(octx, clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase, Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: cfg.Brokers, Topic: cfg.EventsTopic})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: tokens, Publisher: prod, OperatorTenant: cfg.OperatorTenant,
+		SQL:        clickhouse.SQLLimits{MaxRows: cfg.SQLMaxRows, MaxTime: cfg.SQLMaxTime, MaxMemory: cfg.SQLMaxMemory},
+		Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	// Ready only when calls can be both audited and answered.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !prod.Ready() {
+			http.Error(w, "kafka (access log) not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := store.LatestCheckpoints(r.Context()); err != nil {
+			http.Error(w, "clickhouse not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	// No WriteTimeout: exports stream for as long as they need.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	log.Info("listening", "addr", ln.Addr().String(), "clickhouse", cfg.ClickHouseAddr, "database", cfg.ClickHouseDatabase, "access_log_topic", cfg.EventsTopic)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("drain incomplete", "err", err)
+	}
+	return prod.Close(sctx)
+}

@@ -1,0 +1,124 @@
+package queryapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+)
+
+// Access-log actions: every call to the API is written to the audit log as one of
+// these, before any data is returned.
+const (
+	ActionSearched = "audit_log.searched"
+	ActionExported = "audit_log.exported"
+	ActionVerified = "audit_log.verified"
+)
+
+// Publisher makes events durable; kafka.Producer implements it.
+type Publisher interface {
+	// Publish returns one error per message; nil means acknowledged and durable.
+	Publish(ctx context.Context, msgs []kafka.Message) []error
+}
+
+// Access describes one call for the access log.
+type Access struct {
+	Token  *Token
+	Action string
+	// Tenants whose data the call reads; one access event is written to each
+	// tenant's log, so every tenant sees who read its trail.
+	Tenants []string
+	// Status is success (the call is served), denied (role or tenant refused) or
+	// failure (bad input).
+	Status string
+	Reason string
+	// Metadata: the endpoint, the query or statement, paging, format.
+	Metadata map[string]any
+}
+
+// maxMetaString bounds one metadata value (the schema allows 8192 characters); a
+// longer query is cut, and its full SHA-256 kept so the exact text can be matched.
+const maxMetaString = 4096
+
+// accessLog writes access events to the raw events topic, where they are chained
+// like every other event.
+type accessLog struct {
+	pub            Publisher
+	operatorTenant string
+	now            func() time.Time
+}
+
+// ErrAccessLog means the access event could not be made durable; the call must not
+// be served.
+var ErrAccessLog = errors.New("queryapi: the access log is unavailable")
+
+func (l *accessLog) record(ctx context.Context, a Access) error {
+	tenants := a.Tenants
+	if len(tenants) == 0 || (len(tenants) == 1 && tenants[0] == AllTenants) {
+		tenants = []string{l.operatorTenant}
+	}
+	now := l.now()
+	msgs := make([]kafka.Message, 0, len(tenants))
+	for _, tenant := range tenants {
+		b, err := accessEvent(a, tenant, now)
+		if err != nil {
+			return fmt.Errorf("queryapi: access event: %w", err)
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(tenant), Value: b})
+	}
+	for _, err := range l.pub.Publish(ctx, msgs) {
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrAccessLog, err)
+		}
+	}
+	return nil
+}
+
+// accessEvent builds the canonical event of one call for one tenant.
+func accessEvent(a Access, tenant string, now time.Time) ([]byte, error) {
+	actor := map[string]any{"type": event.ActorService, "id": a.Token.Name}
+	if act := a.Token.Actor; act != nil {
+		actor = map[string]any{"type": act.Type, "id": act.ID}
+		if act.Email != "" {
+			actor["email"] = act.Email
+		}
+	}
+	meta := map[string]any{"token": a.Token.Name, "role": string(a.Token.Role)}
+	for k, v := range a.Metadata {
+		if s, ok := v.(string); ok && len(s) > maxMetaString {
+			sum := sha256.Sum256([]byte(s))
+			meta[k+"_sha256"] = hex.EncodeToString(sum[:])
+			v = s[:maxMetaString] + "…[cut]"
+		}
+		if v != nil && v != "" {
+			meta[k] = v
+		}
+	}
+	result := map[string]any{"status": a.Status}
+	if a.Reason != "" {
+		r := a.Reason
+		if len(r) > 1000 {
+			r = r[:1000]
+		}
+		result["reason"] = r
+	}
+	doc := map[string]any{
+		"occurred_at": event.FormatTime(now),
+		"source":      map[string]any{"tool": "trailkeep", "channel": "query_api"},
+		"actor":       actor,
+		"action":      a.Action,
+		"resource":    map[string]any{"type": "audit_log", "id": tenant},
+		"result":      result,
+		"metadata":    meta,
+	}
+	if err := (event.Stamp{Tenant: tenant, Tool: "trailkeep", ReceivedAt: now}).Apply(doc); err != nil {
+		return nil, err
+	}
+	_, canon, err := event.Canonicalize(doc, event.DefaultLimits)
+	return canon, err
+}

@@ -1,0 +1,620 @@
+// Package queryapi is trailkeep's read API: search, single events, inclusion
+// proofs, the latest signed checkpoints, read-only SQL and streamed exports, for
+// role-based tokens scoped to tenants.
+//
+// Every call is itself audited. Before any data is returned, an access event
+// (audit_log.searched, audit_log.exported or audit_log.verified, with the token's
+// identity as actor and the query in metadata) is produced to the raw events topic
+// and acknowledged by Kafka, from where it is chained like any other event. If the
+// access event cannot be made durable the call is refused with 503: nobody reads
+// the audit trail without leaving a trace in it. Refused calls (wrong role or
+// tenant, bad input) are audited too, with result denied or failure.
+package queryapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/export"
+	"github.com/trailkeep/trailkeep/pkg/proof"
+	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/sqlscope"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	// Store is the ClickHouse store. Required.
+	Store *clickhouse.Store
+	// Tokens authenticates callers. Required.
+	Tokens *Tokens
+	// Publisher receives the access events (the raw events topic). Required.
+	Publisher Publisher
+	// OperatorTenant receives the access events of all-tenant admin tokens.
+	// Default "trailkeep".
+	OperatorTenant string
+	// SQL bounds POST /v1/sql. Default 10000 rows, 30 s.
+	SQL clickhouse.SQLLimits
+	// MaxSQLBytes bounds the request body of POST /v1/sql. Default 64 KiB.
+	MaxSQLBytes int64
+	// Registerer receives the metrics; default a private registry.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock (tests). Default time.Now.
+	Now func() time.Time
+}
+
+// Server serves the read API.
+type Server struct {
+	o       Options
+	log     *accessLog
+	mux     *http.ServeMux
+	calls   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	auditFa prometheus.Counter
+}
+
+// New returns a server; Handler serves it.
+func New(o Options) (*Server, error) {
+	if o.Store == nil || o.Tokens == nil || o.Publisher == nil {
+		return nil, errors.New("queryapi: Store, Tokens and Publisher are required")
+	}
+	if o.OperatorTenant == "" {
+		o.OperatorTenant = "trailkeep"
+	}
+	if !slugRE.MatchString(o.OperatorTenant) {
+		return nil, fmt.Errorf("queryapi: operator tenant %q is not a slug", o.OperatorTenant)
+	}
+	if o.SQL.MaxRows <= 0 {
+		o.SQL.MaxRows = 10000
+	}
+	if o.SQL.MaxTime <= 0 {
+		o.SQL.MaxTime = 30 * time.Second
+	}
+	if o.MaxSQLBytes <= 0 {
+		o.MaxSQLBytes = 64 << 10
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{o: o, log: &accessLog{pub: o.Publisher, operatorTenant: o.OperatorTenant, now: o.Now}, mux: http.NewServeMux(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailkeep_query_requests_total", Help: "Query API calls by endpoint and HTTP status."}, []string{"endpoint", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trailkeep_query_request_seconds", Help: "Query API call duration until the response is complete.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"endpoint"}),
+		auditFa: prometheus.NewCounter(prometheus.CounterOpts{Name: "trailkeep_query_access_log_failures_total", Help: "Calls refused because their access event could not be made durable."}),
+	}
+	for _, c := range []prometheus.Collector{s.calls, s.latency, s.auditFa} {
+		if err := o.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("queryapi: metrics: %w", err)
+		}
+	}
+	s.route("GET /v1/events", "events", s.searchEvents)
+	s.route("GET /v1/events/{id}", "event", s.getEvent)
+	s.route("GET /v1/events/{id}/proof", "proof", s.getProof)
+	s.route("GET /v1/checkpoints/latest", "checkpoints", s.latestCheckpoints)
+	s.route("POST /v1/sql", "sql", s.runSQL)
+	s.route("GET /v1/export", "export", s.export)
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// route registers h, authenticated, with metrics.
+func (s *Server) route(pattern, name string, h func(w http.ResponseWriter, r *http.Request, c *call)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+			s.calls.WithLabelValues(name, strconv.Itoa(max(sw.code, 200))).Inc()
+		}()
+		sw.Header().Set("Cache-Control", "no-store")
+		tok, err := s.o.Tokens.authenticate(r)
+		if err != nil {
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="trailkeep"`)
+			writeError(sw, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
+			return
+		}
+		h(sw, r, &call{s: s, tok: tok, endpoint: name, r: r})
+	})
+}
+
+// call is one authenticated request.
+type call struct {
+	s        *Server
+	tok      *Token
+	endpoint string
+	r        *http.Request
+	// tenants is the effective scope: nil means every tenant.
+	tenants []string
+}
+
+// authorize checks the role and narrows the tenant scope to the request's
+// ?tenant= values. A refusal is audited (result denied) and answered 403.
+func (c *call) authorize(w http.ResponseWriter, action string, need Role, meta map[string]any) bool {
+	asked := c.r.URL.Query()["tenant"]
+	scope := c.tok.Tenants
+	if c.tok.All() {
+		scope = nil
+	}
+	for _, t := range asked {
+		if !slugRE.MatchString(t) {
+			c.tenants = scope
+			c.invalid(w, action, meta, event.FieldError{Field: "tenant", Rule: "pattern", Limit: slugRE.String(), Message: fmt.Sprintf("tenant %q is not a tenant slug", t)})
+			return false
+		}
+	}
+	var reason string
+	switch {
+	case c.tok.Role.rank() < need.rank():
+		reason = fmt.Sprintf("this call needs the %s role; token %q has %s", need, c.tok.Name, c.tok.Role)
+	default:
+		for _, t := range asked {
+			if scope != nil && !slices.Contains(scope, t) {
+				reason = fmt.Sprintf("token %q may not read tenant %q", c.tok.Name, t)
+				break
+			}
+		}
+	}
+	if len(asked) > 0 {
+		scope = asked
+	}
+	c.tenants = scope
+	if reason != "" {
+		c.audit(w, action, event.StatusDenied, reason, meta)
+		writeError(w, http.StatusForbidden, "forbidden", reason, nil)
+		return false
+	}
+	return true
+}
+
+// scopeList is the tenants the access event is written to.
+func (c *call) scopeList() []string {
+	if c.tenants == nil {
+		return []string{AllTenants}
+	}
+	return c.tenants
+}
+
+// audit writes the access event; false (after answering 503) when it could not be
+// made durable.
+func (c *call) audit(w http.ResponseWriter, action, status, reason string, meta map[string]any) bool {
+	m := map[string]any{"endpoint": c.endpoint}
+	for k, v := range meta {
+		m[k] = v
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), 15*time.Second)
+	defer cancel()
+	err := c.s.log.record(ctx, Access{Token: c.tok, Action: action, Tenants: c.scopeList(), Status: status, Reason: reason, Metadata: m})
+	if err != nil {
+		c.s.auditFa.Inc()
+		c.s.o.Logger.Error("access event not written; call refused", "token", c.tok.Name, "endpoint", c.endpoint, "err", err)
+		if status == event.StatusSuccess {
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "access_log_unavailable", "the access log cannot record this call, so it is not served; retry later", nil)
+		}
+		return false
+	}
+	return true
+}
+
+// invalid audits and answers a 400 for bad input.
+func (c *call) invalid(w http.ResponseWriter, action string, meta map[string]any, fe event.FieldError) {
+	c.audit(w, action, event.StatusFailure, fe.Message, meta)
+	writeError(w, http.StatusBadRequest, "invalid_request", fe.Message, []event.FieldError{fe})
+}
+
+// fail answers a store error: 503 when the store is unreachable.
+func (c *call) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	c.s.o.Logger.Error("query failed", "endpoint", c.endpoint, "token", c.tok.Name, "err", err)
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the audit store did not answer; retry later", nil)
+}
+
+func queryError(field string, err error) event.FieldError {
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		return event.FieldError{Field: field, Rule: "syntax", Limit: "column " + strconv.Itoa(qe.Pos+1), Message: err.Error()}
+	}
+	return event.FieldError{Field: field, Rule: "syntax", Message: err.Error()}
+}
+
+// compile reads ?q= (empty: every event).
+func compile(r *http.Request, now time.Time) (string, query.Filter, error) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" || q == "*" {
+		return q, query.Filter{Where: "1"}, nil
+	}
+	f, err := query.Compile(q, now)
+	return q, f, err
+}
+
+type eventJSON struct {
+	Partition int32           `json:"partition"`
+	Seq       uint64          `json:"seq"`
+	ChainedAt string          `json:"chained_at"`
+	LeafHash  string          `json:"leaf_hash"`
+	Event     json.RawMessage `json:"event"`
+}
+
+// GET /v1/events?q=&limit=&cursor=&tenant=
+func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request, c *call) {
+	qv := r.URL.Query()
+	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "cursor": qv.Get("cursor")}
+	if !c.authorize(w, ActionSearched, RoleReader, meta) {
+		return
+	}
+	_, f, err := compile(r, s.o.Now())
+	if err != nil {
+		c.invalid(w, ActionSearched, meta, queryError("q", err))
+		return
+	}
+	req := clickhouse.SearchRequest{Filter: f, Tenants: c.tenants, Limit: 100}
+	if l := qv.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > clickhouse.MaxSearchLimit {
+			c.invalid(w, ActionSearched, meta, event.FieldError{Field: "limit", Rule: "range", Limit: "1.." + strconv.Itoa(clickhouse.MaxSearchLimit),
+				Message: fmt.Sprintf("limit must be a whole number from 1 to %d", clickhouse.MaxSearchLimit)})
+			return
+		}
+		req.Limit = n
+	}
+	if cur := qv.Get("cursor"); cur != "" {
+		cc, err := clickhouse.ParseCursor(cur)
+		if err != nil {
+			c.invalid(w, ActionSearched, meta, event.FieldError{Field: "cursor", Rule: "format", Message: err.Error()})
+			return
+		}
+		req.After = &cc
+	}
+	if !c.audit(w, ActionSearched, event.StatusSuccess, "", meta) {
+		return
+	}
+	hits, next, err := s.o.Store.Search(r.Context(), req)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	resp := struct {
+		Events     []eventJSON `json:"events"`
+		NextCursor string      `json:"next_cursor,omitempty"`
+	}{Events: make([]eventJSON, 0, len(hits))}
+	for _, h := range hits {
+		resp.Events = append(resp.Events, eventJSON{Partition: h.Partition, Seq: h.Seq, ChainedAt: event.FormatTime(h.ChainedAt), LeafHash: h.LeafHash, Event: h.Event})
+	}
+	if next != nil {
+		resp.NextCursor = next.String()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// record finds {id} in the caller's scope, answering 404 when it is not there.
+func (c *call) record(w http.ResponseWriter, id string) (chain.Record, bool) {
+	rec, err := c.s.o.Store.RecordByID(c.r.Context(), id, c.tenants)
+	if errors.Is(err, clickhouse.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no event %q in the tenants this token may read", id), nil)
+		return rec, false
+	}
+	if err != nil {
+		c.fail(w, err)
+		return rec, false
+	}
+	return rec, true
+}
+
+// GET /v1/events/{id}
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, c *call) {
+	id := r.PathValue("id")
+	meta := map[string]any{"event_id": id}
+	if !c.authorize(w, ActionSearched, RoleReader, meta) || !c.audit(w, ActionSearched, event.StatusSuccess, "", meta) {
+		return
+	}
+	rec, ok := c.record(w, id)
+	if !ok {
+		return
+	}
+	b, err := rec.MarshalJSON()
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+}
+
+// GET /v1/events/{id}/proof[?checkpoint=latest]
+func (s *Server) getProof(w http.ResponseWriter, r *http.Request, c *call) {
+	id := r.PathValue("id")
+	which := r.URL.Query().Get("checkpoint")
+	meta := map[string]any{"event_id": id, "checkpoint": which}
+	if !c.authorize(w, ActionVerified, RoleReader, meta) {
+		return
+	}
+	if which != "" && which != "first" && which != "latest" {
+		c.invalid(w, ActionVerified, meta, event.FieldError{Field: "checkpoint", Rule: "enum", Limit: "first, latest", Message: "checkpoint must be first (default: the first covering the event) or latest"})
+		return
+	}
+	if !c.audit(w, ActionVerified, event.StatusSuccess, "", meta) {
+		return
+	}
+	rec, ok := c.record(w, id)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	var cp chain.SignedCheckpoint
+	var found bool
+	var err error
+	if which == "latest" {
+		var all map[int32]chain.SignedCheckpoint
+		if all, err = s.o.Store.LatestCheckpoints(ctx); err == nil {
+			cp, found = all[rec.Partition]
+			if c, uerr := cp.Unverified(); found && (uerr != nil || c.Size <= rec.Seq) {
+				found = false
+			}
+		}
+	} else {
+		cp, found, err = s.o.Store.CoveringCheckpoint(ctx, rec.Partition, rec.Seq)
+	}
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	if !found {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusConflict, "not_covered_yet", fmt.Sprintf("event %s (partition %d seq %d) is not covered by a signed checkpoint yet; retry after the next one", id, rec.Partition, rec.Seq), nil)
+		return
+	}
+	b, err := proof.Build(rec, cp, s.o.Store.Leaves(ctx, rec.Partition))
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// GET /v1/checkpoints/latest
+func (s *Server) latestCheckpoints(w http.ResponseWriter, r *http.Request, c *call) {
+	meta := map[string]any{}
+	if !c.authorize(w, ActionVerified, RoleReader, meta) || !c.audit(w, ActionVerified, event.StatusSuccess, "", meta) {
+		return
+	}
+	ctx := r.Context()
+	all, err := s.o.Store.LatestCheckpoints(ctx)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	var parts []int32
+	if c.tenants != nil { // only the partitions holding the caller's tenants
+		if parts, err = s.o.Store.Partitions(ctx, c.tenants); err != nil {
+			c.fail(w, err)
+			return
+		}
+	} else {
+		for p := range all {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	type cpJSON struct {
+		Partition  int32  `json:"partition"`
+		Origin     string `json:"origin"`
+		TreeSize   uint64 `json:"tree_size"`
+		RootHash   string `json:"root_hash"`
+		Checkpoint string `json:"checkpoint"`
+	}
+	out := struct {
+		Checkpoints []cpJSON `json:"checkpoints"`
+	}{Checkpoints: []cpJSON{}}
+	for _, p := range parts {
+		sc, ok := all[p]
+		if !ok {
+			continue
+		}
+		cp, err := sc.Unverified()
+		if err != nil {
+			c.fail(w, err)
+			return
+		}
+		out.Checkpoints = append(out.Checkpoints, cpJSON{Partition: p, Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Root.String(), Checkpoint: string(sc.Note)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// POST /v1/sql {"sql": "...", "max_rows": N}
+func (s *Server) runSQL(w http.ResponseWriter, r *http.Request, c *call) {
+	var body struct {
+		SQL     string `json:"sql"`
+		MaxRows int    `json:"max_rows"`
+	}
+	raw, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxSQLBytes))
+	derr := json.Unmarshal(raw, &body)
+	meta := map[string]any{"sql": body.SQL}
+	if !c.authorize(w, ActionSearched, RoleAuditor, meta) {
+		return
+	}
+	switch {
+	case rerr != nil:
+		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "", Rule: "maxLength", Limit: strconv.FormatInt(s.o.MaxSQLBytes, 10), Message: fmt.Sprintf("the request body must be at most %d bytes", s.o.MaxSQLBytes)})
+		return
+	case derr != nil:
+		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "", Rule: "type", Message: `the body must be JSON: {"sql": "SELECT ...", "max_rows": 1000}`})
+		return
+	case body.MaxRows < 0 || body.MaxRows > s.o.SQL.MaxRows:
+		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "/max_rows", Rule: "range", Limit: "1.." + strconv.Itoa(s.o.SQL.MaxRows), Message: fmt.Sprintf("max_rows must be from 1 to %d", s.o.SQL.MaxRows)})
+		return
+	}
+	scope := sqlscope.Scope{Database: s.o.Store.Database(), Tenants: c.tenants}
+	stmt, err := scope.Rewrite(body.SQL)
+	if err != nil {
+		var se *sqlscope.Error
+		fe := event.FieldError{Field: "/sql", Rule: "scope", Message: err.Error()}
+		if errors.As(err, &se) && se.Token != "" {
+			fe.Limit = "offset " + strconv.Itoa(se.Pos)
+		}
+		c.invalid(w, ActionSearched, meta, fe)
+		return
+	}
+	if !c.audit(w, ActionSearched, event.StatusSuccess, "", meta) {
+		return
+	}
+	lim := s.o.SQL
+	if body.MaxRows > 0 {
+		lim.MaxRows = body.MaxRows
+	}
+	resp := struct {
+		Columns   []clickhouse.Column `json:"columns"`
+		Rows      [][]any             `json:"rows"`
+		Truncated bool                `json:"truncated"`
+	}{Rows: [][]any{}}
+	resp.Truncated, err = s.o.Store.ReadOnly(r.Context(), stmt, lim, func(cols []clickhouse.Column) error { resp.Columns = cols; return nil },
+		func(row []any) error { resp.Rows = append(resp.Rows, row); return nil })
+	if err != nil {
+		if code, msg, ok := clickhouse.QueryError(err); ok {
+			rule := "sql"
+			switch code {
+			case clickhouse.CodeTimeoutExceeded, clickhouse.CodeMemoryLimit, clickhouse.CodeTooManyRows, clickhouse.CodeTooManyRowsOrBytes:
+				rule = "limit"
+			case clickhouse.CodeReadonly:
+				rule = "readonly"
+			}
+			writeError(w, http.StatusBadRequest, "invalid_request", "ClickHouse rejected the statement", []event.FieldError{{Field: "/sql", Rule: rule, Limit: fmt.Sprintf("code %d", code), Message: msg}})
+			return
+		}
+		c.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// GET /v1/export?q=&format=ndjson|json|csv|ocsf
+//
+// The body streams; X-Trailkeep-Rows and X-Trailkeep-Sha256 follow as trailers. A
+// failure after the first byte aborts the connection, so a client never mistakes a
+// cut export for a complete one.
+func (s *Server) export(w http.ResponseWriter, r *http.Request, c *call) {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "ndjson"
+	}
+	meta := map[string]any{"query": r.URL.Query().Get("q"), "format": format}
+	if !c.authorize(w, ActionExported, RoleAuditor, meta) {
+		return
+	}
+	_, f, err := compile(r, s.o.Now())
+	if err != nil {
+		c.invalid(w, ActionExported, meta, queryError("q", err))
+		return
+	}
+	if !slices.Contains(export.Formats, format) {
+		c.invalid(w, ActionExported, meta, event.FieldError{Field: "format", Rule: "enum", Limit: strings.Join(export.Formats, ", "), Message: "format must be one of " + strings.Join(export.Formats, ", ")})
+		return
+	}
+	if !c.audit(w, ActionExported, event.StatusSuccess, "", meta) {
+		return
+	}
+	tr := export.NewTracker(meta["query"].(string), c.tenants, format, c.tok.Name, s.o.Now())
+	enc, _ := export.NewEncoder(format, tr.Writer(w))
+	w.Header().Set("Content-Type", export.ContentType(format))
+	w.Header().Set("Trailer", "X-Trailkeep-Rows, X-Trailkeep-Sha256")
+	started := false
+	err = s.o.Store.Export(r.Context(), clickhouse.ExportRequest{Filter: f, Tenants: c.tenants}, func(rec chain.Record) error {
+		ev, err := event.Unmarshal(rec.Event)
+		if err != nil {
+			return fmt.Errorf("stored event %d/%d: %w", rec.Partition, rec.Seq, err)
+		}
+		tr.Observe(rec, ev)
+		started = true
+		return enc.Write(rec, ev)
+	})
+	if err == nil {
+		err = enc.Close()
+	}
+	if err != nil {
+		if !started {
+			c.fail(w, err)
+			return
+		}
+		s.o.Logger.Error("export aborted", "token", c.tok.Name, "rows", tr.Rows(), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	m := tr.Finish("")
+	w.Header().Set("X-Trailkeep-Rows", strconv.FormatUint(m.Rows, 10))
+	w.Header().Set("X-Trailkeep-Sha256", m.File.SHA256)
+}
+
+type errorBody struct {
+	Error   string             `json:"error"`
+	Message string             `json:"message"`
+	Errors  []event.FieldError `json:"errors,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, errs []event.FieldError) {
+	writeJSON(w, status, errorBody{Error: code, Message: msg, Errors: errs})
+}
+
+// writeJSON encodes without HTML escaping: json.Marshal would rewrite < > & inside
+// the canonical event bytes of a record and so break its leaf hash.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		b.Reset()
+		b.WriteString(`{"error":"internal","message":"could not encode the response"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}

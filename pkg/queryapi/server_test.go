@@ -1,0 +1,420 @@
+package queryapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/internal/kafkatest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/proof"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+type tokenSpec struct {
+	name, role string
+	tenants    []string
+}
+
+// tokens returns the configuration and each token's secret.
+func tokens(t *testing.T, specs ...tokenSpec) (*queryapi.Tokens, map[string]string) {
+	secrets := map[string]string{}
+	var entries []map[string]any
+	for _, s := range specs {
+		secret := "tk_test_" + s.name
+		sum := sha256.Sum256([]byte(secret))
+		secrets[s.name] = secret
+		entries = append(entries, map[string]any{"name": s.name, "sha256": hex.EncodeToString(sum[:]), "role": s.role, "tenants": s.tenants,
+			"actor": map[string]any{"type": "user", "id": s.name + "@example.com"}})
+	}
+	b, _ := json.Marshal(map[string]any{"tokens": entries})
+	ts, err := queryapi.ParseTokens(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts, secrets
+}
+
+type stack struct {
+	url     string
+	secrets map[string]string
+	log     *chaintest.Log
+	topic   string
+	broker  string
+	db      string
+}
+
+func newStack(t *testing.T) *stack {
+	store := chtest.Store(t)
+	log := chaintest.New(t, "api", 10)
+	base := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Second)
+	for i := 0; i < 25; i++ {
+		doc := chaintest.Doc([]string{"skill.updated", "team.member_added"}[i%2], fmt.Sprintf("user%d@acme.example", i%3), "skill", "api-conventions")
+		if i == 3 { // bytes json.Marshal would escape
+			doc["metadata"] = map[string]any{"diff": "<b>rate & limit</b>"}
+		}
+		log.Add(0, "acme", base.Add(time.Duration(i)*time.Minute), doc)
+	}
+	for i := 0; i < 12; i++ {
+		log.Add(1, "globex", base.Add(time.Duration(i)*time.Minute), chaintest.Doc("skill.updated", "ops@globex.example", "skill", "deploy"))
+	}
+	ctx := context.Background()
+	if err := store.InsertRecords(ctx, log.Records); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InsertCheckpoints(ctx, log.Checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	broker := kafkatest.Shared(t)
+	topic := kafkatest.Topic("audit.events.access")
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: []string{broker.Addr}, Topic: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(cctx, prod.Client(), kafka.Topic{Name: topic, Partitions: 2, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ts, secrets := tokens(t, tokenSpec{"reader", "reader", []string{"acme"}}, tokenSpec{"auditor", "auditor", []string{"acme"}},
+		tokenSpec{"admin", "admin", []string{"*"}}, tokenSpec{"two", "auditor", []string{"acme", "globex"}})
+	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: ts, Publisher: prod, OperatorTenant: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		prod.Close(context.Background())
+	})
+	return &stack{url: hs.URL, secrets: secrets, log: log, topic: topic, broker: broker.Addr, db: store.Database()}
+}
+
+func (s *stack) do(t *testing.T, token, method, path string, body any) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.secrets[token])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: body: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Trailer, b
+}
+
+type searchResp struct {
+	Events []struct {
+		Partition int32           `json:"partition"`
+		Seq       uint64          `json:"seq"`
+		LeafHash  string          `json:"leaf_hash"`
+		Event     json.RawMessage `json:"event"`
+	} `json:"events"`
+	NextCursor string `json:"next_cursor"`
+}
+
+type errResp struct {
+	Error  string             `json:"error"`
+	Errors []event.FieldError `json:"errors"`
+}
+
+func TestQueryAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
+	}
+	s := newStack(t)
+	id := func(i int) string {
+		ev, _ := event.Unmarshal(s.log.Records[i].Event)
+		return ev.ID
+	}
+	expect := func(code, want int, body []byte) {
+		t.Helper()
+		if code != want {
+			t.Fatalf("status %d, want %d: %s", code, want, body)
+		}
+	}
+
+	// Authentication.
+	code, _, body := s.do(t, "", "GET", "/v1/events", nil)
+	expect(code, 401, body)
+	s.secrets["forged"] = "tk_forged"
+	code, _, body = s.do(t, "forged", "GET", "/v1/events", nil)
+	expect(code, 401, body)
+
+	// Search, tenant-scoped, with keyset paging.
+	var seen []string
+	cursor := ""
+	for page := 0; ; page++ {
+		code, _, body = s.do(t, "reader", "GET", "/v1/events?q="+url.QueryEscape("event:skill.*")+"&limit=5&cursor="+cursor, nil)
+		expect(code, 200, body)
+		var r searchResp
+		json.Unmarshal(body, &r)
+		for _, e := range r.Events {
+			if e.Partition != 0 {
+				t.Fatalf("reader of acme got an event of partition %d", e.Partition)
+			}
+			seen = append(seen, fmt.Sprint(e.Seq))
+		}
+		if r.NextCursor == "" {
+			break
+		}
+		cursor = url.QueryEscape(r.NextCursor)
+		if page > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(seen) != 13 || seen[0] != "24" || seen[12] != "0" {
+		t.Fatalf("paged search of acme skill events = %v", seen)
+	}
+	code, _, body = s.do(t, "admin", "GET", "/v1/events?limit=100", nil)
+	var all searchResp
+	json.Unmarshal(body, &all)
+	expect(code, 200, body)
+	if len(all.Events) != 37 {
+		t.Fatalf("admin sees %d events, want 37", len(all.Events))
+	}
+	code, _, body = s.do(t, "reader", "GET", "/v1/events?tenant=globex", nil)
+	expect(code, 403, body)
+	code, _, body = s.do(t, "two", "GET", "/v1/events?tenant=globex&limit=100", nil)
+	var two searchResp
+	json.Unmarshal(body, &two)
+	if code != 200 || len(two.Events) != 12 {
+		t.Fatalf("?tenant=globex narrows a two-tenant token: %d, %d events", code, len(two.Events))
+	}
+
+	// Bad input is a 400 naming the field; injection attempts never return data.
+	for _, q := range []string{"actor:(", "after:yesterday", "event:skill.* )", "unknown:key"} {
+		code, _, body = s.do(t, "reader", "GET", "/v1/events?q="+url.QueryEscape(q), nil)
+		var e errResp
+		json.Unmarshal(body, &e)
+		if code != 400 || len(e.Errors) != 1 || e.Errors[0].Field != "q" {
+			t.Fatalf("q=%q: %d %s", q, code, body)
+		}
+	}
+	for _, q := range []string{`actor:x' OR '1'='1`, `actor:"x\" OR 1=1 --"`, `tenant:globex`, `id:' UNION SELECT * FROM system.users --`, `x') OR tenant != ('acme`} {
+		code, _, body = s.do(t, "reader", "GET", "/v1/events?q="+url.QueryEscape(q), nil)
+		var r searchResp
+		json.Unmarshal(body, &r)
+		if code != 400 && (code != 200 || len(r.Events) != 0) {
+			t.Fatalf("injection attempt %q returned %d with %d events: %.300s", q, code, len(r.Events), body)
+		}
+	}
+	for _, bad := range []string{"limit=0", "limit=10001", "limit=x", "cursor=bm9wZQ"} {
+		code, _, body = s.do(t, "reader", "GET", "/v1/events?"+bad, nil)
+		var e errResp
+		json.Unmarshal(body, &e)
+		if code != 400 || len(e.Errors) != 1 || !strings.HasPrefix(bad, e.Errors[0].Field) {
+			t.Fatalf("%s: %d %s", bad, code, body)
+		}
+	}
+
+	// One event, verbatim; another tenant's is not found.
+	code, _, body = s.do(t, "reader", "GET", "/v1/events/"+id(3), nil)
+	expect(code, 200, body)
+	var rec chain.Record
+	if err := json.Unmarshal(body, &rec); err != nil || rec.ComputeLeafHash() != s.log.Records[3].LeafHash {
+		t.Fatalf("event 3 is not the stored record verbatim (%v): %s", err, body)
+	}
+	code, _, body = s.do(t, "reader", "GET", "/v1/events/"+id(30), nil)
+	expect(code, 404, body)
+
+	// Proofs verify offline, including an event with < > & in it.
+	code, _, body = s.do(t, "reader", "GET", "/v1/events/"+id(3)+"/proof", nil)
+	expect(code, 200, body)
+	b, err := proof.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifiers, _ := chain.NewVerifiers(s.log.VerifierKey)
+	if cp, err := b.Verify(s.log.Origin(0), verifiers); err != nil || cp.Size != 10 {
+		t.Fatalf("proof from the API: size %d, %v", cp.Size, err)
+	}
+	code, _, body = s.do(t, "reader", "GET", "/v1/events/"+id(3)+"/proof?checkpoint=latest", nil)
+	if b, _ := proof.Parse(body); code != 200 || b.TreeSize != 20 {
+		t.Fatalf("latest proof: %d, size %d", code, b.TreeSize)
+	}
+	code, _, body = s.do(t, "reader", "GET", "/v1/events/"+id(22)+"/proof", nil)
+	expect(code, 409, body)
+
+	// Latest checkpoints, only for the caller's partitions.
+	code, _, body = s.do(t, "reader", "GET", "/v1/checkpoints/latest", nil)
+	var cps struct {
+		Checkpoints []struct {
+			Partition int32  `json:"partition"`
+			TreeSize  uint64 `json:"tree_size"`
+		} `json:"checkpoints"`
+	}
+	json.Unmarshal(body, &cps)
+	if code != 200 || len(cps.Checkpoints) != 1 || cps.Checkpoints[0].TreeSize != 20 {
+		t.Fatalf("checkpoints for acme: %d %s", code, body)
+	}
+
+	// Read-only SQL: auditors only, scoped, bad statements are 400s.
+	code, _, body = s.do(t, "reader", "POST", "/v1/sql", map[string]any{"sql": "SELECT 1"})
+	expect(code, 403, body)
+	code, _, body = s.do(t, "auditor", "POST", "/v1/sql", map[string]any{"sql": "SELECT tenant, count() AS n FROM audit_events GROUP BY tenant"})
+	var sqlr struct {
+		Columns []clickhouse.Column `json:"columns"`
+		Rows    [][]any             `json:"rows"`
+	}
+	json.Unmarshal(body, &sqlr)
+	if code != 200 || len(sqlr.Rows) != 1 || sqlr.Rows[0][0] != "acme" || sqlr.Rows[0][1] != 25.0 {
+		t.Fatalf("scoped SQL: %d %s", code, body)
+	}
+	for stmt, rule := range map[string]string{
+		"SELECT * FROM system.users":                     "scope",
+		"DROP TABLE audit_events":                        "scope",
+		"SELECT 1; DROP TABLE audit_events":              "scope",
+		"SELECT * FROM audit_events SETTINGS readonly=0": "scope",
+		"SELECT * FROM file('/etc/passwd')":              "scope",
+		"SELECT nosuchcolumn FROM audit_events":          "sql",
+	} {
+		code, _, body = s.do(t, "auditor", "POST", "/v1/sql", map[string]any{"sql": stmt, "max_rows": 100})
+		var e errResp
+		json.Unmarshal(body, &e)
+		if code != 400 || len(e.Errors) != 1 || e.Errors[0].Rule != rule {
+			t.Errorf("%q: %d %s, want a 400 with rule %s", stmt, code, body, rule)
+		}
+	}
+
+	// Streamed export, with the row count and hash as trailers.
+	code, trailer, body := s.do(t, "auditor", "GET", "/v1/export?q="+url.QueryEscape("event:skill.*")+"&format=ndjson", nil)
+	expect(code, 200, body)
+	sum := sha256.Sum256(body)
+	if n := bytes.Count(body, []byte("\n")); n != 13 || trailer.Get("X-Trailkeep-Rows") != "13" || trailer.Get("X-Trailkeep-Sha256") != hex.EncodeToString(sum[:]) {
+		t.Fatalf("export: %d lines, trailers %v", n, trailer)
+	}
+	code, _, body = s.do(t, "auditor", "GET", "/v1/export?format=ocsf", nil)
+	if code != 200 || bytes.Count(body, []byte(`"class_uid":6003`)) != 25 {
+		t.Fatalf("ocsf export: %d", code)
+	}
+	code, _, body = s.do(t, "auditor", "GET", "/v1/export?format=xml", nil)
+	expect(code, 400, body)
+	code, _, body = s.do(t, "reader", "GET", "/v1/export", nil)
+	expect(code, 403, body)
+
+	// Every call above except the unauthenticated ones is in the access log.
+	recs := consumeAll(t, s.broker, s.topic)
+	counts := map[string]int{}
+	for _, r := range recs {
+		ev, err := event.Unmarshal(r.Value)
+		if err != nil {
+			t.Fatalf("access event is not canonical: %v", err)
+		}
+		if string(r.Key) != ev.Tenant || ev.Source.Tool != "trailkeep" || ev.Resource.Type != "audit_log" || ev.Resource.ID != ev.Tenant {
+			t.Fatalf("access event fields: %s", r.Value)
+		}
+		counts[fmt.Sprintf("%s %s %s %s", ev.Actor.ID, ev.Tenant, ev.Action, ev.Result.Status)]++
+		if ev.Action == queryapi.ActionSearched && ev.Metadata["query"] == "event:skill.*" && ev.Actor.ID != "reader@example.com" {
+			t.Fatalf("search by the reader token recorded as %s", ev.Actor.ID)
+		}
+	}
+	for key, want := range map[string]int{
+		"reader@example.com acme audit_log.searched denied":   1,     // SQL as reader
+		"reader@example.com globex audit_log.searched denied": 1,     // tenant=globex: recorded in the log of the tenant asked for
+		"admin@example.com ops audit_log.searched success":    1,     // all tenants go to the operator tenant
+		"two@example.com globex audit_log.searched success":   1,     // narrowed to globex only
+		"reader@example.com acme audit_log.verified success":  3 + 1, // three proofs, checkpoints
+		"auditor@example.com acme audit_log.searched success": 1 + 1, // scoped SQL, one statement ClickHouse rejects
+		"auditor@example.com acme audit_log.searched failure": 5,     // statements the scope rejects
+		"auditor@example.com acme audit_log.exported success": 2,     // ndjson, ocsf
+		"auditor@example.com acme audit_log.exported failure": 1,     // format=xml
+		"reader@example.com acme audit_log.exported denied":   1,     // export as reader
+	} {
+		if counts[key] != want {
+			t.Errorf("access log has %d × %q, want %d", counts[key], key, want)
+		}
+	}
+	// 3 pages, 2 single events, 4 bad queries, 4 bad paging parameters and 5
+	// injection attempts (each either a 400 or an empty page).
+	if n := counts["reader@example.com acme audit_log.searched success"] + counts["reader@example.com acme audit_log.searched failure"]; n != 18 {
+		t.Errorf("access log has %d searches by the reader, want 18", n)
+	}
+	if t.Failed() {
+		t.Logf("access log: %v", counts)
+	}
+}
+
+// TestQueryAPIRefusesWhenTheAccessLogIsDown: a call that cannot be audited is not
+// served.
+func TestQueryAPIRefusesWhenTheAccessLogIsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store := chtest.Store(t)
+	log := chaintest.New(t, "down", 0)
+	log.Add(0, "acme", time.Now().UTC(), chaintest.Doc("skill.updated", "u", "skill", "s"))
+	if err := store.InsertRecords(context.Background(), log.Records); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on this port: every produce fails within the delivery timeout.
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "audit.events", DeliveryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close(context.Background())
+	ts, secrets := tokens(t, tokenSpec{"reader", "reader", []string{"acme"}})
+	api, _ := queryapi.New(queryapi.Options{Store: store, Tokens: ts, Publisher: prod})
+	hs := httptest.NewServer(api.Handler())
+	defer hs.Close()
+	req, _ := http.NewRequest("GET", hs.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+secrets["reader"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "access_log_unavailable") || strings.Contains(string(body), "skill.updated") {
+		t.Fatalf("with the access log down: %d %s", resp.StatusCode, body)
+	}
+}
+
+func consumeAll(t *testing.T, broker, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	idle := time.Now()
+	for time.Since(idle) < 2*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n > 0 {
+			idle = time.Now()
+		}
+	}
+	return out
+}
