@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,11 @@ func ParseCursor(s string) (Cursor, error) {
 	return Cursor{ChainedAtNS: ns, Partition: uint32(p), Seq: seq}, nil
 }
 
-// searchQuery builds the statement of one search page.
+// searchQuery builds the first statement of one search page: the positions of the
+// page's events, read from the small columns only. Reading the event column in the
+// same statement would make the server decompress it for every matching row before
+// the ORDER BY ... LIMIT keeps a page of them (18.16 has no lazy materialisation),
+// which over millions of matches costs seconds; fetchQuery reads it for the page.
 func searchQuery(db string, req SearchRequest) Query {
 	var where []string
 	args := append([]any(nil), req.Filter.Args...)
@@ -100,8 +105,57 @@ func searchQuery(db string, req SearchRequest) Query {
 		where = append(where, "(chained_at_ns < ? OR (chained_at_ns = ? AND (chain_partition < ? OR (chain_partition = ? AND seq < ?))))")
 		args = append(args, c.ChainedAtNS, c.ChainedAtNS, c.Partition, c.Partition, c.Seq)
 	}
-	return Query{Name: "search", SQL: "SELECT chain_partition, seq, chained_at_ns, leaf_hash, event FROM " + db + ".audit_events WHERE " +
+	return Query{Name: "search", SQL: "SELECT chain_partition, seq, chained_at_ns, tenant, toUInt32(toUnixTimestamp(occurred_at)) FROM " + db + ".audit_events WHERE " +
 		strings.Join(where, " AND ") + " ORDER BY chained_at_ns DESC, chain_partition DESC, seq DESC LIMIT " + strconv.Itoa(req.pageSize()), Args: args}
+}
+
+// pageKey is one hit of the first statement.
+type pageKey struct {
+	Partition   uint32
+	Seq         uint64
+	ChainedAtNS int64
+	Tenant      string
+	OccurredSec uint32
+}
+
+// fetchChunk bounds the positions one fetch statement names, keeping it well under
+// the server's max_query_size.
+const fetchChunk = 1000
+
+// fetchQuery reads the leaf hash and event of the given positions. The tenant and
+// occurred_at bounds are the table's sort key, so the server reads only the granules
+// that hold the page.
+func fetchQuery(db string, keys []pageKey) Query {
+	var tenants []string
+	lo, hi := keys[0].OccurredSec, keys[0].OccurredSec
+	pos := make([]string, len(keys))
+	var args []any
+	for i, k := range keys {
+		if !slices.Contains(tenants, k.Tenant) {
+			tenants = append(tenants, k.Tenant)
+		}
+		lo, hi = min(lo, k.OccurredSec), max(hi, k.OccurredSec)
+		pos[i] = "(?, ?)"
+	}
+	in, targs := tenantIn(tenants)
+	args = append(args, targs...)
+	args = append(args, lo, hi+1)
+	for _, k := range keys {
+		args = append(args, k.Partition, k.Seq)
+	}
+	return Query{Name: "search_fetch", SQL: "SELECT chain_partition, seq, leaf_hash, event FROM " + db + ".audit_events WHERE " + in +
+		" AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) AND (chain_partition, seq) IN (" + strings.Join(pos, ", ") + ")", Args: args}
+}
+
+// FetchQuery returns the second statement of a search page whose first statement
+// returned keys (partition, seq, chained_at_ns, tenant, occurred_at seconds), for
+// tests that run it on every ClickHouse generation.
+func FetchQuery(db string, partitions []uint32, seqs []uint64, tenants []string, occurred []uint32) Query {
+	keys := make([]pageKey, len(partitions))
+	for i := range keys {
+		keys[i] = pageKey{Partition: partitions[i], Seq: seqs[i], Tenant: tenants[i], OccurredSec: occurred[i]}
+	}
+	return fetchQuery(db, keys)
 }
 
 // Search returns one page of events matching req, newest first, and the cursor of
@@ -112,24 +166,53 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) ([]Hit, *Cursor, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("clickhouse: search: %w", err)
 	}
-	defer rows.Close()
-	var hits []Hit
+	var keys []pageKey
 	for rows.Next() {
-		var (
-			p    uint32
-			h    Hit
-			ns   int64
-			leaf string
-			ev   string
-		)
-		if err := rows.Scan(&p, &h.Seq, &ns, &leaf, &ev); err != nil {
+		var k pageKey
+		if err := rows.Scan(&k.Partition, &k.Seq, &k.ChainedAtNS, &k.Tenant, &k.OccurredSec); err != nil {
+			rows.Close()
 			return nil, nil, fmt.Errorf("clickhouse: search: %w", err)
 		}
-		h.Partition, h.ChainedAt, h.LeafHash, h.Event = int32(p), time.Unix(0, ns).UTC(), leaf, []byte(ev)
-		hits = append(hits, h)
+		keys = append(keys, k)
 	}
-	if err := rows.Err(); err != nil {
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
 		return nil, nil, fmt.Errorf("clickhouse: search: %w", err)
+	}
+	type body struct{ leaf, event string }
+	found := make(map[[2]uint64]body, len(keys))
+	for lo := 0; lo < len(keys); lo += fetchChunk {
+		fq := fetchQuery(s.db, keys[lo:min(lo+fetchChunk, len(keys))])
+		rows, err := s.conn.Query(ctx, fq.SQL, fq.Args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("clickhouse: search fetch: %w", err)
+		}
+		for rows.Next() {
+			var p uint32
+			var seq uint64
+			var b body
+			if err := rows.Scan(&p, &seq, &b.leaf, &b.event); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("clickhouse: search fetch: %w", err)
+			}
+			found[[2]uint64{uint64(p), seq}] = b
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("clickhouse: search fetch: %w", err)
+		}
+	}
+	hits := make([]Hit, 0, len(keys))
+	for _, k := range keys {
+		b, ok := found[[2]uint64{uint64(k.Partition), k.Seq}]
+		if !ok {
+			// Rows are never updated or deleted inside the hot window; a missing
+			// row means the table changed under us (a dropped day partition).
+			return nil, nil, fmt.Errorf("clickhouse: search: event %d/%d vanished between the two reads of one page; retry", k.Partition, k.Seq)
+		}
+		hits = append(hits, Hit{Partition: int32(k.Partition), Seq: k.Seq, ChainedAt: time.Unix(0, k.ChainedAtNS).UTC(), LeafHash: b.leaf, Event: []byte(b.event)})
 	}
 	if len(hits) < req.pageSize() {
 		return hits, nil, nil
@@ -138,6 +221,6 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) ([]Hit, *Cursor, 
 	return hits, &Cursor{ChainedAtNS: last.ChainedAt.UnixNano(), Partition: uint32(last.Partition), Seq: last.Seq}, nil
 }
 
-// SearchQuery returns the statement Search sends for req, so tests can run exactly
-// it on every supported ClickHouse generation.
+// SearchQuery returns the first statement Search sends for req, so tests can run
+// exactly it on every supported ClickHouse generation.
 func SearchQuery(db string, req SearchRequest) Query { return searchQuery(db, req) }
