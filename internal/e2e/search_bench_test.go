@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/gen"
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -139,6 +143,66 @@ func BenchmarkSearch10M(b *testing.B) {
 			b.ReportMetric(p(1), "max-ms")
 			b.ReportMetric(float64(hits)/float64(b.N*40), "hits/search")
 			b.Logf("%s over %d events: p50 %.1f ms, p95 %.1f ms, max %.1f ms", k.name, o.Events, p(0.5), p(0.95), p(1))
+		})
+	}
+}
+
+// BenchmarkExport1M: streams exports of 250k and 1M generated events (one and four
+// tenants) through the NDJSON encoder to a discarding writer, sampling the Go heap
+// every 20 ms. Flat memory means the peak does not grow with the row count.
+func BenchmarkExport1M(b *testing.B) {
+	store, _ := searchBenchStore(b)
+	ctx := context.Background()
+	for _, n := range []int{1, 4} {
+		var tenants []string
+		for i := 0; i < n; i++ {
+			tenants = append(tenants, gen.Tenant(i))
+		}
+		b.Run(fmt.Sprintf("tenants=%d", n), func(b *testing.B) {
+			var rows int
+			var peak uint64
+			for b.Loop() {
+				rows = 0
+				runtime.GC()
+				var base runtime.MemStats
+				runtime.ReadMemStats(&base)
+				stop := make(chan struct{})
+				sampled := make(chan uint64)
+				go func() {
+					var m runtime.MemStats
+					var p uint64
+					t := time.NewTicker(20 * time.Millisecond)
+					defer t.Stop()
+					for {
+						runtime.ReadMemStats(&m)
+						p = max(p, m.HeapInuse)
+						select {
+						case <-stop:
+							sampled <- p
+							return
+						case <-t.C:
+						}
+					}
+				}()
+				enc, _ := export.NewEncoder("ndjson", io.Discard)
+				err := store.Export(ctx, clickhouse.ExportRequest{Tenants: tenants}, func(rec chain.Record) error {
+					ev, err := event.Unmarshal(rec.Event)
+					if err != nil {
+						return err
+					}
+					rows++
+					return enc.Write(rec, ev)
+				})
+				close(stop)
+				peak = <-sampled
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rows), "rows")
+			b.ReportMetric(float64(rows)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+			b.Logf("exported %d rows: %.0f rows/s, peak heap in use %.1f MiB", rows, float64(rows)/b.Elapsed().Seconds()*float64(b.N), float64(peak)/(1<<20))
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -263,6 +264,9 @@ func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Rec
 	if err != nil {
 		return fmt.Errorf("clickhouse: export: %w", err)
 	}
+	// Smaller blocks than the server's default (65536 rows, tens of MB of events)
+	// keep what the driver holds at once small; the rate barely changes.
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_block_size": 8192}))
 	for _, sp := range spans {
 		for lo := sp.lo; lo <= sp.hi; lo += recordsWindow {
 			q := exportWindowQuery(s.db, req, sp.p, lo, min(lo+recordsWindow, sp.hi+1))
