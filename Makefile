@@ -25,6 +25,7 @@ run: build
 
 # Stops what `make run` left running.
 stop:
+	scripts/query-local.sh stop
 	scripts/chainer-local.sh stop
 	scripts/ingest-local.sh stop
 	scripts/clickhouse.sh stop

@@ -54,6 +54,27 @@ step "search with trailctl: every tool call of the Claude Code session, then the
 "$bin" search 'tenant:acme event:tool.*' --limit 8
 "$bin" search 'event:team.* OR event:skill.*' -o json > "$run/search.ndjson"
 head -c 600 "$run/search.ndjson"; echo " ..."
+step "the query API (127.0.0.1:8081): an auditor of tenant acme searches, reads a proof and exports"
+scripts/query-local.sh start
+source .run/query/tokens.env
+qapi=http://127.0.0.1:8081
+curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'q=event:tool.*' --data-urlencode 'limit=2' "$qapi/v1/events" | head -c 500; echo " ..."
+id=$(curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'limit=1' "$qapi/v1/events" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"][0]["event"]["id"])')
+for _ in $(seq 1 20); do  # the newest event may wait for the next checkpoint (every 2 s)
+  code=$(curl -s -o "$run/api-proof.json" -w '%{http_code}' -H "Authorization: Bearer $AUDITOR_TOKEN" "$qapi/v1/events/$id/proof")
+  [[ "$code" == 200 ]] && break; sleep 1
+done
+"$bin" verify-proof "$run/api-proof.json" --verifier-key .run/chainer/checkpoints.pub
+curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'format=csv' "$qapi/v1/export" | head -3
+echo "read-only SQL, and what the scope refuses:"
+curl -s -H "Authorization: Bearer $AUDITOR_TOKEN" -d '{"sql":"SELECT action, count() AS n FROM audit_events GROUP BY action ORDER BY n DESC LIMIT 3"}' "$qapi/v1/sql"
+curl -s -H "Authorization: Bearer $AUDITOR_TOKEN" -d '{"sql":"SELECT * FROM system.users"}' "$qapi/v1/sql"
+echo "another tenant is refused:"
+curl -s -H "Authorization: Bearer $AUDITOR_TOKEN" "$qapi/v1/events?tenant=acme-platform"
+step "every one of those calls is itself in the audit log (chained like any event)"
+sleep 4
+"$bin" search 'event:audit_log.*' --limit 12
+
 cat <<TXT
 
 Send a first event yourself and find it:
@@ -62,8 +83,9 @@ Send a first event yourself and find it:
     -d '{"action":"skill.updated","actor":{"type":"user","id":"me@acme.example"},"resource":{"type":"skill","id":"my-skill"}}' \\
     http://127.0.0.1:8080/v1/events
   TRAILKEEP_CLICKHOUSE_ADDR=127.0.0.1:19000 $bin search 'resource:skill:my-skill actor:user:me@acme.example'
-('$bin search --help' explains the filter language.) Kafka, ClickHouse, ingest and the
-chainer keep running; 'make stop' ends them.
+('$bin search --help' explains the filter language.) Query API tokens are in
+.run/query/tokens.env. Kafka, ClickHouse, ingest, the chainer and the query API keep
+running; 'make stop' ends them.
 TXT
 
 # --- Offline: chain, sign, verify and prove the registry events ------------------------

@@ -31,7 +31,7 @@ func (s *Store) DeleteQuery(ctx context.Context, tenant, name, by string) error 
 }
 
 func (s *Store) putSaved(ctx context.Context, q SavedQuery, deleted uint8) error {
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".saved_queries (tenant, name, query, description, saved_by, saved_at, version, deleted)")
+	b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+".saved_queries (tenant, name, query, description, saved_by, saved_at, version, deleted)")
 	if err != nil {
 		return fmt.Errorf("clickhouse: save query: %w", err)
 	}

@@ -151,7 +151,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		// Inserts always go through the native batch API: an INSERT ... VALUES
 		// statement with bound values hangs on 18.16 servers.
-		b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at)")
+		b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at)")
 		if err == nil {
 			if err = b.Append(m.Version, m.Name, time.Now()); err == nil {
 				err = b.Send()
@@ -234,7 +234,7 @@ func (s *Store) insertRows(ctx context.Context, rows []eventRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+EventColumns+")")
+	b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+EventColumns+")")
 	if err != nil {
 		return fmt.Errorf("clickhouse: prepare insert: %w", err)
 	}
@@ -286,7 +286,7 @@ func (s *Store) InsertCheckpoints(ctx context.Context, cps []StoredCheckpoint) e
 	if len(cps) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".audit_checkpoints ("+CheckpointColumns+")")
+	b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+".audit_checkpoints ("+CheckpointColumns+")")
 	if err != nil {
 		return fmt.Errorf("clickhouse: prepare checkpoint insert: %w", err)
 	}
@@ -604,4 +604,16 @@ func (s *Store) CountByMetadata(ctx context.Context, key string) (map[string]uin
 		out[v] = n
 	}
 	return out, rows.Err()
+}
+
+// prepareBatch prepares a native insert. The driver closes a batch's connection when
+// the batch's context ends, from a goroutine that can still fire after Send returned
+// and the connection went back to the pool (clickhouse-go v2.50 contextWatchdog: its
+// select sees both "done" and "cancelled" ready and may pick either). The next query
+// on that connection then fails with "use of closed network connection"; tests hit
+// it right after Migrate, whose context ends when setup returns. So a batch gets a
+// context that is never cancelled: an insert, once started, completes or fails on
+// its own, and a hung server is bounded by the connection's read timeout.
+func (s *Store) prepareBatch(ctx context.Context, sql string) (driver.Batch, error) {
+	return s.conn.PrepareBatch(context.WithoutCancel(ctx), sql)
 }

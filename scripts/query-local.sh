@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Local query API for `make run`, reading scripts/clickhouse.sh's server and auditing
+# every call into scripts/kafka.sh's broker.
+#
+#   scripts/query-local.sh start   build bin/query, create tokens once (.run/query,
+#                                  git-ignored), start it on 127.0.0.1:8081
+#   scripts/query-local.sh stop    SIGTERM
+#
+# .run/query/tokens.env holds the secrets:
+#   AUDITOR_TOKEN (auditor of tenant acme, actor jane@acme.example)
+#   ADMIN_TOKEN   (admin of every tenant, actor secops@acme.example)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir="$root/.run/query"
+addr=${TRAILKEEP_QUERY_ADDR:-127.0.0.1:8081}
+go=$("$root/scripts/ensure-go.sh")
+log() { echo "query-local.sh: $*" >&2; }
+
+start() {
+  mkdir -p "$dir" "$root/bin"
+  (cd "$root" && "$go" build -o bin/query ./cmd/query && "$go" build -o bin/trailctl ./cmd/trailctl)
+  if [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    log "reusing query pid $(cat "$dir/pid")"; return
+  fi
+  if [[ ! -f "$dir/tokens.json" ]]; then
+    local aud adm
+    aud=$("$root/bin/trailctl" tokens query --name jane-auditor --role auditor --tenant acme --actor-id jane@acme.example --actor-email jane@acme.example)
+    adm=$("$root/bin/trailctl" tokens query --name secops-admin --role admin --tenant '*' --actor-id secops@acme.example)
+    python3 - "$dir" "$aud" "$adm" <<'PY'
+import json, sys
+d, aud, adm = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+json.dump({"tokens": [aud["entry"], adm["entry"]]}, open(d + "/tokens.json", "w"), indent=2)
+with open(d + "/tokens.env", "w") as f:
+    f.write("AUDITOR_TOKEN=%s\nADMIN_TOKEN=%s\n" % (aud["token"], adm["token"]))
+PY
+    chmod 600 "$dir/tokens.env"
+  fi
+  TRAILKEEP_QUERY_ADDR=$addr TRAILKEEP_QUERY_TOKENS_FILE="$dir/tokens.json" \
+  TRAILKEEP_CLICKHOUSE_ADDR=${TRAILKEEP_CLICKHOUSE_ADDR:-127.0.0.1:19000} \
+    setsid nohup "$root/bin/query" >"$dir/query.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  for _ in $(seq 1 100); do
+    if curl -sf "http://$addr/readyz" >/dev/null; then log "ready on http://$addr"; return; fi
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then log "query exited:"; tail -20 "$dir/query.log" >&2; exit 1; fi
+    sleep 0.2
+  done
+  log "query API not ready after 20s"; tail -20 "$dir/query.log" >&2; exit 1
+}
+
+stop() {
+  [[ -f "$dir/pid" ]] || { log "not running"; return; }
+  local pid; pid=$(cat "$dir/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  rm -f "$dir/pid"; log "stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
