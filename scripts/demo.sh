@@ -58,14 +58,17 @@ step "the query API (127.0.0.1:8081): an auditor of tenant acme searches, reads 
 scripts/query-local.sh start
 source .run/query/tokens.env
 qapi=http://127.0.0.1:8081
-curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'q=event:tool.*' --data-urlencode 'limit=2' "$qapi/v1/events" | head -c 500; echo " ..."
+curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'q=event:tool.*' --data-urlencode 'limit=2' -o "$run/api-search.json" "$qapi/v1/events"
+head -c 500 "$run/api-search.json"; echo " ..."
 id=$(curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'limit=1' "$qapi/v1/events" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"][0]["event"]["id"])')
 for _ in $(seq 1 20); do  # the newest event may wait for the next checkpoint (every 2 s)
   code=$(curl -s -o "$run/api-proof.json" -w '%{http_code}' -H "Authorization: Bearer $AUDITOR_TOKEN" "$qapi/v1/events/$id/proof")
   [[ "$code" == 200 ]] && break; sleep 1
 done
 "$bin" verify-proof "$run/api-proof.json" --verifier-key .run/chainer/checkpoints.pub
-curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'format=csv' "$qapi/v1/export" | head -3
+curl -s -G -H "Authorization: Bearer $AUDITOR_TOKEN" --data-urlencode 'format=csv' -o "$run/api-export.csv" "$qapi/v1/export"
+echo "exported $(($(wc -l < "$run/api-export.csv") - 1)) rows as CSV to $run/api-export.csv; the first:"
+sed -n 2p "$run/api-export.csv" | cut -c1-220
 echo "read-only SQL, and what the scope refuses:"
 curl -s -H "Authorization: Bearer $AUDITOR_TOKEN" -d '{"sql":"SELECT action, count() AS n FROM audit_events GROUP BY action ORDER BY n DESC LIMIT 3"}' "$qapi/v1/sql"
 curl -s -H "Authorization: Bearer $AUDITOR_TOKEN" -d '{"sql":"SELECT * FROM system.users"}' "$qapi/v1/sql"

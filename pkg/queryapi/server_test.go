@@ -95,7 +95,8 @@ func newStack(t *testing.T) *stack {
 	}
 	ts, secrets := tokens(t, tokenSpec{"reader", "reader", []string{"acme"}}, tokenSpec{"auditor", "auditor", []string{"acme"}},
 		tokenSpec{"admin", "admin", []string{"*"}}, tokenSpec{"two", "auditor", []string{"acme", "globex"}})
-	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: ts, Publisher: prod, OperatorTenant: "ops"})
+	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: ts, Publisher: prod, OperatorTenant: "ops",
+		SQL: clickhouse.SQLLimits{MaxRows: 10000, MaxTime: 30 * time.Second, MaxMemory: 4_000_000_000}}) // cmd/query's defaults
 	if err != nil {
 		t.Fatal(err)
 	}

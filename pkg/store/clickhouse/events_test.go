@@ -163,7 +163,7 @@ func TestReadOnlySQL(t *testing.T) {
 		trunc, err := store.ReadOnly(ctx, sql, lim, func(c []clickhouse.Column) error { cols = c; return nil }, func(r []any) error { rows = append(rows, r); return nil })
 		return cols, rows, trunc, err
 	}
-	lim := clickhouse.SQLLimits{MaxRows: 100, MaxTime: 10 * time.Second}
+	lim := clickhouse.SQLLimits{MaxRows: 100, MaxTime: 10 * time.Second, MaxMemory: 1 << 30}
 	stmt, err := scope.Rewrite("SELECT tenant, count() AS n FROM audit_events GROUP BY tenant")
 	if err != nil {
 		t.Fatal(err)

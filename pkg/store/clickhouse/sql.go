@@ -45,7 +45,7 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 		"enable_optimize_predicate_expression": 1,
 	}
 	if lim.MaxMemory > 0 {
-		settings["max_memory_usage"] = lim.MaxMemory
+		settings["max_memory_usage"] = int(lim.MaxMemory) // the driver takes int, not int64
 	}
 	ctx = ch.Context(ctx, ch.WithSettings(settings))
 	// The wrapper bounds the rows sent even when the statement has no LIMIT.
