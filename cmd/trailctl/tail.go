@@ -60,11 +60,7 @@ so nothing is skipped or repeated.
 				return err
 			}
 			if n > 0 {
-				sreq := clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: n}
-				if sreq.Filter.Where == "" {
-					sreq.Filter.Where = "1"
-				}
-				hits, _, err := store.Search(ctx, sreq)
+				hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: n})
 				if err != nil {
 					return err
 				}

@@ -272,7 +272,7 @@ func queryError(field string, err error) event.FieldError {
 func compile(r *http.Request, now time.Time) (string, query.Filter, error) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	if q == "" || q == "*" {
-		return q, query.Filter{Where: "1"}, nil
+		return q, query.Filter{}, nil
 	}
 	f, err := query.Compile(q, now)
 	return q, f, err

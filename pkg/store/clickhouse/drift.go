@@ -32,13 +32,8 @@ type Drift struct {
 // PostToolUse(Failure) (executed digest), and keeps the calls where something ran
 // that was not approved.
 func driftQuery(db string, req DriftRequest) Query {
-	args := append([]any(nil), req.Filter.Args...)
-	where := "(" + req.Filter.Where + ") AND tool_use_id != ''"
-	if len(req.Tenants) > 0 {
-		in, targs := tenantIn(req.Tenants)
-		where += " AND " + in
-		args = append(args, targs...)
-	}
+	terms, args := matching(req.Filter, req.Tenants)
+	where := whereClause(append(terms, "tool_use_id != ''"))
 	having := "length(executed) > 0 AND arrayExists(x -> NOT has(approved, x), executed)"
 	if !req.Unapproved {
 		having += " AND length(approved) > 0"

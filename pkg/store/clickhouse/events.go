@@ -223,23 +223,16 @@ func eventPartitionsQuery(db string, tenants []string) Query {
 }
 
 func exportWindowQuery(db string, req ExportRequest, p int32, from, to uint64) Query {
-	where := []string{"chain_partition = ?", "seq >= ?", "seq < ?", "(" + req.Filter.Where + ")"}
-	args := append([]any{uint32(p), from, to}, req.Filter.Args...)
-	if len(req.Tenants) > 0 {
-		in, targs := tenantIn(req.Tenants)
-		where = append(where, in)
-		args = append(args, targs...)
-	}
-	return Query{"export_window", "SELECT " + recordColumns + " FROM " + db + ".audit_events WHERE " + strings.Join(where, " AND ") + " ORDER BY seq", args}
+	terms, margs := matching(req.Filter, req.Tenants)
+	where := append([]string{"chain_partition = ?", "seq >= ?", "seq < ?"}, terms...)
+	args := append([]any{uint32(p), from, to}, margs...)
+	return Query{"export_window", "SELECT " + recordColumns + " FROM " + db + ".audit_events WHERE " + whereClause(where) + " ORDER BY seq", args}
 }
 
 // Export streams every record matching req to fn, partition by partition in seq
 // order. It reads in seq windows, so neither this process nor the server ever holds
 // more than one window, however many records match.
 func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Record) error) error {
-	if req.Filter.Where == "" {
-		req.Filter.Where = "1"
-	}
 	q := eventPartitionsQuery(s.db, req.Tenants)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
@@ -347,19 +340,11 @@ func (s *Store) Head(ctx context.Context) (Position, error) {
 // with one insert in flight, so a record newer than pos never becomes visible
 // before an older one: polling Follow misses nothing.
 func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, limit int) ([]chain.Record, Position, error) {
-	cond, cargs := pos.condition()
-	where := []string{cond}
-	args := cargs
-	if req.Filter.Where != "" {
-		where = append(where, "("+req.Filter.Where+")")
-		args = append(args, req.Filter.Args...)
-	}
-	if len(req.Tenants) > 0 {
-		in, targs := tenantIn(req.Tenants)
-		where = append(where, in)
-		args = append(args, targs...)
-	}
-	sql := "SELECT " + recordColumns + " FROM " + s.db + ".audit_events WHERE " + strings.Join(where, " AND ") +
+	cond, args := pos.condition()
+	terms, margs := matching(req.Filter, req.Tenants)
+	where := append([]string{cond}, terms...)
+	args = append(args, margs...)
+	sql := "SELECT " + recordColumns + " FROM " + s.db + ".audit_events WHERE " + whereClause(where) +
 		" ORDER BY chain_partition, seq LIMIT " + fmt.Sprint(pageSize(limit))
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -389,19 +374,9 @@ func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, lim
 
 // Count returns how many records match req.
 func (s *Store) Count(ctx context.Context, req ExportRequest) (uint64, error) {
-	where := []string{"1"}
-	var args []any
-	if req.Filter.Where != "" {
-		where = append(where, "("+req.Filter.Where+")")
-		args = append(args, req.Filter.Args...)
-	}
-	if len(req.Tenants) > 0 {
-		in, targs := tenantIn(req.Tenants)
-		where = append(where, in)
-		args = append(args, targs...)
-	}
+	where, args := matching(req.Filter, req.Tenants)
 	var n uint64
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.db+".audit_events WHERE "+strings.Join(where, " AND "), args...).Scan(&n); err != nil {
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.db+".audit_events WHERE "+whereClause(where), args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("clickhouse: count: %w", err)
 	}
 	return n, nil

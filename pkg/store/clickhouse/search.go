@@ -44,6 +44,32 @@ func tenantIn(tenants []string) (string, []any) {
 	return "tenant IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(tenants)), ", ") + ")", args
 }
 
+// matching returns the WHERE terms, and their arguments, that select the events
+// filter f matches within tenants (none: every tenant). Every read that takes a
+// filter and a tenant scope builds its condition here, so none can drop the scope.
+func matching(f query.Filter, tenants []string) ([]string, []any) {
+	var where []string
+	var args []any
+	if f.Where != "" {
+		where = append(where, "("+f.Where+")")
+		args = append(args, f.Args...)
+	}
+	if len(tenants) > 0 {
+		in, targs := tenantIn(tenants)
+		where = append(where, in)
+		args = append(args, targs...)
+	}
+	return where, args
+}
+
+// whereClause joins terms with AND; no terms selects every row.
+func whereClause(terms []string) string {
+	if len(terms) == 0 {
+		return "1"
+	}
+	return strings.Join(terms, " AND ")
+}
+
 // MaxSearchLimit bounds one page.
 const MaxSearchLimit = 10000
 
@@ -93,20 +119,13 @@ func ParseCursor(s string) (Cursor, error) {
 // the ORDER BY ... LIMIT keeps a page of them (18.16 has no lazy materialisation),
 // which over millions of matches costs seconds; fetchQuery reads it for the page.
 func searchQuery(db string, req SearchRequest) Query {
-	var where []string
-	args := append([]any(nil), req.Filter.Args...)
-	where = append(where, "("+req.Filter.Where+")")
-	if len(req.Tenants) > 0 {
-		in, targs := tenantIn(req.Tenants)
-		where = append(where, in)
-		args = append(args, targs...)
-	}
+	where, args := matching(req.Filter, req.Tenants)
 	if c := req.After; c != nil {
 		where = append(where, "(chained_at_ns < ? OR (chained_at_ns = ? AND (chain_partition < ? OR (chain_partition = ? AND seq < ?))))")
 		args = append(args, c.ChainedAtNS, c.ChainedAtNS, c.Partition, c.Partition, c.Seq)
 	}
 	return Query{Name: "search", SQL: "SELECT chain_partition, seq, chained_at_ns, tenant, toUInt32(toUnixTimestamp(occurred_at)) FROM " + db + ".audit_events WHERE " +
-		strings.Join(where, " AND ") + " ORDER BY chained_at_ns DESC, chain_partition DESC, seq DESC LIMIT " + strconv.Itoa(req.pageSize()), Args: args}
+		whereClause(where) + " ORDER BY chained_at_ns DESC, chain_partition DESC, seq DESC LIMIT " + strconv.Itoa(req.pageSize()), Args: args}
 }
 
 // pageKey is one hit of the first statement.
