@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
-	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -102,13 +101,8 @@ csv (flat columns plus the canonical event), ocsf (OCSF 1.1 API Activity, NDJSON
 				return usageError(err)
 			}
 			err = store.Export(ctx, req, func(rec chain.Record) error {
-				ev, err := event.Unmarshal(rec.Event)
-				if err != nil {
-					return fmt.Errorf("stored event %d/%d: %w", rec.Partition, rec.Seq, err)
-				}
-				tr.Observe(rec, ev)
 				bar.Add(1)
-				return enc.Write(rec, ev)
+				return tr.Encode(enc, rec)
 			})
 			if err == nil {
 				err = enc.Close()

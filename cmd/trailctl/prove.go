@@ -88,18 +88,8 @@ func proveFromStore(cmd *cobra.Command, sf *storeFlags, id string, latest bool) 
 	if err != nil {
 		return proof.Bundle{}, err
 	}
-	var cp chain.SignedCheckpoint
-	ok := false
-	if latest {
-		all, err := store.LatestCheckpoints(ctx)
-		if err != nil {
-			return proof.Bundle{}, err
-		}
-		cp, ok = all[rec.Partition]
-		if c, err := cp.Unverified(); ok && (err != nil || c.Size <= rec.Seq) {
-			ok = false
-		}
-	} else if cp, ok, err = store.CoveringCheckpoint(ctx, rec.Partition, rec.Seq); err != nil {
+	cp, ok, err := store.ProofCheckpoint(ctx, rec.Partition, rec.Seq, latest)
+	if err != nil {
 		return proof.Bundle{}, err
 	}
 	if !ok {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/sqlscope"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -100,7 +101,7 @@ func printRows(w io.Writer, output string, cols []clickhouse.Column, rows [][]an
 		for _, r := range rows {
 			rec := make([]string, len(r))
 			for i, v := range r {
-				rec[i] = sqlscopeCell(v)
+				rec[i] = sqlCell(v)
 			}
 			cw.Write(rec)
 		}
@@ -127,9 +128,9 @@ func printRows(w io.Writer, output string, cols []clickhouse.Column, rows [][]an
 	return tw.Flush()
 }
 
-func sqlscopeCell(v any) string {
+func sqlCell(v any) string {
 	if t, ok := v.(time.Time); ok {
 		return t.UTC().Format(time.RFC3339Nano)
 	}
-	return exportSafe(fmt.Sprint(v))
+	return export.SafeCell(fmt.Sprint(v))
 }

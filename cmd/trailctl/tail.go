@@ -11,12 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
-	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
-
-func exportSafe(s string) string { return export.SafeCell(s) }
 
 func newTailCmd() *cobra.Command {
 	var (

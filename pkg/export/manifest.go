@@ -103,6 +103,17 @@ func (t *Tracker) Observe(rec chain.Record, ev *event.Event) {
 	}
 }
 
+// Encode parses rec's canonical event, records rec in the manifest and writes it
+// with enc: the one step every export does per record.
+func (t *Tracker) Encode(enc Encoder, rec chain.Record) error {
+	ev, err := event.Unmarshal(rec.Event)
+	if err != nil {
+		return fmt.Errorf("export: stored event %d/%d: %w", rec.Partition, rec.Seq, err)
+	}
+	t.Observe(rec, ev)
+	return enc.Write(rec, ev)
+}
+
 // Rows is how many records were observed so far.
 func (t *Tracker) Rows() uint64 { return t.m.Rows }
 

@@ -391,20 +391,7 @@ func (s *Server) getProof(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	ctx := r.Context()
-	var cp chain.SignedCheckpoint
-	var found bool
-	var err error
-	if which == "latest" {
-		var all map[int32]chain.SignedCheckpoint
-		if all, err = s.o.Store.LatestCheckpoints(ctx); err == nil {
-			cp, found = all[rec.Partition]
-			if c, uerr := cp.Unverified(); found && (uerr != nil || c.Size <= rec.Seq) {
-				found = false
-			}
-		}
-	} else {
-		cp, found, err = s.o.Store.CoveringCheckpoint(ctx, rec.Partition, rec.Seq)
-	}
+	cp, found, err := s.o.Store.ProofCheckpoint(ctx, rec.Partition, rec.Seq, which == "latest")
 	if err != nil {
 		c.fail(w, err)
 		return
@@ -569,13 +556,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, c *call) {
 	w.Header().Set("Trailer", "X-Trailkeep-Rows, X-Trailkeep-Sha256")
 	started := false
 	err = s.o.Store.Export(r.Context(), clickhouse.ExportRequest{Filter: f, Tenants: c.tenants}, func(rec chain.Record) error {
-		ev, err := event.Unmarshal(rec.Event)
-		if err != nil {
-			return fmt.Errorf("stored event %d/%d: %w", rec.Partition, rec.Seq, err)
-		}
-		tr.Observe(rec, ev)
 		started = true
-		return enc.Write(rec, ev)
+		return tr.Encode(enc, rec)
 	})
 	if err == nil {
 		err = enc.Close()

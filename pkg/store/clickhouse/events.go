@@ -200,6 +200,24 @@ func (s *Store) CoveringCheckpoint(ctx context.Context, p int32, seq uint64) (cp
 	return cp, true, nil
 }
 
+// ProofCheckpoint returns the checkpoint a proof of partition p's seq is made
+// against: the first one covering seq (the same proof every time), or with latest
+// the partition's newest one. ok is false when no signed checkpoint covers seq yet.
+func (s *Store) ProofCheckpoint(ctx context.Context, p int32, seq uint64, latest bool) (cp chain.SignedCheckpoint, ok bool, err error) {
+	if !latest {
+		return s.CoveringCheckpoint(ctx, p, seq)
+	}
+	all, err := s.LatestCheckpoints(ctx)
+	if err != nil {
+		return cp, false, err
+	}
+	cp, ok = all[p]
+	if c, uerr := cp.Unverified(); ok && (uerr != nil || c.Size <= seq) {
+		ok = false
+	}
+	return cp, ok, nil
+}
+
 func coveringCheckpointQuery(db string, p int32, seq uint64) Query {
 	return Query{"covering_checkpoint", "SELECT checkpoint FROM " + db + ".audit_checkpoints WHERE chain_partition = ? AND tree_size > ? ORDER BY tree_size LIMIT 1", []any{uint32(p), seq}}
 }
