@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trailkeep/trailkeep/pkg/bearer"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
 )
@@ -106,7 +107,7 @@ anywhere) and "entry" (add it to the "tokens" array of TRAILKEEP_INGEST_TOKENS_F
 only the SHA-256 of the secret).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secret, sum, err := ingest.NewToken()
+			secret, sum, err := bearer.New()
 			if err != nil {
 				return err
 			}
@@ -149,7 +150,7 @@ TRAILKEEP_QUERY_TOKENS_FILE). Readers search and read events, proofs and checkpo
 auditors also export and run read-only SQL; only an admin may hold --tenant '*'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secret, sum, err := ingest.NewToken()
+			secret, sum, err := bearer.New()
 			if err != nil {
 				return err
 			}

@@ -1,17 +1,13 @@
 package ingest
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/trailkeep/trailkeep/pkg/bearer"
 )
 
 // Scopes a write token can hold; each endpoint needs one.
@@ -68,9 +64,9 @@ func ParseTokens(data []byte) (*Tokens, error) {
 	for i := range doc.Tokens {
 		t := &doc.Tokens[i]
 		where := fmt.Sprintf("ingest: token %d (%q)", i, t.Name)
-		raw, err := hex.DecodeString(t.SHA256)
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("%s: sha256 must be 64 hex digits (trailctl tokens create prints it)", where)
+		h, err := bearer.ParseDigest(t.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if !slugRE.MatchString(t.Tenant) || !slugRE.MatchString(t.Source) {
 			return nil, fmt.Errorf("%s: tenant and source must be lower-case slugs", where)
@@ -91,8 +87,6 @@ func ParseTokens(data []byte) (*Tokens, error) {
 				return nil, fmt.Errorf("%s: actor needs a type and an id", where)
 			}
 		}
-		var h [32]byte
-		copy(h[:], raw)
 		if _, dup := ts.byHash[h]; dup {
 			return nil, fmt.Errorf("%s: the same token is configured twice", where)
 		}
@@ -101,40 +95,14 @@ func ParseTokens(data []byte) (*Tokens, error) {
 	return ts, nil
 }
 
-// NewToken returns a fresh random bearer token ("tk_" + 43 base64url characters) and
-// its SHA-256 as stored in the configuration.
-func NewToken() (secret, sha string, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", "", fmt.Errorf("ingest: random token: %w", err)
-	}
-	secret = "tk_" + base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(secret))
-	return secret, hex.EncodeToString(sum[:]), nil
-}
+// Digest implements bearer.Entry.
+func (t *Token) Digest() string { return t.SHA256 }
 
-var (
-	errNoToken  = errors.New("missing bearer token: send Authorization: Bearer <token>")
-	errBadToken = errors.New("unknown or revoked token")
-)
-
-// authenticate finds the token presented in r. The lookup is by SHA-256 of the
-// presented secret, and the stored digest is then compared in constant time, so the
-// time taken reveals nothing about any configured secret.
+// authenticate finds the token presented in r (see bearer.Find).
 func (ts *Tokens) authenticate(r *http.Request) (*Principal, error) {
-	h := r.Header.Get("Authorization")
-	scheme, secret, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, errNoToken
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-	t, found := ts.byHash[sum]
-	if !found {
-		return nil, errBadToken
-	}
-	want, _ := hex.DecodeString(t.SHA256)
-	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return nil, errBadToken
+	t, sum, err := bearer.Find(r, ts.byHash)
+	if err != nil {
+		return nil, err
 	}
 	return &Principal{Token: t, hash: sum}, nil
 }

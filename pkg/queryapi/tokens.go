@@ -1,9 +1,6 @@
 package queryapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/trailkeep/trailkeep/pkg/bearer"
 )
 
 // Role is what a token may do. Each role includes the ones before it.
@@ -85,9 +84,9 @@ func ParseTokens(data []byte) (*Tokens, error) {
 	for i := range doc.Tokens {
 		t := &doc.Tokens[i]
 		where := fmt.Sprintf("queryapi: token %d (%q)", i, t.Name)
-		raw, err := hex.DecodeString(t.SHA256)
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("%s: sha256 must be 64 hex digits (trailctl tokens create prints it)", where)
+		h, err := bearer.ParseDigest(t.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if t.Name == "" {
 			return nil, fmt.Errorf("%s: a name is required", where)
@@ -110,8 +109,6 @@ func ParseTokens(data []byte) (*Tokens, error) {
 		if t.Actor != nil && (t.Actor.Type == "" || t.Actor.ID == "") {
 			return nil, fmt.Errorf("%s: actor needs a type and an id", where)
 		}
-		var h [32]byte
-		copy(h[:], raw)
 		if _, dup := ts.byHash[h]; dup {
 			return nil, fmt.Errorf("%s: the same token is configured twice", where)
 		}
@@ -123,26 +120,11 @@ func ParseTokens(data []byte) (*Tokens, error) {
 	return ts, nil
 }
 
-var (
-	errNoToken  = errors.New("missing bearer token: send Authorization: Bearer <token>")
-	errBadToken = errors.New("unknown or revoked token")
-)
+// Digest implements bearer.Entry.
+func (t *Token) Digest() string { return t.SHA256 }
 
-// authenticate finds the token presented in r; the stored digest is compared in
-// constant time.
+// authenticate finds the token presented in r (see bearer.Find).
 func (ts *Tokens) authenticate(r *http.Request) (*Token, error) {
-	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, errNoToken
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-	t, found := ts.byHash[sum]
-	if !found {
-		return nil, errBadToken
-	}
-	want, _ := hex.DecodeString(t.SHA256)
-	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return nil, errBadToken
-	}
-	return t, nil
+	t, _, err := bearer.Find(r, ts.byHash)
+	return t, err
 }
