@@ -26,11 +26,17 @@ func newQueryCmd() *cobra.Command {
 	sf.register(cmd)
 	cmd.PersistentFlags().AddFlagSet(cmd.Flags())
 	cmd.PersistentFlags().StringVar(&tenant, "tenant", "", "tenant the saved query belongs to (required)")
-	needTenant := func() error {
+	// withStore checks --tenant, then runs fn on an open store.
+	withStore := func(cmd *cobra.Command, fn func(*clickhouse.Store) error) error {
 		if !savedNameRE.MatchString(tenant) {
 			return usageError(errors.New("--tenant is required (a tenant slug)"))
 		}
-		return nil
+		store, err := sf.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return fn(store)
 	}
 
 	var description, by string
@@ -39,9 +45,6 @@ func newQueryCmd() *cobra.Command {
 		Short: "Save (or replace) a named query",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needTenant(); err != nil {
-				return err
-			}
 			if !savedNameRE.MatchString(args[0]) {
 				return usageError(fmt.Errorf("name %q must be a lower-case slug", args[0]))
 			}
@@ -49,16 +52,13 @@ func newQueryCmd() *cobra.Command {
 			if _, err := query.Compile(q, time.Now()); err != nil {
 				return usageError(err)
 			}
-			store, err := sf.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			if err := store.SaveQuery(cmd.Context(), clickhouse.SavedQuery{Tenant: tenant, Name: args[0], Query: q, Description: description, SavedBy: by, SavedAt: time.Now()}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s: %s\n", tenant, args[0], q)
-			return nil
+			return withStore(cmd, func(store *clickhouse.Store) error {
+				if err := store.SaveQuery(cmd.Context(), clickhouse.SavedQuery{Tenant: tenant, Name: args[0], Query: q, Description: description, SavedBy: by, SavedAt: time.Now()}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s: %s\n", tenant, args[0], q)
+				return nil
+			})
 		},
 	}
 	save.Flags().StringVar(&description, "description", "", "what the query is for")
@@ -69,24 +69,18 @@ func newQueryCmd() *cobra.Command {
 		Short: "List a tenant's saved queries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needTenant(); err != nil {
-				return err
-			}
-			store, err := sf.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			qs, err := store.SavedQueries(cmd.Context(), tenant)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tQUERY\tSAVED BY\tSAVED AT\tDESCRIPTION")
-			for _, q := range qs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", q.Name, q.Query, q.SavedBy, q.SavedAt.UTC().Format(time.RFC3339), q.Description)
-			}
-			return tw.Flush()
+			return withStore(cmd, func(store *clickhouse.Store) error {
+				qs, err := store.SavedQueries(cmd.Context(), tenant)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tQUERY\tSAVED BY\tSAVED AT\tDESCRIPTION")
+				for _, q := range qs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", q.Name, q.Query, q.SavedBy, q.SavedAt.UTC().Format(time.RFC3339), q.Description)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 
@@ -96,15 +90,11 @@ func newQueryCmd() *cobra.Command {
 		Short: "Run a saved query over the tenant's events (as trailctl search)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needTenant(); err != nil {
+			var q clickhouse.SavedQuery
+			err := withStore(cmd, func(store *clickhouse.Store) (err error) {
+				q, err = store.SavedQuery(cmd.Context(), tenant, args[0])
 				return err
-			}
-			store, err := sf.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			q, err := store.SavedQuery(cmd.Context(), tenant, args[0])
-			store.Close()
+			})
 			if errors.Is(err, clickhouse.ErrNotFound) {
 				return failed("tenant %s has no saved query %q (trailctl query list)", tenant, args[0])
 			}
@@ -125,15 +115,9 @@ func newQueryCmd() *cobra.Command {
 		Short: "Delete a saved query",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needTenant(); err != nil {
-				return err
-			}
-			store, err := sf.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			err = store.DeleteQuery(cmd.Context(), tenant, args[0], defaultIdentity())
+			err := withStore(cmd, func(store *clickhouse.Store) error {
+				return store.DeleteQuery(cmd.Context(), tenant, args[0], defaultIdentity())
+			})
 			if errors.Is(err, clickhouse.ErrNotFound) {
 				return failed("tenant %s has no saved query %q", tenant, args[0])
 			}
