@@ -10,11 +10,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/chainer"
 go=$("$root/scripts/ensure-go.sh")
 log() { echo "chainer-local.sh: $*" >&2; }
+source "$root/scripts/local-service.sh"
 
 start() {
   mkdir -p "$dir" "$root/bin"
   (cd "$root" && "$go" build -o bin/chainer ./cmd/chainer && "$go" build -o bin/trailctl ./cmd/trailctl)
-  if [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then log "reusing chainer pid $(cat "$dir/pid")"; return; fi
+  if svc_running; then log "reusing chainer pid $(cat "$dir/pid")"; return; fi
   if [[ ! -f "$dir/checkpoints.key" ]]; then
     "$root/bin/trailctl" keys generate checkpoints --dir "$dir" >/dev/null
   fi
@@ -23,23 +24,12 @@ start() {
   TRAILKEEP_CHECKPOINT_INTERVAL=2s \
     setsid nohup "$root/bin/chainer" >"$dir/chainer.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    if grep -q '"msg":"chaining"' "$dir/chainer.log" && grep -q 'writing to ClickHouse' "$dir/chainer.log"; then
-      log "chaining; public key $(cat "$dir/checkpoints.pub")"; return
-    fi
-    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then log "chainer exited:"; tail -20 "$dir/chainer.log" >&2; exit 1; fi
-    sleep 0.2
-  done
-  log "chainer not ready after 20s"; tail -20 "$dir/chainer.log" >&2; exit 1
+  ready() { grep -q '"msg":"chaining"' "$dir/chainer.log" && grep -q 'writing to ClickHouse' "$dir/chainer.log"; }
+  svc_wait "$dir/chainer.log" ready
+  log "chaining; public key $(cat "$dir/checkpoints.pub")"
 }
 
-stop() {
-  [[ -f "$dir/pid" ]] || { log "not running"; return; }
-  local pid; pid=$(cat "$dir/pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  rm -f "$dir/pid"; log "stopped"
-}
+stop() { svc_stop; }
 
 case "${1:-}" in
   start) start ;;

@@ -15,13 +15,12 @@ dir="$root/.run/ingest"
 addr=${TRAILKEEP_INGEST_ADDR:-127.0.0.1:8080}
 go=$("$root/scripts/ensure-go.sh")
 log() { echo "ingest-local.sh: $*" >&2; }
+source "$root/scripts/local-service.sh"
 
 start() {
   mkdir -p "$dir" "$root/bin"
   (cd "$root" && "$go" build -o bin/ingest ./cmd/ingest && "$go" build -o bin/trailctl ./cmd/trailctl)
-  if [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-    log "reusing ingest pid $(cat "$dir/pid")"; return
-  fi
+  if svc_running; then log "reusing ingest pid $(cat "$dir/pid")"; return; fi
   if [[ ! -f "$dir/tokens.json" ]]; then
     local reg hook
     reg=$("$root/bin/trailctl" tokens create --name registry --tenant acme-platform --source registry --scopes events:write,cloudevents:write)
@@ -40,21 +39,12 @@ PY
   TRAILKEEP_INGEST_IP_KEY_FILE="$dir/ip.key" \
     setsid nohup "$root/bin/ingest" >"$dir/ingest.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    if curl -sf "http://$addr/readyz" >/dev/null; then log "ready on http://$addr"; return; fi
-    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then log "ingest exited:"; tail -20 "$dir/ingest.log" >&2; exit 1; fi
-    sleep 0.2
-  done
-  log "ingest not ready after 20s"; tail -20 "$dir/ingest.log" >&2; exit 1
+  ready() { curl -sf "http://$addr/readyz" >/dev/null; }
+  svc_wait "$dir/ingest.log" ready
+  log "ready on http://$addr"
 }
 
-stop() {
-  [[ -f "$dir/pid" ]] || { log "not running"; return; }
-  local pid; pid=$(cat "$dir/pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  rm -f "$dir/pid"; log "stopped"
-}
+stop() { svc_stop; }
 
 case "${1:-}" in
   start) start ;;

@@ -15,13 +15,12 @@ dir="$root/.run/query"
 addr=${TRAILKEEP_QUERY_ADDR:-127.0.0.1:8081}
 go=$("$root/scripts/ensure-go.sh")
 log() { echo "query-local.sh: $*" >&2; }
+source "$root/scripts/local-service.sh"
 
 start() {
   mkdir -p "$dir" "$root/bin"
   (cd "$root" && "$go" build -o bin/query ./cmd/query && "$go" build -o bin/trailctl ./cmd/trailctl)
-  if [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-    log "reusing query pid $(cat "$dir/pid")"; return
-  fi
+  if svc_running; then log "reusing query pid $(cat "$dir/pid")"; return; fi
   if [[ ! -f "$dir/tokens.json" ]]; then
     local aud adm
     aud=$("$root/bin/trailctl" tokens query --name jane-auditor --role auditor --tenant acme --actor-id jane@acme.example --actor-email jane@acme.example)
@@ -39,21 +38,12 @@ PY
   TRAILKEEP_CLICKHOUSE_ADDR=${TRAILKEEP_CLICKHOUSE_ADDR:-127.0.0.1:19000} \
     setsid nohup "$root/bin/query" >"$dir/query.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    if curl -sf "http://$addr/readyz" >/dev/null; then log "ready on http://$addr"; return; fi
-    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then log "query exited:"; tail -20 "$dir/query.log" >&2; exit 1; fi
-    sleep 0.2
-  done
-  log "query API not ready after 20s"; tail -20 "$dir/query.log" >&2; exit 1
+  ready() { curl -sf "http://$addr/readyz" >/dev/null; }
+  svc_wait "$dir/query.log" ready
+  log "ready on http://$addr"
 }
 
-stop() {
-  [[ -f "$dir/pid" ]] || { log "not running"; return; }
-  local pid; pid=$(cat "$dir/pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  rm -f "$dir/pid"; log "stopped"
-}
+stop() { svc_stop; }
 
 case "${1:-}" in
   start) start ;;

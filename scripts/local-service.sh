@@ -1,0 +1,27 @@
+# Sourced by scripts/{ingest,chainer,query}-local.sh: what they share about running
+# one binary in the background for `make run`, with its pid file in $dir and a log()
+# function defined by the caller.
+
+# svc_running: the recorded process is alive.
+svc_running() { [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; }
+
+# svc_wait LOGFILE CHECK...: poll CHECK for up to 20 s; fail with the log's tail if the
+# process exits or never becomes ready.
+svc_wait() {
+  local logfile=$1; shift
+  for _ in $(seq 1 100); do
+    if "$@"; then return 0; fi
+    if ! svc_running; then log "exited:"; tail -20 "$logfile" >&2; exit 1; fi
+    sleep 0.2
+  done
+  log "not ready after 20s"; tail -20 "$logfile" >&2; exit 1
+}
+
+# svc_stop: SIGTERM, then wait up to 20 s for the process to drain and exit.
+svc_stop() {
+  [[ -f "$dir/pid" ]] || { log "not running"; return; }
+  local pid; pid=$(cat "$dir/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  rm -f "$dir/pid"; log "stopped"
+}
