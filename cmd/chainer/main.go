@@ -20,6 +20,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -88,11 +89,10 @@ func run() error {
 	if err := envconfig.Process(ctx, &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("TRAILKEEP_LOG_LEVEL: %w", err)
+	log, err := service.Logger(cfg.LogLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if cfg.TransactionalID == "" {
 		h, err := os.Hostname()
 		if err != nil {

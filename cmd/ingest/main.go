@@ -10,9 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -78,11 +76,10 @@ func run() error {
 	if err := envconfig.Process(ctx, &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("TRAILKEEP_LOG_LEVEL: %w", err)
+	log, err := service.Logger(cfg.LogLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	tokens, err := loadTokens(cfg)
 	if err != nil {
@@ -142,34 +139,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
-	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "brokers", cfg.Brokers, "topic", cfg.Topic)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := service.Serve(ctx, cfg.Addr, srv, cfg.ShutdownTimeout, log, "brokers", cfg.Brokers, "topic", cfg.Topic); err != nil {
 		return err
-	case <-ctx.Done():
 	}
-	// Drain: stop accepting, let in-flight requests finish (each waits for its Kafka
-	// acknowledgement), then flush and close the producer.
-	log.Info("shutting down; draining in-flight requests", "timeout", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// In-flight requests have their acknowledgements; flush what is left and close.
+	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("drain incomplete", "err", err)
-	}
-	return prod.Close(sctx)
+	return prod.Close(cctx)
 }
 
 func loadTokens(cfg Config) (*ingest.Tokens, error) {

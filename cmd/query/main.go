@@ -13,8 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -26,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -70,11 +69,10 @@ func run() error {
 	if err := envconfig.Process(ctx, &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("TRAILKEEP_LOG_LEVEL: %w", err)
+	log, err := service.Logger(cfg.LogLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	data := []byte(cfg.Tokens)
 	if cfg.TokensFile != "" {
@@ -126,24 +124,10 @@ func run() error {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
-	}
-	// No WriteTimeout: exports stream for as long as they need.
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	log.Info("listening", "addr", ln.Addr().String(), "clickhouse", cfg.ClickHouseAddr, "database", cfg.ClickHouseDatabase, "access_log_topic", cfg.EventsTopic)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := service.Serve(ctx, cfg.Addr, mux, cfg.ShutdownTimeout, log, "clickhouse", cfg.ClickHouseAddr, "database", cfg.ClickHouseDatabase, "access_log_topic", cfg.EventsTopic); err != nil {
 		return err
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("drain incomplete", "err", err)
-	}
-	return prod.Close(sctx)
+	return prod.Close(cctx)
 }

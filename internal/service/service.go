@@ -1,0 +1,55 @@
+// Package service is the start-up and shutdown the trailkeep binaries share: the
+// JSON logger and an HTTP server that drains in-flight requests on SIGTERM.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Logger returns the JSON logger at level, the value of TRAILKEEP_LOG_LEVEL.
+func Logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("TRAILKEEP_LOG_LEVEL: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// Serve serves h on addr until ctx ends, then stops accepting and lets in-flight
+// requests finish for up to drain. There is no write timeout: exports stream for as
+// long as they need, and ingest answers only after Kafka acknowledged.
+func Serve(ctx context.Context, addr string, h http.Handler, drain time.Duration, log *slog.Logger, attrs ...any) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Info("listening", append([]any{"addr", ln.Addr().String()}, attrs...)...)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down; draining in-flight requests", "timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("drain incomplete", "err", err)
+	}
+	return nil
+}
