@@ -1,0 +1,164 @@
+// Package sinktest feeds exporter tests: it creates fresh chained and checkpoint
+// topics on the real broker and produces real chained records and signed checkpoints
+// to them (package chaintest), as the chainer would, and remembers which (partition,
+// seq) positions every sink must end up with.
+package sinktest
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/internal/kafkatest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+)
+
+// Feed is a pair of fresh topics and the log produced to them.
+type Feed struct {
+	Broker      string
+	Chained     string
+	Checkpoints string
+	Partitions  int32
+	Log         *chaintest.Log
+	// Want holds every produced (partition, seq).
+	Want map[[2]uint64]bool
+	cl   *kgo.Client
+	cps  int // checkpoints of Log already produced
+	// Start is the chained_at of the first record; records are one millisecond apart.
+	Start time.Time
+	n     int
+}
+
+// New creates the topics on the shared broker; a checkpoint is signed every
+// `every` records of a partition.
+func New(t testing.TB, partitions int32, every uint64) *Feed {
+	t.Helper()
+	b := kafkatest.Shared(t)
+	f := &Feed{Broker: b.Addr, Chained: kafkatest.Topic("audit.chained"), Checkpoints: kafkatest.Topic("audit.checkpoints"),
+		Partitions: partitions, Log: chaintest.New(t, "exporter.test", every), Want: map[[2]uint64]bool{},
+		Start: time.Date(2026, 11, 20, 23, 59, 0, 0, time.UTC)}
+	f.Log.Topic = f.Chained
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	f.cl = cl
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: f.Chained, Partitions: partitions, Replication: 1},
+		kafka.Topic{Name: f.Checkpoints, Partitions: partitions, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// Tenant returns the tenant that lives on partition p (ingest keys by tenant).
+func Tenant(p int32, k int) string { return "tenant-" + strconv.Itoa(int(p)) + "-" + strconv.Itoa(k) }
+
+// Add chains n more records, round-robin over the partitions (two tenants per
+// partition), produces them and any checkpoints signed meanwhile, and returns them.
+func (f *Feed) Add(t testing.TB, n int) []chain.Record {
+	t.Helper()
+	var recs []chain.Record
+	for i := 0; i < n; i++ {
+		p := int32(f.n % int(f.Partitions))
+		at := f.Start.Add(time.Duration(f.n) * time.Millisecond)
+		doc := chaintest.Doc("rule.updated", "user:u"+strconv.Itoa(f.n%7), "rule", "r-"+strconv.Itoa(f.n))
+		recs = append(recs, f.Log.Add(p, Tenant(p, f.n/int(f.Partitions)%2), at, doc))
+		f.n++
+	}
+	f.Produce(t, recs)
+	return recs
+}
+
+// Produce writes recs to the chained topic (each to its own partition, in order) and
+// the log's checkpoints not produced yet to the checkpoint topic.
+func (f *Feed) Produce(t testing.TB, recs []chain.Record) {
+	t.Helper()
+	var out []*kgo.Record
+	for _, r := range recs {
+		v, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &kgo.Record{Topic: f.Chained, Partition: r.Partition, Value: v, Timestamp: r.ChainedAt})
+		f.Want[[2]uint64{uint64(r.Partition), r.Seq}] = true
+	}
+	for _, cp := range f.Log.Checkpoints[f.cps:] {
+		v, err := json.Marshal(cp.SignedCheckpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &kgo.Record{Topic: f.Checkpoints, Partition: cp.Partition, Value: v})
+	}
+	f.cps = len(f.Log.Checkpoints)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+		t.Fatalf("sinktest: produce: %v", err)
+	}
+}
+
+// ProduceRaw writes a value that is not a chained record to partition p.
+func (f *Feed) ProduceRaw(t testing.TB, p int32, value []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.cl.ProduceSync(ctx, &kgo.Record{Topic: f.Chained, Partition: p, Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// DeadLetters reads every record of a dead-letter topic, with its headers.
+func (f *Feed) DeadLetters(t testing.TB, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.Broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if fs.Empty() {
+			return out
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+}
+
+// Header returns the value of header k of r.
+func Header(r *kgo.Record, k string) string {
+	for _, h := range r.Headers {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// Wait polls cond every 100ms until it returns nil or the timeout passes, then fails
+// the test with cond's last error.
+func Wait(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

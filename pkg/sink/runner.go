@@ -1,0 +1,650 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+)
+
+// Config configures a Runner. Zero values take the documented defaults.
+type Config struct {
+	// Brokers are the Kafka seed brokers. Required.
+	Brokers []string
+	// Group is the sink's consumer group. Default "trailkeep-exporter-<sink name>":
+	// each sink has its own, so each keeps its own position and pace.
+	Group string
+	// ChainedTopic and CheckpointTopic default to audit.chained and
+	// audit.checkpoints. The checkpoint topic is consumed only for a CheckpointSink.
+	ChainedTopic, CheckpointTopic string
+	// DeadLetterTopic receives the records the sink rejected. Default
+	// "audit.exporter.<sink name>.deadletter". It is created at start with the
+	// chained topic's partition count and Replication (default 1).
+	DeadLetterTopic string
+	Replication     int16
+	// BatchRecords and BatchBytes bound one delivery. Defaults 1000 and 1 MiB.
+	BatchRecords, BatchBytes int
+	// Linger is how long a partition waits for a full batch before sending a
+	// partial one: the latency a sink trades for fewer, larger requests or
+	// objects. Default 200ms.
+	Linger time.Duration
+	// BufferBytes is how much fetched data a partition may hold while its batch is
+	// in flight; above it the partition's fetching pauses. Default 8 MiB. A
+	// stalled sink holds at most BufferBytes per assigned partition plus one fetch.
+	BufferBytes int
+	// MinBackoff and MaxBackoff bound the exponential backoff between retries.
+	// Defaults 100ms and 30s. A Retry-After longer than MaxBackoff is honoured.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger defaults to slog.Default(); Metrics to a private registry.
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// ClientOpts are appended to the Kafka client's options (tests).
+	ClientOpts []kgo.Opt
+}
+
+func (c *Config) defaults(name string) error {
+	if len(c.Brokers) == 0 {
+		return errors.New("sink: Config.Brokers is required")
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Group, "trailkeep-exporter-"+name)
+	def(&c.ChainedTopic, "audit.chained")
+	def(&c.CheckpointTopic, "audit.checkpoints")
+	def(&c.DeadLetterTopic, "audit.exporter."+name+".deadletter")
+	if c.Replication == 0 {
+		c.Replication = 1
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = 1000
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.Linger <= 0 {
+		c.Linger = 200 * time.Millisecond
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = 8 << 20
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+	return nil
+}
+
+// Runner feeds one Sink from audit.chained. Create it with NewRunner and call Run.
+type Runner struct {
+	cfg    Config
+	sink   Sink
+	cps    CheckpointSink // nil unless the sink archives checkpoints
+	opener Opener         // nil unless the sink keeps per-partition state
+	name   string
+	log    *slog.Logger
+	m      *Metrics
+	cl     *kgo.Client
+
+	mu    sync.Mutex
+	parts map[topicPartition]*partition
+	// fail stops Run with the error of a partition that hit a Fatal failure.
+	fail context.CancelCauseFunc
+
+	sent, retried, dead atomic.Int64
+	buffered            atomic.Int64
+}
+
+type topicPartition struct {
+	topic string
+	p     int32
+}
+
+// NewRunner connects to Kafka in s's consumer group. Nothing is consumed before Run.
+func NewRunner(s Sink, cfg Config) (*Runner, error) {
+	name := s.Name()
+	if err := cfg.defaults(name); err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, sink: s, name: name, log: cfg.Logger.With("sink", name), m: cfg.Metrics,
+		parts: map[topicPartition]*partition{}}
+	r.cps, _ = s.(CheckpointSink)
+	r.opener, _ = s.(Opener)
+	topics := []string{cfg.ChainedTopic}
+	if r.cps != nil {
+		topics = append(topics, cfg.CheckpointTopic)
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Only what a sink acknowledged is ever committed (MarkCommitOffsets).
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.FetchMaxBytes(16 << 20),
+		kgo.FetchMaxPartitionBytes(4 << 20),
+		kgo.OnPartitionsAssigned(r.assigned),
+		kgo.OnPartitionsRevoked(r.revoked),
+		kgo.OnPartitionsLost(r.lost),
+		kgo.ProducerLinger(0),
+	}
+	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: kafka client: %w", name, err)
+	}
+	r.cl = cl
+	return r, nil
+}
+
+// Stats are the Runner's counters since start.
+type Stats struct{ Sent, Retried, DeadLettered, BufferedBytes int64 }
+
+// Stats returns the Runner's counters.
+func (r *Runner) Stats() Stats {
+	return Stats{Sent: r.sent.Load(), Retried: r.retried.Load(), DeadLettered: r.dead.Load(), BufferedBytes: r.buffered.Load()}
+}
+
+// Run consumes until ctx ends (nil) or the sink fails fatally (its error). The
+// dead-letter topic is created first. Acknowledged offsets are committed before Run
+// returns; the Runner cannot be reused.
+func (r *Runner) Run(ctx context.Context) error {
+	defer r.cl.Close()
+	if err := r.ensureDeadLetter(ctx); err != nil {
+		return err
+	}
+	r.m.up.WithLabelValues(r.name).Set(1)
+	ctx, fail := context.WithCancelCause(ctx)
+	r.mu.Lock()
+	r.fail = fail
+	r.mu.Unlock()
+	for ctx.Err() == nil {
+		fs := r.cl.PollRecords(ctx, 10000)
+		if fs.IsClientClosed() {
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				r.log.Warn("fetch failed; the client retries", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			r.mu.Lock()
+			pt := r.parts[topicPartition{fp.Topic, fp.Partition}]
+			r.mu.Unlock()
+			if pt == nil {
+				// Revoked while the fetch was buffered; the next owner reads them.
+				return
+			}
+			pt.push(fp.Records, fp.HighWatermark)
+		})
+	}
+	r.stopAll()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.cl.CommitMarkedOffsets(cctx); err != nil {
+		r.log.Warn("final offset commit failed; the uncommitted tail will be delivered again", "err", err)
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		r.m.up.WithLabelValues(r.name).Set(0)
+		return cause
+	}
+	return nil
+}
+
+func (r *Runner) ensureDeadLetter(ctx context.Context) error {
+	n, err := kafka.PartitionCount(ctx, r.cl, r.cfg.ChainedTopic)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", r.name, err)
+	}
+	return kafka.EnsureTopics(ctx, r.cl, kafka.Topic{Name: r.cfg.DeadLetterTopic, Partitions: n, Replication: r.cfg.Replication})
+}
+
+func (r *Runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, ps := range m {
+		for _, p := range ps {
+			key := topicPartition{t, p}
+			if r.parts[key] != nil {
+				continue
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			pt := &partition{topicPartition: key, r: r, ctx: ctx, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+			r.parts[key] = pt
+			go pt.work()
+		}
+	}
+}
+
+// revoked stops the partitions' workers (cancelling an in-flight delivery, which is
+// then re-delivered by the next owner) and commits what was acknowledged.
+func (r *Runner) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	r.stop(m)
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		r.log.Warn("offset commit on revoke failed; the uncommitted tail will be delivered again", "err", err)
+	}
+}
+
+func (r *Runner) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.stop(m) }
+
+func (r *Runner) stop(m map[string][]int32) {
+	var stopping []*partition
+	r.mu.Lock()
+	for t, ps := range m {
+		for _, p := range ps {
+			key := topicPartition{t, p}
+			if pt := r.parts[key]; pt != nil {
+				delete(r.parts, key)
+				stopping = append(stopping, pt)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, pt := range stopping {
+		pt.cancel()
+		<-pt.done
+		r.buffered.Add(-int64(pt.dropBuffered()))
+	}
+}
+
+func (r *Runner) stopAll() {
+	m := map[string][]int32{}
+	r.mu.Lock()
+	for k := range r.parts {
+		m[k.topic] = append(m[k.topic], k.p)
+	}
+	r.mu.Unlock()
+	r.stop(m)
+}
+
+func (r *Runner) fatal(err error) {
+	r.log.Error("sink stopped: delivery refused for a reason retrying cannot fix; nothing was committed past the last acknowledged batch. Fix the sink's configuration or credentials and restart the exporter", "err", err)
+	r.mu.Lock()
+	fail := r.fail
+	r.mu.Unlock()
+	if fail != nil {
+		fail(err)
+	}
+}
+
+// backoff returns the delay before retry attempt n (1-based): full jitter over an
+// exponentially growing window, or the server's Retry-After plus a little jitter so
+// that partitions told the same delay do not return in lockstep.
+func (r *Runner) backoff(n int, after time.Duration) time.Duration {
+	if after > 0 {
+		return after + rand.N(r.cfg.MinBackoff)
+	}
+	window := r.cfg.MaxBackoff
+	if n < 30 {
+		window = min(r.cfg.MaxBackoff, r.cfg.MinBackoff<<n)
+	}
+	return r.cfg.MinBackoff/2 + rand.N(window)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// partition is one assigned topic-partition: a bounded queue filled by the poll loop
+// and drained, one batch at a time, by its worker.
+type partition struct {
+	topicPartition
+	r      *Runner
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	wake   chan struct{}
+
+	mu     sync.Mutex
+	queue  []*kgo.Record
+	bytes  int
+	paused bool
+	hwm    int64
+}
+
+func (pt *partition) push(recs []*kgo.Record, hwm int64) {
+	n := 0
+	for _, rec := range recs {
+		n += len(rec.Value)
+	}
+	pt.mu.Lock()
+	pt.queue = append(pt.queue, recs...)
+	pt.bytes += n
+	pt.hwm = hwm
+	if pt.bytes >= pt.r.cfg.BufferBytes && !pt.paused {
+		pt.paused = true
+		pt.r.cl.PauseFetchPartitions(map[string][]int32{pt.topic: {pt.p}})
+	}
+	pt.mu.Unlock()
+	pt.r.buffered.Add(int64(n))
+	pt.r.m.buffered.WithLabelValues(pt.r.name).Set(float64(pt.r.buffered.Load()))
+	select {
+	case pt.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (pt *partition) dropBuffered() int {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	n := pt.bytes
+	pt.queue, pt.bytes = nil, 0
+	if pt.paused {
+		pt.paused = false
+		pt.r.cl.ResumeFetchPartitions(map[string][]int32{pt.topic: {pt.p}})
+	}
+	return n
+}
+
+// take waits for records and returns the next batch: as many queued records as the
+// batch limits allow, once the batch is full or the oldest queued record waited Linger.
+func (pt *partition) take() []*kgo.Record {
+	cfg := &pt.r.cfg
+	var deadline time.Time
+	for {
+		pt.mu.Lock()
+		if n := len(pt.queue); n > 0 {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(cfg.Linger)
+			}
+			if n >= cfg.BatchRecords || pt.bytes >= cfg.BatchBytes || !time.Now().Before(deadline) {
+				k, size := 0, 0
+				for k < n && k < cfg.BatchRecords && (k == 0 || size+len(pt.queue[k].Value) <= cfg.BatchBytes) {
+					size += len(pt.queue[k].Value)
+					k++
+				}
+				out := pt.queue[:k:k]
+				pt.queue = pt.queue[k:]
+				if len(pt.queue) == 0 {
+					pt.queue = nil
+				}
+				pt.bytes -= size
+				if pt.paused && pt.bytes < cfg.BufferBytes/2 {
+					pt.paused = false
+					pt.r.cl.ResumeFetchPartitions(map[string][]int32{pt.topic: {pt.p}})
+				}
+				pt.mu.Unlock()
+				pt.r.buffered.Add(-int64(size))
+				return out
+			}
+		}
+		pt.mu.Unlock()
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if !deadline.IsZero() {
+			timer = time.NewTimer(time.Until(deadline))
+			expired = timer.C
+		}
+		select {
+		case <-pt.ctx.Done():
+			return nil
+		case <-pt.wake:
+		case <-expired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+func (pt *partition) work() {
+	defer close(pt.done)
+	r := pt.r
+	ctx := pt.ctx
+	checkpoints := r.cps != nil && pt.topic == r.cfg.CheckpointTopic
+	if !checkpoints && r.opener != nil {
+		for n := 1; ; n++ {
+			err := r.opener.OpenPartition(ctx, pt.p)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if e := classify(err); e.Kind == Fatal {
+				r.fatal(fmt.Errorf("open partition %d: %w", pt.p, err))
+				return
+			}
+			r.log.Warn("opening partition failed; retrying", "partition", pt.p, "attempt", n, "err", err)
+			if sleep(ctx, r.backoff(n, 0)) != nil {
+				return
+			}
+		}
+		defer r.opener.ClosePartition(pt.p)
+	}
+	for {
+		in := pt.take()
+		if in == nil {
+			return
+		}
+		var err error
+		if checkpoints {
+			err = pt.deliverCheckpoints(ctx, in)
+		} else {
+			err = pt.deliverRecords(ctx, in)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				r.fatal(fmt.Errorf("partition %d: %w", pt.p, err))
+			}
+			return
+		}
+		last := in[len(in)-1]
+		r.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{pt.topic: {pt.p: {Epoch: last.LeaderEpoch, Offset: last.Offset + 1}}})
+		pt.mu.Lock()
+		lag := pt.hwm - (last.Offset + 1)
+		pt.mu.Unlock()
+		r.m.lag.WithLabelValues(r.name, pt.topic, part(pt.p)).Set(float64(max(lag, 0)))
+		r.m.buffered.WithLabelValues(r.name).Set(float64(r.buffered.Load()))
+	}
+}
+
+// header is the part of a canonical event a sink needs besides the raw bytes.
+type header struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Action     string     `json:"action"`
+	OccurredAt event.Time `json:"occurred_at"`
+}
+
+// Decode reads one audit.chained value into a Record.
+func Decode(offset int64, value []byte) (Record, error) {
+	rec := Record{Offset: offset, Value: value}
+	if err := rec.Chain.UnmarshalJSON(value); err != nil {
+		return rec, err
+	}
+	var h header
+	if err := jsonv2.Unmarshal(rec.Chain.Event, &h); err != nil {
+		return rec, fmt.Errorf("record %d/%d: event: %w", rec.Chain.Partition, rec.Chain.Seq, err)
+	}
+	if h.Tenant == "" || h.ID == "" {
+		return rec, fmt.Errorf("record %d/%d: event has no id or tenant", rec.Chain.Partition, rec.Chain.Seq)
+	}
+	rec.Tenant, rec.ID, rec.Action, rec.OccurredAt = h.Tenant, h.ID, h.Action, h.OccurredAt.Time
+	return rec, nil
+}
+
+func (pt *partition) deliverRecords(ctx context.Context, in []*kgo.Record) error {
+	r := pt.r
+	recs := make([]Record, 0, len(in))
+	for _, kr := range in {
+		rec, err := Decode(kr.Offset, kr.Value)
+		if err != nil {
+			// Not a chained record: it cannot be exported, and holding the
+			// partition for it would stop the log. Park it with the reason.
+			if err := r.deadLetter(ctx, kr, "undecodable", err); err != nil {
+				return err
+			}
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	send := func(ctx context.Context, lo, hi int) error {
+		return r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
+	}
+	byOffset := make(map[int64]*kgo.Record, len(in))
+	for _, kr := range in {
+		byOffset[kr.Offset] = kr
+	}
+	dead := func(ctx context.Context, i int, e *Error) error {
+		return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
+	}
+	if err := r.deliver(ctx, len(recs), send, dead, "records"); err != nil {
+		return err
+	}
+	r.m.lastSeq.WithLabelValues(r.name, part(pt.p)).Set(float64(recs[len(recs)-1].Chain.Seq))
+	return nil
+}
+
+func (pt *partition) deliverCheckpoints(ctx context.Context, in []*kgo.Record) error {
+	r := pt.r
+	cps := make([]Checkpoint, 0, len(in))
+	keep := make([]*kgo.Record, 0, len(in))
+	for _, kr := range in {
+		var sc chain.SignedCheckpoint
+		err := jsonv2.Unmarshal(kr.Value, &sc)
+		var cp chain.Checkpoint
+		if err == nil {
+			cp, err = sc.Unverified()
+		}
+		if err != nil {
+			if err := r.deadLetter(ctx, kr, "undecodable", fmt.Errorf("checkpoint: %w", err)); err != nil {
+				return err
+			}
+			continue
+		}
+		cps = append(cps, Checkpoint{Offset: kr.Offset, Value: kr.Value, Signed: sc, Size: cp.Size})
+		keep = append(keep, kr)
+	}
+	send := func(ctx context.Context, lo, hi int) error { return r.cps.DeliverCheckpoints(ctx, pt.p, cps[lo:hi]) }
+	dead := func(ctx context.Context, i int, e *Error) error {
+		return r.deadLetter(ctx, keep[i], e.Kind.String(), e)
+	}
+	return r.deliver(ctx, len(cps), send, dead, "checkpoints")
+}
+
+// deliver sends items [0, n) with retries, splitting rejected ranges down to the
+// offending item, which is dead-lettered. It returns nil once every item was
+// acknowledged or dead-lettered, ctx's error, or a Fatal error.
+func (r *Runner) deliver(ctx context.Context, n int, send func(ctx context.Context, lo, hi int) error,
+	dead func(ctx context.Context, i int, e *Error) error, kind string) error {
+	var rng func(lo, hi int) error
+	rng = func(lo, hi int) error {
+		if lo >= hi {
+			return nil
+		}
+		for attempt := 1; ; attempt++ {
+			err := send(ctx, lo, hi)
+			if err == nil {
+				r.sent.Add(int64(hi - lo))
+				r.m.sent.WithLabelValues(r.name, kind).Add(float64(hi - lo))
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			e := classify(err)
+			switch e.Kind {
+			case Fatal:
+				return e
+			case Reject:
+				switch {
+				case hi-lo == 1:
+					if err := dead(ctx, lo, e); err != nil {
+						return err
+					}
+					r.dead.Add(1)
+					r.m.dead.WithLabelValues(r.name).Inc()
+					return nil
+				case e.Index >= 0 && e.Index < hi-lo:
+					i := lo + e.Index
+					if err := rng(lo, i); err != nil {
+						return err
+					}
+					if err := rng(i, i+1); err != nil {
+						return err
+					}
+					return rng(i+1, hi)
+				default:
+					mid := lo + (hi-lo)/2
+					if err := rng(lo, mid); err != nil {
+						return err
+					}
+					return rng(mid, hi)
+				}
+			default:
+				r.retried.Add(1)
+				r.m.retried.WithLabelValues(r.name).Inc()
+				d := r.backoff(attempt, e.RetryAfter)
+				r.log.Warn("delivery failed; retrying", "items", hi-lo, "attempt", attempt, "in", d, "err", err)
+				if err := sleep(ctx, d); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return rng(0, n)
+}
+
+// deadLetter writes rec to the sink's dead-letter topic with the reason, retrying
+// until Kafka acknowledges: the source offset must not be committed before then.
+func (r *Runner) deadLetter(ctx context.Context, rec *kgo.Record, kind string, reason error) error {
+	out := &kgo.Record{Topic: r.cfg.DeadLetterTopic, Partition: rec.Partition, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
+		Headers: []kgo.RecordHeader{
+			{Key: "sink", Value: []byte(r.name)},
+			{Key: "kind", Value: []byte(kind)},
+			{Key: "reason", Value: []byte(reason.Error())},
+			{Key: "source", Value: []byte(rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "@" + strconv.FormatInt(rec.Offset, 10))},
+		}}
+	r.log.Error("record dead-lettered", "source", string(out.Headers[3].Value), "reason", reason)
+	for attempt := 1; ; attempt++ {
+		err := r.cl.ProduceSync(ctx, out).FirstErr()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.log.Warn("dead-letter write failed; retrying", "topic", r.cfg.DeadLetterTopic, "err", err)
+		if err := sleep(ctx, r.backoff(attempt, 0)); err != nil {
+			return err
+		}
+	}
+}
