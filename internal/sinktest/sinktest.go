@@ -30,8 +30,10 @@ type Feed struct {
 	Want map[[2]uint64]bool
 	cl   *kgo.Client
 	cps  int // checkpoints of Log already produced
-	// Start is the chained_at of the first record; records are one millisecond apart.
+	// Start is the chained_at of the first record; records are Step (default one
+	// millisecond) apart.
 	Start time.Time
+	Step  time.Duration
 	n     int
 }
 
@@ -42,7 +44,7 @@ func New(t testing.TB, partitions int32, every uint64) *Feed {
 	b := kafkatest.Shared(t)
 	f := &Feed{Broker: b.Addr, Chained: kafkatest.Topic("audit.chained"), Checkpoints: kafkatest.Topic("audit.checkpoints"),
 		Partitions: partitions, Log: chaintest.New(t, "exporter.test", every), Want: map[[2]uint64]bool{},
-		Start: time.Date(2026, 11, 20, 23, 59, 0, 0, time.UTC)}
+		Start: time.Date(2026, 11, 20, 23, 59, 0, 0, time.UTC), Step: time.Millisecond}
 	f.Log.Topic = f.Chained
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	if err != nil {
@@ -69,7 +71,7 @@ func (f *Feed) Add(t testing.TB, n int) []chain.Record {
 	var recs []chain.Record
 	for i := 0; i < n; i++ {
 		p := int32(f.n % int(f.Partitions))
-		at := f.Start.Add(time.Duration(f.n) * time.Millisecond)
+		at := f.Start.Add(time.Duration(f.n) * f.Step)
 		doc := chaintest.Doc("rule.updated", "user:u"+strconv.Itoa(f.n%7), "rule", "r-"+strconv.Itoa(f.n))
 		recs = append(recs, f.Log.Add(p, Tenant(p, f.n/int(f.Partitions)%2), at, doc))
 		f.n++
