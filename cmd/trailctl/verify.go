@@ -48,6 +48,7 @@ func (v *verifyFlags) load() (note.Verifiers, []chain.SignedCheckpoint, error) {
 func newVerifyCmd() *cobra.Command {
 	var vf verifyFlags
 	var sv storeVerifyFlags
+	var s3f s3VerifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify a partition's records and checkpoints with only the public key",
@@ -61,9 +62,19 @@ From files:  trailctl verify --origin O --records R --checkpoints C --verifier-k
 From ClickHouse (every checkpointed partition, or --partition N, or the partitions
 of --tenant T; optionally only the records chained --after/--before, widened to the
 signed checkpoints around them):
-  trailctl verify --store --deployment D --verifier-key K [--partition N] [--after -30d]`,
+  trailctl verify --store --deployment D --verifier-key K [--partition N] [--after -30d]
+From the S3 WORM archive, offline (digest chain, object hashes, records, checkpoints,
+daily manifests; every problem is named with its object):
+  trailctl verify --s3 s3://bucket/prefix --deployment D --pubkey K [--s3-endpoint URL --s3-path-style]`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if s3f.url != "" {
+				var one *int32
+				if cmd.Flags().Changed("partition") {
+					one = &vf.partition
+				}
+				return verifyS3(cmd, &s3f, &sv, vf.keys, one, vf.output)
+			}
 			if sv.store {
 				var one *int32
 				if cmd.Flags().Changed("partition") {
@@ -119,6 +130,7 @@ signed checkpoints around them):
 	}
 	vf.register(cmd)
 	sv.register(cmd)
+	s3f.register(cmd)
 	cmd.Flags().StringVarP(&vf.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }

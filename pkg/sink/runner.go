@@ -26,6 +26,10 @@ type Config struct {
 	// Group is the sink's consumer group. Default "trailkeep-exporter-<sink name>":
 	// each sink has its own, so each keeps its own position and pace.
 	Group string
+	// InstanceID, when set, is the sink's static group membership id (stable per
+	// exporter instance, e.g. a StatefulSet pod name): a restarted exporter takes
+	// its partitions back at once instead of after the session timeout.
+	InstanceID string
 	// ChainedTopic and CheckpointTopic default to audit.chained and
 	// audit.checkpoints. The checkpoint topic is consumed only for a CheckpointSink.
 	ChainedTopic, CheckpointTopic string
@@ -151,6 +155,9 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
 		kgo.ProducerLinger(0),
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
 	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
 	if err != nil {
