@@ -149,8 +149,10 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 		// Only what a sink acknowledged is ever committed (MarkCommitOffsets).
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
+		// A fetch brings at most half a partition's buffer (but always at least one
+		// record batch), so a paused partition overshoots its buffer by little.
 		kgo.FetchMaxBytes(16 << 20),
-		kgo.FetchMaxPartitionBytes(4 << 20),
+		kgo.FetchMaxPartitionBytes(int32(min(max(cfg.BufferBytes/2, 64<<10), 4<<20))),
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
