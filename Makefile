@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build run stop test lint bench bench-ingest bench-pipeline bench-search fuzz clean kafka-start kafka-stop
+.PHONY: all build run stop test lint bench bench-ingest bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -16,6 +16,7 @@ build:
 	$(GO) build -o bin/ingest ./cmd/ingest
 	$(GO) build -o bin/chainer ./cmd/chainer
 	$(GO) build -o bin/query ./cmd/query
+	$(GO) build -o bin/exporter ./cmd/exporter
 
 # Runs what exists today end to end over ../shared/fixtures: the real Kafka broker and
 # ingest fed with hooks, canonical events and CloudEvents; then canonicalise, chain,
@@ -25,6 +26,8 @@ run: build
 
 # Stops what `make run` left running.
 stop:
+	scripts/exporter-local.sh stop
+	scripts/versitygw.sh stop
 	scripts/query-local.sh stop
 	scripts/chainer-local.sh stop
 	scripts/ingest-local.sh stop
@@ -63,6 +66,11 @@ bench-pipeline:
 # export (figures in BENCHMARKS.md). The generated database is kept and reused.
 bench-search:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'Search10M|Export1M' -benchtime 1x -timeout 60m | tee bench-search.out
+
+# Exporter throughput per sink (versitygw, in-process HEC and Datadog intake) and the
+# memory a stalled sink holds (figures in BENCHMARKS.md).
+bench-exporter:
+	$(GO) test ./internal/e2e -run '^$$' -bench 'Export(S3|HEC|Datadog)|StalledSink' -benchtime 1x -timeout 30m | tee bench-exporter.out
 
 # Short coverage-guided fuzzing of the canonicaliser and the verifier.
 fuzz:

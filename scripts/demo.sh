@@ -15,11 +15,12 @@ origin=demo.trailkeep.local/audit.chained/0
 step() { printf '\n== %s\n' "$*"; }
 
 # --- Online: the real broker and ingest, fed with the shared fixtures -----------------
-step "start the local Kafka broker (127.0.0.1:19092), ClickHouse (127.0.0.1:19000), ingest (127.0.0.1:8080) and the chainer"
+step "start the local Kafka broker (127.0.0.1:19092), ClickHouse (127.0.0.1:19000), ingest (127.0.0.1:8080), the chainer, and the exporter archiving to S3 Object Lock (versitygw, 127.0.0.1:17070)"
 scripts/kafka.sh start
 scripts/clickhouse.sh start
 scripts/ingest-local.sh start
 scripts/chainer-local.sh start
+scripts/exporter-local.sh start
 source .run/ingest/tokens.env
 api=http://127.0.0.1:8080
 
@@ -78,6 +79,12 @@ step "every one of those calls is itself in the audit log (chained like any even
 sleep 4
 "$bin" search 'event:audit_log.*' --limit 12
 
+step "the WORM archive (s3://trailkeep-archive/local): verified OFFLINE with the public key alone"
+sleep 3
+AWS_ACCESS_KEY_ID=trailkeep AWS_SECRET_ACCESS_KEY=trailkeep-secret "$bin" verify --s3 s3://trailkeep-archive/local \
+  --s3-endpoint http://127.0.0.1:17070 --s3-path-style --deployment local --pubkey .run/chainer/checkpoints.pub
+curl -s http://127.0.0.1:8082/metrics | grep -E '^trailkeep_exporter_(sent_total|sink_up|last_acked_seq)' | head -8
+
 cat <<TXT
 
 Send a first event yourself and find it:
@@ -87,8 +94,8 @@ Send a first event yourself and find it:
     http://127.0.0.1:8080/v1/events
   TRAILKEEP_CLICKHOUSE_ADDR=127.0.0.1:19000 $bin search 'resource:skill:my-skill actor:user:me@acme.example'
 ('$bin search --help' explains the filter language.) Query API tokens are in
-.run/query/tokens.env. Kafka, ClickHouse, ingest, the chainer and the query API keep
-running; 'make stop' ends them.
+.run/query/tokens.env. Kafka, ClickHouse, ingest, the chainer, the query API, the
+exporter and versitygw keep running; 'make stop' ends them.
 TXT
 
 # --- Offline: chain, sign, verify and prove the registry events ------------------------

@@ -29,12 +29,15 @@ install() {
 ready() { curl -s -o /dev/null "http://$addr/"; }
 
 start() {
-  install
   mkdir -p "$dir/data" "$dir/versions" "$dir/sidecar"
+  # Test binaries start it concurrently: one installs and starts, the others wait.
+  exec 9>"$dir.lock"
+  flock 9
+  install
   if svc_running; then log "reusing versitygw pid $(cat "$dir/pid")"; return; fi
   ROOT_ACCESS_KEY=${TRAILKEEP_S3_ACCESS_KEY:-trailkeep} ROOT_SECRET_KEY=${TRAILKEEP_S3_SECRET_KEY:-trailkeep-secret} \
     setsid nohup "$bin" --port "$addr" posix --versioning-dir "$dir/versions" --sidecar "$dir/sidecar" "$dir/data" \
-    >"$dir/versitygw.log" 2>&1 </dev/null &
+    >"$dir/versitygw.log" 2>&1 </dev/null 9>&- &
   echo $! >"$dir/pid"
   svc_wait "$dir/versitygw.log" ready
   log "ready on http://$addr"

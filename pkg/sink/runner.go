@@ -12,6 +12,7 @@ import (
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -48,6 +49,10 @@ type Config struct {
 	// in flight; above it the partition's fetching pauses. Default 8 MiB. A
 	// stalled sink holds at most BufferBytes per assigned partition plus one fetch.
 	BufferBytes int
+	// MaxPendingBatches bounds, per partition, the batches an AckSink accepted
+	// and whose acknowledgement is still awaited; sending waits beyond it.
+	// Default 16.
+	MaxPendingBatches int
 	// MinBackoff and MaxBackoff bound the exponential backoff between retries.
 	// Defaults 100ms and 30s. A Retry-After longer than MaxBackoff is honoured.
 	MinBackoff, MaxBackoff time.Duration
@@ -86,6 +91,9 @@ func (c *Config) defaults(name string) error {
 	if c.BufferBytes <= 0 {
 		c.BufferBytes = 8 << 20
 	}
+	if c.MaxPendingBatches <= 0 {
+		c.MaxPendingBatches = 16
+	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond
 	}
@@ -106,6 +114,7 @@ type Runner struct {
 	cfg    Config
 	sink   Sink
 	cps    CheckpointSink // nil unless the sink archives checkpoints
+	acks   AckSink        // nil unless the sink acknowledges asynchronously
 	opener Opener         // nil unless the sink keeps per-partition state
 	name   string
 	log    *slog.Logger
@@ -118,6 +127,7 @@ type Runner struct {
 	fail context.CancelCauseFunc
 
 	sent, retried, dead atomic.Int64
+	acked               atomic.Int64
 	buffered            atomic.Int64
 }
 
@@ -136,6 +146,7 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 		parts: map[topicPartition]*partition{}}
 	r.cps, _ = s.(CheckpointSink)
 	r.opener, _ = s.(Opener)
+	r.acks, _ = s.(AckSink)
 	topics := []string{cfg.ChainedTopic}
 	if r.cps != nil {
 		topics = append(topics, cfg.CheckpointTopic)
@@ -169,12 +180,14 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 	return r, nil
 }
 
-// Stats are the Runner's counters since start.
-type Stats struct{ Sent, Retried, DeadLettered, BufferedBytes int64 }
+// Stats are the Runner's counters since start. Sent counts items the sink accepted;
+// Acknowledged counts fetched records whose batch is done (acknowledged, or
+// dead-lettered) and whose offsets may be committed.
+type Stats struct{ Sent, Acknowledged, Retried, DeadLettered, BufferedBytes int64 }
 
 // Stats returns the Runner's counters.
 func (r *Runner) Stats() Stats {
-	return Stats{Sent: r.sent.Load(), Retried: r.retried.Load(), DeadLettered: r.dead.Load(), BufferedBytes: r.buffered.Load()}
+	return Stats{Sent: r.sent.Load(), Acknowledged: r.acked.Load(), Retried: r.retried.Load(), DeadLettered: r.dead.Load(), BufferedBytes: r.buffered.Load()}
 }
 
 // Run consumes until ctx ends (nil) or the sink fails fatally (its error). The
@@ -228,6 +241,13 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) ensureDeadLetter(ctx context.Context) error {
+	// An existing dead-letter topic is used as it is, whatever its partition count:
+	// dead letters keep their source position in headers, not in the partition.
+	if td, err := kadm.NewClient(r.cl).ListTopics(ctx, r.cfg.DeadLetterTopic); err == nil {
+		if d, ok := td[r.cfg.DeadLetterTopic]; ok && d.Err == nil && len(d.Partitions) > 0 {
+			return nil
+		}
+	}
 	n, err := kafka.PartitionCount(ctx, r.cl, r.cfg.ChainedTopic)
 	if err != nil {
 		return fmt.Errorf("sink %s: %w", r.name, err)
@@ -455,15 +475,29 @@ func (pt *partition) work() {
 		}
 		defer r.opener.ClosePartition(pt.p)
 	}
+	// With an AckSink, sending runs ahead of acknowledgement: batches wait for their
+	// acks in a bounded FIFO (backpressure when full) and are committed in order.
+	var acks chan *inflight
+	var ackerDone chan struct{}
+	if r.acks != nil && !checkpoints {
+		acks = make(chan *inflight, r.cfg.MaxPendingBatches)
+		ackerDone = make(chan struct{})
+		go pt.acker(acks, ackerDone)
+		defer func() { close(acks); <-ackerDone }()
+	}
 	for {
 		in := pt.take()
 		if in == nil {
 			return
 		}
 		var err error
-		if checkpoints {
+		var fl *inflight
+		switch {
+		case checkpoints:
 			err = pt.deliverCheckpoints(ctx, in)
-		} else {
+		case acks != nil:
+			fl, err = pt.sendRecords(ctx, in)
+		default:
 			err = pt.deliverRecords(ctx, in)
 		}
 		if err != nil {
@@ -472,13 +506,126 @@ func (pt *partition) work() {
 			}
 			return
 		}
-		last := in[len(in)-1]
-		r.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{pt.topic: {pt.p: {Epoch: last.LeaderEpoch, Offset: last.Offset + 1}}})
-		pt.mu.Lock()
-		lag := pt.hwm - (last.Offset + 1)
-		pt.mu.Unlock()
-		r.m.lag.WithLabelValues(r.name, pt.topic, part(pt.p)).Set(float64(max(lag, 0)))
-		r.m.buffered.WithLabelValues(r.name).Set(float64(r.buffered.Load()))
+		if fl != nil {
+			select {
+			case acks <- fl:
+			case <-ctx.Done():
+				fl.release()
+				return
+			}
+			continue
+		}
+		pt.acked(in[len(in)-1], len(in))
+	}
+}
+
+// acked marks a batch ending with last as delivered: its offsets may be committed.
+func (pt *partition) acked(last *kgo.Record, n int) {
+	r := pt.r
+	r.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{pt.topic: {pt.p: {Epoch: last.LeaderEpoch, Offset: last.Offset + 1}}})
+	r.acked.Add(int64(n))
+	pt.mu.Lock()
+	lag := pt.hwm - (last.Offset + 1)
+	pt.mu.Unlock()
+	r.m.lag.WithLabelValues(r.name, pt.topic, part(pt.p)).Set(float64(max(lag, 0)))
+	r.m.buffered.WithLabelValues(r.name).Set(float64(r.buffered.Load()))
+}
+
+// inflight is a batch accepted by an AckSink and waiting for its acknowledgements
+// (one per request the batch took, after splitting).
+type inflight struct {
+	recs []Record
+	acks []pendingAck
+	in   []*kgo.Record
+}
+
+type pendingAck struct {
+	lo, hi int
+	ack    Ack
+}
+
+// release gives up the batch's pending acks (the partition is stopping).
+func (fl *inflight) release() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, a := range fl.acks {
+		_ = a.ack.Wait(ctx)
+	}
+}
+
+// sendRecords sends a batch to an AckSink, with the same retry, split and
+// dead-letter rules as deliverRecords, and returns it with its pending acks.
+func (pt *partition) sendRecords(ctx context.Context, in []*kgo.Record) (*inflight, error) {
+	r := pt.r
+	recs, byOffset, err := pt.decode(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	fl := &inflight{recs: recs, in: in}
+	send := func(ctx context.Context, lo, hi int) error {
+		a, err := r.acks.Send(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
+		if err == nil {
+			fl.acks = append(fl.acks, pendingAck{lo, hi, a})
+		}
+		return err
+	}
+	dead := func(ctx context.Context, i int, e *Error) error {
+		return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
+	}
+	if err := r.deliver(ctx, len(recs), send, dead, "records"); err != nil {
+		fl.release()
+		return nil, err
+	}
+	return fl, nil
+}
+
+// acker waits, in order, for the acknowledgements of the partition's batches and
+// commits each batch once all of its own and the earlier ones are in. A batch whose
+// ack failed (timed out) is delivered again synchronously before anything after it
+// is committed.
+func (pt *partition) acker(acks <-chan *inflight, done chan<- struct{}) {
+	defer close(done)
+	r := pt.r
+	ctx := pt.ctx
+	for fl := range acks {
+		if ctx.Err() != nil {
+			fl.release()
+			continue
+		}
+		for _, a := range fl.acks {
+			err := a.ack.Wait(ctx)
+			if err == nil || ctx.Err() != nil {
+				continue
+			}
+			if e := classify(err); e.Kind == Fatal {
+				r.fatal(fmt.Errorf("partition %d: %w", pt.p, err))
+				continue
+			}
+			r.retried.Add(1)
+			r.m.retried.WithLabelValues(r.name).Inc()
+			r.log.Warn("acknowledgement failed; sending the batch again", "partition", pt.p, "items", a.hi-a.lo, "err", err)
+			recs := fl.recs[a.lo:a.hi]
+			send := func(ctx context.Context, lo, hi int) error {
+				return r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
+			}
+			byOffset := map[int64]*kgo.Record{}
+			for _, kr := range fl.in {
+				byOffset[kr.Offset] = kr
+			}
+			dead := func(ctx context.Context, i int, e *Error) error {
+				return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
+			}
+			if err := r.deliver(ctx, len(recs), send, dead, "records"); err != nil && ctx.Err() == nil {
+				r.fatal(fmt.Errorf("partition %d: %w", pt.p, err))
+			}
+		}
+		if ctx.Err() != nil {
+			continue
+		}
+		if len(fl.recs) > 0 {
+			r.m.lastSeq.WithLabelValues(r.name, part(pt.p)).Set(float64(fl.recs[len(fl.recs)-1].Chain.Seq))
+		}
+		pt.acked(fl.in[len(fl.in)-1], len(fl.in))
 	}
 }
 
@@ -507,30 +654,34 @@ func Decode(offset int64, value []byte) (Record, error) {
 	return rec, nil
 }
 
-func (pt *partition) deliverRecords(ctx context.Context, in []*kgo.Record) error {
-	r := pt.r
+// decode turns fetched records into sink records; a value that is not a chained
+// record cannot be exported, and holding the partition for it would stop the log,
+// so it is parked on the dead-letter topic with the reason.
+func (pt *partition) decode(ctx context.Context, in []*kgo.Record) ([]Record, map[int64]*kgo.Record, error) {
 	recs := make([]Record, 0, len(in))
+	byOffset := make(map[int64]*kgo.Record, len(in))
 	for _, kr := range in {
 		rec, err := Decode(kr.Offset, kr.Value)
 		if err != nil {
-			// Not a chained record: it cannot be exported, and holding the
-			// partition for it would stop the log. Park it with the reason.
-			if err := r.deadLetter(ctx, kr, "undecodable", err); err != nil {
-				return err
+			if err := pt.r.deadLetter(ctx, kr, "undecodable", err); err != nil {
+				return nil, nil, err
 			}
 			continue
 		}
 		recs = append(recs, rec)
+		byOffset[kr.Offset] = kr
 	}
-	if len(recs) == 0 {
-		return nil
+	return recs, byOffset, nil
+}
+
+func (pt *partition) deliverRecords(ctx context.Context, in []*kgo.Record) error {
+	r := pt.r
+	recs, byOffset, err := pt.decode(ctx, in)
+	if err != nil || len(recs) == 0 {
+		return err
 	}
 	send := func(ctx context.Context, lo, hi int) error {
 		return r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
-	}
-	byOffset := make(map[int64]*kgo.Record, len(in))
-	for _, kr := range in {
-		byOffset[kr.Offset] = kr
 	}
 	dead := func(ctx context.Context, i int, e *Error) error {
 		return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
@@ -635,7 +786,7 @@ func (r *Runner) deliver(ctx context.Context, n int, send func(ctx context.Conte
 // deadLetter writes rec to the sink's dead-letter topic with the reason, retrying
 // until Kafka acknowledges: the source offset must not be committed before then.
 func (r *Runner) deadLetter(ctx context.Context, rec *kgo.Record, kind string, reason error) error {
-	out := &kgo.Record{Topic: r.cfg.DeadLetterTopic, Partition: rec.Partition, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
+	out := &kgo.Record{Topic: r.cfg.DeadLetterTopic, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
 		Headers: []kgo.RecordHeader{
 			{Key: "sink", Value: []byte(r.name)},
 			{Key: "kind", Value: []byte(kind)},

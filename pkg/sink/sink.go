@@ -50,6 +50,25 @@ type CheckpointSink interface {
 	DeliverCheckpoints(ctx context.Context, partition int32, cps []Checkpoint) error
 }
 
+// AckSink is implemented by sinks whose destination acknowledges asynchronously
+// (Splunk HEC indexer acknowledgement). Send returns once the destination accepted
+// the batch; its Ack waits until the batch is durable. The Runner keeps sending while
+// acknowledgements are pending (up to Config.MaxPendingBatches per partition) and
+// commits a batch only once its acks and those of every earlier batch of the
+// partition came in; a failed Ack re-sends that batch through Deliver. Deliver
+// remains Send followed by Wait.
+type AckSink interface {
+	Sink
+	Send(ctx context.Context, b *Batch) (Ack, error)
+}
+
+// Ack is a pending acknowledgement. Wait returns nil once the batch is durable, a
+// classified error otherwise; with a cancelled ctx it returns at once and releases
+// what the acknowledgement held. The Runner calls Wait exactly once per Ack.
+type Ack interface {
+	Wait(ctx context.Context) error
+}
+
 // Opener is implemented by sinks that keep per-partition state (the S3 archive keeps
 // the link to the previous object). Open is called when the Runner is assigned a
 // partition, before its first batch, and Close when it loses it.

@@ -195,33 +195,62 @@ type response struct {
 	Invalid *int    `json:"invalid-event-number"`
 }
 
-// Deliver implements sink.Sink.
+// Deliver implements sink.Sink: Send, then wait for the acknowledgement.
 func (s *Sink) Deliver(ctx context.Context, b *sink.Batch) error {
+	a, err := s.Send(ctx, b)
+	if err != nil {
+		return err
+	}
+	return a.Wait(ctx)
+}
+
+// Send implements sink.AckSink: it posts the batch and returns its pending indexer
+// acknowledgement (already done when acknowledgement is off or the token has none).
+// At most MaxPendingAcks batches wait for acks at once; Send blocks beyond that.
+func (s *Sink) Send(ctx context.Context, b *sink.Batch) (sink.Ack, error) {
 	var raw bytes.Buffer
 	var ev []byte
 	for i := range b.Records {
 		ev = s.AppendEvent(ev[:0], &b.Records[i])
 		if len(ev) > s.cfg.MaxEventSize {
-			return sink.Rejected(fmt.Errorf("splunk: event %d/%d is %d bytes, over HEC maxEventSize %d; it is kept in the archive",
+			return nil, sink.Rejected(fmt.Errorf("splunk: event %d/%d is %d bytes, over HEC maxEventSize %d; it is kept in the archive",
 				b.Partition, b.Records[i].Chain.Seq, len(ev), s.cfg.MaxEventSize), i)
 		}
 		raw.Write(ev)
 	}
 	body, err := s.gzip(raw.Bytes())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.cfg.Ack {
 		select {
 		case s.slots <- struct{}{}:
-			defer func() { <-s.slots }()
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
+	a, err := s.post(ctx, body)
+	if err != nil || a == nil {
+		if s.cfg.Ack {
+			<-s.slots
+		}
+		if err != nil {
+			return nil, err
+		}
+		return done{}, nil
+	}
+	return a, nil
+}
+
+type done struct{}
+
+func (done) Wait(context.Context) error { return nil }
+
+// post sends one gzip body; it returns the pending ack, or nil when the 200 counts.
+func (s *Sink) post(ctx context.Context, body []byte) (*ack, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.event, bytes.NewReader(body))
 	if err != nil {
-		return sink.Fatalf("splunk: request: %v", err)
+		return nil, sink.Fatalf("splunk: request: %v", err)
 	}
 	req.Header.Set("Authorization", "Splunk "+s.cfg.Token)
 	req.Header.Set("Content-Type", "application/json")
@@ -229,19 +258,49 @@ func (s *Sink) Deliver(ctx context.Context, b *sink.Batch) error {
 	req.Header.Set("X-Splunk-Request-Channel", s.cfg.Channel)
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return sink.Retryable(fmt.Errorf("splunk: post batch: %w", err), 0)
+		return nil, sink.Retryable(fmt.Errorf("splunk: post batch: %w", err), 0)
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	var r response
 	_ = json.Unmarshal(data, &r)
 	if err := classify(resp, r, data); err != nil {
-		return err
+		return nil, err
 	}
 	if !s.cfg.Ack || r.AckID == nil {
-		return nil
+		return nil, nil
 	}
-	return s.awaitAck(ctx, *r.AckID)
+	a := &ack{s: s, id: *r.AckID, ch: make(chan struct{}), deadline: time.Now().Add(s.cfg.AckTimeout)}
+	s.mu.Lock()
+	s.pending[a.id] = a.ch
+	s.mu.Unlock()
+	return a, nil
+}
+
+// ack is a batch waiting for HEC's indexer acknowledgement.
+type ack struct {
+	s        *Sink
+	id       uint64
+	ch       chan struct{}
+	deadline time.Time
+}
+
+// Wait implements sink.Ack. After AckTimeout from the send the batch counts as lost
+// (a retryable error: the Runner sends it again), since HEC may have dropped it.
+func (a *ack) Wait(ctx context.Context) error {
+	defer func() { <-a.s.slots }()
+	t := time.NewTimer(time.Until(a.deadline))
+	defer t.Stop()
+	select {
+	case <-a.ch:
+		return nil
+	case <-ctx.Done():
+		a.s.forget(a.id)
+		return ctx.Err()
+	case <-t.C:
+		a.s.forget(a.id)
+		return sink.Retryable(fmt.Errorf("splunk: ackId %d not indexed within %s; sending the batch again", a.id, a.s.cfg.AckTimeout), 0)
+	}
 }
 
 // classify maps an HEC answer to nil (accepted) or a sink error, following the HEC
@@ -305,27 +364,6 @@ func (s *Sink) gzip(p []byte) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
-}
-
-// awaitAck waits until the poller saw id indexed, or AckTimeout: then the batch is
-// sent again (a retryable error), since HEC may have lost it.
-func (s *Sink) awaitAck(ctx context.Context, id uint64) error {
-	ch := make(chan struct{})
-	s.mu.Lock()
-	s.pending[id] = ch
-	s.mu.Unlock()
-	t := time.NewTimer(s.cfg.AckTimeout)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		s.forget(id)
-		return ctx.Err()
-	case <-t.C:
-		s.forget(id)
-		return sink.Retryable(fmt.Errorf("splunk: ackId %d not indexed after %s; sending the batch again", id, s.cfg.AckTimeout), 0)
-	}
 }
 
 func (s *Sink) forget(id uint64) {
