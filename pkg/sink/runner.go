@@ -46,8 +46,9 @@ type Config struct {
 	// objects. Default 200ms.
 	Linger time.Duration
 	// BufferBytes is how much fetched data a partition may hold while its batch is
-	// in flight; above it the partition's fetching pauses. Default 8 MiB. A
-	// stalled sink holds at most BufferBytes per assigned partition plus one fetch.
+	// in flight; while any partition holds more, the Runner stops polling. Default
+	// 8 MiB. A stalled sink holds at most BufferBytes plus one poll (1000 records)
+	// per assigned partition, plus the client's one buffered fetch (16 MiB).
 	BufferBytes int
 	// MaxPendingBatches bounds, per partition, the batches an AckSink accepted
 	// and whose acknowledgement is still awaited; sending waits beyond it.
@@ -123,6 +124,9 @@ type Runner struct {
 
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
+	// space is signalled when a partition's queue shrank (the poll loop may be
+	// waiting for room).
+	space chan struct{}
 	// fail stops Run with the error of a partition that hit a Fatal failure.
 	fail context.CancelCauseFunc
 
@@ -143,7 +147,7 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, sink: s, name: name, log: cfg.Logger.With("sink", name), m: cfg.Metrics,
-		parts: map[topicPartition]*partition{}}
+		parts: map[topicPartition]*partition{}, space: make(chan struct{}, 1)}
 	r.cps, _ = s.(CheckpointSink)
 	r.opener, _ = s.(Opener)
 	r.acks, _ = s.(AckSink)
@@ -160,10 +164,6 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 		// Only what a sink acknowledged is ever committed (MarkCommitOffsets).
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
-		// A fetch brings at most half a partition's buffer (but always at least one
-		// record batch), so a paused partition overshoots its buffer by little.
-		kgo.FetchMaxBytes(16 << 20),
-		kgo.FetchMaxPartitionBytes(int32(min(max(cfg.BufferBytes/2, 64<<10), 4<<20))),
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
@@ -204,7 +204,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.fail = fail
 	r.mu.Unlock()
 	for ctx.Err() == nil {
-		fs := r.cl.PollRecords(ctx, 10000)
+		if !r.waitForRoom(ctx) {
+			break
+		}
+		fs := r.cl.PollRecords(ctx, pollRecords)
 		if fs.IsClientClosed() {
 			break
 		}
@@ -240,6 +243,37 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// pollRecords bounds one poll: what a full partition may overshoot its buffer by.
+const pollRecords = 1000
+
+// waitForRoom blocks while a partition's queue is full, so that a slow sink holds
+// at most BufferBytes (plus one poll) per partition and the client stops fetching.
+// Pausing single partitions at the fetcher (PauseFetchPartitions) would let the other
+// partitions of the same sink go on, but under load it was seen to leave partitions
+// unfetched after resuming, which for an audit exporter means silently stuck
+// delivery; a whole sink waiting for its slowest partition is the safe trade.
+func (r *Runner) waitForRoom(ctx context.Context) bool {
+	for {
+		full := false
+		r.mu.Lock()
+		for _, pt := range r.parts {
+			pt.mu.Lock()
+			full = full || pt.bytes >= r.cfg.BufferBytes
+			pt.mu.Unlock()
+		}
+		r.mu.Unlock()
+		if !full {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.space:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func (r *Runner) ensureDeadLetter(ctx context.Context) error {
 	// An existing dead-letter topic is used as it is, whatever its partition count:
 	// dead letters keep their source position in headers, not in the partition.
@@ -256,6 +290,7 @@ func (r *Runner) ensureDeadLetter(ctx context.Context) error {
 }
 
 func (r *Runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.log.Info("partitions assigned", "partitions", m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for t, ps := range m {
@@ -275,13 +310,17 @@ func (r *Runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32
 // revoked stops the partitions' workers (cancelling an in-flight delivery, which is
 // then re-delivered by the next owner) and commits what was acknowledged.
 func (r *Runner) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	r.log.Info("partitions revoked", "partitions", m)
 	r.stop(m)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		r.log.Warn("offset commit on revoke failed; the uncommitted tail will be delivered again", "err", err)
 	}
 }
 
-func (r *Runner) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.stop(m) }
+func (r *Runner) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.log.Warn("partitions lost (session expired); their uncommitted tail will be delivered again", "partitions", m)
+	r.stop(m)
+}
 
 func (r *Runner) stop(m map[string][]int32) {
 	var stopping []*partition
@@ -358,11 +397,10 @@ type partition struct {
 	done   chan struct{}
 	wake   chan struct{}
 
-	mu     sync.Mutex
-	queue  []*kgo.Record
-	bytes  int
-	paused bool
-	hwm    int64
+	mu    sync.Mutex
+	queue []*kgo.Record
+	bytes int
+	hwm   int64
 }
 
 func (pt *partition) push(recs []*kgo.Record, hwm int64) {
@@ -374,10 +412,6 @@ func (pt *partition) push(recs []*kgo.Record, hwm int64) {
 	pt.queue = append(pt.queue, recs...)
 	pt.bytes += n
 	pt.hwm = hwm
-	if pt.bytes >= pt.r.cfg.BufferBytes && !pt.paused {
-		pt.paused = true
-		pt.r.cl.PauseFetchPartitions(map[string][]int32{pt.topic: {pt.p}})
-	}
 	pt.mu.Unlock()
 	pt.r.buffered.Add(int64(n))
 	pt.r.m.buffered.WithLabelValues(pt.r.name).Set(float64(pt.r.buffered.Load()))
@@ -392,10 +426,6 @@ func (pt *partition) dropBuffered() int {
 	defer pt.mu.Unlock()
 	n := pt.bytes
 	pt.queue, pt.bytes = nil, 0
-	if pt.paused {
-		pt.paused = false
-		pt.r.cl.ResumeFetchPartitions(map[string][]int32{pt.topic: {pt.p}})
-	}
 	return n
 }
 
@@ -422,12 +452,12 @@ func (pt *partition) take() []*kgo.Record {
 					pt.queue = nil
 				}
 				pt.bytes -= size
-				if pt.paused && pt.bytes < cfg.BufferBytes/2 {
-					pt.paused = false
-					pt.r.cl.ResumeFetchPartitions(map[string][]int32{pt.topic: {pt.p}})
-				}
 				pt.mu.Unlock()
 				pt.r.buffered.Add(-int64(size))
+				select {
+				case pt.r.space <- struct{}{}:
+				default:
+				}
 				return out
 			}
 		}

@@ -88,9 +88,7 @@ func TestStalledSinkIsBoundedAndIsolated(t *testing.T) {
 		}
 		return nil
 	})
-	// Per partition: the buffer limit plus at most one fetch that arrived as the
-	// partition paused (half the buffer, or one record batch of the producer's if
-	// larger: up to 1 MiB).
+	// Per partition: the buffer limit plus at most one poll (1000 records).
 	if got := stalled.Stats().BufferedBytes; got > 2*(buffer+1<<20) {
 		t.Fatalf("stalled sink buffers %d bytes", got)
 	}

@@ -17,9 +17,9 @@
 //     Retry-After; rejected batches are split to isolate the offending record, which
 //     goes to the sink's own dead-letter topic with the reason; a fatal failure
 //     (credentials refused) stops the Runner with an error rather than dropping data.
-//   - Memory is bounded: a partition whose sink is slow is paused at the fetcher once
-//     its buffer is full, so a stalled sink holds at most its buffers and never slows
-//     another sink, which has its own group, client and buffers.
+//   - Memory is bounded: once a partition's buffer is full the Runner stops polling,
+//     so a stalled sink holds at most its buffers and never slows another sink,
+//     which has its own group, client and buffers.
 package sink
 
 import (
