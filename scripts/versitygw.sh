@@ -26,7 +26,8 @@ install() {
   GOBIN="$root/.tools/bin" GOFLAGS= "$go" install github.com/versity/versitygw/cmd/versitygw@v1.8.0 >&2
 }
 
-ready() { curl -s -o /dev/null "http://$addr/"; }
+# Ready when our own process is alive and answering (not some other server on the port).
+ready() { svc_running && curl -s -o /dev/null "http://$addr/"; }
 
 start() {
   mkdir -p "$dir/data" "$dir/versions" "$dir/sidecar"

@@ -213,6 +213,6 @@ func BenchmarkStalledSinkMemory(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(buffered)/(1<<20), "stalled-buffered-MiB")
 	b.ReportMetric(float64(peak-base)/(1<<20), "stalled-heap-growth-MiB")
-	b.Logf("stalled sink: %.1f MiB of records buffered (4 partitions, 8 MiB limit each plus at most one 4 MiB fetch); heap grew %.1f MiB over the baseline while stalled",
+	b.Logf("stalled sink: %.1f MiB of records buffered (4 partitions, 8 MiB limit each, plus one poll); heap grew %.1f MiB over the baseline while stalled",
 		float64(buffered)/(1<<20), float64(peak-base)/(1<<20))
 }
