@@ -564,7 +564,7 @@ func (pt *partition) acked(last *kgo.Record, n int) {
 // inflight is a batch accepted by an AckSink and waiting for its acknowledgements
 // (one per request the batch took, after splitting).
 type inflight struct {
-	recs []Record
+	d    decoded
 	acks []pendingAck
 	in   []*kgo.Record
 }
@@ -586,23 +586,19 @@ func (fl *inflight) release() {
 // sendRecords sends a batch to an AckSink, with the same retry, split and
 // dead-letter rules as deliverRecords, and returns it with its pending acks.
 func (pt *partition) sendRecords(ctx context.Context, in []*kgo.Record) (*inflight, error) {
-	r := pt.r
-	recs, byOffset, err := pt.decode(ctx, in)
+	d, err := pt.decode(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	fl := &inflight{recs: recs, in: in}
-	send := func(ctx context.Context, lo, hi int) error {
-		a, err := r.acks.Send(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
+	fl := &inflight{d: d, in: in}
+	err = pt.deliverRange(ctx, d, func(ctx context.Context, lo, hi int) error {
+		a, err := pt.r.acks.Send(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi]})
 		if err == nil {
 			fl.acks = append(fl.acks, pendingAck{lo, hi, a})
 		}
 		return err
-	}
-	dead := func(ctx context.Context, i int, e *Error) error {
-		return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
-	}
-	if err := r.deliver(ctx, len(recs), send, dead, "records"); err != nil {
+	})
+	if err != nil {
 		fl.release()
 		return nil, err
 	}
@@ -634,26 +630,15 @@ func (pt *partition) acker(acks <-chan *inflight, done chan<- struct{}) {
 			r.retried.Add(1)
 			r.m.retried.WithLabelValues(r.name).Inc()
 			r.log.Warn("acknowledgement failed; sending the batch again", "partition", pt.p, "items", a.hi-a.lo, "err", err)
-			recs := fl.recs[a.lo:a.hi]
-			send := func(ctx context.Context, lo, hi int) error {
-				return r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
-			}
-			byOffset := map[int64]*kgo.Record{}
-			for _, kr := range fl.in {
-				byOffset[kr.Offset] = kr
-			}
-			dead := func(ctx context.Context, i int, e *Error) error {
-				return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
-			}
-			if err := r.deliver(ctx, len(recs), send, dead, "records"); err != nil && ctx.Err() == nil {
+			if err := pt.deliverDecoded(ctx, fl.d.slice(a.lo, a.hi)); err != nil && ctx.Err() == nil {
 				r.fatal(fmt.Errorf("partition %d: %w", pt.p, err))
 			}
 		}
 		if ctx.Err() != nil {
 			continue
 		}
-		if len(fl.recs) > 0 {
-			r.m.lastSeq.WithLabelValues(r.name, part(pt.p)).Set(float64(fl.recs[len(fl.recs)-1].Chain.Seq))
+		if n := len(fl.d.recs); n > 0 {
+			r.m.lastSeq.WithLabelValues(r.name, part(pt.p)).Set(float64(fl.d.recs[n-1].Chain.Seq))
 		}
 		pt.acked(fl.in[len(fl.in)-1], len(fl.in))
 	}
@@ -684,42 +669,59 @@ func Decode(offset int64, value []byte) (Record, error) {
 	return rec, nil
 }
 
+// decoded is a batch's sink records, each beside the Kafka record it came from (the
+// one to dead-letter if the sink rejects it).
+type decoded struct {
+	recs []Record
+	src  []*kgo.Record
+}
+
+func (d decoded) slice(lo, hi int) decoded { return decoded{d.recs[lo:hi], d.src[lo:hi]} }
+
 // decode turns fetched records into sink records; a value that is not a chained
 // record cannot be exported, and holding the partition for it would stop the log,
 // so it is parked on the dead-letter topic with the reason.
-func (pt *partition) decode(ctx context.Context, in []*kgo.Record) ([]Record, map[int64]*kgo.Record, error) {
-	recs := make([]Record, 0, len(in))
-	byOffset := make(map[int64]*kgo.Record, len(in))
+func (pt *partition) decode(ctx context.Context, in []*kgo.Record) (decoded, error) {
+	d := decoded{recs: make([]Record, 0, len(in)), src: make([]*kgo.Record, 0, len(in))}
 	for _, kr := range in {
 		rec, err := Decode(kr.Offset, kr.Value)
 		if err != nil {
 			if err := pt.r.deadLetter(ctx, kr, "undecodable", err); err != nil {
-				return nil, nil, err
+				return decoded{}, err
 			}
 			continue
 		}
-		recs = append(recs, rec)
-		byOffset[kr.Offset] = kr
+		d.recs = append(d.recs, rec)
+		d.src = append(d.src, kr)
 	}
-	return recs, byOffset, nil
+	return d, nil
+}
+
+// deliverRange sends d's records [lo, hi) through send under Runner.deliver's retry,
+// split and dead-letter rules.
+func (pt *partition) deliverRange(ctx context.Context, d decoded, send func(ctx context.Context, lo, hi int) error) error {
+	dead := func(ctx context.Context, i int, e *Error) error {
+		return pt.r.deadLetter(ctx, d.src[i], e.Kind.String(), e)
+	}
+	return pt.r.deliver(ctx, len(d.recs), send, dead, "records")
+}
+
+// deliverDecoded delivers d synchronously (Sink.Deliver).
+func (pt *partition) deliverDecoded(ctx context.Context, d decoded) error {
+	return pt.deliverRange(ctx, d, func(ctx context.Context, lo, hi int) error {
+		return pt.r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi]})
+	})
 }
 
 func (pt *partition) deliverRecords(ctx context.Context, in []*kgo.Record) error {
-	r := pt.r
-	recs, byOffset, err := pt.decode(ctx, in)
-	if err != nil || len(recs) == 0 {
+	d, err := pt.decode(ctx, in)
+	if err != nil || len(d.recs) == 0 {
 		return err
 	}
-	send := func(ctx context.Context, lo, hi int) error {
-		return r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: recs[lo:hi]})
-	}
-	dead := func(ctx context.Context, i int, e *Error) error {
-		return r.deadLetter(ctx, byOffset[recs[i].Offset], e.Kind.String(), e)
-	}
-	if err := r.deliver(ctx, len(recs), send, dead, "records"); err != nil {
+	if err := pt.deliverDecoded(ctx, d); err != nil {
 		return err
 	}
-	r.m.lastSeq.WithLabelValues(r.name, part(pt.p)).Set(float64(recs[len(recs)-1].Chain.Seq))
+	pt.r.m.lastSeq.WithLabelValues(pt.r.name, part(pt.p)).Set(float64(d.recs[len(d.recs)-1].Chain.Seq))
 	return nil
 }
 
