@@ -26,6 +26,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -181,4 +184,21 @@ func classify(err error) *Error {
 		return e
 	}
 	return &Error{Kind: Retry, Index: -1, Err: err}
+}
+
+// RetryAfter reads the delay an HTTP destination asked for: a rate-limit reset in
+// seconds (X-RateLimit-Reset, Datadog) or Retry-After in seconds or as an HTTP date;
+// zero when there is none.
+func RetryAfter(h http.Header) time.Duration {
+	if n, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Ratelimit-Reset"))); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
 }

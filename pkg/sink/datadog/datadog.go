@@ -250,20 +250,10 @@ func (s *Sink) submit(ctx context.Context, items []datadogV2.HTTPLogItem) error 
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return sink.Fatalf("%w (check DD_API_KEY and the site)", e)
 	case code == http.StatusRequestTimeout || code >= 500:
-		return sink.Retryable(e, retryAfter(resp.Header))
+		return sink.Retryable(e, sink.RetryAfter(resp.Header))
 	case code == http.StatusTooManyRequests:
-		return sink.Retryable(e, retryAfter(resp.Header))
+		return sink.Retryable(e, sink.RetryAfter(resp.Header))
 	default: // 400, 413 and other refusals of the content
 		return sink.Rejected(e, -1)
 	}
-}
-
-// retryAfter reads Datadog's rate-limit reset (seconds) or a standard Retry-After.
-func retryAfter(h http.Header) time.Duration {
-	for _, k := range []string{"X-Ratelimit-Reset", "Retry-After"} {
-		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(k))); err == nil && n >= 0 {
-			return time.Duration(n) * time.Second
-		}
-	}
-	return 0
 }

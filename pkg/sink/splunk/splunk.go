@@ -323,7 +323,7 @@ func classify(resp *http.Response, r response, body []byte) error {
 		return sink.Fatalf("%w (check the HEC token and that it may write the index)", err)
 	case code == 8 || code == 9 || (code >= 18 && code <= 20), resp.StatusCode == http.StatusTooManyRequests,
 		resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
-		return sink.Retryable(err, retryAfter(resp.Header.Get("Retry-After")))
+		return sink.Retryable(err, sink.RetryAfter(resp.Header))
 	case (code >= 5 && code <= 7) || (code >= 10 && code <= 15), resp.StatusCode == http.StatusBadRequest,
 		resp.StatusCode == http.StatusRequestEntityTooLarge:
 		return sink.Rejected(err, index)
@@ -331,20 +331,6 @@ func classify(resp *http.Response, r response, body []byte) error {
 		return sink.Rejected(err, index)
 	}
 	return sink.Retryable(err, 0)
-}
-
-// retryAfter parses a Retry-After header (seconds or an HTTP date).
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }
 
 func (s *Sink) gzip(p []byte) ([]byte, error) {
