@@ -17,6 +17,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/sink"
 )
 
 // Feed is a pair of fresh topics and the log produced to them.
@@ -106,6 +107,43 @@ func (f *Feed) Produce(t testing.TB, recs []chain.Record) {
 	if err := f.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
 		t.Fatalf("sinktest: produce: %v", err)
 	}
+}
+
+// Run starts a Runner for s on the feed's topics until the test ends. Zero fields of
+// cfg get test values: group "g-<sink>-<topic>", dead letters to "<chained>.dlq",
+// backoff 20ms..500ms. The channel receives Run's result once it returned; cancel
+// stops it early.
+func (f *Feed) Run(t testing.TB, s sink.Sink, cfg sink.Config) (*sink.Runner, <-chan error, context.CancelFunc) {
+	t.Helper()
+	cfg.Brokers, cfg.ChainedTopic, cfg.CheckpointTopic = []string{f.Broker}, f.Chained, f.Checkpoints
+	if cfg.Group == "" {
+		cfg.Group = "g-" + s.Name() + "-" + f.Chained
+	}
+	if cfg.DeadLetterTopic == "" {
+		cfg.DeadLetterTopic = f.Chained + ".dlq"
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff, cfg.MaxBackoff = 20*time.Millisecond, 500*time.Millisecond
+	}
+	r, err := sink.NewRunner(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	result, stopped := make(chan error, 1), make(chan struct{})
+	go func() {
+		result <- r.Run(ctx)
+		close(stopped)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(30 * time.Second):
+			t.Errorf("sinktest: runner of %s did not stop", s.Name())
+		}
+	})
+	return r, result, cancel
 }
 
 // ProduceRaw writes a value that is not a chained record to partition p.

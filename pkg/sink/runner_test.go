@@ -50,21 +50,6 @@ func (stalledSink) Deliver(ctx context.Context, _ *sink.Batch) error {
 	return ctx.Err()
 }
 
-func start(t *testing.T, f *sinktest.Feed, s sink.Sink, cfg sink.Config) *sink.Runner {
-	t.Helper()
-	cfg.Brokers, cfg.Group, cfg.ChainedTopic, cfg.CheckpointTopic = []string{f.Broker}, s.Name()+"-"+f.Chained, f.Chained, f.Checkpoints
-	cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, 10*time.Millisecond
-	r, err := sink.NewRunner(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return r
-}
-
 // A stalled sink holds a bounded buffer (its partitions are paused at the fetcher)
 // and does not slow another sink on the same topic, which gets every record in order
 // despite transient failures.
@@ -74,9 +59,9 @@ func TestStalledSinkIsBoundedAndIsolated(t *testing.T) {
 		f.Add(t, 1000)
 	}
 	const buffer = 64 << 10
-	stalled := start(t, f, stalledSink{}, sink.Config{BufferBytes: buffer, BatchRecords: 10})
+	stalled, _, _ := f.Run(t, stalledSink{}, sink.Config{BufferBytes: buffer, BatchRecords: 10, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
 	order := &orderSink{next: map[int32]uint64{}}
-	start(t, f, order, sink.Config{BatchRecords: 37, Linger: time.Millisecond})
+	f.Run(t, order, sink.Config{BatchRecords: 37, Linger: time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
 	sinktest.Wait(t, 60*time.Second, func() error {
 		order.mu.Lock()
 		defer order.mu.Unlock()
@@ -96,4 +81,31 @@ func TestStalledSinkIsBoundedAndIsolated(t *testing.T) {
 		t.Fatalf("stalled sink acknowledged %d", st.Sent)
 	}
 	t.Logf("stalled sink holds %d bytes of %d produced", stalled.Stats().BufferedBytes, 4000*900)
+}
+
+// A value on the chained topic that is not a chained record is dead-lettered with the
+// reason, and the records around it are delivered in order.
+func TestUndecodableRecordDeadLettered(t *testing.T) {
+	f := sinktest.New(t, 1, 1000)
+	f.Add(t, 20)
+	f.ProduceRaw(t, 0, []byte(`{"not":"a chained record"}`))
+	f.Add(t, 20)
+	order := &orderSink{next: map[int32]uint64{}}
+	r, _, _ := f.Run(t, order, sink.Config{BatchRecords: 7, Linger: time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	sinktest.Wait(t, 60*time.Second, func() error {
+		order.mu.Lock()
+		defer order.mu.Unlock()
+		if order.err != nil {
+			t.Fatal(order.err)
+		}
+		if order.count < 40 || r.Stats().Acknowledged < 41 {
+			return fmt.Errorf("%d of 40 delivered, %d of 41 acknowledged", order.count, r.Stats().Acknowledged)
+		}
+		return nil
+	})
+	dl := f.DeadLetters(t, f.Chained+".dlq")
+	if len(dl) != 1 || string(dl[0].Value) != `{"not":"a chained record"}` || sinktest.Header(dl[0], "kind") != "undecodable" ||
+		sinktest.Header(dl[0], "source") != f.Chained+"/0@20" || sinktest.Header(dl[0], "reason") == "" {
+		t.Fatalf("dead letters: %d", len(dl))
+	}
 }

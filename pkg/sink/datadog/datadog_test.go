@@ -1,7 +1,6 @@
 package datadog_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,25 +16,9 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/sink/datadog/ddtest"
 )
 
-func run(t *testing.T, f *sinktest.Feed, s sink.Sink) (*sink.Runner, chan error) {
+func run(t *testing.T, f *sinktest.Feed, s sink.Sink) (*sink.Runner, <-chan error) {
 	t.Helper()
-	r, err := sink.NewRunner(s, sink.Config{Brokers: []string{f.Broker}, Group: "g-" + f.Chained, ChainedTopic: f.Chained,
-		DeadLetterTopic: f.Chained + ".dlq", BatchRecords: 120, Linger: 20 * time.Millisecond,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("runner did not stop")
-		}
-	})
+	r, done, _ := f.Run(t, s, sink.Config{BatchRecords: 120, Linger: 20 * time.Millisecond})
 	return r, done
 }
 
@@ -191,7 +174,6 @@ func TestRefusedKeyStopsSink(t *testing.T) {
 		if !errors.As(err, &se) || se.Kind != sink.Fatal || !strings.Contains(err.Error(), "403") {
 			t.Fatalf("Run returned %v", err)
 		}
-		done <- err
 	case <-time.After(60 * time.Second):
 		t.Fatal("sink kept running with a refused key")
 	}

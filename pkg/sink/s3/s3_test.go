@@ -46,7 +46,7 @@ func setup(t *testing.T, partitions int32, checksum string) *env {
 		opts: archive.VerifyOptions{Deployment: f.Log.Deployment, Topic: f.Chained, Verifiers: vs}}
 }
 
-func (e *env) run(t *testing.T, group, checksum string) (*sink.Runner, context.CancelFunc, chan error) {
+func (e *env) run(t *testing.T, group, checksum string) (*sink.Runner, context.CancelFunc, <-chan error) {
 	t.Helper()
 	cl, err := sinks3.NewClient(context.Background(), e.srv.ClientConfig(checksum))
 	if err != nil {
@@ -57,16 +57,8 @@ func (e *env) run(t *testing.T, group, checksum string) (*sink.Runner, context.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := sink.NewRunner(s, sink.Config{Brokers: []string{e.feed.Broker}, Group: group, ChainedTopic: e.feed.Chained,
-		CheckpointTopic: e.feed.Checkpoints, BatchRecords: 100, Linger: 50 * time.Millisecond,
+	r, done, cancel := e.feed.Run(t, s, sink.Config{Group: group, BatchRecords: 100, Linger: 50 * time.Millisecond,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; done <- nil })
 	return r, cancel, done
 }
 
@@ -113,7 +105,6 @@ func TestArchiveCompleteVerifiableAndIdempotent(t *testing.T) {
 	}
 	stop()
 	<-done
-	done <- nil
 	before := e.keys(t, e.bucket)
 	// A new group re-reads everything, as after a crash before the first commit.
 	e.run(t, "g2-"+e.feed.Chained, sinks3.ChecksumSHA256)

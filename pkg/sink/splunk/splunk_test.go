@@ -2,7 +2,6 @@ package splunk_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -18,19 +17,11 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/sink/splunk/hectest"
 )
 
-func runner(t *testing.T, f *sinktest.Feed, s sink.Sink, group string) (*sink.Runner, chan error, context.CancelFunc) {
+// run starts the Runner with the batch and linger these tests use.
+func run(t *testing.T, f *sinktest.Feed, s sink.Sink, group string) (*sink.Runner, <-chan error) {
 	t.Helper()
-	r, err := sink.NewRunner(s, sink.Config{Brokers: []string{f.Broker}, Group: group, ChainedTopic: f.Chained,
-		CheckpointTopic: f.Checkpoints, DeadLetterTopic: f.Chained + ".dlq", BatchRecords: 50, Linger: 20 * time.Millisecond,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return r, done, cancel
+	r, done, _ := f.Run(t, s, sink.Config{Group: group, BatchRecords: 50, Linger: 20 * time.Millisecond})
+	return r, done
 }
 
 func newSink(t *testing.T, url, token string, ack bool) *splunk.Sink {
@@ -74,7 +65,7 @@ func TestDeliversThroughFaultsWithIndexerAck(t *testing.T) {
 	hec.Fail(hectest.Fault{Status: 503, Code: 9}, hectest.Fault{Status: 429, RetryAfter: "1"}, hectest.Fault{Status: 503, Code: 18})
 	hec.DropAcks(1)
 
-	r, _, _ := runner(t, f, newSink(t, url, "tok", true), "g-"+f.Chained)
+	r, _ := run(t, f, newSink(t, url, "tok", true), "g-"+f.Chained)
 	want := map[[2]uint64]bool{}
 	for k := range f.Want {
 		if k != [2]uint64{uint64(badPart), badSeq} {
@@ -120,7 +111,7 @@ func TestCollectorDownThenBack(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	hec := hectest.New(hectest.Options{Token: "tok"})
-	runner(t, f, newSink(t, "http://"+addr, "tok", false), "g-"+f.Chained)
+	run(t, f, newSink(t, "http://"+addr, "tok", false), "g-"+f.Chained)
 	time.Sleep(2 * time.Second) // connection refused meanwhile
 	f.Add(t, 100)
 	hec.Fail(hectest.Fault{Status: 503, Code: 9}, hectest.Fault{Status: 503, Code: 9}, hectest.Fault{Status: 500, Code: 8})
@@ -143,21 +134,20 @@ func TestRefusedTokenStopsSinkWithoutCommitting(t *testing.T) {
 	}
 	defer hec.Close()
 	group := "g-" + f.Chained
-	_, done, _ := runner(t, f, newSink(t, url, "wrong", false), group)
+	_, done := run(t, f, newSink(t, url, "wrong", false), group)
 	select {
 	case err := <-done:
 		var se *sink.Error
 		if !errors.As(err, &se) || se.Kind != sink.Fatal {
 			t.Fatalf("Run returned %v, want a fatal sink error", err)
 		}
-		done <- err // for the cleanup
 	case <-time.After(60 * time.Second):
 		t.Fatal("sink with a refused token kept running")
 	}
 	if n := len(hec.Events()); n != 0 {
 		t.Fatalf("%d events indexed with a refused token", n)
 	}
-	runner(t, f, newSink(t, url, "right", false), group)
+	run(t, f, newSink(t, url, "right", false), group)
 	sinktest.Wait(t, 60*time.Second, arrived(hec, f.Want))
 }
 
@@ -185,7 +175,7 @@ func TestOversizeEventDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner(t, f, s, "g-"+f.Chained)
+	run(t, f, s, "g-"+f.Chained)
 	sinktest.Wait(t, 30*time.Second, func() error {
 		n := len(hec.Events()) + len(f.DeadLetters(t, f.Chained+".dlq"))
 		if n < 20 {
@@ -208,4 +198,30 @@ func mustJSON(t *testing.T, r chain.Record) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// With indexer acknowledgement the sink sends ahead of acks (several ackIds of one
+// partition outstanding at once) and still gets every record indexed and committed.
+func TestSendsAheadOfIndexerAcks(t *testing.T) {
+	f := sinktest.New(t, 1, 1000)
+	f.Add(t, 400)
+	hec := hectest.New(hectest.Options{Token: "tok", Ack: true, AckDelay: 300 * time.Millisecond})
+	url, err := hec.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hec.Close()
+	r, _ := run(t, f, newSink(t, url, "tok", true), "")
+	sinktest.Wait(t, 60*time.Second, func() error {
+		if err := arrived(hec, f.Want)(); err != nil {
+			return err
+		}
+		if n := r.Stats().Acknowledged; n != 400 {
+			return fmt.Errorf("%d of 400 acknowledged", n)
+		}
+		return nil
+	})
+	if n := hec.MaxPending(); n < 2 {
+		t.Fatalf("at most %d ackId outstanding: the sink waited for each ack before sending the next batch", n)
+	}
 }

@@ -10,10 +10,11 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/trailkeep/trailkeep/internal/httpfake"
 )
 
 // Limits of the real intake.
@@ -46,37 +47,17 @@ type Server struct {
 	// Reject, when set, makes a request containing a matching message answer 400.
 	Reject func(message string) bool
 
-	mu       sync.Mutex
-	srv      *http.Server
-	logs     []Log
-	faults   []Fault
-	requests int
+	ln     httpfake.Listener
+	mu     sync.Mutex
+	logs   []Log
+	faults []Fault
 }
 
 // Listen serves on addr and returns the base URL.
-func (s *Server) Listen(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: s}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), nil
-}
+func (s *Server) Listen(addr string) (string, error) { return s.ln.Listen(addr, s) }
 
 // Close stops listening.
-func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
-	}
-}
+func (s *Server) Close() { s.ln.Close() }
 
 // Fail queues answers for the next requests.
 func (s *Server) Fail(f ...Fault) {
@@ -90,13 +71,6 @@ func (s *Server) Logs() []Log {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Log(nil), s.logs...)
-}
-
-// Requests returns how many requests were served.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
 }
 
 func answer(w http.ResponseWriter, status int, msg string) {
@@ -116,7 +90,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.requests++
 	var fault *Fault
 	if len(s.faults) > 0 {
 		f := s.faults[0]

@@ -14,12 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trailkeep/trailkeep/internal/httpfake"
 )
 
 // Options configure a Server.
@@ -58,17 +59,15 @@ type Event struct {
 type Server struct {
 	opts Options
 
+	ln       httpfake.Listener
 	mu       sync.Mutex
-	srv      *http.Server
-	addr     string
 	events   []Event
 	faults   []Fault
 	dropAcks int
 	nextAck  uint64
 	acks     map[uint64]time.Time // ackId -> time it becomes indexed (zero: never)
-	requests int
-	ackPolls int
-	indexed  int
+	// maxPending is the most ackIds ever outstanding (issued, not yet reported).
+	maxPending int
 }
 
 // New returns a server that is not listening yet; call Listen.
@@ -81,29 +80,10 @@ func New(opts Options) *Server {
 
 // Listen serves on addr ("127.0.0.1:0" for any port) and returns the base URL.
 // Listen after Close on the same address brings the collector back.
-func (s *Server) Listen(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: s}
-	s.mu.Lock()
-	s.srv, s.addr = srv, ln.Addr().String()
-	s.mu.Unlock()
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), nil
-}
+func (s *Server) Listen(addr string) (string, error) { return s.ln.Listen(addr, s) }
 
 // Close stops listening (connections are refused until the next Listen).
-func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
-	}
-}
+func (s *Server) Close() { s.ln.Close() }
 
 // Fail queues answers for the next event requests.
 func (s *Server) Fail(faults ...Fault) {
@@ -126,25 +106,12 @@ func (s *Server) Events() []Event {
 	return append([]Event(nil), s.events...)
 }
 
-// Indexed returns how many events were indexed, duplicates included.
-func (s *Server) Indexed() int {
+// MaxPending returns the most ackIds that were ever outstanding at once: above one
+// per partition, the sender ran ahead of acknowledgement.
+func (s *Server) MaxPending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.indexed
-}
-
-// Requests returns the number of event requests and ack polls served.
-func (s *Server) Requests() (events, ackPolls int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests, s.ackPolls
-}
-
-// Reset forgets the indexed events.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	s.events = nil
-	s.mu.Unlock()
+	return s.maxPending
 }
 
 type reply struct {
@@ -191,7 +158,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	s.requests++
 	var fault *Fault
 	if len(s.faults) > 0 {
 		f := s.faults[0]
@@ -228,7 +194,6 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// HEC indexes the events before the first bad one.
-	s.indexed += len(evs)
 	if !s.opts.Discard {
 		s.events = append(s.events, evs...)
 	}
@@ -251,6 +216,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 			s.acks[id] = time.Now().Add(s.opts.AckDelay)
 		}
 		rep.AckID = &id
+		s.maxPending = max(s.maxPending, len(s.acks))
 	}
 	write(w, http.StatusOK, rep)
 }
@@ -295,7 +261,6 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.ackPolls++
 	out := map[string]bool{}
 	now := time.Now()
 	for _, id := range q.Acks {
