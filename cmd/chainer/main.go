@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/internal/service"
@@ -86,10 +85,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var cfg Config
-	if err := envconfig.Process(ctx, &cfg); err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	log, err := service.Logger(cfg.LogLevel)
+	log, err := service.Configure(ctx, &cfg, &cfg.LogLevel)
 	if err != nil {
 		return err
 	}

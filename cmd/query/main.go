@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -66,10 +65,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var cfg Config
-	if err := envconfig.Process(ctx, &cfg); err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	log, err := service.Logger(cfg.LogLevel)
+	log, err := service.Configure(ctx, &cfg, &cfg.LogLevel)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,19 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/sethvargo/go-envconfig"
 )
+
+// Configure reads the binary's configuration from the environment into cfg (a
+// pointer to a struct with go-envconfig tags) and returns the logger at the level
+// the configuration names (*level, a field of cfg).
+func Configure(ctx context.Context, cfg any, level *string) (*slog.Logger, error) {
+	if err := envconfig.Process(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return Logger(*level)
+}
 
 // Logger returns the JSON logger at level, the value of TRAILKEEP_LOG_LEVEL.
 func Logger(level string) (*slog.Logger, error) {
