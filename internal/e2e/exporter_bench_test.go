@@ -31,10 +31,6 @@ import (
 
 const exportEvents = 400_000
 
-var benchBuffer = 8 << 20
-
-var benchS3Buffer = 32 << 20
-
 // fillChained produces n generated chained records to a fresh 4-partition topic.
 func fillChained(b *testing.B, n int) (broker, topic string) {
 	b.Helper()
@@ -120,7 +116,7 @@ func BenchmarkExportS3(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	drain(b, s, broker, topic, exportEvents, sink.Config{BatchRecords: 20_000, BatchBytes: 16 << 20, Linger: time.Second, BufferBytes: benchS3Buffer})
+	drain(b, s, broker, topic, exportEvents, sink.Config{BatchRecords: 20_000, BatchBytes: 16 << 20, Linger: time.Second, BufferBytes: 32 << 20})
 }
 
 // BenchmarkExportHEC: gzip batches of 1000 events with indexer acknowledgement to
@@ -140,7 +136,7 @@ func BenchmarkExportHEC(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	drain(b, s, broker, topic, exportEvents, sink.Config{BatchRecords: 1000, BatchBytes: 1 << 20, BufferBytes: benchBuffer})
+	drain(b, s, broker, topic, exportEvents, sink.Config{BatchRecords: 1000, BatchBytes: 1 << 20})
 }
 
 // BenchmarkExportDatadog: SubmitLog requests of up to 1000 entries, gzip, to the

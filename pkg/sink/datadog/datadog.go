@@ -156,7 +156,8 @@ func (s *Sink) Item(rec *sink.Record) (datadogV2.HTTPLogItem, int) {
 	msg := string(rec.Chain.Event)
 	// JSON escaping can grow the message; budget for it by counting the characters
 	// that escape.
-	if size := escapedLen(msg); size > s.cfg.MaxEntryBytes {
+	size := escapedLen(msg)
+	if size > s.cfg.MaxEntryBytes {
 		pos.Truncated, pos.EventBytes = true, len(msg)
 		marker := func(keep int) string {
 			return fmt.Sprintf(" …[trailkeep: truncated, %d of %d bytes; the complete record is in the S3 archive at %d/%d]",
@@ -167,6 +168,7 @@ func (s *Sink) Item(rec *sink.Record) (datadogV2.HTTPLogItem, int) {
 			keep--
 		}
 		msg = msg[:keep] + marker(keep)
+		size = escapedLen(msg)
 	}
 	tags := "tenant:" + rec.Tenant + ",partition:" + strconv.Itoa(int(rec.Chain.Partition))
 	if rec.Action != "" {
@@ -185,7 +187,7 @@ func (s *Sink) Item(rec *sink.Record) (datadogV2.HTTPLogItem, int) {
 		"service":   s.cfg.Service,
 		"trailkeep": pos,
 	}}
-	return item, escapedLen(msg) + len(tags) + 400
+	return item, size + len(tags) + 400
 }
 
 // escapedLen is an upper bound of len(s) once JSON-encoded.
