@@ -80,6 +80,7 @@ fuzz:
 	$(GO) test ./pkg/source/claudecode -run '^$$' -fuzz FuzzMap -fuzztime 60s
 	$(GO) test ./pkg/source/cloudevents -run '^$$' -fuzz FuzzMap -fuzztime 60s
 	$(GO) test ./pkg/sqlscope -run '^$$' -fuzz FuzzRewrite -fuzztime 60s
+	TRAILKEEP_ORACLE_MUTANTS=20000 TRAILKEEP_ORACLE_SEED=$$RANDOM $(GO) test ./pkg/store/clickhouse -run TestSQLScopeDifferentialOracle -count=1 -v
 
 clean: stop
 	rm -rf bin .run bench.out

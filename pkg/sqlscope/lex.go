@@ -10,6 +10,7 @@ const (
 	kindString                  // 'literal'
 	kindNumber
 	kindPunct // operators, parentheses, commas
+	kindEOF   // past the last token
 )
 
 type token struct {
