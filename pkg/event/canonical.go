@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -15,9 +17,15 @@ import (
 //
 // This is the one place where canonical bytes are made. Callers store and
 // forward the returned bytes verbatim; the returned *Event is decoded from
-// those bytes, so it never disagrees with what is hashed.
+// those bytes, so it never disagrees with what is hashed. It applies to a
+// document built in Go the same text rules [Decode] applies to JSON from a
+// sender (no U+0000, valid UTF-8, bounded depth), so an event trailkeep makes
+// itself passes exactly the checks an ingested one does.
 func Canonicalize(doc map[string]any, lim Limits) (*Event, []byte, error) {
 	lim = lim.withDefaults()
+	if err := checkText(doc, "", 0, lim); err != nil {
+		return nil, nil, err
+	}
 	if err := Validate(doc); err != nil {
 		return nil, nil, err
 	}
@@ -129,6 +137,47 @@ func Admit(raw []byte, lim Limits) error {
 		return fmt.Errorf("schema_version %d, this chainer handles %d", *head.SchemaVersion, SchemaVersion)
 	case head.ID == "" || head.Tenant == "":
 		return fmt.Errorf("no id or tenant")
+	}
+	return nil
+}
+
+// checkText applies Decode's rules for keys and strings to a document built in
+// Go: no U+0000, valid UTF-8, and nesting within lim.MaxDepth.
+func checkText(v any, ptr string, depth int, lim Limits) error {
+	str := func(s, ptr, what string) error {
+		if !utf8.ValidString(s) {
+			return fieldErr(ptr, RuleUTF8, "", "%s must be valid UTF-8", what)
+		}
+		if strings.IndexByte(s, 0) >= 0 {
+			return fieldErr(ptr, RuleNUL, "", "%s must not contain U+0000", what)
+		}
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		return str(x, ptr, "value")
+	case map[string]any:
+		if depth > lim.MaxDepth {
+			return fieldErr(ptr, RuleMaxDepth, strconv.Itoa(lim.MaxDepth), "nesting deeper than %d levels", lim.MaxDepth)
+		}
+		for k, e := range x {
+			child := pointerAppend(ptr, k)
+			if err := str(k, child, "key"); err != nil {
+				return err
+			}
+			if err := checkText(e, child, depth+1, lim); err != nil {
+				return err
+			}
+		}
+	case []any:
+		if depth > lim.MaxDepth {
+			return fieldErr(ptr, RuleMaxDepth, strconv.Itoa(lim.MaxDepth), "nesting deeper than %d levels", lim.MaxDepth)
+		}
+		for i, e := range x {
+			if err := checkText(e, ptr+"/"+strconv.Itoa(i), depth+1, lim); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/redact"
 )
 
 // Access-log actions: every call to the API is written to the audit log as one of
@@ -28,27 +29,37 @@ type Publisher interface {
 
 // Access describes one call for the access log.
 type Access struct {
+	// Token is the caller; nil for a call that did not authenticate.
 	Token  *Token
 	Action string
 	// Tenants whose data the call reads; one access event is written to each
 	// tenant's log, so every tenant sees who read its trail.
 	Tenants []string
-	// Status is success (the call is served), denied (role or tenant refused) or
-	// failure (bad input).
+	// Status is success (the call is served), denied (no or wrong token, role or
+	// tenant refused) or failure (bad input, a server error).
 	Status string
 	Reason string
-	// Metadata: the endpoint, the query or statement, paging, format.
+	// Metadata: the endpoint, the query or statement, paging, format. String
+	// values are untrusted: they are sanitised and redacted before use.
 	Metadata map[string]any
 }
 
-// maxMetaString bounds one metadata value (the schema allows 8192 characters); a
-// longer query is cut, and its full SHA-256 kept so the exact text can be matched.
-const maxMetaString = 4096
+// maxMetaChars bounds one metadata value (the schema allows 8192 characters); a
+// longer value is cut by characters and its full SHA-256 kept so the exact text
+// can be matched.
+const maxMetaChars = 4096
+
+// maxReasonChars bounds result.reason.
+const maxReasonChars = 1000
+
+// anonymous is the actor of calls without a valid token.
+var anonymous = map[string]any{"type": event.ActorService, "id": "unauthenticated"}
 
 // accessLog writes access events to the raw events topic, where they are chained
 // like every other event.
 type accessLog struct {
 	pub            Publisher
+	redactor       *redact.Redactor
 	operatorTenant string
 	now            func() time.Time
 }
@@ -65,7 +76,7 @@ func (l *accessLog) record(ctx context.Context, a Access) error {
 	now := l.now()
 	msgs := make([]kafka.Message, 0, len(tenants))
 	for _, tenant := range tenants {
-		b, err := accessEvent(a, tenant, now)
+		b, err := l.accessEvent(a, tenant, now)
 		if err != nil {
 			return fmt.Errorf("queryapi: access event: %w", err)
 		}
@@ -79,21 +90,31 @@ func (l *accessLog) record(ctx context.Context, a Access) error {
 	return nil
 }
 
-// accessEvent builds the canonical event of one call for one tenant.
-func accessEvent(a Access, tenant string, now time.Time) ([]byte, error) {
-	actor := map[string]any{"type": event.ActorService, "id": a.Token.Name}
-	if act := a.Token.Actor; act != nil {
-		actor = map[string]any{"type": act.Type, "id": act.ID}
-		if act.Email != "" {
-			actor["email"] = act.Email
+// accessEvent builds the canonical event of one call for one tenant. Every
+// untrusted string goes through event.SanitizeText and then the redactor ingest
+// uses, and the document through event.Canonicalize, like any ingested event.
+func (l *accessLog) accessEvent(a Access, tenant string, now time.Time) ([]byte, error) {
+	actor := anonymous
+	meta := map[string]any{}
+	if a.Token != nil {
+		actor = map[string]any{"type": event.ActorService, "id": a.Token.Name}
+		if act := a.Token.Actor; act != nil {
+			actor = map[string]any{"type": act.Type, "id": act.ID}
+			if act.Email != "" {
+				actor["email"] = act.Email
+			}
 		}
+		meta["token"], meta["role"] = a.Token.Name, string(a.Token.Role)
 	}
-	meta := map[string]any{"token": a.Token.Name, "role": string(a.Token.Role)}
 	for k, v := range a.Metadata {
-		if s, ok := v.(string); ok && len(s) > maxMetaString {
-			sum := sha256.Sum256([]byte(s))
-			meta[k+"_sha256"] = hex.EncodeToString(sum[:])
-			v = s[:maxMetaString] + "…[cut]"
+		if s, ok := v.(string); ok {
+			clean, st := event.SanitizeText(s, maxMetaChars)
+			if st.Changed() {
+				sum := sha256.Sum256([]byte(s))
+				meta[k+"_sha256"] = hex.EncodeToString(sum[:])
+				meta[k+"_sanitized"] = st.Flags()
+			}
+			v = clean
 		}
 		if v != nil && v != "" {
 			meta[k] = v
@@ -101,11 +122,7 @@ func accessEvent(a Access, tenant string, now time.Time) ([]byte, error) {
 	}
 	result := map[string]any{"status": a.Status}
 	if a.Reason != "" {
-		r := a.Reason
-		if len(r) > 1000 {
-			r = r[:1000]
-		}
-		result["reason"] = r
+		result["reason"], _ = event.SanitizeText(a.Reason, maxReasonChars)
 	}
 	doc := map[string]any{
 		"occurred_at": event.FormatTime(now),
@@ -115,6 +132,9 @@ func accessEvent(a Access, tenant string, now time.Time) ([]byte, error) {
 		"resource":    map[string]any{"type": "audit_log", "id": tenant},
 		"result":      result,
 		"metadata":    meta,
+	}
+	if l.redactor != nil {
+		l.redactor.Document(doc)
 	}
 	if err := (event.Stamp{Tenant: tenant, Tool: "trailkeep", ReceivedAt: now}).Apply(doc); err != nil {
 		return nil, err

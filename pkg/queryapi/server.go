@@ -32,6 +32,7 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/proof"
 	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/redact"
 	"github.com/trailkeep/trailkeep/pkg/sqlscope"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -51,6 +52,9 @@ type Options struct {
 	SQL clickhouse.SQLLimits
 	// MaxSQLBytes bounds the request body of POST /v1/sql. Default 64 KiB.
 	MaxSQLBytes int64
+	// Redactor masks secrets in the access events (query text, statements), as
+	// ingest masks them in sent events. Default redact.New().
+	Redactor *redact.Redactor
 	// Registerer receives the metrics; default a private registry.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -97,7 +101,14 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, log: &accessLog{pub: o.Publisher, operatorTenant: o.OperatorTenant, now: o.Now}, mux: http.NewServeMux(),
+	if o.Redactor == nil {
+		r, err := redact.New()
+		if err != nil {
+			return nil, fmt.Errorf("queryapi: %w", err)
+		}
+		o.Redactor = r
+	}
+	s := &Server{o: o, log: &accessLog{pub: o.Publisher, redactor: o.Redactor, operatorTenant: o.OperatorTenant, now: o.Now}, mux: http.NewServeMux(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailkeep_query_requests_total", Help: "Query API calls by endpoint and HTTP status."}, []string{"endpoint", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trailkeep_query_request_seconds", Help: "Query API call duration until the response is complete.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"endpoint"}),
@@ -114,42 +125,86 @@ func New(o Options) (*Server, error) {
 	s.route("GET /v1/checkpoints/latest", "checkpoints", s.latestCheckpoints)
 	s.route("POST /v1/sql", "sql", s.runSQL)
 	s.route("GET /v1/export", "export", s.export)
+	s.route("/v1/", "unknown", s.notFound)
 	return s, nil
 }
 
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// statusWriter records the status and, before the first byte of any response,
+// makes sure the call's access event is durable: the audit-before-data rule holds
+// for every path through a handler, including ones that forget to audit. When the
+// access event cannot be written, the intended response is replaced by a 503.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code    int
+	before  func(code int) bool
+	blocked bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
+	if w.code != 0 {
+		return
 	}
+	if w.before != nil && !w.before(code) {
+		w.blocked = true
+		w.code = http.StatusServiceUnavailable
+		w.ResponseWriter.Header().Del("Trailer")
+		w.ResponseWriter.Header().Set("Retry-After", "5")
+		writeJSON(w.ResponseWriter, http.StatusServiceUnavailable, errorBody{Error: "access_log_unavailable",
+			Message: "the access log cannot record this call, so it is not served; retry later"})
+		return
+	}
+	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
-		w.code = http.StatusOK
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.blocked {
+		return 0, ErrAccessLog
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.blocked {
 		f.Flush()
 	}
 }
 
-// route registers h, authenticated, with metrics.
+// endpointAction is the access-log action of an endpoint's calls.
+var endpointAction = map[string]string{"events": ActionSearched, "event": ActionSearched, "sql": ActionSearched, "unknown": ActionSearched,
+	"proof": ActionVerified, "checkpoints": ActionVerified, "export": ActionExported}
+
+// statusOf is the access-event status of an HTTP answer.
+func statusOf(code int) string {
+	switch {
+	case code < 400:
+		return event.StatusSuccess
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return event.StatusDenied
+	}
+	return event.StatusFailure
+}
+
+// route registers h with authentication, metrics and the access-log guarantee:
+// every request that reaches it — served, refused, unauthenticated or failed —
+// produces exactly one access event before any byte of the answer.
 func (s *Server) route(pattern, name string, h func(w http.ResponseWriter, r *http.Request, c *call)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		c := &call{s: s, endpoint: name, r: r, action: endpointAction[name], meta: map[string]any{}}
 		sw := &statusWriter{ResponseWriter: w}
+		sw.before = func(code int) bool {
+			if !c.audited && c.auditErr == nil {
+				c.audit(c.action, statusOf(code), http.StatusText(code), c.meta)
+			}
+			return c.audited
+		}
 		defer func() {
 			s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 			s.calls.WithLabelValues(name, strconv.Itoa(max(sw.code, 200))).Inc()
@@ -158,26 +213,40 @@ func (s *Server) route(pattern, name string, h func(w http.ResponseWriter, r *ht
 		tok, err := s.o.Tokens.authenticate(r)
 		if err != nil {
 			sw.Header().Set("WWW-Authenticate", `Bearer realm="trailkeep"`)
+			c.audit(c.action, event.StatusDenied, err.Error(), map[string]any{"path": r.URL.Path})
 			writeError(sw, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
 			return
 		}
-		h(sw, r, &call{s: s, tok: tok, endpoint: name, r: r})
+		c.tok = tok
+		h(sw, r, c)
+		if sw.code == 0 { // the handler answered nothing: only a failed access event does that
+			sw.WriteHeader(http.StatusServiceUnavailable)
+		}
 	})
 }
 
-// call is one authenticated request.
+// call is one request.
 type call struct {
-	s        *Server
+	s *Server
+	// tok is the caller; nil until authenticated.
 	tok      *Token
 	endpoint string
 	r        *http.Request
-	// tenants is the effective scope: nil means every tenant.
+	// tenants is the effective scope: nil means every tenant (and, for the access
+	// log, the operator tenant).
 	tenants []string
+	// action and meta describe the call for an access event the handler did not
+	// write itself.
+	action   string
+	meta     map[string]any
+	audited  bool
+	auditErr error
 }
 
 // authorize checks the role and narrows the tenant scope to the request's
 // ?tenant= values. A refusal is audited (result denied) and answered 403.
 func (c *call) authorize(w http.ResponseWriter, action string, need Role, meta map[string]any) bool {
+	c.action, c.meta = action, meta
 	asked := c.r.URL.Query()["tenant"]
 	scope := c.tok.Tenants
 	if c.tok.All() {
@@ -207,7 +276,7 @@ func (c *call) authorize(w http.ResponseWriter, action string, need Role, meta m
 	}
 	c.tenants = scope
 	if reason != "" {
-		c.audit(w, action, event.StatusDenied, reason, meta)
+		c.audit(action, event.StatusDenied, reason, meta)
 		writeError(w, http.StatusForbidden, "forbidden", reason, nil)
 		return false
 	}
@@ -222,9 +291,16 @@ func (c *call) scopeList() []string {
 	return c.tenants
 }
 
-// audit writes the access event; false (after answering 503) when it could not be
-// made durable.
-func (c *call) audit(w http.ResponseWriter, action, status, reason string, meta map[string]any) bool {
+// audit writes the call's one access event; false when it could not be made
+// durable, in which case the call must not be served (the route answers 503). A
+// second call does nothing: a request has exactly one access event.
+func (c *call) audit(action, status, reason string, meta map[string]any) bool {
+	if c.audited {
+		return true
+	}
+	if c.auditErr != nil {
+		return false
+	}
 	m := map[string]any{"endpoint": c.endpoint}
 	for k, v := range meta {
 		m[k] = v
@@ -233,20 +309,22 @@ func (c *call) audit(w http.ResponseWriter, action, status, reason string, meta 
 	defer cancel()
 	err := c.s.log.record(ctx, Access{Token: c.tok, Action: action, Tenants: c.scopeList(), Status: status, Reason: reason, Metadata: m})
 	if err != nil {
+		c.auditErr = err
 		c.s.auditFa.Inc()
-		c.s.o.Logger.Error("access event not written; call refused", "token", c.tok.Name, "endpoint", c.endpoint, "err", err)
-		if status == event.StatusSuccess {
-			w.Header().Set("Retry-After", "5")
-			writeError(w, http.StatusServiceUnavailable, "access_log_unavailable", "the access log cannot record this call, so it is not served; retry later", nil)
+		name := ""
+		if c.tok != nil {
+			name = c.tok.Name
 		}
+		c.s.o.Logger.Error("access event not written; call refused", "token", name, "endpoint", c.endpoint, "err", err)
 		return false
 	}
+	c.audited = true
 	return true
 }
 
 // invalid audits and answers a 400 for bad input.
 func (c *call) invalid(w http.ResponseWriter, action string, meta map[string]any, fe event.FieldError) {
-	c.audit(w, action, event.StatusFailure, fe.Message, meta)
+	c.audit(action, event.StatusFailure, fe.Message, meta)
 	writeError(w, http.StatusBadRequest, "invalid_request", fe.Message, []event.FieldError{fe})
 }
 
@@ -316,7 +394,7 @@ func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request, c *call) {
 		}
 		req.After = &cc
 	}
-	if !c.audit(w, ActionSearched, event.StatusSuccess, "", meta) {
+	if !c.audit(ActionSearched, event.StatusSuccess, "", meta) {
 		return
 	}
 	hits, next, err := s.o.Store.Search(r.Context(), req)
@@ -355,7 +433,7 @@ func (c *call) record(w http.ResponseWriter, id string) (chain.Record, bool) {
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, c *call) {
 	id := r.PathValue("id")
 	meta := map[string]any{"event_id": id}
-	if !c.authorize(w, ActionSearched, RoleReader, meta) || !c.audit(w, ActionSearched, event.StatusSuccess, "", meta) {
+	if !c.authorize(w, ActionSearched, RoleReader, meta) || !c.audit(ActionSearched, event.StatusSuccess, "", meta) {
 		return
 	}
 	rec, ok := c.record(w, id)
@@ -383,7 +461,7 @@ func (s *Server) getProof(w http.ResponseWriter, r *http.Request, c *call) {
 		c.invalid(w, ActionVerified, meta, event.FieldError{Field: "checkpoint", Rule: "enum", Limit: "first, latest", Message: "checkpoint must be first (default: the first covering the event) or latest"})
 		return
 	}
-	if !c.audit(w, ActionVerified, event.StatusSuccess, "", meta) {
+	if !c.audit(ActionVerified, event.StatusSuccess, "", meta) {
 		return
 	}
 	rec, ok := c.record(w, id)
@@ -412,7 +490,7 @@ func (s *Server) getProof(w http.ResponseWriter, r *http.Request, c *call) {
 // GET /v1/checkpoints/latest
 func (s *Server) latestCheckpoints(w http.ResponseWriter, r *http.Request, c *call) {
 	meta := map[string]any{}
-	if !c.authorize(w, ActionVerified, RoleReader, meta) || !c.audit(w, ActionVerified, event.StatusSuccess, "", meta) {
+	if !c.authorize(w, ActionVerified, RoleReader, meta) || !c.audit(ActionVerified, event.StatusSuccess, "", meta) {
 		return
 	}
 	ctx := r.Context()
@@ -492,7 +570,7 @@ func (s *Server) runSQL(w http.ResponseWriter, r *http.Request, c *call) {
 		c.invalid(w, ActionSearched, meta, fe)
 		return
 	}
-	if !c.audit(w, ActionSearched, event.StatusSuccess, "", meta) {
+	if !c.audit(ActionSearched, event.StatusSuccess, "", meta) {
 		return
 	}
 	lim := s.o.SQL
@@ -547,7 +625,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, c *call) {
 		c.invalid(w, ActionExported, meta, event.FieldError{Field: "format", Rule: "enum", Limit: strings.Join(export.Formats, ", "), Message: "format must be one of " + strings.Join(export.Formats, ", ")})
 		return
 	}
-	if !c.audit(w, ActionExported, event.StatusSuccess, "", meta) {
+	if !c.audit(ActionExported, event.StatusSuccess, "", meta) {
 		return
 	}
 	tr := export.NewTracker(meta["query"].(string), c.tenants, format, c.tok.Name, s.o.Now())
@@ -599,4 +677,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
+}
+
+// notFound answers a path under /v1/ that no endpoint serves; like every call it
+// is audited.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, c *call) {
+	c.meta = map[string]any{"path": r.URL.Path, "method": r.Method}
+	if !c.tok.All() {
+		c.tenants = c.tok.Tenants
+	}
+	writeError(w, http.StatusNotFound, "not_found", "no endpoint "+r.Method+" "+r.URL.Path, nil)
 }

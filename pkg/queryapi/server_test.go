@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,7 +322,7 @@ func TestQueryAPI(t *testing.T) {
 	code, _, body = s.do(t, "reader", "GET", "/v1/export", nil)
 	expect(code, 403, body)
 
-	// Every call above except the unauthenticated ones is in the access log.
+	// Every call above is in the access log (the unauthenticated ones in the operator tenant's).
 	recs := consumeAll(t, s.broker, s.topic)
 	counts := map[string]int{}
 	for _, r := range recs {
@@ -418,4 +419,113 @@ func consumeAll(t *testing.T, broker, topic string) []*kgo.Record {
 		}
 	}
 	return out
+}
+
+// accessTail follows the access-log topic from its current end.
+type accessTail struct {
+	cl *kgo.Client
+}
+
+func newAccessTail(t *testing.T, broker, topic string) *accessTail {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	a := &accessTail{cl: cl}
+	a.next(t) // skip what is there already
+	return a
+}
+
+// next returns the records produced since the last call.
+func (a *accessTail) next(t *testing.T) []*kgo.Record {
+	t.Helper()
+	var out []*kgo.Record
+	idle := time.Now()
+	for time.Since(idle) < 700*time.Millisecond {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := a.cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n > 0 {
+			idle = time.Now()
+		}
+	}
+	return out
+}
+
+// TestEveryRequestHasExactlyOneAccessEvent sends malformed, refused and
+// unauthenticated requests; each gets its intended answer and exactly one access
+// event per tenant in scope, canonical, with its input sanitised and redacted.
+func TestEveryRequestHasExactlyOneAccessEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
+	}
+	s := newStack(t)
+	tail := newAccessTail(t, s.broker, s.topic)
+	const ghToken = "ghp_" + "R2d2C3poBB8TheForceIsStrong0123456789"
+	const awsKey = "AKIA" + "QWERTYUIOPASDFGH"
+	longSQL := "SELECT '" + strings.Repeat("a", 4086) + strings.Repeat("é", 5) + "' AS x"
+	for _, c := range []struct {
+		name, token, method, path string
+		body                      any
+		code                      int
+		tenants                   []string // the logs the access event is written to
+		status                    string
+		sanitized                 string // expected <key>_sanitized metadata, "key=flags"
+	}{
+		{"cursor not UTF-8 for a tenant not granted", "reader", "GET", "/v1/events?tenant=acme-platform&cursor=%FF", nil, 403, []string{"acme-platform"}, "denied", "cursor=invalid_utf8"},
+		{"cursor not UTF-8", "reader", "GET", "/v1/events?cursor=%FF", nil, 400, []string{"acme"}, "failure", "cursor=invalid_utf8"},
+		{"huge cursor", "reader", "GET", "/v1/events?cursor=" + strings.Repeat("A", 8192), nil, 400, []string{"acme"}, "failure", "cursor=truncated"},
+		{"format not UTF-8", "auditor", "GET", "/v1/export?format=%FF", nil, 400, []string{"acme"}, "failure", "format=invalid_utf8"},
+		{"format unknown", "auditor", "GET", "/v1/export?format=xml", nil, 400, []string{"acme"}, "failure", ""},
+		{"tenant not a slug", "reader", "GET", "/v1/events?tenant=ACME%21", nil, 400, []string{"acme"}, "failure", ""},
+		{"long SQL cut inside a character", "auditor", "POST", "/v1/sql", map[string]any{"sql": longSQL}, 200, []string{"acme"}, "success", "sql=truncated"},
+		{"SQL with NUL in a literal", "auditor", "POST", "/v1/sql", map[string]any{"sql": "SELECT 'a\x00b' AS x"}, 200, []string{"acme"}, "success", "sql=nul"},
+		{"SQL not in the subset, non-ASCII", "auditor", "POST", "/v1/sql", map[string]any{"sql": "SELECT é"}, 400, []string{"acme"}, "failure", ""},
+		{"SQL body not JSON", "auditor", "POST", "/v1/sql", "not json", 400, []string{"acme"}, "failure", ""},
+		{"10 KiB multi-byte query", "reader", "GET", "/v1/events?q=" + url.QueryEscape(strings.Repeat("ü", 10240)), nil, 200, []string{"acme"}, "success", "query=truncated"},
+		{"event id with NUL", "reader", "GET", "/v1/events/abc%00def", nil, 404, []string{"acme"}, "success", "event_id=nul"},
+		{"query carrying a token", "reader", "GET", "/v1/events?q=" + url.QueryEscape(ghToken), nil, 200, []string{"acme"}, "success", ""},
+		{"SQL carrying a key", "auditor", "POST", "/v1/sql", map[string]any{"sql": "SELECT count() FROM audit_events WHERE actor_id = '" + awsKey + "'"}, 200, []string{"acme"}, "success", ""},
+		{"no token", "", "GET", "/v1/events", nil, 401, []string{"ops"}, "denied", ""},
+		{"wrong token", "forged", "GET", "/v1/export", nil, 401, []string{"ops"}, "denied", ""},
+		{"unknown path", "reader", "GET", "/v1/nothing/here", nil, 404, []string{"acme"}, "failure", ""},
+		{"wrong method", "reader", "DELETE", "/v1/events", nil, 404, []string{"acme"}, "failure", ""},
+		{"two tenants", "two", "GET", "/v1/checkpoints/latest", nil, 200, []string{"acme", "globex"}, "success", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s.secrets["forged"] = "tk_forged"
+			code, _, body := s.do(t, c.token, c.method, c.path, c.body)
+			if code != c.code {
+				t.Fatalf("status %d, want %d: %.300s", code, c.code, body)
+			}
+			recs := tail.next(t)
+			var tenants []string
+			for _, r := range recs {
+				if bytes.Contains(r.Value, []byte(ghToken)) || bytes.Contains(r.Value, []byte(awsKey)) {
+					t.Errorf("a secret is in the access event: %s", r.Value)
+				}
+				if _, err := event.CheckCanonical(r.Value, event.DefaultLimits); err != nil {
+					t.Errorf("access event does not pass ingest's validation: %v\n%.300s", err, r.Value)
+				}
+				ev, err := event.Unmarshal(r.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tenants = append(tenants, ev.Tenant)
+				if ev.Result.Status != c.status {
+					t.Errorf("access event status %s, want %s", ev.Result.Status, c.status)
+				}
+				if k, flags, ok := strings.Cut(c.sanitized, "="); ok && ev.Metadata[k+"_sanitized"] != flags {
+					t.Errorf("metadata %s_sanitized = %v, want %s: %.400s", k, ev.Metadata[k+"_sanitized"], flags, r.Value)
+				}
+			}
+			slices.Sort(tenants)
+			if !slices.Equal(tenants, c.tenants) {
+				t.Errorf("access events in the logs of %v, want exactly one in each of %v", tenants, c.tenants)
+			}
+		})
+	}
 }
