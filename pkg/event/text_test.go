@@ -3,8 +3,8 @@ package event
 import (
 	"errors"
 	"strings"
-	"time"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
