@@ -104,6 +104,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	defer api.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -114,8 +115,8 @@ func run() error {
 			http.Error(w, "kafka (access log) not reachable", http.StatusServiceUnavailable)
 			return
 		}
-		if _, err := store.LatestCheckpoints(r.Context()); err != nil {
-			http.Error(w, "clickhouse not reachable", http.StatusServiceUnavailable)
+		if err := api.Ready(); err != nil {
+			http.Error(w, "clickhouse not answering: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

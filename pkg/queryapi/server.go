@@ -60,11 +60,18 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
+	// ProbeInterval and ProbeTimeout set how the store is watched: a ping every
+	// interval; one that does not answer within the timeout marks the store down,
+	// fails the calls waiting on it with 503 at once and makes Ready report it,
+	// until a ping answers again. Defaults 250 ms and 1.5 s, so that a frozen
+	// server is answered with 503 within 2 s.
+	ProbeInterval, ProbeTimeout time.Duration
 }
 
 // Server serves the read API.
 type Server struct {
 	o       Options
+	gate    *storeGate
 	log     *accessLog
 	mux     *http.ServeMux
 	calls   *prometheus.CounterVec
@@ -119,6 +126,13 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("queryapi: metrics: %w", err)
 		}
 	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 250 * time.Millisecond
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 1500 * time.Millisecond
+	}
+	s.gate = newStoreGate(o.Store.Ping, o.ProbeInterval, o.ProbeTimeout)
 	s.route("GET /v1/events", "events", s.searchEvents)
 	s.route("GET /v1/events/{id}", "event", s.getEvent)
 	s.route("GET /v1/events/{id}/proof", "proof", s.getProof)
@@ -131,6 +145,12 @@ func New(o Options) (*Server, error) {
 
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// Ready is nil while the store answers its probes (for /readyz).
+func (s *Server) Ready() error { return s.gate.Err() }
+
+// Close stops watching the store.
+func (s *Server) Close() { s.gate.Close() }
 
 // statusWriter records the status and, before the first byte of any response,
 // makes sure the call's access event is durable: the audit-before-data rule holds
@@ -197,7 +217,10 @@ func statusOf(code int) string {
 func (s *Server) route(pattern, name string, h func(w http.ResponseWriter, r *http.Request, c *call)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		c := &call{s: s, endpoint: name, r: r, action: endpointAction[name], meta: map[string]any{}}
+		ctx, cancel := s.gate.Context(r.Context())
+		defer cancel()
+		c := &call{s: s, endpoint: name, r: r.WithContext(ctx), reqCtx: r.Context(), action: endpointAction[name], meta: map[string]any{}}
+		r = c.r
 		sw := &statusWriter{ResponseWriter: w}
 		sw.before = func(code int) bool {
 			if !c.audited && c.auditErr == nil {
@@ -235,6 +258,9 @@ type call struct {
 	// tenants is the effective scope: nil means every tenant (and, for the access
 	// log, the operator tenant).
 	tenants []string
+	// reqCtx is the request's own context: the access event is written under it,
+	// not under the store's, which is cancelled when the store goes down.
+	reqCtx context.Context
 	// action and meta describe the call for an access event the handler did not
 	// write itself.
 	action   string
@@ -305,7 +331,7 @@ func (c *call) audit(action, status, reason string, meta map[string]any) bool {
 	for k, v := range meta {
 		m[k] = v
 	}
-	ctx, cancel := context.WithTimeout(c.r.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(c.reqCtx, 15*time.Second)
 	defer cancel()
 	err := c.s.log.record(ctx, Access{Token: c.tok, Action: action, Tenants: c.scopeList(), Status: status, Reason: reason, Metadata: m})
 	if err != nil {
@@ -330,6 +356,11 @@ func (c *call) invalid(w http.ResponseWriter, action string, meta map[string]any
 
 // fail answers a store error: 503 when the store is unreachable.
 func (c *call) fail(w http.ResponseWriter, err error) {
+	if cause := context.Cause(c.r.Context()); errors.Is(cause, errStoreDown) {
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the audit store does not answer; retry later", nil)
+		return
+	}
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -585,6 +616,11 @@ func (s *Server) runSQL(w http.ResponseWriter, r *http.Request, c *call) {
 	resp.Truncated, err = s.o.Store.ReadOnly(r.Context(), stmt, lim, func(cols []clickhouse.Column) error { resp.Columns = cols; return nil },
 		func(row []any) error { resp.Rows = append(resp.Rows, row); return nil })
 	if err != nil {
+		var le *clickhouse.LimitError
+		if errors.As(err, &le) && c.r.Context().Err() == nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "the statement was stopped by a limit", []event.FieldError{{Field: "/sql", Rule: "limit", Limit: le.Limit, Message: le.Error()}})
+			return
+		}
 		if code, msg, ok := clickhouse.QueryError(err); ok {
 			rule := "sql"
 			switch code {

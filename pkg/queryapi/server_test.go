@@ -103,6 +103,7 @@ func newStack(t *testing.T) *stack {
 	}
 	hs := httptest.NewServer(api.Handler())
 	t.Cleanup(func() {
+		api.Close()
 		hs.Close()
 		prod.Close(context.Background())
 	})
@@ -384,6 +385,7 @@ func TestQueryAPIRefusesWhenTheAccessLogIsDown(t *testing.T) {
 	defer prod.Close(context.Background())
 	ts, secrets := tokens(t, tokenSpec{"reader", "reader", []string{"acme"}})
 	api, _ := queryapi.New(queryapi.Options{Store: store, Tokens: ts, Publisher: prod})
+	t.Cleanup(api.Close)
 	hs := httptest.NewServer(api.Handler())
 	defer hs.Close()
 	req, _ := http.NewRequest("GET", hs.URL+"/v1/events", nil)

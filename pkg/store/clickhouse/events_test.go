@@ -184,6 +184,53 @@ func TestReadOnlySQL(t *testing.T) {
 	}
 }
 
+// TestReadOnlySQLTimeLimitHolds: a statement of many slow blocks (a sleep in each
+// UNION ALL branch), which the server's max_execution_time alone let run for 14 ×
+// 3 s under a 30 s limit, is stopped at the limit plus the kill grace, answered as
+// a LimitError naming the limit, and killed on the server.
+func TestReadOnlySQLTimeLimitHolds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
+	}
+	store := chtest.Store(t)
+	branches := make([]string, 8)
+	for i := range branches {
+		branches[i] = "SELECT sleep(3) AS s"
+	}
+	stmt, err := sqlscope.Scope{Database: store.Database(), Tenants: []string{"acme"}}.Rewrite(strings.Join(branches, " UNION ALL "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 4 * time.Second
+	start := time.Now()
+	_, err = store.ReadOnly(context.Background(), stmt, clickhouse.SQLLimits{MaxRows: 100, MaxTime: limit}, func([]clickhouse.Column) error { return nil }, func([]any) error { return nil })
+	took := time.Since(start)
+	var le *clickhouse.LimitError
+	if !errors.As(err, &le) || le.Limit != "max_execution_time=4s" {
+		t.Fatalf("after %v: %v, want a LimitError naming max_execution_time", took, err)
+	}
+	if took > limit+2*time.Second {
+		t.Errorf("stopped after %v; the limit is %v (+2 s allowed)", took, limit)
+	}
+	// The server no longer runs it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n uint64
+		if _, err := store.ReadOnly(context.Background(), "SELECT count() FROM system.processes WHERE query LIKE '%sleep(3)%' AND query NOT LIKE '%system.processes%'",
+			clickhouse.SQLLimits{MaxRows: 1, MaxTime: 5 * time.Second}, func([]clickhouse.Column) error { return nil },
+			func(r []any) error { n = r[0].(uint64); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d statements still running on the server after the kill", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func TestSavedQueries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/google/uuid"
 )
 
 // SQLLimits bound one read-only statement.
@@ -20,7 +21,27 @@ type SQLLimits struct {
 	// MaxMemory is the server-side memory limit in bytes (max_memory_usage); 0 keeps
 	// the server's.
 	MaxMemory int64
+	// MaxResultBytes bounds the uncompressed result (max_result_bytes). Default
+	// 64 MiB.
+	MaxResultBytes int64
 }
+
+// killGrace is how long after MaxTime the client gives up on a statement, cancels
+// it and kills it on the server: the server checks max_execution_time only between
+// blocks, and a statement of many slow blocks (sleep in each UNION ALL branch) can
+// run far past it.
+const killGrace = time.Second
+
+// LimitError is a statement stopped by a limit: the client deadline, or the
+// server's time, row, size or memory limit.
+type LimitError struct {
+	// Limit names the setting and its value, e.g. "max_execution_time=30s".
+	Limit string
+	Err   error
+}
+
+func (e *LimitError) Error() string { return "clickhouse: statement stopped by " + e.Limit + ": " + e.Err.Error() }
+func (e *LimitError) Unwrap() error { return e.Err }
 
 // Column is one result column of a read-only statement.
 type Column struct {
@@ -36,10 +57,25 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 	if lim.MaxRows <= 0 || lim.MaxTime <= 0 {
 		return false, fmt.Errorf("clickhouse: read-only SQL needs a row and a time limit")
 	}
+	if lim.MaxResultBytes <= 0 {
+		lim.MaxResultBytes = 64 << 20
+	}
+	qid := uuid.NewString()
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, lim.MaxTime+killGrace)
+	defer cancel()
+	defer func() {
+		if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
+			s.kill(qid)
+			err = &LimitError{Limit: "max_execution_time=" + lim.MaxTime.String(), Err: context.DeadlineExceeded}
+			truncated = false
+		}
+	}()
 	settings := ch.Settings{
 		"readonly":           1,
 		"max_execution_time": int(max(1, lim.MaxTime/time.Second)),
 		"max_result_rows":    lim.MaxRows + 1,
+		"max_result_bytes":   int(lim.MaxResultBytes),
 		// Pushes the caller's WHERE into the tenant-scoping subquery on 18.16,
 		// where it is off by default; later servers have it on.
 		"enable_optimize_predicate_expression": 1,
@@ -47,7 +83,7 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 	if lim.MaxMemory > 0 {
 		settings["max_memory_usage"] = int(lim.MaxMemory) // the driver takes int, not int64
 	}
-	ctx = ch.Context(ctx, ch.WithSettings(settings))
+	ctx = ch.Context(ctx, ch.WithSettings(settings), ch.WithQueryID(qid))
 	// The wrapper bounds the rows sent even when the statement has no LIMIT.
 	rows, err := s.conn.Query(ctx, "SELECT * FROM ("+stmt+") LIMIT "+strconv.Itoa(lim.MaxRows+1))
 	if err != nil {
@@ -86,6 +122,14 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 		return false, fmt.Errorf("clickhouse: %w", err)
 	}
 	return false, nil
+}
+
+// kill stops a statement on the server after the client gave up on it: cancelling
+// the context closes the connection, but the server may go on running the query.
+func (s *Store) kill(qid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.conn.Exec(ctx, "KILL QUERY WHERE query_id = '"+qid+"' ASYNC") // qid is a UUID: nothing to escape
 }
 
 // QueryError reports whether err is the server rejecting a statement (a syntax

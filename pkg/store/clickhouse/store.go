@@ -450,6 +450,14 @@ func (s *Store) Exec(ctx context.Context, sql string, args ...any) error {
 // Database returns the database name.
 func (s *Store) Database() string { return s.db }
 
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: ping: %w", err)
+	}
+	return nil
+}
+
 // PendingMutations counts unfinished ALTER ... UPDATE/DELETE mutations on the store's
 // tables (tests wait for them; on 18.16 they are always asynchronous).
 func (s *Store) PendingMutations(ctx context.Context) (uint64, error) {
