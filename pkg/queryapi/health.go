@@ -21,8 +21,8 @@ type storeGate struct {
 	timeout  time.Duration
 
 	mu     sync.Mutex
-	err    error              // non-nil while the store is down
-	down   context.Context    // cancelled when the store goes down
+	err    error           // non-nil while the store is down
+	down   context.Context // cancelled when the store goes down
 	cancel context.CancelCauseFunc
 	stop   chan struct{}
 	done   chan struct{}

@@ -40,7 +40,9 @@ type LimitError struct {
 	Err   error
 }
 
-func (e *LimitError) Error() string { return "clickhouse: statement stopped by " + e.Limit + ": " + e.Err.Error() }
+func (e *LimitError) Error() string {
+	return "clickhouse: statement stopped by " + e.Limit + ": " + e.Err.Error()
+}
 func (e *LimitError) Unwrap() error { return e.Err }
 
 // Column is one result column of a read-only statement.
