@@ -85,6 +85,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if cfg.TokensFile != "" { // revocation and new tokens take effect without a restart
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		reload := make(chan struct{}, 1)
+		go func() {
+			for range hup {
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		go tokens.WatchFile(ctx, cfg.TokensFile, 2*time.Second, reload, log)
+	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	store, err := clickhouse.Open(octx, clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase, Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword})
 	cancel()

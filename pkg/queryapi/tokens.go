@@ -1,13 +1,19 @@
 package queryapi
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/bearer"
 )
@@ -51,6 +57,9 @@ type Token struct {
 	// Actor is the person or service behind the token, recorded as the actor of
 	// every access event. Default: {type: service, id: <name>}.
 	Actor *Actor `json:"actor,omitempty"`
+	// ExpiresAt, when set (RFC 3339), ends the token: from that instant every
+	// request with it is refused with 401.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Actor is who a token speaks for.
@@ -63,15 +72,42 @@ type Actor struct {
 // All reports whether the token reads every tenant.
 func (t *Token) All() bool { return slices.Contains(t.Tenants, AllTenants) }
 
-// Tokens is an immutable set of tokens.
+// Tokens is the set of tokens in force. Reload replaces it whole (a token removed
+// from the file is revoked); every request is checked against the set and the
+// expiry in force at that moment.
 type Tokens struct {
-	byHash map[[32]byte]*Token
+	set atomic.Pointer[map[[32]byte]*Token]
+	now func() time.Time
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 // ParseTokens reads {"tokens": [Token...]}.
 func ParseTokens(data []byte) (*Tokens, error) {
+	m, err := parseTokens(data)
+	if err != nil {
+		return nil, err
+	}
+	ts := &Tokens{now: time.Now}
+	ts.set.Store(&m)
+	return ts, nil
+}
+
+// Reload replaces the tokens in force with those in data. On an error the tokens
+// in force stay as they are.
+func (ts *Tokens) Reload(data []byte) error {
+	m, err := parseTokens(data)
+	if err != nil {
+		return err
+	}
+	ts.set.Store(&m)
+	return nil
+}
+
+// Len is the number of tokens in force.
+func (ts *Tokens) Len() int { return len(*ts.set.Load()) }
+
+func parseTokens(data []byte) (map[[32]byte]*Token, error) {
 	var doc struct {
 		Tokens []Token `json:"tokens"`
 	}
@@ -80,7 +116,7 @@ func ParseTokens(data []byte) (*Tokens, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("queryapi: token configuration: %w (expected {\"tokens\":[{\"name\",\"sha256\",\"role\",\"tenants\"}]})", err)
 	}
-	ts := &Tokens{byHash: map[[32]byte]*Token{}}
+	byHash := map[[32]byte]*Token{}
 	for i := range doc.Tokens {
 		t := &doc.Tokens[i]
 		where := fmt.Sprintf("queryapi: token %d (%q)", i, t.Name)
@@ -109,15 +145,15 @@ func ParseTokens(data []byte) (*Tokens, error) {
 		if t.Actor != nil && (t.Actor.Type == "" || t.Actor.ID == "") {
 			return nil, fmt.Errorf("%s: actor needs a type and an id", where)
 		}
-		if _, dup := ts.byHash[h]; dup {
+		if _, dup := byHash[h]; dup {
 			return nil, fmt.Errorf("%s: the same token is configured twice", where)
 		}
-		ts.byHash[h] = t
+		byHash[h] = t
 	}
-	if len(ts.byHash) == 0 {
+	if len(byHash) == 0 {
 		return nil, errors.New("queryapi: no tokens configured")
 	}
-	return ts, nil
+	return byHash, nil
 }
 
 // Digest implements bearer.Entry.
@@ -125,6 +161,46 @@ func (t *Token) Digest() string { return t.SHA256 }
 
 // authenticate finds the token presented in r (see bearer.Find).
 func (ts *Tokens) authenticate(r *http.Request) (*Token, error) {
-	t, _, err := bearer.Find(r, ts.byHash)
-	return t, err
+	t, _, err := bearer.Find(r, *ts.set.Load())
+	if err != nil {
+		return nil, err
+	}
+	if t.ExpiresAt != nil && !ts.now().Before(*t.ExpiresAt) {
+		return nil, fmt.Errorf("token %q expired at %s", t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// WatchFile reloads ts from path whenever the file changes (checked every
+// interval) and whenever reload receives a value (cmd/query sends one on SIGHUP),
+// until ctx ends. A file that does not parse is logged and the tokens in force
+// stay.
+func (ts *Tokens) WatchFile(ctx context.Context, path string, interval time.Duration, reload <-chan struct{}, log *slog.Logger) {
+	last, _ := os.ReadFile(path)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		forced := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-reload:
+			forced = true
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			log.Error("query tokens not reloaded; the tokens in force stay", "file", path, "err", err)
+			continue
+		}
+		if !forced && bytes.Equal(data, last) {
+			continue
+		}
+		last = data
+		if err := ts.Reload(data); err != nil {
+			log.Error("query tokens not reloaded; the tokens in force stay", "file", path, "err", err)
+			continue
+		}
+		log.Info("query tokens reloaded", "file", path, "tokens", ts.Len())
+	}
 }
