@@ -36,7 +36,6 @@ func entry(name string, expires string) map[string]any {
 	return e
 }
 
-
 func auth(ts *Tokens, name string) error {
 	r := httptest.NewRequest("GET", "/v1/events", nil)
 	r.Header.Set("Authorization", "Bearer tk_"+name)
