@@ -16,13 +16,23 @@ import (
 
 // hookEvents are the Claude Code events sent over http hooks. SessionStart and Setup
 // accept only command handlers, so they get the curl fallback instead.
+//
+// Only events for which an empty 2xx answer is a no-op are registered: an audit
+// hook must never change what Claude Code does. WorktreeCreate is left out on
+// purpose — a WorktreeCreate hook replaces git worktree creation and must return
+// the worktree's path, so registering ours would break --worktree, worktree
+// subagents and background sessions (the hooks reference; issue 15).
 var hookEvents = []string{
 	"UserPromptSubmit", "UserPromptExpansion", "PreToolUse", "PermissionRequest", "PermissionDenied",
 	"PostToolUse", "PostToolUseFailure", "PostToolBatch", "Notification", "SubagentStart", "SubagentStop",
 	"TaskCreated", "TaskCompleted", "Stop", "StopFailure", "ConfigChange", "InstructionsLoaded",
-	"CwdChanged", "FileChanged", "WorktreeCreate", "WorktreeRemove", "PreCompact", "PostCompact",
+	"CwdChanged", "FileChanged", "WorktreeRemove", "PreCompact", "PostCompact",
 	"Elicitation", "ElicitationResult", "SessionEnd",
 }
+
+// notObserveOnly are hook events whose handler takes over Claude Code's own work,
+// so an audit hook there changes behaviour; print-config never registers them.
+var notObserveOnly = []string{"WorktreeCreate"}
 
 var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 

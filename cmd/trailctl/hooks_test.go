@@ -34,6 +34,11 @@ func TestHooksPrintConfig(t *testing.T) {
 	if _, ok := cfg.Hooks["PostToolUse"]; !ok {
 		t.Error("PostToolUse missing")
 	}
+	for _, ev := range notObserveOnly {
+		if _, ok := cfg.Hooks[ev]; ok {
+			t.Errorf("print-config registers %s, whose hook replaces Claude Code's own behaviour", ev)
+		}
+	}
 	for _, bad := range [][]string{{"--url", "tk.example.com"}, {"--url", "https://x", "--token-env", "not-a-var"}, {}} {
 		if _, _, code := run(t, append([]string{"hooks", "print-config"}, bad...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
