@@ -176,7 +176,7 @@ func (ts *Tokens) authenticate(r *http.Request) (*Token, error) {
 // until ctx ends. A file that does not parse is logged and the tokens in force
 // stay.
 func (ts *Tokens) WatchFile(ctx context.Context, path string, interval time.Duration, reload <-chan struct{}, log *slog.Logger) {
-	last, _ := os.ReadFile(path)
+	var last []byte // the first check reloads: the file may have changed since it was parsed
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
