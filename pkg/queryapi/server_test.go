@@ -408,16 +408,21 @@ func consumeAll(t *testing.T, broker, topic string) []*kgo.Record {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	return pollUntilIdle(cl, 2*time.Second)
+}
+
+// pollUntilIdle returns the records cl fetches until none has come for idle.
+func pollUntilIdle(cl *kgo.Client, idle time.Duration) []*kgo.Record {
 	var out []*kgo.Record
-	idle := time.Now()
-	for time.Since(idle) < 2*time.Second {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	last := time.Now()
+	for time.Since(last) < idle {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		fs := cl.PollFetches(ctx)
 		cancel()
 		n := 0
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
 		if n > 0 {
-			idle = time.Now()
+			last = time.Now()
 		}
 	}
 	return out
@@ -442,19 +447,7 @@ func newAccessTail(t *testing.T, broker, topic string) *accessTail {
 // next returns the records produced since the last call.
 func (a *accessTail) next(t *testing.T) []*kgo.Record {
 	t.Helper()
-	var out []*kgo.Record
-	idle := time.Now()
-	for time.Since(idle) < 700*time.Millisecond {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		fs := a.cl.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
-		if n > 0 {
-			idle = time.Now()
-		}
-	}
-	return out
+	return pollUntilIdle(a.cl, 700*time.Millisecond)
 }
 
 // TestEveryRequestHasExactlyOneAccessEvent sends malformed, refused and
