@@ -64,13 +64,24 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 	}
 	qid := uuid.NewString()
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, lim.MaxTime+killGrace)
+	deadline := time.Now().Add(lim.MaxTime + killGrace)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	defer func() {
-		if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
+		if err == nil || parent.Err() != nil {
+			return
+		}
+		// The driver turns the deadline into a socket deadline, so its error may be
+		// an i/o timeout a moment before the context reports it: decide by the clock.
+		if ctx.Err() == context.DeadlineExceeded || !time.Now().Before(deadline) {
 			s.kill(qid)
-			err = &LimitError{Limit: "max_execution_time=" + lim.MaxTime.String(), Err: context.DeadlineExceeded}
-			truncated = false
+			err, truncated = &LimitError{Limit: "max_execution_time=" + lim.MaxTime.String(), Err: err}, false
+			return
+		}
+		if code, _, ok := QueryError(err); ok {
+			if name, ok := limitSettings[code]; ok {
+				err = &LimitError{Limit: name + "=" + lim.setting(name), Err: err}
+			}
 		}
 	}()
 	settings := ch.Settings{
@@ -124,6 +135,23 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 		return false, fmt.Errorf("clickhouse: %w", err)
 	}
 	return false, nil
+}
+
+// limitSettings names the limit behind each server error code of an exceeded limit.
+var limitSettings = map[int32]string{CodeTimeoutExceeded: "max_execution_time", CodeTooManyRows: "max_result_rows",
+	CodeTooManyRowsOrBytes: "max_result_bytes", CodeMemoryLimit: "max_memory_usage"}
+
+// setting is the value of one limit as the statement ran with it.
+func (l SQLLimits) setting(name string) string {
+	switch name {
+	case "max_execution_time":
+		return l.MaxTime.String()
+	case "max_result_rows":
+		return strconv.Itoa(l.MaxRows + 1)
+	case "max_result_bytes":
+		return strconv.FormatInt(l.MaxResultBytes, 10)
+	}
+	return strconv.FormatInt(l.MaxMemory, 10)
 }
 
 // kill stops a statement on the server after the client gave up on it: cancelling
