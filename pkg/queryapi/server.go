@@ -617,16 +617,13 @@ func (s *Server) runSQL(w http.ResponseWriter, r *http.Request, c *call) {
 		func(row []any) error { resp.Rows = append(resp.Rows, row); return nil })
 	if err != nil {
 		var le *clickhouse.LimitError
-		if errors.As(err, &le) && c.r.Context().Err() == nil {
+		if errors.As(err, &le) {
 			writeError(w, http.StatusBadRequest, "invalid_request", "the statement was stopped by a limit", []event.FieldError{{Field: "/sql", Rule: "limit", Limit: le.Limit, Message: le.Error()}})
 			return
 		}
 		if code, msg, ok := clickhouse.QueryError(err); ok {
-			rule := "sql"
-			switch code {
-			case clickhouse.CodeTimeoutExceeded, clickhouse.CodeMemoryLimit, clickhouse.CodeTooManyRows, clickhouse.CodeTooManyRowsOrBytes:
-				rule = "limit"
-			case clickhouse.CodeReadonly:
+			rule := "sql" // exceeded limits arrive as a LimitError, above
+			if code == clickhouse.CodeReadonly {
 				rule = "readonly"
 			}
 			writeError(w, http.StatusBadRequest, "invalid_request", "ClickHouse rejected the statement", []event.FieldError{{Field: "/sql", Rule: rule, Limit: fmt.Sprintf("code %d", code), Message: msg}})
