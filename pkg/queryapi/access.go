@@ -74,9 +74,10 @@ func (l *accessLog) record(ctx context.Context, a Access) error {
 		tenants = []string{l.operatorTenant}
 	}
 	now := l.now()
+	base := l.document(a, now)
 	msgs := make([]kafka.Message, 0, len(tenants))
 	for _, tenant := range tenants {
-		b, err := l.accessEvent(a, tenant, now)
+		b, err := accessEvent(base, tenant, now)
 		if err != nil {
 			return fmt.Errorf("queryapi: access event: %w", err)
 		}
@@ -90,10 +91,10 @@ func (l *accessLog) record(ctx context.Context, a Access) error {
 	return nil
 }
 
-// accessEvent builds the canonical event of one call for one tenant. Every
+// document builds the tenant-independent part of a call's access events. Every
 // untrusted string goes through event.SanitizeText and then the redactor ingest
-// uses, and the document through event.Canonicalize, like any ingested event.
-func (l *accessLog) accessEvent(a Access, tenant string, now time.Time) ([]byte, error) {
+// uses, once per call however many tenants it reads.
+func (l *accessLog) document(a Access, now time.Time) map[string]any {
 	actor := anonymous
 	meta := map[string]any{}
 	if a.Token != nil {
@@ -129,13 +130,21 @@ func (l *accessLog) accessEvent(a Access, tenant string, now time.Time) ([]byte,
 		"source":      map[string]any{"tool": "trailkeep", "channel": "query_api"},
 		"actor":       actor,
 		"action":      a.Action,
-		"resource":    map[string]any{"type": "audit_log", "id": tenant},
 		"result":      result,
 		"metadata":    meta,
 	}
-	if l.redactor != nil {
-		l.redactor.Document(doc)
+	l.redactor.Document(doc)
+	return doc
+}
+
+// accessEvent is the canonical access event of base for one tenant: stamped and
+// passed through event.Canonicalize like any ingested event. base is not changed.
+func accessEvent(base map[string]any, tenant string, now time.Time) ([]byte, error) {
+	doc := make(map[string]any, len(base)+1)
+	for k, v := range base {
+		doc[k] = v
 	}
+	doc["resource"] = map[string]any{"type": "audit_log", "id": tenant}
 	if err := (event.Stamp{Tenant: tenant, Tool: "trailkeep", ReceivedAt: now}).Apply(doc); err != nil {
 		return nil, err
 	}
