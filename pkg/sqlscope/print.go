@@ -347,14 +347,11 @@ func (p *printer) call(c *call) {
 }
 
 func (p *printer) lambda(l *lambda) {
-	names := make([]string, len(l.params))
-	for i, n := range l.params {
-		names[i] = n // lambda parameters are bare: quoted ones confuse 18.16
-	}
-	if len(names) == 1 {
-		p.w(names[0])
+	// Lambda parameters are printed bare (they are plain names, see plainName).
+	if len(l.params) == 1 {
+		p.w(l.params[0])
 	} else {
-		p.w("(", strings.Join(names, ", "), ")")
+		p.w("(", strings.Join(l.params, ", "), ")")
 	}
 	p.w(" -> ")
 	p.expr(l.body)
