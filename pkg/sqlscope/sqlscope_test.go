@@ -1,11 +1,11 @@
 package sqlscope
 
 import (
-	"bufio"
 	"errors"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/trailkeep/trailkeep/internal/sqlcorpus"
 )
 
 var acme = Scope{Database: "trailkeep", Tenants: []string{"acme", "acme-eu"}}
@@ -99,32 +99,13 @@ func TestRewriteRefusesBadScope(t *testing.T) {
 	}
 }
 
-// CorpusEntry is one line of testdata/corpus.txt.
-type corpusEntry struct {
-	ok  bool
-	sql string
-}
-
-func readCorpus(t testing.TB) []corpusEntry {
-	f, err := os.Open("testdata/corpus.txt")
-	if err != nil {
-		t.Fatal(err)
+// readCorpus returns the corpus with {db} as the database the tests scope to.
+func readCorpus(t testing.TB) []sqlcorpus.Entry {
+	c := sqlcorpus.Read(t)
+	for i := range c {
+		c[i].SQL = strings.ReplaceAll(c[i].SQL, "{db}", "trailkeep")
 	}
-	defer f.Close()
-	var out []corpusEntry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		kind, sql, found := strings.Cut(line, "\t")
-		if !found || (kind != "ok" && kind != "reject") {
-			t.Fatalf("corpus line %q: want ok<TAB>sql or reject<TAB>sql", line)
-		}
-		out = append(out, corpusEntry{kind == "ok", strings.ReplaceAll(sql, "{db}", "trailkeep")})
-	}
-	return out
+	return c
 }
 
 // TestCorpus holds the corpus the differential oracle runs (pkg/store/clickhouse)
@@ -135,19 +116,19 @@ func TestCorpus(t *testing.T) {
 		t.Fatalf("the corpus has %d statements; keep at least 200", len(corpus))
 	}
 	for _, c := range corpus {
-		out, err := acme.Rewrite(c.sql)
+		out, err := acme.Rewrite(c.SQL)
 		switch {
-		case c.ok && err != nil:
-			t.Errorf("refused %q: %v", c.sql, err)
-		case !c.ok && err == nil:
-			t.Errorf("accepted %q as\n%s", c.sql, out)
-		case !c.ok:
+		case c.OK && err != nil:
+			t.Errorf("refused %q: %v", c.SQL, err)
+		case !c.OK && err == nil:
+			t.Errorf("accepted %q as\n%s", c.SQL, out)
+		case !c.OK:
 			var se *Error
-			if !errors.As(err, &se) || se.Pos < 0 || se.Pos > len(c.sql) {
-				t.Errorf("%q: %v is not a located *Error", c.sql, err)
+			if !errors.As(err, &se) || se.Pos < 0 || se.Pos > len(c.SQL) {
+				t.Errorf("%q: %v is not a located *Error", c.SQL, err)
 			}
 		default:
-			checkOutput(t, c.sql, out)
+			checkOutput(t, c.SQL, out)
 		}
 	}
 }
@@ -196,7 +177,7 @@ func checkOutput(t *testing.T, in, out string) {
 // only through their scoped subqueries and never names a table after IN.
 func FuzzRewrite(f *testing.F) {
 	for _, c := range readCorpus(f) {
-		f.Add(c.sql)
+		f.Add(c.SQL)
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
 		out, err := acme.Rewrite(sql)

@@ -1,14 +1,12 @@
 package clickhouse_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,7 +17,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/chaintest"
 	"github.com/trailkeep/trailkeep/internal/chdb"
 	"github.com/trailkeep/trailkeep/internal/chtest"
-	"github.com/trailkeep/trailkeep/internal/repo"
+	"github.com/trailkeep/trailkeep/internal/sqlcorpus"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/sqlscope"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -74,32 +72,6 @@ func oracleData(t *testing.T) (all []chain.Record, cps []clickhouse.StoredCheckp
 		}
 	}
 	return log.Records, log.Checkpoints, mine, mineCps
-}
-
-type corpusLine struct {
-	ok  bool
-	sql string
-}
-
-func readScopeCorpus(t *testing.T) []corpusLine {
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(root, "pkg/sqlscope/testdata/corpus.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []corpusLine
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		kind, sql, ok := strings.Cut(sc.Text(), "\t")
-		if ok && (kind == "ok" || kind == "reject") {
-			out = append(out, corpusLine{kind == "ok", sql})
-		}
-	}
-	return out
 }
 
 // engineRunner runs a statement with a default database and returns its TSV rows.
@@ -183,7 +155,7 @@ var wordRE = regexp.MustCompile("'(?:[^'\\\\]|\\\\.)*'|`[^`]*`|[A-Za-z_][A-Za-z0
 // mutate returns a random edit of sql: a token replaced, inserted, deleted or
 // swapped, or a splice with another statement. The pools lean on what an attacker
 // would try: other tables, the audit tables in odd positions, IN, UNION, tenants.
-func mutate(r *rand.Rand, sql string, corpus []corpusLine) string {
+func mutate(r *rand.Rand, sql string, corpus []sqlcorpus.Entry) string {
 	toks := wordRE.FindAllString(sql, -1)
 	pool := []string{"system.one", "{db}.audit_events", "{db}.saved_queries", "audit_events", "audit_checkpoints", "tenant", "seq",
 		"chain_partition", "'globex'", "'initech'", "IN", "NOT", "(", ")", ",", "SELECT", "FROM", "WHERE", "UNION ALL", "JOIN", "1", "0",
@@ -204,7 +176,7 @@ func mutate(r *rand.Rand, sql string, corpus []corpusLine) string {
 			toks[i], toks[i+1] = toks[i+1], toks[i]
 		}
 	case 4:
-		other := wordRE.FindAllString(corpus[r.IntN(len(corpus))].sql, -1)
+		other := wordRE.FindAllString(corpus[r.IntN(len(corpus))].SQL, -1)
 		j := r.IntN(len(other))
 		toks = append(toks[:i:i], other[j:]...)
 	}
@@ -243,7 +215,7 @@ func TestSQLScopeDifferentialOracle(t *testing.T) {
 			return clickhouse.CheckpointValues(s.cps[i], signedAt)
 		})
 	}
-	corpus := readScopeCorpus(t)
+	corpus := sqlcorpus.Read(t)
 	mutants := 1000
 	if v, err := strconv.Atoi(os.Getenv("TRAILKEEP_ORACLE_MUTANTS")); err == nil {
 		mutants = v
@@ -259,18 +231,18 @@ func TestSQLScopeDifferentialOracle(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			ran := 0
 			for _, c := range corpus {
-				r, diff := oracle(e.run, full.Database(), only.Database(), c.sql)
+				r, diff := oracle(e.run, full.Database(), only.Database(), c.SQL)
 				if r {
 					ran++
 				}
 				if diff != "" {
-					t.Errorf("corpus %q differs:\n%s", c.sql, diff)
+					t.Errorf("corpus %q differs:\n%s", c.SQL, diff)
 				}
 			}
 			rng := rand.New(rand.NewPCG(seed, 7))
 			ranMutants := 0
 			for n := 0; n < mutants; n++ {
-				m := corpus[rng.IntN(len(corpus))].sql
+				m := corpus[rng.IntN(len(corpus))].SQL
 				for k := 1 + rng.IntN(3)/2; k > 0; k-- {
 					m = mutate(rng, m, corpus)
 				}
