@@ -125,14 +125,14 @@ func TestFrozenStoreFailsFast(t *testing.T) {
 	}
 	ts, secrets := tokens(t, tokenSpec{"auditor", "auditor", []string{"acme"}})
 	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: ts, Publisher: prod,
-		SQL: clickhouse.SQLLimits{MaxRows: 100, MaxTime: 30 * time.Second}})
+		SQL: clickhouse.SQLLimits{MaxRows: 100, MaxTime: 4 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer api.Close()
 	hs := httptest.NewServer(api.Handler())
 	defer hs.Close()
-	call := func(method, path, body string) (int, http.Header, time.Duration) {
+	callBody := func(method, path, body string) (int, http.Header, []byte, time.Duration) {
 		req, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+secrets["auditor"])
 		start := time.Now()
@@ -140,12 +140,21 @@ func TestFrozenStoreFailsFast(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode, resp.Header, time.Since(start)
+		return resp.StatusCode, resp.Header, b, time.Since(start)
+	}
+	call := func(method, path, body string) (int, http.Header, time.Duration) {
+		code, h, _, took := callBody(method, path, body)
+		return code, h, took
 	}
 	if code, _, _ := call("GET", "/v1/events", ""); code != 200 {
 		t.Fatalf("before the freeze: %d", code)
+	}
+	// Over the time limit: a 400 naming it, within the limit + 2 s.
+	code, _, body, took := callBody("POST", "/v1/sql", `{"sql":"SELECT sleep(3) AS s UNION ALL SELECT sleep(3) UNION ALL SELECT sleep(3)"}`)
+	if code != 400 || !strings.Contains(string(body), `"rule":"limit"`) || !strings.Contains(string(body), "max_execution_time=4s") || took > 6*time.Second {
+		t.Fatalf("a statement over the 4 s limit: %d after %v: %s", code, took, body)
 	}
 
 	inFlight := make(chan [2]any, 1)

@@ -388,16 +388,31 @@ func TestQueryAPIRefusesWhenTheAccessLogIsDown(t *testing.T) {
 	t.Cleanup(api.Close)
 	hs := httptest.NewServer(api.Handler())
 	defer hs.Close()
-	req, _ := http.NewRequest("GET", hs.URL+"/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+secrets["reader"])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(body), "access_log_unavailable") || strings.Contains(string(body), "skill.updated") {
-		t.Fatalf("with the access log down: %d %s", resp.StatusCode, body)
+	// Served, refused, invalid, unauthenticated and unknown calls alike: none is
+	// answered without its access event.
+	for _, c := range []struct{ name, token, path string }{
+		{"served", "reader", "/v1/events"},
+		{"tenant refused", "reader", "/v1/events?tenant=globex"},
+		{"invalid cursor", "reader", "/v1/events?cursor=zz"},
+		{"role refused", "reader", "/v1/export"},
+		{"no token", "", "/v1/events"},
+		{"unknown path", "reader", "/v1/nothing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", hs.URL+c.path, nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+secrets[c.token])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "access_log_unavailable") || strings.Contains(string(body), "skill.updated") {
+				t.Fatalf("with the access log down: %d %s", resp.StatusCode, body)
+			}
+		})
 	}
 }
 
