@@ -46,8 +46,13 @@ lint:
 
 # Integration tests start the real Kafka broker themselves (scripts/kafka.sh, through
 # internal/kafkatest); a broker that cannot start fails them.
+# The servers the tests start (Kafka, ClickHouse, versitygw) are stopped afterwards,
+# unless they were running before: a `make run` stack is left as it was.
 test: lint
-	$(GO) test -count=1 -timeout 30m ./...
+	@before=$$(for s in kafka clickhouse versitygw; do scripts/$$s.sh status >/dev/null 2>&1 && echo $$s; done); \
+	status=0; $(GO) test -count=1 -timeout 30m ./... || status=$$?; \
+	for s in versitygw clickhouse kafka; do case " $$before " in *" $$s "*) ;; *) scripts/$$s.sh stop || true;; esac; done; \
+	exit $$status
 
 # Figures for BENCHMARKS.md, on one core as the targets are stated.
 bench:

@@ -57,6 +57,9 @@ start() {
   # would wait for as long as the server runs.
   setsid nohup "$(binary)" --config-file="$dir/config.xml" --pid-file="$pidfile" \
      >"$dir/logs/stdout.log" 2>&1 </dev/null 9>&- &
+  # The server does not write --pid-file when it runs in the foreground, and stop
+  # relies on it: record the pid here (setsid and nohup exec, so $! is the server).
+  echo $! >"$pidfile"
   for _ in $(seq 1 120); do
     if answers; then log "server ready"; return; fi
     sleep 0.5
