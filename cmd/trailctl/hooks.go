@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -151,7 +152,7 @@ only the SHA-256 of the secret).`,
 	create.MarkFlagRequired("tenant")
 
 	var qt queryapi.Token
-	var qActorType, qActorID, qActorEmail string
+	var qActorType, qActorID, qActorEmail, qExpires string
 	qcreate := &cobra.Command{
 		Use:   "query",
 		Short: "Create a query API token (reader, auditor or admin, scoped to tenants)",
@@ -169,6 +170,13 @@ auditors also export and run read-only SQL; only an admin may hold --tenant '*'.
 			if qActorID != "" {
 				entry.Actor = &queryapi.Actor{Type: qActorType, ID: qActorID, Email: qActorEmail}
 			}
+			if qExpires != "" {
+				at, err := parseExpiry(qExpires, time.Now())
+				if err != nil {
+					return usageError(err)
+				}
+				entry.ExpiresAt = &at
+			}
 			check, _ := json.Marshal(map[string]any{"tokens": []queryapi.Token{entry}})
 			if _, err := queryapi.ParseTokens(check); err != nil {
 				return usageError(err)
@@ -185,7 +193,25 @@ auditors also export and run read-only SQL; only an admin may hold --tenant '*'.
 	qf.StringVar(&qActorType, "actor-type", "user", "type of the person or service behind the token")
 	qf.StringVar(&qActorID, "actor-id", "", "identity behind the token, recorded as the actor of its access events")
 	qf.StringVar(&qActorEmail, "actor-email", "", "email of the actor")
+	qf.StringVar(&qExpires, "expires", "", "end of the token's life: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration from now (720h); default never")
 	qcreate.MarkFlagRequired("name")
 	cmd.AddCommand(create, qcreate)
 	return cmd
+}
+
+// parseExpiry reads --expires: an RFC 3339 instant or a Go duration counted from now.
+// A token that would be born expired is refused, since it could never be used.
+func parseExpiry(v string, now time.Time) (time.Time, error) {
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		d, derr := time.ParseDuration(v)
+		if derr != nil {
+			return time.Time{}, fmt.Errorf("--expires %q: want an RFC 3339 time (2027-01-31T00:00:00Z) or a duration (720h)", v)
+		}
+		at = now.Add(d)
+	}
+	if !at.After(now) {
+		return time.Time{}, fmt.Errorf("--expires %q: %s is not in the future", v, at.UTC().Format(time.RFC3339))
+	}
+	return at.UTC().Truncate(time.Second), nil
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/ingest"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 )
 
 func TestHooksPrintConfig(t *testing.T) {
@@ -64,5 +66,45 @@ func TestTokensCreate(t *testing.T) {
 	}
 	if _, _, code := run(t, "tokens", "create", "--name", "x", "--tenant", "Not A Slug"); code != 2 {
 		t.Errorf("bad tenant: exit %d", code)
+	}
+}
+
+func TestTokensQueryExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name, expires string
+		wantCode      int
+	}{
+		{"rfc3339 in the future", "2099-01-31T00:00:00Z", 0},
+		{"duration", "720h", 0},
+		{"in the past", "2001-01-01T00:00:00Z", 2},
+		{"negative duration", "-1h", 2},
+		{"zero duration", "0s", 2},
+		{"not a time", "next tuesday", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, code := run(t, "tokens", "query", "--name", "audit-q1", "--role", "auditor", "--tenant", "acme", "--expires", tc.expires)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d (%s)", code, tc.wantCode, out)
+			}
+			if code != 0 {
+				return
+			}
+			var res struct {
+				Token string         `json:"token"`
+				Entry queryapi.Token `json:"entry"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Entry.ExpiresAt == nil || !res.Entry.ExpiresAt.After(time.Now()) {
+				t.Fatalf("expires_at %v, want a future instant", res.Entry.ExpiresAt)
+			}
+			// The entry must be accepted by the query API as printed (expiry itself is
+			// tested in pkg/queryapi).
+			file, _ := json.Marshal(map[string]any{"tokens": []queryapi.Token{res.Entry}})
+			if _, err := queryapi.ParseTokens(file); err != nil {
+				t.Fatalf("query API refuses the printed entry: %v", err)
+			}
+		})
 	}
 }
