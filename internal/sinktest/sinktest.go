@@ -7,6 +7,7 @@ package sinktest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -154,6 +155,21 @@ func (f *Feed) ProduceRaw(t testing.TB, p int32, value []byte) {
 	if err := f.cl.ProduceSync(ctx, &kgo.Record{Topic: f.Chained, Partition: p, Value: value}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// WaitDeadLetters reads topic until it holds want records, for up to a minute: one
+// read of a loaded broker can come back empty although the records are committed.
+// It fails the test with the count it last saw.
+func (f *Feed) WaitDeadLetters(t testing.TB, topic string, want int) []*kgo.Record {
+	t.Helper()
+	var dl []*kgo.Record
+	Wait(t, time.Minute, func() error {
+		if dl = f.DeadLetters(t, topic); len(dl) != want {
+			return fmt.Errorf("%d dead letters in %s, want %d", len(dl), topic, want)
+		}
+		return nil
+	})
+	return dl
 }
 
 // DeadLetters reads every record of a dead-letter topic, with its headers.

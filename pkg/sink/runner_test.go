@@ -103,7 +103,7 @@ func TestUndecodableRecordDeadLettered(t *testing.T) {
 		}
 		return nil
 	})
-	dl := f.DeadLetters(t, f.Chained+".dlq")
+	dl := f.WaitDeadLetters(t, f.Chained+".dlq", 1)
 	if len(dl) != 1 || string(dl[0].Value) != `{"not":"a chained record"}` || sinktest.Header(dl[0], "kind") != "undecodable" ||
 		sinktest.Header(dl[0], "source") != f.Chained+"/0@20" || sinktest.Header(dl[0], "reason") == "" {
 		t.Fatalf("dead letters: %d", len(dl))

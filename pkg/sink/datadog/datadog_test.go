@@ -114,7 +114,7 @@ func TestDeliversThroughFaultsWithinIntakeLimits(t *testing.T) {
 			t.Fatalf("tags %q source %q", it.Tags, it.Source)
 		}
 	}
-	dl := f.DeadLetters(t, f.Chained+".dlq")
+	dl := f.WaitDeadLetters(t, f.Chained+".dlq", 1)
 	if len(dl) != 1 || !strings.Contains(sinktest.Header(dl[0], "reason"), "400") {
 		t.Fatalf("dead letters %d", len(dl))
 	}

@@ -87,7 +87,7 @@ func TestDeliversThroughFaultsWithIndexerAck(t *testing.T) {
 			t.Fatalf("event lacks chain fields: %s", e.Raw)
 		}
 	}
-	dl := f.DeadLetters(t, f.Chained+".dlq")
+	dl := f.WaitDeadLetters(t, f.Chained+".dlq", 1)
 	if len(dl) != 1 || !strings.Contains(sinktest.Header(dl[0], "reason"), "code 6") || sinktest.Header(dl[0], "sink") != "splunk" {
 		t.Fatalf("dead letters: %d, first reason %q", len(dl), sinktest.Header(dl[0], "reason"))
 	}
@@ -183,7 +183,7 @@ func TestOversizeEventDeadLettered(t *testing.T) {
 		}
 		return nil
 	})
-	dl := f.DeadLetters(t, f.Chained+".dlq")
+	dl := f.WaitDeadLetters(t, f.Chained+".dlq", 1)
 	if len(dl) != 1 || !bytes.Equal(dl[0].Value, mustJSON(t, big)) || !strings.Contains(sinktest.Header(dl[0], "reason"), "maxEventSize") {
 		t.Fatalf("want the big record dead-lettered for maxEventSize; got %d dead letters", len(dl))
 	}
