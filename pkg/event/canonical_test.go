@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -374,5 +375,42 @@ func TestAdmit(t *testing.T) {
 		if err := Admit(raw, DefaultLimits); err == nil {
 			t.Errorf("%s admitted", name)
 		}
+	}
+}
+
+// TestServerOwnedFieldsAreRejected iterates the schema's x-server-owned list, so a
+// field annotated tomorrow is tested by being annotated.
+func TestServerOwnedFieldsAreRejected(t *testing.T) {
+	owned := ServerOwned()
+	for _, want := range []string{"/actor/ip_hmac", "/idempotency_conflict", "/received_at", "/redactions"} {
+		if !slices.Contains(owned, want) {
+			t.Errorf("%s is not annotated x-server-owned (list %v)", want, owned)
+		}
+	}
+	for _, ptr := range owned {
+		t.Run(ptr, func(t *testing.T) {
+			doc := map[string]any{"action": "a.b", "actor": map[string]any{"type": "user", "id": "u"},
+				"resource": map[string]any{"type": "r", "id": "1"}}
+			parts := strings.Split(ptr[1:], "/")
+			cur := doc
+			for _, p := range parts[:len(parts)-1] {
+				next, ok := cur[p].(map[string]any)
+				if !ok {
+					next = map[string]any{}
+					cur[p] = next
+				}
+				cur = next
+			}
+			cur[parts[len(parts)-1]] = "client-sent"
+			st := Stamp{Tenant: "acme", Tool: "registry", ReceivedAt: time.Now(), IPKey: []byte("k")}
+			ruleAt(t, st.Apply(doc), ptr, RuleServerField)
+
+			// A source mapper's own document may carry them (it set them itself).
+			doc2 := map[string]any{"redactions": []any{map[string]any{"field": "/metadata/x", "rule": "r"}}}
+			st.Mapped = true
+			if err := st.Apply(doc2); err != nil {
+				t.Errorf("mapped document refused: %v", err)
+			}
+		})
 	}
 }

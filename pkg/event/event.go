@@ -8,24 +8,27 @@ const SchemaVersion = 1
 // sub-objects are pointers so that an absent object stays absent in the
 // canonical bytes instead of becoming an empty one.
 type Event struct {
-	ID             string         `json:"id"`
-	SchemaVersion  int            `json:"schema_version"`
-	IdempotencyKey string         `json:"idempotency_key,omitempty"`
-	OccurredAt     Time           `json:"occurred_at"`
-	ReceivedAt     Time           `json:"received_at"`
-	Tenant         string         `json:"tenant"`
-	Source         Source         `json:"source"`
-	Actor          Actor          `json:"actor"`
-	Action         string         `json:"action"`
-	Resource       Resource       `json:"resource"`
-	Result         *Result        `json:"result,omitempty"`
-	Session        *Session       `json:"session,omitempty"`
-	Approval       *Approval      `json:"approval,omitempty"`
-	Policy         *Policy        `json:"policy,omitempty"`
-	Change         *Change        `json:"change,omitempty"`
-	ComplianceTags []string       `json:"compliance_tags,omitempty"`
-	Redactions     []Redaction    `json:"redactions,omitempty"`
-	Metadata       map[string]any `json:"metadata,omitempty"`
+	ID             string `json:"id"`
+	SchemaVersion  int    `json:"schema_version"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// IdempotencyConflict is the id of an earlier event with the same idempotency
+	// key and different content; set by ingest only.
+	IdempotencyConflict string         `json:"idempotency_conflict,omitempty"`
+	OccurredAt          Time           `json:"occurred_at"`
+	ReceivedAt          Time           `json:"received_at"`
+	Tenant              string         `json:"tenant"`
+	Source              Source         `json:"source"`
+	Actor               Actor          `json:"actor"`
+	Action              string         `json:"action"`
+	Resource            Resource       `json:"resource"`
+	Result              *Result        `json:"result,omitempty"`
+	Session             *Session       `json:"session,omitempty"`
+	Approval            *Approval      `json:"approval,omitempty"`
+	Policy              *Policy        `json:"policy,omitempty"`
+	Change              *Change        `json:"change,omitempty"`
+	ComplianceTags      []string       `json:"compliance_tags,omitempty"`
+	Redactions          []Redaction    `json:"redactions,omitempty"`
+	Metadata            map[string]any `json:"metadata,omitempty"`
 }
 
 // Source says which tool produced the event and how it reached trailkeep.

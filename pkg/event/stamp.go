@@ -29,6 +29,12 @@ type Stamp struct {
 	// the body is replaced by actor.ip_hmac; without a key it is rejected, so
 	// a raw address can never reach storage.
 	IPKey []byte
+	// Mapped says the document was built by one of trailkeep's source mappers
+	// (the Claude Code hook adapter) from a payload that has no canonical fields of
+	// its own; such a mapper may set server-owned fields itself (redactions). A
+	// document a sender wrote (canonical events, CloudEvents data) may not: every
+	// field of [ServerOwned] it carries is rejected.
+	Mapped bool
 }
 
 // Apply sets id, schema_version, tenant, received_at and (if missing)
@@ -76,8 +82,8 @@ func (s Stamp) Apply(doc map[string]any) error {
 				Message: fmt.Sprintf("must be %q, the source of the token (or be omitted)", s.Tool)})
 		}
 	}
-	if _, ok := doc["received_at"]; ok {
-		errs = append(errs, FieldError{Field: "/received_at", Rule: RuleServerField, Message: "is assigned by the server and must be omitted"})
+	if !s.Mapped {
+		errs = append(errs, checkServerOwned(doc)...)
 	}
 	rcv := FormatTime(s.ReceivedAt)
 	doc["received_at"] = rcv

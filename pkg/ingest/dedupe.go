@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// dedupe remembers recently accepted idempotency keys so a retried request is
-// answered with the original event id instead of writing the event twice.
+// dedupe remembers recently accepted idempotency keys, with a digest of what each
+// event said, so a retried request is answered with the original event id instead of
+// writing the event twice — and an event that reuses a key with different content is
+// recognised as a conflict, stored and marked, never taken for a retry.
 //
 // It is deliberately small and local: it covers the common case (a client retrying
 // within minutes against the same ingest replica). Retries that land on another
@@ -22,8 +24,9 @@ type dedupe struct {
 }
 
 type dedupeEntry struct {
-	id string
-	at time.Time
+	id      string
+	content [32]byte
+	at      time.Time
 }
 
 func newDedupe(window time.Duration, capacity int) *dedupe {
@@ -33,20 +36,22 @@ func newDedupe(window time.Duration, capacity int) *dedupe {
 	return &dedupe{window: window, m: make(map[string]dedupeEntry, capacity), ring: make([]string, capacity)}
 }
 
-func (d *dedupe) lookup(key string, now time.Time) (string, bool) {
+func (d *dedupe) lookup(key string, now time.Time) (dedupeEntry, bool) {
 	if d == nil {
-		return "", false
+		return dedupeEntry{}, false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, ok := d.m[key]
 	if !ok || now.Sub(e.at) > d.window {
-		return "", false
+		return dedupeEntry{}, false
 	}
-	return e.id, true
+	return e, true
 }
 
-func (d *dedupe) add(key, id string, now time.Time) {
+// add remembers the first event accepted under key; later ones (conflicts) do not
+// replace it, so every conflict names the same original.
+func (d *dedupe) add(key, id string, content [32]byte, now time.Time) {
 	if d == nil {
 		return
 	}
@@ -60,5 +65,5 @@ func (d *dedupe) add(key, id string, now time.Time) {
 	}
 	d.ring[d.next] = key
 	d.next = (d.next + 1) % len(d.ring)
-	d.m[key] = dedupeEntry{id: id, at: now}
+	d.m[key] = dedupeEntry{id: id, content: content, at: now}
 }

@@ -171,7 +171,7 @@ func TestFixturesThroughKafka(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: hooks[i].ReceivedAt.Time, ID: hooks[i].ID, IPKey: s.tenantIPKey("acme")}
+		st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: hooks[i].ReceivedAt.Time, ID: hooks[i].ID, IPKey: s.tenantIPKey("acme"), Mapped: true}
 		if err := st.Apply(doc); err != nil {
 			t.Fatal(err)
 		}

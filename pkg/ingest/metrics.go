@@ -6,6 +6,7 @@ type metrics struct {
 	accepted   *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
+	conflicts  *prometheus.CounterVec
 	bytes      *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	ack        prometheus.Histogram
@@ -24,6 +25,10 @@ func newMetrics(reg prometheus.Registerer, pub Publisher) *metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailkeep_ingest_events_duplicate_total",
 			Help: "Events answered from the idempotency-key cache instead of being written again.",
+		}, []string{"endpoint"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailkeep_ingest_events_idempotency_conflict_total",
+			Help: "Events stored although an earlier event had their idempotency key, because their content differs (marked idempotency_conflict).",
 		}, []string{"endpoint"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailkeep_ingest_request_bytes_total",
@@ -53,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, pub Publisher) *metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.bytes, m.duration, m.ack, lag, ready,
+	reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.conflicts, m.bytes, m.duration, m.ack, lag, ready,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

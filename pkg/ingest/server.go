@@ -176,6 +176,9 @@ type request struct {
 type parsed struct {
 	doc map[string]any
 	err error
+	// mapped: doc was built by a source mapper, not written by the sender (see
+	// event.Stamp.Mapped).
+	mapped bool
 }
 
 // parser turns a request into items. A non-nil error rejects the whole request
@@ -256,11 +259,14 @@ const (
 )
 
 type itemResult struct {
-	Index  int                `json:"index"`
-	Status string             `json:"status"`
-	ID     string             `json:"id,omitempty"`
-	Errors []event.FieldError `json:"errors,omitempty"`
-	Error  string             `json:"error,omitempty"`
+	Index  int    `json:"index"`
+	Status string `json:"status"`
+	ID     string `json:"id,omitempty"`
+	// Conflict is the id of the earlier event this one shares an idempotency key
+	// with, although its content differs; the event was stored all the same.
+	Conflict string             `json:"idempotency_conflict,omitempty"`
+	Errors   []event.FieldError `json:"errors,omitempty"`
+	Error    string             `json:"error,omitempty"`
 }
 
 type batchResponse struct {
@@ -275,68 +281,33 @@ func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string,
 	tok := req.principal.Token
 	stamp := event.Stamp{Tenant: tok.Tenant, Tool: tok.Source, ReceivedAt: req.now, IPKey: s.tenantIPKey(tok.Tenant)}
 	results := make([]itemResult, len(items))
+	prep := prepareAll(items, stamp, name)
+	dupOf := s.resolveDuplicates(name, req.now, prep, results)
+	s.redactAll(prep)
+	canonicalizeAll(prep, s.o.Limits)
 	var msgs []kafka.Message
 	var msgIdx []int
-	var dedupeKeys []string
-	inRequest := map[string]int{}
-	dupOf := map[int]int{}
-	done := canonicalizeAll(items, stamp, s.o.Limits)
-	for i := range items {
+	for i, p := range prep {
 		results[i].Index = i
-		ev, canon, err := done[i].ev, done[i].canon, done[i].err
-		if err != nil {
+		if p.skip {
+			continue
+		}
+		if p.err != nil {
 			var ve *event.ValidationError
-			if !errors.As(err, &ve) {
-				s.o.Logger.Error("ingest: canonicalize", "endpoint", name, "err", err)
+			if !errors.As(p.err, &ve) {
+				s.o.Logger.Error("ingest: canonicalize", "endpoint", name, "err", p.err)
 				ve = &event.ValidationError{Errors: []event.FieldError{{Rule: "internal", Message: "internal error while processing this item"}}}
 			}
 			results[i].Status, results[i].Errors = statusRejected, ve.Errors
 			s.m.rejected.WithLabelValues(name, ruleOf(ve)).Inc()
 			continue
 		}
-		key := ""
-		if ev.IdempotencyKey != "" {
-			key = tok.Tenant + "\x00" + ev.IdempotencyKey
-			if id, ok := s.dedupe.lookup(key, req.now); ok {
-				results[i].Status, results[i].ID = statusDuplicate, id
-				continue
-			}
-			if j, ok := inRequest[key]; ok {
-				results[i].Status, results[i].ID = statusDuplicate, results[j].ID
-				dupOf[i] = j
-				continue
-			}
-			inRequest[key] = i
-		}
-		results[i].ID = ev.ID
-		msgs = append(msgs, kafka.Message{Key: []byte(tok.Tenant), Value: canon})
+		results[i].ID = p.ev.ID
+		msgs = append(msgs, kafka.Message{Key: []byte(tok.Tenant), Value: p.canon})
 		msgIdx = append(msgIdx, i)
-		dedupeKeys = append(dedupeKeys, key)
 	}
 	if len(msgs) > 0 {
-		t0 := time.Now()
-		errs := s.o.Publisher.Publish(ctx, msgs)
-		s.m.ack.Observe(time.Since(t0).Seconds())
-		if n, first := countErrs(errs); n > 0 {
-			s.o.Logger.Warn("ingest: events not acknowledged; answered 503", "endpoint", name, "tenant", tok.Tenant, "failed", n, "of", len(errs), "err", first)
-		}
-		for k, err := range errs {
-			i := msgIdx[k]
-			if err != nil {
-				results[i].Status, results[i].Error = statusUnavailable, publishError(err)
-				reason := "unavailable"
-				if errors.Is(err, context.Canceled) {
-					reason = "client_cancelled" // the sender hung up before the ack
-				}
-				s.m.rejected.WithLabelValues(name, reason).Inc()
-				continue
-			}
-			results[i].Status = statusAccepted
-			s.m.accepted.WithLabelValues(name).Inc()
-			if dedupeKeys[k] != "" {
-				s.dedupe.add(dedupeKeys[k], results[i].ID, req.now)
-			}
-		}
+		s.publish(ctx, name, tok.Tenant, req.now, msgs, msgIdx, prep, results)
 	}
 	// A duplicate of an item in this request shares the fate of the original.
 	for i := range results {
@@ -346,6 +317,77 @@ func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string,
 			}
 		}
 	}
+	return s.respond(w, name, single, results)
+}
+
+// resolveDuplicates decides, before anything is redacted or written, which items
+// repeat an event already accepted (same idempotency identity, same content): those
+// are answered "duplicate" with the first id and skipped. An item that reuses an
+// identity with different content is a conflict: it is kept, marked with the first
+// event's id in idempotency_conflict, and counted. It returns, for duplicates of an
+// earlier item of this request, the index of that item.
+func (s *Server) resolveDuplicates(name string, now time.Time, prep []prepared, results []itemResult) map[int]int {
+	dupOf := map[int]int{}
+	inRequest := map[string]int{}
+	for i := range prep {
+		p := &prep[i]
+		if p.err != nil || p.identity == "" {
+			continue
+		}
+		first, firstContent, found := "", [32]byte{}, false
+		if e, ok := s.dedupe.lookup(p.identity, now); ok {
+			first, firstContent, found = e.id, e.content, true
+		} else if j, ok := inRequest[p.identity]; ok {
+			first, firstContent, found = prep[j].doc["id"].(string), prep[j].content, true
+			if firstContent == p.content {
+				dupOf[i] = j
+			}
+		} else {
+			inRequest[p.identity] = i
+		}
+		switch {
+		case !found:
+		case firstContent == p.content:
+			p.skip = true
+			results[i].Status, results[i].ID = statusDuplicate, first
+		default:
+			p.doc["idempotency_conflict"] = first
+			results[i].Conflict = first
+			s.m.conflicts.WithLabelValues(name).Inc()
+		}
+	}
+	return dupOf
+}
+
+// publish hands the canonical events to Kafka and records each item's outcome.
+func (s *Server) publish(ctx context.Context, name, tenant string, now time.Time, msgs []kafka.Message, msgIdx []int, prep []prepared, results []itemResult) {
+	t0 := time.Now()
+	errs := s.o.Publisher.Publish(ctx, msgs)
+	s.m.ack.Observe(time.Since(t0).Seconds())
+	if n, first := countErrs(errs); n > 0 {
+		s.o.Logger.Warn("ingest: events not acknowledged; answered 503", "endpoint", name, "tenant", tenant, "failed", n, "of", len(errs), "err", first)
+	}
+	for k, err := range errs {
+		i := msgIdx[k]
+		if err != nil {
+			results[i].Status, results[i].Error = statusUnavailable, publishError(err)
+			reason := "unavailable"
+			if errors.Is(err, context.Canceled) {
+				reason = "client_cancelled" // the sender hung up before the ack
+			}
+			s.m.rejected.WithLabelValues(name, reason).Inc()
+			continue
+		}
+		results[i].Status = statusAccepted
+		s.m.accepted.WithLabelValues(name).Inc()
+		if prep[i].identity != "" {
+			s.dedupe.add(prep[i].identity, results[i].ID, prep[i].content, now)
+		}
+	}
+}
+
+// respond writes the answer for the whole request.
+func (s *Server) respond(w http.ResponseWriter, name string, single bool, results []itemResult) int {
 	resp := batchResponse{Results: results}
 	for _, r := range results {
 		switch r.Status {
@@ -381,31 +423,99 @@ func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string,
 	}
 }
 
-type canonical struct {
-	ev    *event.Event
-	canon []byte
-	err   error
+// prepared is one item on its way to Kafka.
+type prepared struct {
+	doc map[string]any
+	// identity is what deduplication compares: the SHA-256 of the endpoint, tenant,
+	// source tool and the idempotency key as derived from the sender's identifiers
+	// (before redaction, which could make two keys equal). "" when there is no key.
+	identity string
+	// content is the digest of what the sender said (see contentDigest).
+	content [32]byte
+	skip    bool // answered as a duplicate; not written
+	ev      *event.Event
+	canon   []byte
+	err     error
 }
 
-// canonicalizeAll stamps, validates and canonicalises items, spreading a large batch
-// over the available cores: a 500-event batch is ~35 ms of CPU on one core, which
-// would otherwise be the whole of its acknowledgement latency.
-func canonicalizeAll(items []parsed, stamp event.Stamp, lim event.Limits) []canonical {
-	out := make([]canonical, len(items))
-	one := func(i int) {
-		it := items[i]
-		if it.err != nil {
-			out[i].err = it.err
+// prepareAll checks and stamps items (server-owned fields, tenant, id, times, client
+// IP) and takes each one's idempotency identity and content digest, spreading a large
+// batch over the cores.
+func prepareAll(items []parsed, stamp event.Stamp, endpoint string) []prepared {
+	out := make([]prepared, len(items))
+	parallel.For(len(items), minItemsPerWorker, func(i int) {
+		it, p := items[i], &out[i]
+		p.doc, p.err = it.doc, it.err
+		if p.err != nil {
 			return
 		}
-		if err := stamp.Apply(it.doc); err != nil {
-			out[i].err = err
+		p.content = contentDigest(it.doc)
+		st := stamp
+		st.Mapped = it.mapped
+		if p.err = st.Apply(it.doc); p.err != nil {
 			return
 		}
-		out[i].ev, out[i].canon, out[i].err = event.Canonicalize(it.doc, lim)
-	}
-	parallel.For(len(items), minItemsPerWorker, one)
+		if key, _ := it.doc["idempotency_key"].(string); key != "" {
+			p.identity = event.IdempotencyKey("ingest/v1", endpoint, stamp.Tenant, stamp.Tool, key)
+		}
+	})
 	return out
+}
+
+// contentDigest is the SHA-256 of the canonical form of what a sender said about an
+// event: the document as parsed or mapped, before the server stamps it, without the
+// client address (a retry may come from another address). Two deliveries of one
+// event have equal digests; two events that share a key and differ anywhere else do
+// not.
+func contentDigest(doc map[string]any) [32]byte {
+	d := doc
+	if actor, ok := doc["actor"].(map[string]any); ok {
+		if _, hasIP := actor["ip"]; hasIP {
+			d = make(map[string]any, len(doc))
+			for k, v := range doc {
+				d[k] = v
+			}
+			a := make(map[string]any, len(actor))
+			for k, v := range actor {
+				if k != "ip" {
+					a[k] = v
+				}
+			}
+			d["actor"] = a
+		}
+	}
+	canon, err := event.AppendCanonical(nil, d)
+	if err != nil {
+		// Unencodable documents are rejected by Canonicalize; hash the error so they
+		// never compare equal to anything by accident.
+		canon = []byte("unencodable: " + err.Error())
+	}
+	return sha256.Sum256(canon)
+}
+
+// redactAll masks secrets in every document that will be written, after
+// deduplication has compared the unredacted content and keys.
+func (s *Server) redactAll(prep []prepared) {
+	docs := make([]map[string]any, 0, len(prep))
+	for _, p := range prep {
+		if p.err == nil && !p.skip {
+			docs = append(docs, p.doc)
+		}
+	}
+	s.o.Redactor.Documents(docs)
+}
+
+// canonicalizeAll validates and canonicalises the documents to write, spreading a
+// large batch over the available cores: a 500-event batch is ~35 ms of CPU on one
+// core, which would otherwise be the whole of its acknowledgement latency.
+func canonicalizeAll(prep []prepared, lim event.Limits) {
+	parallel.For(len(prep), minItemsPerWorker, func(i int) {
+		p := &prep[i]
+		if p.err != nil || p.skip {
+			return
+		}
+		p.ev, p.canon, p.err = event.Canonicalize(p.doc, lim)
+	})
 }
 
 // minItemsPerWorker keeps small requests on their own goroutine, where spreading
@@ -536,15 +646,10 @@ func (s *Server) parseEvents(req *request) ([]parsed, bool, error) {
 		return nil, false, &event.ValidationError{Errors: []event.FieldError{{Rule: "minItems", Limit: "1", Message: "the request holds no events"}}}
 	}
 	items := make([]parsed, len(raws))
-	docs := make([]map[string]any, 0, len(raws))
 	for i, raw := range raws {
 		doc, err := event.Decode(raw, s.o.Limits)
-		if err == nil {
-			docs = append(docs, doc)
-		}
 		items[i] = parsed{doc: doc, err: err}
 	}
-	s.o.Redactor.Documents(docs)
 	return items, single, nil
 }
 
@@ -566,7 +671,7 @@ func (s *Server) parseHook(req *request) ([]parsed, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
-	return []parsed{{doc: doc}}, true, nil
+	return []parsed{{doc: doc, mapped: true}}, true, nil
 }
 
 // parseCloudEvents accepts structured mode (one event) and batch mode.
@@ -590,19 +695,14 @@ func (s *Server) parseCloudEvents(req *request) ([]parsed, bool, error) {
 		return nil, false, unsupported(mt, cloudevents.MediaType, cloudevents.BatchMediaType)
 	}
 	items := make([]parsed, len(raws))
-	docs := make([]map[string]any, 0, len(raws))
 	for i, raw := range raws {
 		ce, err := event.Decode(raw, s.o.Limits)
 		var doc map[string]any
 		if err == nil {
 			doc, err = cloudevents.Map(ce)
 		}
-		if err == nil {
-			docs = append(docs, doc)
-		}
 		items[i] = parsed{doc: doc, err: err}
 	}
-	s.o.Redactor.Documents(docs)
 	if single && items[0].err != nil {
 		return nil, true, items[0].err
 	}

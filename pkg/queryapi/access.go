@@ -145,7 +145,7 @@ func accessEvent(base map[string]any, tenant string, now time.Time) ([]byte, err
 		doc[k] = v
 	}
 	doc["resource"] = map[string]any{"type": "audit_log", "id": tenant}
-	if err := (event.Stamp{Tenant: tenant, Tool: "trailkeep", ReceivedAt: now}).Apply(doc); err != nil {
+	if err := (event.Stamp{Tenant: tenant, Tool: "trailkeep", ReceivedAt: now, Mapped: true}).Apply(doc); err != nil {
 		return nil, err
 	}
 	_, canon, err := event.Canonicalize(doc, event.DefaultLimits)

@@ -21,8 +21,9 @@
 //   - Unknown top-level fields are kept in metadata (scalars as-is, objects as
 //     canonical JSON, each at most 1 KiB) so a newer Claude Code loses nothing silently.
 //
-// The idempotency key is session_id + hook_event_name + tool_use_id where the payload
-// has a tool_use_id; other hook events have no natural key and get none.
+// The idempotency key is [event.IdempotencyKey] of session_id, hook_event_name and
+// tool_use_id where the payload has a tool_use_id; other hook events have no natural
+// key and get none.
 package claudecode
 
 import (
@@ -405,7 +406,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	}
 	redact.Record(doc, applied)
 	if toolUseID != "" {
-		doc["idempotency_key"] = clip("claude_code:"+sessionID+":"+name+":"+toolUseID, 256)
+		doc["idempotency_key"] = event.IdempotencyKey("claude_code", sessionID, name, toolUseID)
 	}
 	return doc, nil
 }

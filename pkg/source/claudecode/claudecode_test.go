@@ -36,7 +36,7 @@ func canonical(t testing.TB, raw []byte, o Options) (*event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC), IPKey: []byte("k")}
+	st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC), IPKey: []byte("k"), Mapped: true}
 	if err := st.Apply(doc); err != nil {
 		return nil, err
 	}
@@ -64,8 +64,8 @@ func TestFixturesMapToValidEvents(t *testing.T) {
 					byToolUse[ev.Session.ToolUseID] = map[string]*event.Event{}
 				}
 				byToolUse[ev.Session.ToolUseID][ev.Source.RawEvent] = ev
-				if !strings.HasPrefix(ev.IdempotencyKey, "claude_code:") {
-					t.Errorf("%s:%d: idempotency key %q", f, i+1, ev.IdempotencyKey)
+				if want := event.IdempotencyKey("claude_code", ev.Session.ID, ev.Source.RawEvent, ev.Session.ToolUseID); ev.IdempotencyKey != want {
+					t.Errorf("%s:%d: idempotency key %q, want %q", f, i+1, ev.IdempotencyKey, want)
 				}
 			}
 		}

@@ -8,12 +8,11 @@
 // {type: the action's resource, id: subject}), change, result, policy, approval,
 // session, compliance_tags and metadata. Other data members and CloudEvents
 // extension attributes are kept in metadata under "data." and "ce." prefixes.
-// source + id is the idempotency key, as the CloudEvents spec defines uniqueness.
+// source + id is the idempotency key, as the CloudEvents spec defines uniqueness,
+// encoded by [event.IdempotencyKey] so that no other (source, id) pair shares it.
 package cloudevents
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"regexp"
 	"slices"
 	"sort"
@@ -77,8 +76,17 @@ func Map(ce map[string]any) (map[string]any, error) {
 	data, ok := ce["data"].(map[string]any)
 	if !ok {
 		errs = append(errs, event.FieldError{Field: "/data", Rule: "type", Limit: "object", Message: "must be a JSON object with at least actor"})
-	} else if _, ok := data["actor"]; !ok {
-		errs = append(errs, event.FieldError{Field: "/data/actor", Rule: "required", Message: "missing; the actor is who did it ({type, id})"})
+	} else {
+		if _, ok := data["actor"]; !ok {
+			errs = append(errs, event.FieldError{Field: "/data/actor", Rule: "required", Message: "missing; the actor is who did it ({type, id})"})
+		}
+		// data carries canonical fields: the server's own may not be among them,
+		// whether or not they would be copied (named as the sender wrote them).
+		for _, ptr := range event.ServerOwned() {
+			if event.HasField(data, ptr) {
+				errs = append(errs, event.FieldError{Field: "/data" + ptr, Rule: event.RuleServerField, Message: "is set by the server and must be omitted"})
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, &event.ValidationError{Errors: errs}
@@ -149,11 +157,6 @@ func Map(ce map[string]any) (map[string]any, error) {
 	if len(meta) > 0 {
 		doc["metadata"] = meta
 	}
-	key := src + "#" + id
-	if len(key) > 256 {
-		sum := sha256.Sum256([]byte(key))
-		key = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	doc["idempotency_key"] = key
+	doc["idempotency_key"] = event.IdempotencyKey("cloudevents", src, id)
 	return doc, nil
 }

@@ -49,7 +49,7 @@ func TestBatchFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ev.Action != "skill.rolled_back" || ev.Actor.Email != "sarah@acme.example" || ev.Change.FromVersion != "1.7.0" ||
-		ev.OccurredAt.Format(time.RFC3339) != "2026-02-12T16:40:11Z" || ev.IdempotencyKey != "https://skills.acme.example/registry#evt-7731" ||
+		ev.OccurredAt.Format(time.RFC3339) != "2026-02-12T16:40:11Z" || ev.IdempotencyKey != `["cloudevents","https://skills.acme.example/registry","evt-7731"]` ||
 		ev.Metadata["data.reason"] != "rate-limit rule broke CI" || ev.Source.Channel != "cloudevents" {
 		t.Errorf("mapped %+v", ev)
 	}

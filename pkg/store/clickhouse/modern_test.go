@@ -35,7 +35,7 @@ func buildChains(t *testing.T, parts int32, n int) ([]chain.Record, []clickhouse
 				"result":   map[string]any{"status": "success"},
 				"metadata": map[string]any{"tool_input": "{\"command\":\"echo 'quoted' \\\\ tab\\there\"}"},
 			}
-			st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: base.Add(time.Duration(i) * time.Minute)}
+			st := event.Stamp{Tenant: "acme", Tool: "claude_code", ReceivedAt: base.Add(time.Duration(i) * time.Minute), Mapped: true}
 			if err := st.Apply(doc); err != nil {
 				t.Fatal(err)
 			}
