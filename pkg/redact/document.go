@@ -1,12 +1,16 @@
 package redact
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
-// Document redacts the free-text fields of a canonical event document in place —
-// metadata values, change.diff_summary, result.reason — and appends what it did to the
-// document's redactions. Structured fields (ids, actions, digests) are left alone: they
-// are validated against tight patterns and a "secret" there is a sender bug that
-// schema validation reports.
+// Document redacts a canonical event document in place — every key and every string
+// value at every depth: identifiers, names, URLs, idempotency_key, metadata,
+// reasons — and appends what it did to the document's redactions. Only strings whose
+// shape cannot hold a secret (digests, HMACs, UUIDs) are passed over. Every producer
+// of events (ingest's endpoints, the query API's access log) calls it on every event
+// before canonicalisation: it is the last pass before anything is written.
 func (r *Redactor) Document(doc map[string]any) {
 	r.Documents([]map[string]any{doc})
 }
@@ -18,10 +22,7 @@ func (r *Redactor) Document(doc map[string]any) {
 func (r *Redactor) Documents(docs []map[string]any) {
 	var joined strings.Builder
 	for _, d := range docs {
-		textFields(d, func(s string) {
-			joined.WriteString(s)
-			joined.WriteByte('\n')
-		})
+		writeText(&joined, d)
 	}
 	if joined.Len() == 0 || len(r.det.DetectString(joined.String())) == 0 {
 		return
@@ -29,7 +30,7 @@ func (r *Redactor) Documents(docs []map[string]any) {
 	for _, d := range docs {
 		if len(docs) > 1 {
 			var one strings.Builder
-			textFields(d, func(s string) { one.WriteString(s); one.WriteByte('\n') })
+			writeText(&one, d)
 			if one.Len() == 0 || len(r.det.DetectString(one.String())) == 0 {
 				continue
 			}
@@ -38,61 +39,54 @@ func (r *Redactor) Documents(docs []map[string]any) {
 	}
 }
 
-// textFields calls f with each free-text field of a canonical document.
-func textFields(doc map[string]any, f func(string)) {
-	collect := func(obj map[string]any, key string) {
-		if s, ok := obj[key].(string); ok && len(s) >= minSecret {
-			f(s)
+// writeText writes every key and scanned string value of doc, one per line, except
+// the redactions list (which names fields, and is the server's own).
+func writeText(b *strings.Builder, doc map[string]any) {
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			if len(x) >= minSecret && !skipValue(x) {
+				b.WriteString(x)
+				b.WriteByte('\n')
+			}
+		case map[string]any:
+			for k, e := range x {
+				if len(k) >= minSecret {
+					b.WriteString(k)
+					b.WriteByte('\n')
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
 		}
 	}
-	if m, ok := doc["metadata"].(map[string]any); ok {
-		for k := range m {
-			collect(m, k)
+	for k, v := range doc {
+		if k != "redactions" {
+			b.WriteString(k)
+			b.WriteByte('\n')
+			walk(v)
 		}
-	}
-	if c, ok := doc["change"].(map[string]any); ok {
-		collect(c, "diff_summary")
-	}
-	if res, ok := doc["result"].(map[string]any); ok {
-		collect(res, "reason")
 	}
 }
 
-// document redacts field by field; callers have already seen a finding.
+// document redacts the whole document; callers have already seen a finding.
 func (r *Redactor) document(doc map[string]any) {
-	m, _ := doc["metadata"].(map[string]any)
-	c, _ := doc["change"].(map[string]any)
-	res, _ := doc["result"].(map[string]any)
-	var applied []Applied
-	scan := func(obj map[string]any, key, ptr string) {
-		s, ok := obj[key].(string)
-		if !ok {
-			return
-		}
-		red, rules := r.String(s)
-		if rules == nil {
-			return
-		}
-		obj[key] = red
-		for _, rule := range rules {
-			applied = append(applied, Applied{Field: ptr, Rule: rule})
-		}
-	}
-	for k := range m {
-		scan(m, k, "/metadata/"+escape(k))
-	}
-	if c != nil {
-		scan(c, "diff_summary", "/change/diff_summary")
-	}
-	if res != nil {
-		scan(res, "reason", "/result/reason")
+	kept, had := doc["redactions"]
+	delete(doc, "redactions")
+	_, applied := r.Value(doc, "")
+	if had {
+		doc["redactions"] = kept
 	}
 	Record(doc, applied)
 }
 
-// Record appends applied redactions to doc["redactions"], without duplicates. A
-// client-supplied redactions array is kept: the sender may have redacted before
-// sending, and that is worth knowing too.
+// Record appends applied redactions to doc["redactions"], without duplicates. It is
+// for trailkeep's own producers (a source mapper that redacts before it truncates);
+// a sender may not supply redactions (the field is server-owned).
 func Record(doc map[string]any, applied []Applied) {
 	if len(applied) == 0 {
 		return
@@ -107,11 +101,38 @@ func Record(doc map[string]any, applied []Applied) {
 		}
 	}
 	for _, a := range applied {
+		a.Field = clipPointer(a.Field)
 		if seen[a] {
 			continue
 		}
 		seen[a] = true
+		if len(existing) == maxRecorded-1 {
+			// The schema bounds the list; an event is never refused for having had
+			// many secrets: the last entry says the list is incomplete.
+			existing = append(existing, map[string]any{"field": "", "rule": RuleMore})
+			break
+		}
 		existing = append(existing, map[string]any{"field": a.Field, "rule": a.Rule})
 	}
 	doc["redactions"] = existing
+}
+
+// maxRecorded is the schema's bound on an event's redactions.
+const maxRecorded = 64
+
+// RuleMore is the rule of the last entry of a redactions list that had to be cut at
+// its 64 entries: more secrets were removed than are listed.
+const RuleMore = "trailkeep-more-redactions"
+
+// clipPointer keeps a field pointer within the schema's 256 bytes, at a character
+// boundary; a cut pointer still names the field's ancestors.
+func clipPointer(p string) string {
+	if len(p) <= 256 {
+		return p
+	}
+	cut := 256
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return p[:cut]
 }

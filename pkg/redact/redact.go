@@ -9,10 +9,13 @@
 //
 // A secret is replaced in place by "[REDACTED:<rule>]" so the surrounding command stays
 // readable, and the caller records {field, rule} in the event's redactions.
+// [Redactor.Document] applies it to every key and value of an event, whoever produced
+// the event; it is the one pass every stored event goes through.
 package redact
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -86,7 +89,32 @@ type Finding struct {
 // String returns s with every secret replaced by "[REDACTED:<rule>]" and the rules
 // that fired, sorted and without duplicates. A string without secrets is returned
 // unchanged with a nil slice.
+//
+// Only the secrets are replaced: every occurrence of every finding is located in the
+// original text and overlapping or touching spans are merged, so where two rules
+// match one secret (a token that is also a URL password) the marker covers their
+// union and the command around it stays readable. A secret found only after decoding
+// (base64, percent, hex) has no span in the text; then the whole value is masked.
 func (r *Redactor) String(s string) (string, []string) {
+	return r.redact(s, marker)
+}
+
+// Key is String for a JSON object key: the marker is "REDACTED.<rule>", which keeps
+// the key within the characters metadata keys allow.
+func (r *Redactor) Key(s string) (string, []string) {
+	return r.redact(s, keyMarker)
+}
+
+func marker(rules []string) string    { return "[REDACTED:" + strings.Join(rules, ",") + "]" }
+func keyMarker(rules []string) string { return "REDACTED." + strings.Join(rules, ".") }
+
+// span is one secret's place in the text and the rules that matched it.
+type span struct {
+	start, end int
+	rules      []string
+}
+
+func (r *Redactor) redact(s string, mark func([]string) string) (string, []string) {
 	if len(s) < minSecret {
 		return s, nil // no rule matches a secret this short; skip the scan
 	}
@@ -94,28 +122,72 @@ func (r *Redactor) String(s string) (string, []string) {
 	if len(findings) == 0 {
 		return s, nil
 	}
-	// Replace longest secrets first so a secret that contains another is masked whole.
-	sort.Slice(findings, func(i, j int) bool { return len(findings[i].Secret) > len(findings[j].Secret) })
-	rules := make([]string, 0, len(findings))
+	var spans []span
+	var rules []string
+	whole := false
 	for _, f := range findings {
 		secret := f.Secret
 		if secret == "" {
 			secret = f.Match
 		}
-		if secret == "" || !strings.Contains(s, secret) {
-			// A secret found only after decoding (base64 etc.) is not present
-			// verbatim: mask the whole value rather than keep it.
-			if secret != "" {
-				s = "[REDACTED:" + f.RuleID + "]"
-				rules = append(rules, f.RuleID)
-			}
+		if secret == "" {
 			continue
 		}
-		s = strings.ReplaceAll(s, secret, "[REDACTED:"+f.RuleID+"]")
 		rules = append(rules, f.RuleID)
+		found := false
+		for from := 0; from < len(s); {
+			i := strings.Index(s[from:], secret)
+			if i < 0 {
+				break
+			}
+			found = true
+			spans = append(spans, span{from + i, from + i + len(secret), []string{f.RuleID}})
+			from += i + len(secret)
+		}
+		whole = whole || !found
 	}
 	sort.Strings(rules)
-	return s, compact(rules)
+	rules = compact(rules)
+	if len(rules) == 0 {
+		return s, nil
+	}
+	if whole {
+		return mark(rules), rules
+	}
+	return replaceSpans(s, merge(spans), mark), rules
+}
+
+// merge sorts spans and unites those that overlap or touch.
+func merge(spans []span) []span {
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	out := spans[:1]
+	for _, sp := range spans[1:] {
+		last := &out[len(out)-1]
+		if sp.start <= last.end {
+			last.end = max(last.end, sp.end)
+			last.rules = append(last.rules, sp.rules...)
+			continue
+		}
+		out = append(out, sp)
+	}
+	for i := range out {
+		sort.Strings(out[i].rules)
+		out[i].rules = compact(out[i].rules)
+	}
+	return out
+}
+
+func replaceSpans(s string, spans []span, mark func([]string) string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	at := 0
+	for _, sp := range spans {
+		b.WriteString(s[at:sp.start])
+		b.WriteString(mark(sp.rules))
+		at = sp.end
+	}
+	b.WriteString(s[at:])
+	return b.String()
 }
 
 func compact(s []string) []string {
@@ -136,22 +208,36 @@ type Applied struct {
 }
 
 // Value redacts every string inside v (a decoded JSON value: map[string]any, []any,
-// string or scalar) in place and returns the new value and what was redacted, with
-// field pointers rooted at ptr. Map keys are not rewritten.
+// string or scalar) in place — object keys as well as values, at every depth — and
+// returns the new value and what was redacted, with field pointers rooted at ptr. A
+// key that holds a secret is renamed (see [Redactor.Key]); should the new name be
+// taken, "#2", "#3", ... is appended, so no member is lost.
 func (r *Redactor) Value(v any, ptr string) (any, []Applied) {
 	var out []Applied
 	var walk func(v any, ptr string) any
 	walk = func(v any, ptr string) any {
 		switch x := v.(type) {
 		case string:
+			if skipValue(x) {
+				return x
+			}
 			red, rules := r.String(x)
 			for _, rule := range rules {
 				out = append(out, Applied{Field: ptr, Rule: rule})
 			}
 			return red
 		case map[string]any:
-			for k, e := range x {
-				x[k] = walk(e, ptr+"/"+escape(k))
+			for _, k := range sortedKeys(x) {
+				e := x[k]
+				nk, rules := r.Key(k)
+				if rules != nil {
+					delete(x, k)
+					nk = freeKey(x, nk)
+					for _, rule := range rules {
+						out = append(out, Applied{Field: ptr + "/" + escape(nk), Rule: rule})
+					}
+				}
+				x[nk] = walk(e, ptr+"/"+escape(nk))
 			}
 			return x
 		case []any:
@@ -172,6 +258,40 @@ func (r *Redactor) Value(v any, ptr string) (any, []Applied) {
 	})
 	return v, out
 }
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// freeKey returns k, or k#2, k#3, ... whichever m does not hold yet.
+func freeKey(m map[string]any, k string) string {
+	if _, taken := m[k]; !taken {
+		return k
+	}
+	for n := 2; ; n++ {
+		c := fmt.Sprintf("%s#%d", k, n)
+		if _, taken := m[c]; !taken {
+			return c
+		}
+	}
+}
+
+// skipValue reports strings whose shape the schema fixes and that cannot hold a
+// secret — digests (sha256:<hex>), HMACs (64 hex digits) and UUIDs — which entropy
+// rules could otherwise take for keys. Anything else is scanned.
+func skipValue(s string) bool {
+	return digestLike.MatchString(s) || uuidLike.MatchString(s)
+}
+
+var (
+	digestLike = regexp.MustCompile(`^(sha256:)?[0-9a-f]{64}$`)
+	uuidLike   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+)
 
 // escape encodes a map key as an RFC 6901 reference token.
 func escape(k string) string {

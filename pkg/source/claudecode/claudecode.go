@@ -93,17 +93,41 @@ var actions = map[string]struct{ action, resource string }{
 }
 
 // Fields the mapping consumes; everything else is an unknown field kept in metadata.
-var consumed = map[string]bool{
-	"session_id": true, "hook_event_name": true, "prompt_id": true, "tool_use_id": true,
-	"agent_id": true, "tool_name": true, "tool_input": true, "tool_response": true,
-	"prompt": true, "last_assistant_message": true, "duration_ms": true, "error": true,
-	"reason": true, "effort": true,
-}
+var consumed = func() map[string]bool {
+	m := map[string]bool{
+		"session_id": true, "hook_event_name": true, "prompt_id": true, "tool_use_id": true,
+		"agent_id": true, "tool_name": true, "tool_input": true, "tool_response": true,
+		"duration_ms": true, "error": true, "reason": true, "effort": true, "tool_calls": true,
+	}
+	for _, k := range modelText {
+		m[k] = true
+	}
+	return m
+}()
+
+// modelText lists the payload fields that carry prompt or model text, from the hooks
+// reference (https://code.claude.com/docs/en/hooks, checked 2026-12-01, recorded in
+// SOURCES.md): the user's prompt (UserPromptSubmit), the arguments typed after a
+// /command (UserPromptExpansion), Claude's last message (Stop, SubagentStop), streamed
+// assistant text (MessageDisplay), the compaction summary and the instructions given
+// for it (PostCompact, PreCompact). They are stored as SHA-256 + length only, unless
+// the tenant opted in to prompt text (then redacted text). Unknown fields longer than
+// maxUnknownText get the same treatment, so a field added by a newer Claude Code
+// cannot bring model text in under the default.
+var modelText = []string{"prompt", "command_args", "last_assistant_message", "delta", "compact_summary", "custom_instructions"}
+
+// promptTools are tools whose input carries a prompt written by or for the model (the
+// Agent tool, formerly Task): their tool_input.prompt is digest-only like modelText.
+var promptTools = map[string]bool{"Agent": true, "Task": true}
+
+// maxUnknownText is the longest string of an unknown field kept as text; longer ones
+// are likely prose (model output, prompts) and are kept as digest + length.
+const maxUnknownText = 256
 
 // Metadata keys copied verbatim (after redaction) when present as scalars.
 var passthrough = []string{
 	"cwd", "transcript_path", "permission_mode", "model", "agent_type", "source",
-	"notification_type", "message", "expansion_type", "command_name", "command_args",
+	"notification_type", "message", "expansion_type", "command_name",
 	"command_source", "file_path", "is_interrupt", "stop_hook_active",
 	"agent_transcript_path", "title",
 }
@@ -168,12 +192,18 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	doc := map[string]any{}
 	meta := map[string]any{}
 	var applied []redact.Applied
-	text := func(key string, v string, limit int) {
+	// keep redacts text bound for field ptr. Every string is redacted before it is
+	// cut to its limit: cutting first could leave the head of a secret that no rule
+	// matches any more.
+	keep := func(ptr, v string) string {
 		red, rules := o.Redactor.String(v)
 		for _, r := range rules {
-			applied = append(applied, redact.Applied{Field: "/metadata/" + key, Rule: r})
+			applied = append(applied, redact.Applied{Field: ptr, Rule: r})
 		}
-		meta[key] = truncate(red, limit)
+		return red
+	}
+	text := func(key string, v string, limit int) {
+		meta[key] = truncate(keep("/metadata/"+key, v), limit)
 	}
 
 	src := map[string]any{"channel": "http_hook", "raw_event": clip(name, 256)}
@@ -245,7 +275,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	if !known && toolName != "" {
 		meta["tool_name"] = toolName
 	}
-	doc["resource"] = map[string]any{"type": resType, "id": clip(resID, 256)}
+	doc["resource"] = map[string]any{"type": resType, "id": clip(keep("/resource/id", resID), 256)}
 
 	// Tool input: digest of what the agent sent, redacted text for humans.
 	if ti, ok := p["tool_input"]; ok {
@@ -271,6 +301,9 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		}
 		if len(approval) > 0 {
 			doc["approval"] = approval
+		}
+		if promptTools[toolName] && !o.PromptText {
+			ti = digestPrompt(ti, meta)
 		}
 		red, app := o.Redactor.Value(ti, "/metadata/"+toolInputKey)
 		for i := range app {
@@ -300,17 +333,13 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	case "PostToolUseFailure", "StopFailure":
 		r := map[string]any{"status": event.StatusFailure}
 		if e := stringOf(p["error"]); e != "" {
-			red, rules := o.Redactor.String(e)
-			for _, rule := range rules {
-				applied = append(applied, redact.Applied{Field: "/result/reason", Rule: rule})
-			}
-			r["reason"] = truncate(sanitizeText(red), maxReason)
+			r["reason"] = truncate(sanitizeText(keep("/result/reason", e)), maxReason)
 		}
 		doc["result"] = r
 	case "PermissionDenied":
 		r := map[string]any{"status": event.StatusDenied}
 		if e := stringOf(p["reason"]); e != "" {
-			r["reason"] = truncate(sanitizeText(e), maxReason)
+			r["reason"] = truncate(sanitizeText(keep("/result/reason", e)), maxReason)
 		}
 		doc["result"] = r
 	}
@@ -329,17 +358,21 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		text("error", e, maxText)
 	}
 
-	// Prompt and assistant text: digest + length unless opted in.
-	if pr, ok := p["prompt"].(string); ok {
-		meta["prompt_sha256"] = Digest([]byte(pr))
-		meta["prompt_length"] = float64(utf8.RuneCountInString(pr))
+	// Prompt and model text: digest + length unless opted in.
+	for _, k := range modelText {
+		v, ok := p[k].(string)
+		if !ok {
+			continue
+		}
+		meta[k+"_sha256"] = Digest([]byte(v))
+		meta[k+"_length"] = float64(utf8.RuneCountInString(v))
 		if o.PromptText {
-			text("prompt", pr, maxText)
+			text(k, v, maxText)
 		}
 	}
-	if msg, ok := p["last_assistant_message"].(string); ok {
-		meta["last_assistant_message_sha256"] = Digest([]byte(msg))
-		meta["last_assistant_message_length"] = float64(utf8.RuneCountInString(msg))
+	if calls, ok := p["tool_calls"].([]any); ok {
+		meta["tool_calls"] = summarizeCalls(calls)
+		meta["tool_calls_count"] = float64(len(calls))
 	}
 	if eff, ok := p["effort"].(map[string]any); ok {
 		if lvl, ok := eff["level"].(string); ok && lvl != "" {
@@ -381,11 +414,16 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		case bool, float64:
 			meta[key] = v
 		case string:
-			if v != "" {
+			switch {
+			case v == "":
+			case utf8.RuneCountInString(v) > maxUnknownText:
+				meta[key+"_sha256"] = Digest([]byte(v))
+				meta[key+"_length"] = float64(utf8.RuneCountInString(v))
+			default:
 				text(key, v, maxUnknown)
 			}
 		default:
-			red, app := o.Redactor.Value(v, "/metadata/"+key)
+			red, app := o.Redactor.Value(digestLongText(v), "/metadata/"+key)
 			for i := range app {
 				app[i].Field = "/metadata/" + key
 			}
@@ -482,3 +520,85 @@ func sanitizeText(s string) string {
 }
 
 func stringOf(v any) string { s, _ := v.(string); return s }
+
+// summarizeCalls is PostToolBatch's tool_calls as stored: per call its name, id and
+// the digests of its input and response, never their text (the response is what the
+// model saw). Canonical JSON; if it outgrows a metadata value the list is cut and
+// tool_calls_count still says how many calls there were.
+func summarizeCalls(calls []any) string {
+	out := make([]any, 0, len(calls))
+	for _, c := range calls {
+		m, _ := c.(map[string]any)
+		sum := map[string]any{}
+		for _, k := range []string{"tool_name", "tool_use_id"} {
+			if v, ok := m[k].(string); ok {
+				sum[k] = clip(v, 256)
+			}
+		}
+		for _, k := range []string{"tool_input", "tool_response"} {
+			if v, ok := m[k]; ok {
+				if canon, err := event.AppendCanonical(nil, v); err == nil {
+					sum[k+"_sha256"] = Digest(canon)
+					sum[k+"_bytes"] = float64(len(canon))
+				}
+			}
+		}
+		out = append(out, sum)
+	}
+	for {
+		canon, err := event.AppendCanonical(nil, out)
+		if err == nil && len(canon) <= maxText {
+			return string(canon)
+		}
+		if len(out) == 0 {
+			return "[]"
+		}
+		out = out[:len(out)-1]
+	}
+}
+
+// digestPrompt returns tool input with its prompt replaced by the prompt's digest
+// (and records the prompt's length); the input's own digest is taken before.
+func digestPrompt(ti any, meta map[string]any) any {
+	m, ok := ti.(map[string]any)
+	if !ok {
+		return ti
+	}
+	pr, ok := m["prompt"].(string)
+	if !ok {
+		return ti
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	c["prompt"] = Digest([]byte(pr))
+	meta["tool_input_prompt_length"] = float64(utf8.RuneCountInString(pr))
+	return c
+}
+
+// digestLongText copies an unknown field's value with every string longer than
+// maxUnknownText replaced by its digest, so prose inside unknown objects is not kept.
+func digestLongText(v any) any {
+	switch x := v.(type) {
+	case string:
+		if utf8.RuneCountInString(x) > maxUnknownText {
+			return Digest([]byte(x))
+		}
+		return x
+	case map[string]any:
+		c := make(map[string]any, len(x))
+		for k, e := range x {
+			c[k] = digestLongText(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(x))
+		for i, e := range x {
+			c[i] = digestLongText(e)
+		}
+		return c
+	default:
+		return v
+	}
+}

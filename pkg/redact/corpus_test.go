@@ -1,0 +1,112 @@
+package redact
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/trailkeep/trailkeep/internal/secretcorpus"
+)
+
+func TestSecretCorpus(t *testing.T) {
+	r := newRedactor(t)
+	list := secretcorpus.Read(t)
+	kinds := map[string]bool{}
+	for _, s := range list {
+		kinds[s.Rule] = true
+	}
+	if len(kinds) < 30 {
+		t.Errorf("corpus has %d secret kinds, want at least 30", len(kinds))
+	}
+	for _, s := range list {
+		t.Run(s.Rule, func(t *testing.T) {
+			for _, ctx := range []string{"%s", "run with %s now", `{"k":"%s"}`, "x=%s\nnext line"} {
+				in := strings.Replace(ctx, "%s", s.Text, 1)
+				out, rules := r.String(in)
+				if strings.Contains(out, s.Core) || len(rules) == 0 {
+					t.Errorf("in %q: secret kept: %q (rules %v)", ctx, out, rules)
+				}
+			}
+			key, rules := r.Key(s.Text)
+			if strings.Contains(key, s.Core) || len(rules) == 0 {
+				t.Errorf("as a key: kept %q", key)
+			}
+		})
+	}
+}
+
+// TestOnlyTheSecretIsReplaced: where rules overlap on one secret the marker covers
+// their union, and the text around it survives.
+func TestOnlyTheSecretIsReplaced(t *testing.T) {
+	r := newRedactor(t)
+	tok := "ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Q"
+	for _, tc := range []struct{ name, in, before, after string }{
+		{"token as url password", "git clone https://x:" + tok + "@github.com/o/r && make", "git clone https://x:", "@github.com/o/r && make"},
+		{"token in a flag", "gh auth login --token=" + tok + " --hostname github.com", "gh auth login --token=", " --hostname github.com"},
+		{"token twice", tok + " and " + tok, "", ""},
+		{"env assignment of a token", "GITHUB_TOKEN=" + tok + " make release", "GITHUB_TOKEN=", " make release"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, rules := r.String(tc.in)
+			if strings.Contains(out, tok) || len(rules) == 0 {
+				t.Fatalf("token kept: %q", out)
+			}
+			if !strings.HasPrefix(out, tc.before) || !strings.HasSuffix(out, tc.after) {
+				t.Errorf("%q: the text around the secret was not kept (want prefix %q, suffix %q)", out, tc.before, tc.after)
+			}
+		})
+	}
+}
+
+// TestDocumentScansEveryKeyAndValue plants a secret in every kind of place a canonical
+// document has, including keys, and checks each is gone and recorded.
+func TestDocumentScansEveryKeyAndValue(t *testing.T) {
+	r := newRedactor(t)
+	tok := "ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Q"
+	doc := map[string]any{
+		"id":              "01a23625-0db9-707f-891a-2bfa1b0724f2",
+		"idempotency_key": `["cloudevents","https://u:` + tok + `@h/x","1"]`,
+		"actor":           map[string]any{"type": "user", "id": tok, "name": "n " + tok},
+		"resource":        map[string]any{"type": "skill", "id": "s", "name": tok, "targets": []any{map[string]any{"type": "t", "id": tok}}},
+		"metadata":        map[string]any{tok: "v", "x.ok": "also " + tok, "n": 1.0},
+		"approval":        map[string]any{"approved_params_digest": "sha256:" + strings.Repeat("ab", 32)},
+		"redactions":      []any{map[string]any{"field": "/metadata/earlier", "rule": "r"}},
+	}
+	r.Document(doc)
+	b := fmtDoc(doc)
+	if strings.Contains(b, tok) {
+		t.Fatalf("token kept: %s", b)
+	}
+	if !strings.Contains(b, "sha256:"+strings.Repeat("ab", 32)) || !strings.Contains(b, "01a23625-0db9-707f-891a-2bfa1b0724f2") {
+		t.Errorf("digest or id changed: %s", b)
+	}
+	red, _ := doc["redactions"].([]any)
+	fields := map[string]bool{}
+	for _, e := range red {
+		fields[e.(map[string]any)["field"].(string)] = true
+	}
+	for _, want := range []string{"/metadata/earlier", "/idempotency_key", "/actor/id", "/actor/name", "/resource/name", "/resource/targets/0/id", "/metadata/REDACTED.github-pat", "/metadata/x.ok"} {
+		if !fields[want] {
+			t.Errorf("redactions lack %s: %v", want, fields)
+		}
+	}
+}
+
+func TestRedactionListIsBounded(t *testing.T) {
+	r := newRedactor(t)
+	meta := map[string]any{}
+	for i := range 100 {
+		meta[strings.Repeat("k", 1+i%60)+string(rune('a'+i/60))] = "DB_PASSWORD=Xk92mQ7pLz" + strings.Repeat("q", i)
+	}
+	doc := map[string]any{"metadata": meta}
+	r.Document(doc)
+	red := doc["redactions"].([]any)
+	if len(red) != 64 || red[63].(map[string]any)["rule"] != RuleMore {
+		t.Fatalf("%d redactions, last %v; want 64 ending with %s", len(red), red[len(red)-1], RuleMore)
+	}
+}
+
+func fmtDoc(doc map[string]any) string {
+	b, _ := json.Marshal(doc)
+	return string(b)
+}
