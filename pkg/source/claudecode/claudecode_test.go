@@ -1,7 +1,9 @@
 package claudecode
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +193,77 @@ func TestBadPayloads(t *testing.T) {
 	for _, b := range fixtures.BadInputs(t) {
 		if _, err := canonical(t, b.Body, Options{Redactor: redactor(t)}); err == nil {
 			t.Errorf("bad fixture %s accepted", b.Name)
+		}
+	}
+}
+
+// TestModelTextIsDigestOnly: every field that carries prompt or model text — the
+// modelText table, the Agent tool's prompt, PostToolBatch responses, long unknown
+// strings — is stored as a digest by default and as (redacted) text only on opt-in.
+func TestModelTextIsDigestOnly(t *testing.T) {
+	const secretText = "the model said: refactor payments with care, token ZZTOPSECRETPROSE"
+	long := strings.Repeat("prose ", 60) + "ZZTOPSECRETPROSE"
+	for _, tc := range []struct {
+		name, payload string
+		optInKeeps    bool // the text is stored when the tenant opted in
+	}{
+		{"UserPromptSubmit prompt", `{"session_id":"s","hook_event_name":"UserPromptSubmit","prompt":"` + secretText + `"}`, true},
+		{"UserPromptExpansion command_args", `{"session_id":"s","hook_event_name":"UserPromptExpansion","command_name":"review","command_args":"` + secretText + `"}`, true},
+		{"Stop last_assistant_message", `{"session_id":"s","hook_event_name":"Stop","last_assistant_message":"` + secretText + `"}`, true},
+		{"SubagentStop last_assistant_message", `{"session_id":"s","hook_event_name":"SubagentStop","agent_id":"a1","last_assistant_message":"` + secretText + `"}`, true},
+		{"MessageDisplay delta", `{"session_id":"s","hook_event_name":"MessageDisplay","delta":"` + secretText + `"}`, true},
+		{"PostCompact compact_summary", `{"session_id":"s","hook_event_name":"PostCompact","trigger":"auto","compact_summary":"` + secretText + `"}`, true},
+		{"PreCompact custom_instructions", `{"session_id":"s","hook_event_name":"PreCompact","trigger":"manual","custom_instructions":"` + secretText + `"}`, true},
+		{"Agent tool prompt", `{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Agent","tool_use_id":"t1","tool_input":{"description":"d","prompt":"` + secretText + `"}}`, true},
+		{"PostToolBatch responses", `{"session_id":"s","hook_event_name":"PostToolBatch","tool_calls":[{"tool_name":"Read","tool_use_id":"t1","tool_input":{"file_path":"/a"},"tool_response":"` + secretText + `"},{"tool_name":"Bash","tool_use_id":"t2","tool_input":{"command":"ls"},"tool_response":"second"}]}`, false},
+		{"unknown long string", `{"session_id":"s","hook_event_name":"TaskCreated","task_id":"k1","task_description":"` + long + `"}`, false},
+		{"unknown object with long text", `{"session_id":"s","hook_event_name":"TaskCreated","task_id":"k1","schedule":{"prompt":"` + long + `","cron":"0 9 * * 1"}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, optIn := range []bool{false, true} {
+				p, err := event.Decode([]byte(tc.payload), Limits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				doc, err := Map(p, Options{Redactor: redactor(t), PromptText: optIn})
+				if err != nil {
+					t.Fatal(err)
+				}
+				canon, err := event.AppendCanonical(nil, doc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept := strings.Contains(string(canon), "ZZTOPSECRETPROSE")
+				if want := optIn && tc.optInKeeps; kept != want {
+					t.Errorf("opt-in %v: text kept %v, want %v: %s", optIn, kept, want, canon)
+				}
+				if !strings.Contains(string(canon), "sha256:") {
+					t.Errorf("opt-in %v: no digest stored: %s", optIn, canon)
+				}
+			}
+		})
+	}
+}
+
+func TestPostToolBatchKeepsEveryCall(t *testing.T) {
+	calls := make([]string, 20)
+	for i := range calls {
+		calls[i] = fmt.Sprintf(`{"tool_name":"Bash","tool_use_id":"toolu_%02d","tool_input":{"command":"echo %d"},"tool_response":"%s"}`, i, i, strings.Repeat("r", 2000))
+	}
+	ev, err := canonical(t, []byte(`{"session_id":"s","hook_event_name":"PostToolBatch","tool_calls":[`+strings.Join(calls, ",")+`]}`), Options{Redactor: redactor(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(ev.Metadata["tool_calls"].(string)), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 20 || ev.Metadata["tool_calls_count"] != 20.0 {
+		t.Fatalf("%d calls kept, count %v; want 20", len(got), ev.Metadata["tool_calls_count"])
+	}
+	for i, c := range got {
+		if c["tool_use_id"] != fmt.Sprintf("toolu_%02d", i) || c["tool_response_sha256"] == nil || c["tool_input_sha256"] == nil || c["tool_response_bytes"] != 2002.0 {
+			t.Errorf("call %d: %v", i, c)
 		}
 	}
 }
