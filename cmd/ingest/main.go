@@ -49,7 +49,10 @@ type Config struct {
 	TrustedProxies []string `env:"TRAILKEEP_INGEST_TRUSTED_PROXIES"`
 	MaxBodyBytes   int64    `env:"TRAILKEEP_INGEST_MAX_BODY_BYTES, default=5242880"`
 	MaxBatchItems  int      `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
-	MaxEventBytes  int      `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
+	// MaxInFlightBytes bounds the request bodies admitted at once (503 past it), so
+	// memory does not grow with the number of connections.
+	MaxInFlightBytes int64 `env:"TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES, default=33554432"`
+	MaxEventBytes    int   `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
 	// MaxBufferedBytes bounds memory held for unacknowledged records.
 	MaxBufferedBytes int           `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
 	DeliveryTimeout  time.Duration `env:"TRAILKEEP_INGEST_DELIVERY_TIMEOUT, default=10s"`
@@ -126,7 +129,7 @@ func run() error {
 	srv, err := ingest.New(ingest.Options{
 		Tokens: tokens, Publisher: prod, Redactor: red, IPKey: ipKey,
 		PromptTextTenants: cfg.PromptTextTenants, TrustedProxies: proxies,
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchItems: cfg.MaxBatchItems,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchItems: cfg.MaxBatchItems, MaxInFlightBytes: cfg.MaxInFlightBytes,
 		Limits:       event.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxDepth: event.DefaultLimits.MaxDepth},
 		DedupeWindow: cfg.DedupeWindow, DedupeEntries: cfg.DedupeEntries,
 		Logger: log,

@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/event"
@@ -59,6 +61,13 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds a request body. Default 5 MiB.
 	MaxBodyBytes int64
+	// MaxInFlightBytes bounds the request bodies being read or processed at once,
+	// summed over all connections. A request reserves its Content-Length (or
+	// MaxBodyBytes when the length is not declared) before any byte of its body is
+	// read, and is answered 503 with Retry-After when the reservation does not fit:
+	// memory then stays bounded at any concurrency instead of growing with it.
+	// Default 32 MiB (each body byte costs a few more while it is decoded).
+	MaxInFlightBytes int64
 	// MaxBatchItems bounds the items of one array/NDJSON/batch request. Default 1000.
 	MaxBatchItems int
 	// Limits bound one canonical event. Default event.DefaultLimits.
@@ -80,11 +89,12 @@ type Options struct {
 
 // Server is the ingest http.Handler.
 type Server struct {
-	o       Options
-	mux     *http.ServeMux
-	dedupe  *dedupe
-	prompts map[string]bool
-	m       *metrics
+	o        Options
+	inFlight *semaphore.Weighted // request body bytes admitted (MaxInFlightBytes)
+	mux      *http.ServeMux
+	dedupe   *dedupe
+	prompts  map[string]bool
+	m        *metrics
 }
 
 // New checks opts and builds a Server.
@@ -100,6 +110,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxBatchItems <= 0 {
 		opts.MaxBatchItems = 1000
+	}
+	if opts.MaxInFlightBytes <= 0 {
+		opts.MaxInFlightBytes = 32 << 20
+	}
+	if opts.MaxInFlightBytes < opts.MaxBodyBytes {
+		return nil, fmt.Errorf("ingest: MaxInFlightBytes (%d) is below MaxBodyBytes (%d): the largest request could never be admitted", opts.MaxInFlightBytes, opts.MaxBodyBytes)
 	}
 	if opts.Limits == (event.Limits{}) {
 		opts.Limits = event.DefaultLimits
@@ -122,7 +138,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{o: opts, mux: http.NewServeMux(), dedupe: newDedupe(opts.DedupeWindow, opts.DedupeEntries), prompts: map[string]bool{}}
+	s := &Server{o: opts, inFlight: semaphore.NewWeighted(opts.MaxInFlightBytes), mux: http.NewServeMux(), dedupe: newDedupe(opts.DedupeWindow, opts.DedupeEntries), prompts: map[string]bool{}}
 	for _, t := range opts.PromptTextTenants {
 		s.prompts[t] = true
 	}
@@ -179,6 +195,9 @@ type parsed struct {
 	// mapped: doc was built by a source mapper, not written by the sender (see
 	// event.Stamp.Mapped).
 	mapped bool
+	// field maps a pointer into doc back to the payload field it came from, for
+	// error messages; nil when they are the same.
+	field func(string) string
 }
 
 // parser turns a request into items. A non-nil error rejects the whole request
@@ -216,17 +235,32 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, scope strin
 		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("token %q lacks scope %s", p.Token.Name, scope), nil)
 	}
 	if !s.o.Publisher.Ready() {
-		s.m.rejected.WithLabelValues(name, "unavailable").Inc()
-		return s.unavailable(w, "kafka is unreachable; nothing was accepted, retry later", nil)
+		s.m.rejected.WithLabelValues(name, "broker_unreachable").Inc()
+		return s.unavailable(w, "broker_unreachable", "no Kafka broker has answered the last probe; nothing was accepted, retry later")
+	}
+	if r.ContentLength > s.o.MaxBodyBytes {
+		s.m.rejected.WithLabelValues(name, event.RuleMaxBytes).Inc()
+		return tooLarge(w, s.o.MaxBodyBytes)
+	}
+	reserve := r.ContentLength
+	if reserve < 0 {
+		reserve = s.o.MaxBodyBytes // undeclared length: the most it may read
+	}
+	if !s.inFlight.TryAcquire(reserve) {
+		s.m.rejected.WithLabelValues(name, "at_capacity").Inc()
+		return s.unavailable(w, "at_capacity", fmt.Sprintf("ingest is at capacity: requests in flight hold its %d-byte budget; nothing was accepted, retry later", s.o.MaxInFlightBytes))
+	}
+	defer s.inFlight.Release(reserve)
+	if err := checkCharset(r); err != nil {
+		s.m.rejected.WithLabelValues(name, "charset").Inc()
+		return writeError(w, err.status, err.code, err.msg, err.errs)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			s.m.rejected.WithLabelValues(name, event.RuleMaxBytes).Inc()
-			return writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
-				fmt.Sprintf("request body exceeds %d bytes", s.o.MaxBodyBytes),
-				[]event.FieldError{{Field: "", Rule: event.RuleMaxBytes, Limit: strconv.FormatInt(s.o.MaxBodyBytes, 10), Message: "request body too large; split the batch"}})
+			return tooLarge(w, s.o.MaxBodyBytes)
 		}
 		return writeError(w, http.StatusBadRequest, "read_error", "could not read the request body: "+err.Error(), nil)
 	}
@@ -298,7 +332,7 @@ func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string,
 				s.o.Logger.Error("ingest: canonicalize", "endpoint", name, "err", p.err)
 				ve = &event.ValidationError{Errors: []event.FieldError{{Rule: "internal", Message: "internal error while processing this item"}}}
 			}
-			results[i].Status, results[i].Errors = statusRejected, ve.Errors
+			results[i].Status, results[i].Errors = statusRejected, senderFields(ve.Errors, items[i].field)
 			s.m.rejected.WithLabelValues(name, ruleOf(ve)).Inc()
 			continue
 		}
@@ -518,6 +552,19 @@ func canonicalizeAll(prep []prepared, lim event.Limits) {
 	})
 }
 
+// senderFields renames error pointers to the fields as the sender wrote them.
+func senderFields(errs []event.FieldError, field func(string) string) []event.FieldError {
+	if field == nil {
+		return errs
+	}
+	out := make([]event.FieldError, len(errs))
+	for i, e := range errs {
+		e.Field = field(e.Field)
+		out[i] = e
+	}
+	return out
+}
+
 // minItemsPerWorker keeps small requests on their own goroutine, where spreading
 // costs more than it saves.
 const minItemsPerWorker = 32
@@ -535,19 +582,54 @@ func countErrs(errs []error) (int, error) {
 	return n, first
 }
 
+// publishError says, per item, why Kafka did not take it: the cause first
+// (buffer_full, ack_timeout, cancelled, kafka_error), then what happened.
 func publishError(err error) string {
-	if errors.Is(err, kafka.ErrBufferFull) {
-		return "ingest is at capacity; retry later"
+	switch {
+	case errors.Is(err, kafka.ErrBufferFull):
+		return "buffer_full: the producer already holds its maximum of unacknowledged bytes; retry later"
+	case errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "ack_timeout: Kafka did not acknowledge within the delivery timeout; retry later"
+	case errors.Is(err, context.Canceled):
+		return "cancelled: the request was cancelled before Kafka acknowledged"
+	default:
+		return "kafka_error: Kafka did not acknowledge the event: " + err.Error()
 	}
-	if errors.Is(err, context.Canceled) {
-		return "the request was cancelled before Kafka acknowledged"
-	}
-	return "Kafka did not acknowledge the event: " + err.Error()
 }
 
-func (s *Server) unavailable(w http.ResponseWriter, msg string, errs []event.FieldError) int {
+// unavailable answers 503 with Retry-After. cause names why, in the body's error
+// field: broker_unreachable (the readiness probe failed), at_capacity (the in-flight
+// byte budget is taken), so a sender and an operator see the real reason.
+func (s *Server) unavailable(w http.ResponseWriter, cause, msg string) int {
 	w.Header().Set("Retry-After", strconv.Itoa(int(s.o.RetryAfter.Round(time.Second)/time.Second)))
-	return writeError(w, http.StatusServiceUnavailable, "unavailable", msg, errs)
+	return writeError(w, http.StatusServiceUnavailable, cause, msg, nil)
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) int {
+	return writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+		fmt.Sprintf("request body exceeds %d bytes", limit),
+		[]event.FieldError{{Field: "", Rule: event.RuleMaxBytes, Limit: strconv.FormatInt(limit, 10), Message: "request body too large; split the batch"}})
+}
+
+// checkCharset refuses a declared charset other than UTF-8: JSON text is UTF-8
+// (RFC 8259), and reading ISO-8859-1 bytes as UTF-8 would store other text than was
+// sent.
+func checkCharset(r *http.Request) *httpError {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	_, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return nil // the parser's media type check reports it
+	}
+	cs, ok := params["charset"]
+	if !ok || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8") {
+		return nil
+	}
+	return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+		msg:  fmt.Sprintf("charset %q is not accepted; send UTF-8 (charset=utf-8 or none)", cs),
+		errs: []event.FieldError{{Field: "", Rule: "charset", Limit: "utf-8", Message: "unsupported charset " + cs}}}
 }
 
 // tenantIPKey derives the tenant's IP HMAC key from the master key.
@@ -671,7 +753,7 @@ func (s *Server) parseHook(req *request) ([]parsed, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
-	return []parsed{{doc: doc, mapped: true}}, true, nil
+	return []parsed{{doc: doc, mapped: true, field: claudecode.PayloadPointer}}, true, nil
 }
 
 // parseCloudEvents accepts structured mode (one event) and batch mode.
@@ -701,7 +783,7 @@ func (s *Server) parseCloudEvents(req *request) ([]parsed, bool, error) {
 		if err == nil {
 			doc, err = cloudevents.Map(ce)
 		}
-		items[i] = parsed{doc: doc, err: err}
+		items[i] = parsed{doc: doc, err: err, field: cloudevents.PayloadPointer}
 	}
 	if single && items[0].err != nil {
 		return nil, true, items[0].err

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/trailkeep/trailkeep/internal/fixtures"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -325,15 +327,23 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("partial failure: %d %s", r.code, r.body)
 	}
 	b := r.batch(t)
-	if b.Results[0].Status != statusAccepted || b.Results[1].Status != statusUnavailable {
+	if b.Results[0].Status != statusAccepted || b.Results[1].Status != statusUnavailable || !strings.HasPrefix(b.Results[1].Error, "kafka_error:") {
 		t.Errorf("results %+v", b.Results)
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{{kafka.ErrBufferFull, "buffer_full:"}, {kgo.ErrRecordTimeout, "ack_timeout:"}, {context.Canceled, "cancelled:"}} {
+		if got := publishError(tc.err); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("publishError(%v) = %q, want the cause %s first", tc.err, got, tc.want)
+		}
 	}
 	pub.mu.Lock()
 	pub.down = true
 	pub.mu.Unlock()
 	r = post(t, s, "/v1/hooks/claude-code", tokSarah, "application/json", fixtures.Lines(t, "claude-code/session-basic.jsonl")[0])
-	if r.code != 503 || r.header.Get("Retry-After") == "" {
-		t.Errorf("down: %d", r.code)
+	if r.code != 503 || r.header.Get("Retry-After") == "" || r.errorBody(t).Error != "broker_unreachable" {
+		t.Errorf("down: %d %s", r.code, r.body)
 	}
 	rr := httptest.NewRecorder()
 	s.ServeHTTP(rr, httptest.NewRequest("GET", "/readyz", nil))

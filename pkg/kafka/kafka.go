@@ -114,10 +114,12 @@ type ProducerConfig struct {
 type Producer struct {
 	cl    *kgo.Client
 	topic string
-	ready atomic.Bool
-	stop  chan struct{}
-	once  sync.Once
-	done  chan struct{}
+	// lastContact is when a broker last answered (a probe or an acknowledgement),
+	// in Unix nanoseconds; 0 before the first answer.
+	lastContact atomic.Int64
+	stop        chan struct{}
+	once        sync.Once
+	done        chan struct{}
 }
 
 // NewProducer connects a producer. It does not wait for the broker: readiness is
@@ -169,9 +171,10 @@ func (p *Producer) watch() {
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := p.cl.Ping(ctx)
+		if err := p.cl.Ping(ctx); err == nil {
+			p.contact()
+		}
 		cancel()
-		p.ready.Store(err == nil)
 		select {
 		case <-p.stop:
 			return
@@ -180,8 +183,18 @@ func (p *Producer) watch() {
 	}
 }
 
-// Ready reports whether the last probe (every second) reached a broker.
-func (p *Producer) Ready() bool { return p.ready.Load() }
+// ReadyWithin is how recently a broker must have answered for Ready to hold.
+const ReadyWithin = 5 * time.Second
+
+// Ready reports whether a broker answered a probe (sent every second) or
+// acknowledged a record within ReadyWithin. One slow probe on a saturated machine
+// does not make a broker that keeps acknowledging records "unreachable".
+func (p *Producer) Ready() bool {
+	last := p.lastContact.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < ReadyWithin
+}
+
+func (p *Producer) contact() { p.lastContact.Store(time.Now().UnixNano()) }
 
 // Buffered reports records produced but not yet acknowledged (the producer lag).
 func (p *Producer) Buffered() int64 { return p.cl.BufferedProduceRecords() }
@@ -196,7 +209,10 @@ func (p *Producer) Publish(ctx context.Context, msgs []Message) []error {
 	for i, m := range msgs {
 		i := i
 		p.cl.TryProduce(ctx, &kgo.Record{Key: m.Key, Value: m.Value}, func(_ *kgo.Record, err error) {
-			if errors.Is(err, kgo.ErrMaxBuffered) {
+			switch {
+			case err == nil:
+				p.contact()
+			case errors.Is(err, kgo.ErrMaxBuffered):
 				err = ErrBufferFull
 			}
 			errs[i] = err

@@ -602,3 +602,34 @@ func digestLongText(v any) any {
 		return v
 	}
 }
+
+// PayloadPointer maps a JSON pointer into the mapped event back to the hook payload
+// field it came from (/session/id → /session_id), so that an error names the field
+// as the sender wrote it. Pointers with no single source are returned unchanged.
+func PayloadPointer(ptr string) string {
+	for canon, payload := range payloadFields {
+		if ptr == canon || strings.HasPrefix(ptr, canon+"/") {
+			return payload + ptr[len(canon):]
+		}
+	}
+	if k, ok := strings.CutPrefix(ptr, "/metadata/"); ok {
+		k, _, _ = strings.Cut(k, "/")
+		k = strings.TrimPrefix(k, "x.")
+		for _, suffix := range []string{"_sha256", "_length", "_truncated"} {
+			if base, ok := strings.CutSuffix(k, suffix); ok && consumed[base] {
+				k = base
+			}
+		}
+		return "/" + k
+	}
+	return ptr
+}
+
+var payloadFields = map[string]string{
+	"/session/id":          "/session_id",
+	"/session/tool_use_id": "/tool_use_id",
+	"/session/prompt_id":   "/prompt_id",
+	"/session/agent_id":    "/agent_id",
+	"/source/raw_event":    "/hook_event_name",
+	"/approval":            "/tool_input",
+}

@@ -160,3 +160,30 @@ func Map(ce map[string]any) (map[string]any, error) {
 	doc["idempotency_key"] = event.IdempotencyKey("cloudevents", src, id)
 	return doc, nil
 }
+
+// PayloadPointer maps a JSON pointer into the mapped event back to the CloudEvent
+// member it came from (/actor/id → /data/actor/id, /action → /type), so that an
+// error names the field as the sender wrote it.
+func PayloadPointer(ptr string) string {
+	switch {
+	case ptr == "/action" || ptr == "/source/raw_event":
+		return "/type"
+	case ptr == "/occurred_at":
+		return "/time"
+	}
+	for _, k := range canonicalMembers {
+		if ptr == "/"+k || strings.HasPrefix(ptr, "/"+k+"/") {
+			if k == "metadata" {
+				rest := strings.TrimPrefix(ptr, "/metadata/")
+				switch {
+				case strings.HasPrefix(rest, "data."):
+					return "/data/" + strings.TrimPrefix(rest, "data.")
+				case strings.HasPrefix(rest, "ce."):
+					return "/" + strings.TrimPrefix(rest, "ce.")
+				}
+			}
+			return "/data" + ptr
+		}
+	}
+	return ptr
+}
