@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -51,8 +52,12 @@ type Config struct {
 	MaxBatchItems  int      `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
 	// MaxInFlightBytes bounds the request bodies admitted at once (503 past it), so
 	// memory does not grow with the number of connections.
-	MaxInFlightBytes int64 `env:"TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES, default=33554432"`
-	MaxEventBytes    int   `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
+	MaxInFlightBytes int64 `env:"TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES, default=8388608"`
+	// MemoryLimit is the Go runtime's soft memory limit (debug.SetMemoryLimit): the
+	// collector works harder as the heap nears it, so RSS stays near the live data
+	// the in-flight budget bounds. GOMEMLIMIT, when set, takes precedence. 0: none.
+	MemoryLimit   int64 `env:"TRAILKEEP_INGEST_MEMORY_LIMIT, default=268435456"`
+	MaxEventBytes int   `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
 	// MaxBufferedBytes bounds memory held for unacknowledged records.
 	MaxBufferedBytes int           `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
 	DeliveryTimeout  time.Duration `env:"TRAILKEEP_INGEST_DELIVERY_TIMEOUT, default=10s"`
@@ -79,6 +84,9 @@ func run() error {
 		return err
 	}
 
+	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	tokens, err := loadTokens(cfg)
 	if err != nil {
 		return err

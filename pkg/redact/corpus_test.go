@@ -1,7 +1,12 @@
 package redact
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -109,4 +114,62 @@ func TestRedactionListIsBounded(t *testing.T) {
 func fmtDoc(doc map[string]any) string {
 	b, _ := json.Marshal(doc)
 	return string(b)
+}
+
+// TestBatchPrescanAgreesWithPerStringScan is a differential test of the split
+// pre-scan: for random batches of clean strings, secrets and encoded secrets (base64,
+// hex, percent), "the batch has a finding" must equal "some string has one".
+func TestBatchPrescanAgreesWithPerStringScan(t *testing.T) {
+	r := newRedactor(t)
+	var pool []string
+	for _, s := range secretcorpus.Read(t) {
+		pool = append(pool, s.Text, "run "+s.Text+" now",
+			base64.StdEncoding.EncodeToString([]byte(s.Text)),
+			hex.EncodeToString([]byte(s.Text)),
+			url.QueryEscape("x="+s.Text))
+	}
+	clean := []string{"api-conventions-12", "usr_000123456", "user12@acme.example", "payments team notes",
+		"Adjusted rate limiting instructions", "/home/dev/payments-api/src", "skill.updated", "token bucket size 10",
+		"aGVsbG8gd29ybGQgaGVsbG8=", "%41%42 percent text", "deadbeefdeadbeefdeadbeefdeadbeef", `\u0041 escaped`, "U+0041 code point"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	withSecret := 0
+	defer func() {
+		if withSecret < 50 {
+			t.Errorf("only %d of 300 batches held a secret; the test would not notice a miss", withSecret)
+		}
+	}()
+	for i := range 300 {
+		var docs []map[string]any
+		want := false
+		for j := range 1 + rng.IntN(6) {
+			meta := map[string]any{}
+			for k := range 1 + rng.IntN(4) {
+				v := clean[rng.IntN(len(clean))]
+				if rng.IntN(8) == 0 {
+					v = pool[rng.IntN(len(pool))]
+				}
+				meta[fmt.Sprintf("k%d_%d", j, k)] = v
+				_, rules := r.String(v)
+				want = want || rules != nil
+			}
+			docs = append(docs, map[string]any{"metadata": meta})
+		}
+		if want {
+			withSecret++
+		}
+		if got := r.anyFinding(docs); got != want {
+			t.Fatalf("batch %d: pre-scan %v, per-string scan %v: %v", i, got, want, docs)
+		}
+	}
+}
+
+func TestMayEncode(t *testing.T) {
+	for s, want := range map[string]bool{
+		"short words only": false, "abcdefghijklmnop": true, "abcdefghijklmno": false, "a%20b": true,
+		`x\u0041`: true, "U+0041": true, "dead-beef/cafe+babe_0": true, "usr_1 and skl_2": false,
+	} {
+		if got := mayEncode(s); got != want {
+			t.Errorf("mayEncode(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -5,9 +5,10 @@ import (
 	"unicode/utf8"
 )
 
-// Document redacts a canonical event document in place — every key and every string
-// value at every depth: identifiers, names, URLs, idempotency_key, metadata,
-// reasons — and appends what it did to the document's redactions. Only strings whose
+// Document redacts a canonical event document in place — every string value at every
+// depth (identifiers, names, URLs, idempotency_key, metadata, reasons) and every key
+// of the metadata map, the one object whose keys are data — and appends what it did to
+// the document's redactions. Only strings whose
 // shape cannot hold a secret (digests, HMACs, UUIDs) are passed over. Every producer
 // of events (ingest's endpoints, the query API's access log) calls it on every event
 // before canonicalisation: it is the last pass before anything is written.
@@ -20,64 +21,138 @@ func (r *Redactor) Document(doc map[string]any) {
 // something: the detector's fixed cost per call (keyword pre-filter, rules without
 // keywords) dominates for short fields, and almost every event is clean.
 func (r *Redactor) Documents(docs []map[string]any) {
-	var joined strings.Builder
-	for _, d := range docs {
-		writeText(&joined, d)
-	}
-	if joined.Len() == 0 || len(r.det.DetectString(joined.String())) == 0 {
+	if !r.anyFinding(docs) {
 		return
 	}
 	for _, d := range docs {
-		if len(docs) > 1 {
-			var one strings.Builder
-			writeText(&one, d)
-			if one.Len() == 0 || len(r.det.DetectString(one.String())) == 0 {
-				continue
-			}
+		if len(docs) > 1 && !r.anyFinding([]map[string]any{d}) {
+			continue
 		}
 		r.document(d)
 	}
 }
 
-// writeText writes every key and scanned string value of doc, one per line, except
-// the redactions list (which names fields, and is the server's own).
-func writeText(b *strings.Builder, doc map[string]any) {
-	var walk func(v any)
-	walk = func(v any) {
+// anyFinding reports whether the detector finds anything in the scanned text of docs.
+//
+// The text goes to the detector in up to four fragments, split on two questions a
+// string answers cheaply. Does it contain one of the rules' keywords? The detector runs
+// a keyword rule over a whole fragment when the keyword occurs anywhere in it, so one
+// "api" in a resource name made its costliest rules scan every string of a batch. Can
+// it hold an encoded segment (see mayEncode)? If not, the detector's decoding passes
+// (base64, hex, percent, unicode) have nothing to find and are skipped. A secret is
+// found exactly when a per-string scan would find it: a keyword rule cannot match a
+// string without its keyword, and a segment never spans two strings (the encodings'
+// patterns stop at line breaks).
+func (r *Redactor) anyFinding(docs []map[string]any) bool {
+	var frags [2][2]strings.Builder // [keyed][encodable]
+	for _, d := range docs {
+		writeText(d, func(s string) {
+			b := &frags[b2i(r.hasKeyword(s))][b2i(mayEncode(s))]
+			b.WriteString(s)
+			b.WriteByte('\n')
+		})
+	}
+	for k := range frags {
+		for e := range frags[k] {
+			b := &frags[k][e]
+			if b.Len() == 0 {
+				continue
+			}
+			det := r.det
+			if e == 0 {
+				det = r.plainDet
+			}
+			if len(det.DetectString(b.String())) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hasKeyword reports whether s contains, case-insensitively, a keyword of any rule.
+func (r *Redactor) hasKeyword(s string) bool {
+	return r.keywords.MatchFirstString(strings.ToLower(s)) != nil
+}
+
+// mayEncode reports whether s could contain a segment the detector decodes: a '%'
+// (percent encoding), "U+" or a backslash-u escape (unicode), or a run of 16
+// characters of the base64 alphabet (base64; hex runs of 32 are such runs too). These
+// are the patterns of gitleaks' detect/codec encodings, read as prefilters.
+func mayEncode(s string) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '/', c == '+', c == '-':
+			if run++; run >= 16 {
+				return true
+			}
+			if c == 'U' && i+1 < len(s) && s[i+1] == '+' {
+				return true
+			}
+		case c == '%':
+			return true
+		case c == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U'):
+			return true
+		default:
+			run = 0
+		}
+	}
+	return false
+}
+
+// writeText calls f with every scanned key and string value of doc.
+func writeText(doc map[string]any, f func(string)) {
+	var walk func(v any, ptr string)
+	walk = func(v any, ptr string) {
 		switch x := v.(type) {
 		case string:
 			if len(x) >= minSecret && !skipValue(x) {
-				b.WriteString(x)
-				b.WriteByte('\n')
+				f(x)
 			}
 		case map[string]any:
+			keys := openObject(ptr)
 			for k, e := range x {
-				if len(k) >= minSecret {
-					b.WriteString(k)
-					b.WriteByte('\n')
+				if keys && len(k) >= minSecret {
+					f(k)
 				}
-				walk(e)
+				walk(e, ptr+"/"+k)
 			}
 		case []any:
 			for _, e := range x {
-				walk(e)
+				walk(e, ptr+"/-")
 			}
 		}
 	}
 	for k, v := range doc {
 		if k != "redactions" {
-			b.WriteString(k)
-			b.WriteByte('\n')
-			walk(v)
+			walk(v, "/"+k)
 		}
 	}
+}
+
+// openObject reports the objects of a canonical document whose keys are data: the
+// metadata map (and anything below it). Every other object's keys are the schema's
+// own closed set — an unknown one is refused by validation, never stored — so
+// scanning them would only feed the detector's keyword filter words like "key"
+// (idempotency_key) and make it run its costliest rules on every event.
+func openObject(ptr string) bool {
+	return ptr == "/metadata" || strings.HasPrefix(ptr, "/metadata/")
 }
 
 // document redacts the whole document; callers have already seen a finding.
 func (r *Redactor) document(doc map[string]any) {
 	kept, had := doc["redactions"]
 	delete(doc, "redactions")
-	_, applied := r.Value(doc, "")
+	_, applied := r.value(doc, "", openObject)
 	if had {
 		doc["redactions"] = kept
 	}

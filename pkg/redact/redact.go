@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 
+	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"github.com/spf13/viper"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
@@ -52,7 +53,9 @@ keywords = ["authorization"]
 
 // Redactor finds and masks secrets. It is safe for concurrent use.
 type Redactor struct {
-	det *detect.Detector
+	det      *detect.Detector
+	plainDet *detect.Detector  // the same rules without decoding passes (see anyFinding)
+	keywords *ahocorasick.Trie // every rule's keywords, lower case (see anyFinding)
 }
 
 // New builds a Redactor from gitleaks' default rules plus trailkeep's extra rules.
@@ -74,7 +77,13 @@ func New() (*Redactor, error) {
 	det := detect.NewDetector(cfg)
 	// Secrets hidden in base64/percent/hex encodings are decoded and scanned too.
 	det.MaxDecodeDepth = 2
-	return &Redactor{det: det}, nil
+	kw := make([]string, 0, len(cfg.Keywords))
+	for k := range cfg.Keywords {
+		kw = append(kw, strings.ToLower(k))
+	}
+	plain := detect.NewDetector(cfg)
+	plain.MaxDecodeDepth = 0
+	return &Redactor{det: det, plainDet: plain, keywords: ahocorasick.NewTrieBuilder().AddStrings(kw).Build()}, nil
 }
 
 // minSecret is shorter than any secret a rule matches; shorter strings skip the scan.
@@ -213,6 +222,11 @@ type Applied struct {
 // key that holds a secret is renamed (see [Redactor.Key]); should the new name be
 // taken, "#2", "#3", ... is appended, so no member is lost.
 func (r *Redactor) Value(v any, ptr string) (any, []Applied) {
+	return r.value(v, ptr, func(string) bool { return true })
+}
+
+// value is Value, renaming the keys of the objects at the pointers keysAt accepts.
+func (r *Redactor) value(v any, ptr string, keysAt func(ptr string) bool) (any, []Applied) {
 	var out []Applied
 	var walk func(v any, ptr string) any
 	walk = func(v any, ptr string) any {
@@ -227,9 +241,13 @@ func (r *Redactor) Value(v any, ptr string) (any, []Applied) {
 			}
 			return red
 		case map[string]any:
+			keys := keysAt(ptr)
 			for _, k := range sortedKeys(x) {
 				e := x[k]
-				nk, rules := r.Key(k)
+				nk, rules := k, []string(nil)
+				if keys {
+					nk, rules = r.Key(k)
+				}
 				if rules != nil {
 					delete(x, k)
 					nk = freeKey(x, nk)
