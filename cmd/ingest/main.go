@@ -52,7 +52,7 @@ type Config struct {
 	MaxBatchItems  int      `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
 	// MaxInFlightBytes bounds the request bodies admitted at once (503 past it), so
 	// memory does not grow with the number of connections.
-	MaxInFlightBytes int64 `env:"TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES, default=8388608"`
+	MaxInFlightBytes int64 `env:"TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES, default=6291456"`
 	// MemoryLimit is the Go runtime's soft memory limit (debug.SetMemoryLimit): the
 	// collector works harder as the heap nears it, so RSS stays near the live data
 	// the in-flight budget bounds. GOMEMLIMIT, when set, takes precedence. 0: none.

@@ -202,15 +202,26 @@ func (l *loadRun) run(conc int, rate float64, warmup, dur time.Duration) *loadRe
 				req.Header.Set("Content-Type", ctype)
 				t0 := time.Now()
 				resp, err := client.Do(req)
-				code := 0
+				code, backoff := 0, time.Duration(0)
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					code = resp.StatusCode
+					// A sender told to come back later waits, as a well-behaved client
+					// does; hammering 503s would measure the load generator instead.
+					if n, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && code == http.StatusServiceUnavailable {
+						backoff = time.Duration(n) * time.Second
+					}
 				} else if ctx.Err() != nil {
 					return // the run ended mid-request; not a failure of ingest
 				}
 				el := time.Since(t0)
+				if backoff > 0 {
+					select {
+					case <-time.After(backoff):
+					case <-ctx.Done():
+					}
+				}
 				if t0.Before(measureFrom) {
 					continue
 				}

@@ -66,7 +66,7 @@ type Options struct {
 	// MaxBodyBytes when the length is not declared) before any byte of its body is
 	// read, and is answered 503 with Retry-After when the reservation does not fit:
 	// memory then stays bounded at any concurrency instead of growing with it.
-	// Default 8 MiB: a body byte costs about 35 bytes of heap while it is decoded,
+	// Default 6 MiB: a body byte costs about 35 bytes of heap while it is decoded,
 	// redacted and canonicalised (measured, BENCHMARKS.md).
 	MaxInFlightBytes int64
 	// MaxBatchItems bounds the items of one array/NDJSON/batch request. Default 1000.
@@ -113,7 +113,7 @@ func New(opts Options) (*Server, error) {
 		opts.MaxBatchItems = 1000
 	}
 	if opts.MaxInFlightBytes <= 0 {
-		opts.MaxInFlightBytes = 8 << 20
+		opts.MaxInFlightBytes = 6 << 20
 	}
 	if opts.MaxInFlightBytes < opts.MaxBodyBytes {
 		return nil, fmt.Errorf("ingest: MaxInFlightBytes (%d) is below MaxBodyBytes (%d): the largest request could never be admitted", opts.MaxInFlightBytes, opts.MaxBodyBytes)
