@@ -1,0 +1,355 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/internal/kafkatest"
+	"github.com/trailkeep/trailkeep/internal/s3test"
+	"github.com/trailkeep/trailkeep/internal/secretcorpus"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/chainer"
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/export"
+	"github.com/trailkeep/trailkeep/pkg/ingest"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/sink"
+	sinks3 "github.com/trailkeep/trailkeep/pkg/sink/s3"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// secretPayloads plants one secret in the fields where senders most often put them,
+// on each of the three endpoints.
+func secretPayloads(secret string, i int) []struct {
+	path, tok, ctype string
+	body             []byte
+} {
+	j := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	hook := func(event string, extra map[string]any) []byte {
+		p := map[string]any{"session_id": fmt.Sprintf("s%d", i), "hook_event_name": event, "cwd": "/w", "tool_name": "Bash",
+			"tool_use_id": fmt.Sprintf("t%d-%s", i, event), "tool_input": map[string]any{"command": "make"}}
+		for k, v := range extra {
+			p[k] = v
+		}
+		return j(p)
+	}
+	return []struct {
+		path, tok, ctype string
+		body             []byte
+	}{
+		{"/v1/hooks/claude-code", hookTok, "application/json", hook("PreToolUse", map[string]any{
+			"tool_input": map[string]any{"command": "deploy " + secret, secret: "as a key"}})},
+		{"/v1/hooks/claude-code", hookTok, "application/json", hook("PostToolUseFailure", map[string]any{"error": "failed: " + secret})},
+		{"/v1/hooks/claude-code", hookTok, "application/json", hook("PermissionDenied", map[string]any{"reason": "blocked " + secret})},
+		{"/v1/hooks/claude-code", hookTok, "application/json", hook("Notification", map[string]any{"message": "see " + secret, "new_field": secret})},
+		{"/v1/events", regTok, "application/json", j(map[string]any{"id": fmt.Sprintf("c%d-", i) + secret, "action": "skill.updated",
+			"actor":    map[string]any{"type": "user", "id": "u-" + secret, "name": "n " + secret},
+			"resource": map[string]any{"type": "skill", "id": "s1", "name": secret},
+			"result":   map[string]any{"status": "failure", "reason": secret},
+			"metadata": map[string]any{"note": "x " + secret}})},
+		{"/v1/cloudevents", regTok, "application/cloudevents+json", j(map[string]any{"specversion": "1.0", "type": "skill.updated",
+			"source": "https://ci:" + secret + "@reg.example/x", "id": fmt.Sprintf("e%d", i), "subject": "skl_1",
+			"data": map[string]any{"actor": map[string]any{"type": "user", "id": "u1"}, "reason": secret}})},
+	}
+}
+
+const (
+	regTok  = "tk_e2e_registry_0000000000000000000001"
+	hookTok = "tk_e2e_hooks_00000000000000000000000002"
+)
+
+// TestNoSecretReachesAnyStore sends every secret of the corpus through the real
+// pipeline — ingest, Kafka, the chainer, the ClickHouse writer and the S3 Object Lock
+// archive — and then reads back every byte each of them holds: the audit.events,
+// chained and checkpoint topics, every column of every ClickHouse row, an export in
+// every format and every archive object (decompressed). No secret may be in any.
+func TestNoSecretReachesAnyStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test with real Kafka, ClickHouse and versitygw; run without -short (make test does)")
+	}
+	broker := kafkatest.Shared(t)
+	store := chtest.Store(t)
+	gw := s3test.Shared(t)
+	prefix := kafkatest.Topic("e2e-secrets")
+	topics := struct{ events, chained, cps, dead string }{prefix + ".events", prefix + ".chained", prefix + ".checkpoints", prefix + ".deadletter"}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: []string{broker.Addr}, Topic: topics.events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close(ctx)
+	if err := kafka.EnsureTopics(ctx, prod.Client(), kafka.Topic{Name: topics.events, Partitions: 2, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tokCfg, _ := json.Marshal(map[string]any{"tokens": []map[string]any{
+		{"name": "registry", "sha256": sha(regTok), "tenant": "acme-platform", "source": "registry", "scopes": []string{"events:write", "cloudevents:write"}},
+		{"name": "sarah", "sha256": sha(hookTok), "tenant": "acme", "source": "claude_code", "scopes": []string{"hooks:write"}, "actor": map[string]any{"type": "user", "id": "sarah@acme.example"}},
+	}})
+	tokens, err := ingest.ParseTokens(tokCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	red, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingest.New(ingest.Options{Tokens: tokens, Publisher: prod, Redactor: red, IPKey: []byte("e2e-ip-key-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	for !prod.Ready() {
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	skey, vkey, _ := chain.GenerateKey("e2e")
+	signer, _ := chain.NewSigner(skey)
+	verifiers, _ := chain.NewVerifiers(vkey)
+	ch, err := chainer.New(chainer.Config{Brokers: []string{broker.Addr}, Group: prefix + "-chainer", TransactionalID: prefix + "-0",
+		Deployment: "e2e", InputTopic: topics.events, ChainedTopic: topics.chained, CheckpointTopic: topics.cps, DeadLetterTopic: topics.dead,
+		Signer: signer, Verifiers: verifiers, CheckpointEvery: 50, CheckpointInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.EnsureTopics(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker.Addr}, Group: prefix + "-writer",
+		ChainedTopic: topics.chained, CheckpointTopic: topics.cps, BatchRows: 1000, BatchAge: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3cl, err := sinks3.NewClient(ctx, gw.ClientConfig(sinks3.ChecksumSHA256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := gw.Bucket(t, true)
+	archiveSink, err := sinks3.New(sinks3.Config{Client: s3cl, Bucket: bucket, Prefix: "audit", Mode: types.ObjectLockModeCompliance, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := sink.NewRunner(archiveSink, sink.Config{Brokers: []string{broker.Addr}, Group: prefix + "-s3", ChainedTopic: topics.chained,
+		CheckpointTopic: topics.cps, DeadLetterTopic: topics.chained + ".dlq", BatchRecords: 200, Linger: 100 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRun := context.WithCancel(ctx)
+	done := make(chan error, 3)
+	go func() { done <- ch.Run(rctx) }()
+	go func() { done <- w.Run(rctx) }()
+	go func() { done <- runner.Run(rctx) }()
+	defer func() {
+		stopRun()
+		for range 3 {
+			<-done
+		}
+		ch.Close()
+		w.Close()
+	}()
+
+	secrets := secretcorpus.Read(t)
+	accepted := 0
+	for i, sec := range secrets {
+		for _, p := range secretPayloads(sec.Text, i) {
+			req, _ := http.NewRequest("POST", hs.URL+p.path, bytes.NewReader(p.body))
+			req.Header.Set("Authorization", "Bearer "+p.tok)
+			req.Header.Set("Content-Type", p.ctype)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(body, []byte(sec.Core)) {
+				t.Errorf("%s: %s answer echoes the secret", sec.Rule, p.path)
+			}
+			switch {
+			case resp.StatusCode == 200 && p.path == "/v1/hooks/claude-code":
+				accepted++
+			case resp.StatusCode == 200:
+				var b struct{ Accepted int }
+				json.Unmarshal(body, &b)
+				accepted += b.Accepted
+			case p.path == "/v1/hooks/claude-code":
+				t.Errorf("%s: hook refused (%d %s); a hook is never lost for carrying a secret", sec.Rule, resp.StatusCode, body)
+			}
+		}
+	}
+	if accepted < len(secrets)*4 {
+		t.Fatalf("only %d events accepted for %d secrets", accepted, len(secrets))
+	}
+
+	// Everything in ClickHouse, checkpointed, and in the archive.
+	waitFor(t, 2*time.Minute, func() error {
+		total := 0
+		for p := int32(0); p < 2; p++ {
+			m, ok, err := store.MaxSeq(ctx, p)
+			if err != nil {
+				return err
+			}
+			if ok {
+				total += int(m) + 1
+			}
+		}
+		if total < accepted {
+			return fmt.Errorf("ClickHouse holds %d of %d events", total, accepted)
+		}
+		if st := runner.Stats(); st.Acknowledged < int64(accepted) {
+			return fmt.Errorf("archive acknowledged %d of %d records", st.Acknowledged, accepted)
+		}
+		return nil
+	})
+
+	type place struct {
+		name  string
+		bytes []byte
+	}
+	var places []place
+	for _, topic := range []string{topics.events, topics.chained, topics.cps, topics.dead} {
+		places = append(places, place{"kafka " + topic, readTopic(t, broker.Addr, topic)})
+	}
+	var rows bytes.Buffer
+	if _, err := store.ReadOnly(ctx, "SELECT * FROM "+store.Database()+".audit_events", clickhouse.SQLLimits{MaxRows: 100000, MaxTime: time.Minute}, func([]clickhouse.Column) error { return nil },
+		func(r []any) error { fmt.Fprintln(&rows, r...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	places = append(places, place{"clickhouse audit_events", rows.Bytes()})
+	for _, f := range export.Formats {
+		var out bytes.Buffer
+		enc, err := export.NewEncoder(f, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Export(ctx, clickhouse.ExportRequest{Tenants: []string{"acme", "acme-platform"}}, func(r chain.Record) error {
+			ev, err := event.Unmarshal(r.Event)
+			if err != nil {
+				return err
+			}
+			return enc.Write(r, ev)
+		}); err != nil {
+			t.Fatalf("export %s: %v", f, err)
+		}
+		enc.Close()
+		places = append(places, place{"export " + f, out.Bytes()})
+	}
+	objects := 0
+	for _, o := range listObjects(t, gw.Client(t, sinks3.ChecksumSHA256), bucket) {
+		objects++
+		places = append(places, place{"s3 " + o.name, o.data})
+	}
+	if objects == 0 {
+		t.Fatal("the archive holds no objects")
+	}
+	for _, p := range places {
+		for _, sec := range secrets {
+			if bytes.Contains(p.bytes, []byte(sec.Core)) {
+				t.Errorf("%s holds a %s secret", p.name, sec.Rule)
+			}
+		}
+	}
+	t.Logf("%d events; scanned %d places (%d archive objects)", accepted, len(places), objects)
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// readTopic returns every record value and header of topic, committed or not.
+func readTopic(t *testing.T, broker, topic string) []byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out bytes.Buffer
+	idle := 0
+	for idle < 2 {
+		fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		fs := cl.PollFetches(fctx)
+		cancel()
+		if fs.Empty() {
+			idle++
+			continue
+		}
+		idle = 0
+		fs.EachRecord(func(r *kgo.Record) {
+			out.Write(r.Key)
+			out.Write(r.Value)
+			for _, h := range r.Headers {
+				out.WriteString(h.Key)
+				out.Write(h.Value)
+			}
+			out.WriteByte('\n')
+		})
+	}
+	return out.Bytes()
+}
+
+type object struct {
+	name string
+	data []byte
+}
+
+// listObjects reads every object of bucket, gunzipping compressed ones.
+func listObjects(t *testing.T, cl *s3.Client, bucket string) []object {
+	t.Helper()
+	ctx := context.Background()
+	var out []object
+	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			g, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(g.Body)
+			g.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
+				if plain, err := io.ReadAll(zr); err == nil {
+					data = append(data, plain...)
+				}
+			}
+			out = append(out, object{aws.ToString(o.Key), data})
+		}
+	}
+	return out
+}
