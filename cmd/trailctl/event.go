@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/redact"
 )
 
 func newEventCmd() *cobra.Command {
@@ -20,7 +21,7 @@ func newEventCmd() *cobra.Command {
 		Use:   "canonicalize [FILE|-]",
 		Short: "Read events (NDJSON), stamp them as ingest would and print their canonical bytes",
 		Long: `Reads one event per line, applies the server-side stamp (id, tenant, source
-tool, received_at, IP HMAC), validates against schemas/event/v1.schema.json and
+tool, received_at, IP HMAC), redacts secrets, validates against schemas/event/v1.schema.json and
 prints the RFC 8785 canonical bytes, one per line. Rejected lines are reported
 on stderr with the field and rule; the exit code is 1 if any line was rejected.`,
 		Args: cobra.MaximumNArgs(1),
@@ -43,6 +44,10 @@ on stderr with the field and rule; the exit code is 1 if any line was rejected.`
 				return err
 			}
 			defer in.Close()
+			red, err := redact.New()
+			if err != nil {
+				return err
+			}
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			defer out.Flush()
 			rejected := 0
@@ -50,7 +55,7 @@ on stderr with the field and rule; the exit code is 1 if any line was rejected.`
 				if n < 0 {
 					return fmt.Errorf("read: %s", l)
 				}
-				ev, err := stampAndCanonicalize(l, event.Stamp{Tenant: tenant, Tool: tool, ReceivedAt: time.Now(), IPKey: ipKey})
+				ev, err := stampAndCanonicalize(l, event.Stamp{Tenant: tenant, Tool: tool, ReceivedAt: time.Now(), IPKey: ipKey}, red)
 				if err != nil {
 					rejected++
 					fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %v\n", n, err)
@@ -72,7 +77,7 @@ on stderr with the field and rule; the exit code is 1 if any line was rejected.`
 	return cmd
 }
 
-func stampAndCanonicalize(raw []byte, st event.Stamp) ([]byte, error) {
+func stampAndCanonicalize(raw []byte, st event.Stamp, red *redact.Redactor) ([]byte, error) {
 	doc, err := event.Decode(raw, event.DefaultLimits)
 	if err != nil {
 		return nil, err
@@ -80,6 +85,7 @@ func stampAndCanonicalize(raw []byte, st event.Stamp) ([]byte, error) {
 	if err := st.Apply(doc); err != nil {
 		return nil, err
 	}
+	red.Document(doc) // as ingest does: no secret in what is printed either
 	_, canon, err := event.Canonicalize(doc, event.DefaultLimits)
 	return canon, err
 }
