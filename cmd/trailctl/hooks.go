@@ -13,27 +13,8 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/bearer"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
+	"github.com/trailkeep/trailkeep/pkg/source/claudecode"
 )
-
-// hookEvents are the Claude Code events sent over http hooks. SessionStart and Setup
-// accept only command handlers, so they get the curl fallback instead.
-//
-// Only events for which an empty 2xx answer is a no-op are registered: an audit
-// hook must never change what Claude Code does. WorktreeCreate is left out on
-// purpose — a WorktreeCreate hook replaces git worktree creation and must return
-// the worktree's path, so registering ours would break --worktree, worktree
-// subagents and background sessions (the hooks reference; issue 15).
-var hookEvents = []string{
-	"UserPromptSubmit", "UserPromptExpansion", "PreToolUse", "PermissionRequest", "PermissionDenied",
-	"PostToolUse", "PostToolUseFailure", "PostToolBatch", "Notification", "SubagentStart", "SubagentStop",
-	"TaskCreated", "TaskCompleted", "Stop", "StopFailure", "ConfigChange", "InstructionsLoaded",
-	"CwdChanged", "FileChanged", "WorktreeRemove", "PreCompact", "PostCompact",
-	"Elicitation", "ElicitationResult", "SessionEnd",
-}
-
-// notObserveOnly are hook events whose handler takes over Claude Code's own work,
-// so an audit hook there changes behaviour; print-config never registers them.
-var notObserveOnly = []string{"WorktreeCreate"}
 
 var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
@@ -61,16 +42,23 @@ func hooksSettings(ingestURL, tokenEnv string, timeout int) (map[string]any, err
 	// max-time so a down endpoint never delays the session, and stdout discarded so
 	// nothing is injected into the model's context.
 	curl := fmt.Sprintf(`curl -sS -f --max-time %d -X POST -H "Authorization: Bearer $%s" -H "Content-Type: application/json" --data-binary @- %s >/dev/null`, timeout, tokenEnv, endpoint)
+	// One entry per event of the mapper's table, except those where an audit hook
+	// would change what Claude Code does (claudecode.Events, Unsafe).
 	hooks := map[string]any{}
-	for _, ev := range hookEvents {
-		entry := map[string]any{"hooks": []any{httpHook}}
-		if ev == "PreToolUse" || ev == "PostToolUse" || ev == "PostToolUseFailure" || ev == "PermissionRequest" || ev == "PermissionDenied" {
-			entry["matcher"] = "*"
+	for _, ev := range claudecode.Events {
+		var entry map[string]any
+		switch {
+		case ev.Unsafe != "":
+			continue
+		case ev.Command:
+			entry = map[string]any{"hooks": []any{map[string]any{"type": "command", "command": curl, "timeout": timeout}}}
+		default:
+			entry = map[string]any{"hooks": []any{httpHook}}
+			if ev.Matcher {
+				entry["matcher"] = "*"
+			}
 		}
-		hooks[ev] = []any{entry}
-	}
-	for _, ev := range []string{"SessionStart", "Setup"} {
-		hooks[ev] = []any{map[string]any{"hooks": []any{map[string]any{"type": "command", "command": curl, "timeout": timeout}}}}
+		hooks[ev.Name] = []any{entry}
 	}
 	return map[string]any{"hooks": hooks}, nil
 }

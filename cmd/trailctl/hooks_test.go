@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
+	"github.com/trailkeep/trailkeep/pkg/source/claudecode"
 )
 
 func TestHooksPrintConfig(t *testing.T) {
@@ -36,10 +37,25 @@ func TestHooksPrintConfig(t *testing.T) {
 	if _, ok := cfg.Hooks["PostToolUse"]; !ok {
 		t.Error("PostToolUse missing")
 	}
-	for _, ev := range notObserveOnly {
-		if _, ok := cfg.Hooks[ev]; ok {
-			t.Errorf("print-config registers %s, whose hook replaces Claude Code's own behaviour", ev)
+	// Generated from the mapper's table: every event, each with the handler it
+	// accepts, except those where an audit hook would change Claude Code's behaviour.
+	for _, ev := range claudecode.Events {
+		entries, ok := cfg.Hooks[ev.Name]
+		switch {
+		case ev.Unsafe != "" && ok:
+			t.Errorf("print-config registers %s: %s", ev.Name, ev.Unsafe)
+		case ev.Unsafe == "" && !ok:
+			t.Errorf("print-config does not register %s", ev.Name)
+		case ok && ev.Command && entries[0].Hooks[0]["type"] != "command":
+			t.Errorf("%s accepts only command hooks; got %v", ev.Name, entries[0].Hooks[0]["type"])
+		case ok && !ev.Command && entries[0].Hooks[0]["type"] != "http":
+			t.Errorf("%s: hook type %v, want http", ev.Name, entries[0].Hooks[0]["type"])
+		case ok && ev.Matcher != (entries[0].Matcher == "*"):
+			t.Errorf("%s: matcher %q", ev.Name, entries[0].Matcher)
 		}
+	}
+	if len(cfg.Hooks) != len(claudecode.Events)-3 {
+		t.Errorf("%d events registered, want %d (all but the three unsafe ones)", len(cfg.Hooks), len(claudecode.Events)-3)
 	}
 	for _, bad := range [][]string{{"--url", "tk.example.com"}, {"--url", "https://x", "--token-env", "not-a-var"}, {}} {
 		if _, _, code := run(t, append([]string{"hooks", "print-config"}, bad...)...); code != 2 {

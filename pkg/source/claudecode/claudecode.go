@@ -14,12 +14,22 @@
 //     approved-vs-executed check compares exactly what ran. The redacted tool_input is
 //     kept as canonical JSON text in metadata.tool_input (truncated past 8 KiB with
 //     metadata.tool_input_truncated = true; the digest always covers the full input).
-//   - Prompts and assistant messages are stored as SHA-256 digest + length; the prompt
+//   - PermissionRequest carries no tool_use_id. It is bound to its PreToolUse and
+//     PostToolUse by session.id + session.prompt_id + approval.approved_params_digest:
+//     the same tool_input in the same turn has the same digest.
+//   - Events (events.go) lists every hook event of the reference with its action and
+//     resource: tasks by task_id, worktrees by worktree_path, elicitations by MCP
+//     server, model switches by requested_model; and which events an observe-only
+//     hook must not be registered for.
+//   - Prompt and model text (modelText) is stored as SHA-256 digest + length; the
 //     text itself only when the tenant opted in (Options.PromptText), redacted.
 //   - tool_response is never stored, only its digest and length: it can hold whole
 //     files, and what ran is tool_input.
 //   - Unknown top-level fields are kept in metadata (scalars as-is, objects as
-//     canonical JSON, each at most 1 KiB) so a newer Claude Code loses nothing silently.
+//     canonical JSON, each at most 1 KiB, strings over 256 characters as digests) so a
+//     newer Claude Code loses nothing silently; fields sent as null are listed in
+//     metadata.null_fields; past the metadata limit unknown fields are counted in
+//     x.dropped_fields instead of costing the event.
 //
 // The idempotency key is [event.IdempotencyKey] of session_id, hook_event_name and
 // tool_use_id where the payload has a tool_use_id; other hook events have no natural
@@ -60,37 +70,15 @@ type Options struct {
 	Redactor *redact.Redactor
 }
 
-// Hook event names with a fixed mapping; anything else is kept as hook.<name>.
-var actions = map[string]struct{ action, resource string }{
-	"SessionStart":        {"session.started", "session"},
-	"SessionEnd":          {"session.ended", "session"},
-	"Setup":               {"session.setup", "session"},
-	"UserPromptSubmit":    {"prompt.submitted", "prompt"},
-	"UserPromptExpansion": {"command.expanded", "command"},
-	"PreToolUse":          {"tool.requested", ""},
-	"PermissionRequest":   {"tool.permission_requested", ""},
-	"PermissionDenied":    {"tool.permission_denied", ""},
-	"PostToolUse":         {"tool.executed", ""},
-	"PostToolUseFailure":  {"tool.failed", ""},
-	"PostToolBatch":       {"tool.batch_completed", "session"},
-	"Notification":        {"notification.sent", "notification"},
-	"SubagentStart":       {"subagent.started", "subagent"},
-	"SubagentStop":        {"subagent.stopped", "subagent"},
-	"TaskCreated":         {"task.created", "task"},
-	"TaskCompleted":       {"task.completed", "task"},
-	"Stop":                {"turn.stopped", "session"},
-	"StopFailure":         {"turn.failed", "session"},
-	"ConfigChange":        {"config.changed", "config"},
-	"InstructionsLoaded":  {"instructions.loaded", "instructions"},
-	"CwdChanged":          {"session.cwd_changed", "session"},
-	"FileChanged":         {"file.changed", "file"},
-	"WorktreeCreate":      {"worktree.created", "worktree"},
-	"WorktreeRemove":      {"worktree.removed", "worktree"},
-	"PreCompact":          {"context.compacting", "session"},
-	"PostCompact":         {"context.compacted", "session"},
-	"Elicitation":         {"elicitation.requested", "elicitation"},
-	"ElicitationResult":   {"elicitation.answered", "elicitation"},
-}
+// actions maps hook event names to their action and resource (from Events); anything
+// else is kept as hook.<name>.
+var actions = func() map[string]struct{ action, resource string } {
+	m := make(map[string]struct{ action, resource string }, len(Events))
+	for _, e := range Events {
+		m[e.Name] = struct{ action, resource string }{e.Action, e.Resource}
+	}
+	return m
+}()
 
 // Fields the mapping consumes; everything else is an unknown field kept in metadata.
 var consumed = func() map[string]bool {
@@ -98,6 +86,7 @@ var consumed = func() map[string]bool {
 		"session_id": true, "hook_event_name": true, "prompt_id": true, "tool_use_id": true,
 		"agent_id": true, "tool_name": true, "tool_input": true, "tool_response": true,
 		"duration_ms": true, "error": true, "reason": true, "effort": true, "tool_calls": true,
+		"mcp_server": true,
 	}
 	for _, k := range modelText {
 		m[k] = true
@@ -269,6 +258,16 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		resID = cmp.Or(agentID, stringOf(p["agent_type"]), sessionID)
 	case "config", "instructions", "file":
 		resID = cmp.Or(stringOf(p["file_path"]), stringOf(p["source"]), sessionID)
+	case "task":
+		resID = cmp.Or(stringOf(p["task_id"]), sessionID)
+	case "worktree":
+		resID = cmp.Or(stringOf(p["worktree_path"]), stringOf(p["base_path"]), sessionID)
+	case "elicitation":
+		resID = cmp.Or(stringOf(p["elicitation_id"]), stringOf(p["mcp_server_name"]), sessionID)
+	case "model":
+		resID = cmp.Or(stringOf(p["requested_model"]), stringOf(p["model"]), "unknown")
+	case "directory":
+		resID = cmp.Or(stringOf(p["directory"]), stringOf(p["path"]), sessionID)
 	default:
 		resID = sessionID
 	}
@@ -439,6 +438,28 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	if dropped > 0 {
 		meta["x.dropped_fields"] = float64(dropped)
 	}
+	// A field sent as null (the reference documents some, e.g. PreModelSwitch's
+	// requested_model) says something a missing field does not: keep its name.
+	var nulls []string
+	for k, v := range p {
+		if v == nil {
+			nulls = append(nulls, k)
+		}
+	}
+	if len(nulls) > 0 {
+		sort.Strings(nulls)
+		meta["null_fields"] = truncate(keep("/metadata/null_fields", strings.Join(nulls, ",")), maxUnknown)
+	}
+	// The payload's mcp_server{name, source} (MCP tool calls) is kept beside the
+	// server named by the tool (mcp__<server>__<tool>), never in its place.
+	if srv, ok := p["mcp_server"].(map[string]any); ok {
+		for _, k := range []string{"name", "source"} {
+			if v, ok := srv[k].(string); ok && v != "" {
+				meta["mcp_server_"+k] = truncate(keep("/metadata/mcp_server_"+k, v), 256)
+			}
+		}
+	}
+	fitMetadata(meta)
 	if len(meta) > 0 {
 		doc["metadata"] = meta
 	}
@@ -632,4 +653,27 @@ var payloadFields = map[string]string{
 	"/session/agent_id":    "/agent_id",
 	"/source/raw_event":    "/hook_event_name",
 	"/approval":            "/tool_input",
+}
+
+// fitMetadata keeps meta within the schema's maxMetaKeys by dropping unknown fields
+// (x.*, last in key order first) and counting them in x.dropped_fields: an event is
+// never refused for carrying many fields.
+func fitMetadata(meta map[string]any) {
+	if len(meta) <= maxMetaKeys {
+		return
+	}
+	var unknown []string
+	for k := range meta {
+		if strings.HasPrefix(k, "x.") && k != "x.dropped_fields" {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	dropped, _ := meta["x.dropped_fields"].(float64)
+	for len(meta) >= maxMetaKeys && len(unknown) > 0 {
+		delete(meta, unknown[len(unknown)-1])
+		unknown = unknown[:len(unknown)-1]
+		dropped++
+	}
+	meta["x.dropped_fields"] = dropped
 }
