@@ -120,3 +120,20 @@ func TestErrorsNameTheSendersField(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyCloudEventsBatch: [] is a valid CloudEvents batch (JSON format §4): 200,
+// nothing written. /v1/events still refuses an empty request.
+func TestEmptyCloudEventsBatch(t *testing.T) {
+	pub := &memPublisher{failAt: -1}
+	s := newTestServer(t, pub)
+	r := post(t, s, "/v1/cloudevents", tokRegistry, "application/cloudevents-batch+json", []byte(" [ ] "))
+	if b := r.batch(t); r.code != 200 || b.Accepted != 0 || len(b.Results) != 0 {
+		t.Fatalf("empty batch: %d %s", r.code, r.body)
+	}
+	if r := post(t, s, "/v1/events", tokRegistry, "application/json", []byte("[]")); r.code != 400 {
+		t.Errorf("empty /v1/events array: %d", r.code)
+	}
+	if len(pub.events(t)) != 0 {
+		t.Error("events written")
+	}
+}

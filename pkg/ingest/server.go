@@ -449,7 +449,7 @@ func (s *Server) respond(w http.ResponseWriter, name string, single bool, result
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK
-	case resp.Rejected == len(results):
+	case len(results) > 0 && resp.Rejected == len(results):
 		return writeJSON(w, http.StatusBadRequest, resp)
 	case resp.Rejected > 0:
 		return writeJSON(w, http.StatusMultiStatus, resp)

@@ -13,6 +13,7 @@
 package cloudevents
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -39,6 +40,13 @@ var (
 // *event.ValidationError with pointers into the CloudEvent.
 func Map(ce map[string]any) (map[string]any, error) {
 	var errs []event.FieldError
+	// JSON event format §2.2 / §3: a null attribute is the same as an absent one, and
+	// an attribute that is present must be a non-empty string.
+	for k, v := range ce {
+		if v == nil {
+			delete(ce, k)
+		}
+	}
 	attr := func(name string, required bool) string {
 		v, ok := ce[name]
 		if !ok {
@@ -48,8 +56,8 @@ func Map(ce map[string]any) (map[string]any, error) {
 			return ""
 		}
 		s, ok := v.(string)
-		if !ok || (required && s == "") {
-			errs = append(errs, event.FieldError{Field: "/" + name, Rule: "type", Limit: "string", Message: "must be a non-empty string"})
+		if !ok || s == "" {
+			errs = append(errs, event.FieldError{Field: "/" + name, Rule: "type", Limit: "string", Message: "must be a non-empty string when present"})
 			return ""
 		}
 		return s
@@ -61,6 +69,16 @@ func Map(ce map[string]any) (map[string]any, error) {
 	tm := attr("time", false)
 	subject := attr("subject", false)
 	ct := attr("datacontenttype", false)
+	if src != "" {
+		if _, err := url.Parse(src); err != nil {
+			errs = append(errs, event.FieldError{Field: "/source", Rule: "format", Limit: "uri-reference", Message: "must be a URI-reference (RFC 3986)"})
+		}
+	}
+	if ds := attr("dataschema", false); ds != "" {
+		if u, err := url.Parse(ds); err != nil || !u.IsAbs() {
+			errs = append(errs, event.FieldError{Field: "/dataschema", Rule: "format", Limit: "uri", Message: "must be an absolute URI (RFC 3986)"})
+		}
+	}
 	if spec != "" && spec != "1.0" {
 		errs = append(errs, event.FieldError{Field: "/specversion", Rule: "const", Limit: "1.0", Message: "only CloudEvents 1.0 is supported"})
 	}
