@@ -10,13 +10,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/event"
@@ -50,6 +55,13 @@ type Config struct {
 	TrustedProxies []string `env:"TRAILKEEP_INGEST_TRUSTED_PROXIES"`
 	MaxBodyBytes   int64    `env:"TRAILKEEP_INGEST_MAX_BODY_BYTES, default=5242880"`
 	MaxBatchItems  int      `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
+	// OTLPGRPCAddr is where the OTLP gRPC logs service listens (4317 is OTLP's
+	// default gRPC port); empty disables it. OTLP/HTTP is POST /v1/logs on Addr.
+	OTLPGRPCAddr string `env:"TRAILKEEP_INGEST_OTLP_GRPC_ADDR, default=127.0.0.1:4317"`
+	// OTLPSample thins high-volume OpenTelemetry events per tenant:
+	// "tenant:event=fraction,..." with "*" for every tenant, e.g.
+	// "*:api_request=0.1,acme:api_request=1" (acme keeps all). Default: keep all.
+	OTLPSample string `env:"TRAILKEEP_INGEST_OTLP_SAMPLE"`
 	// MaxInFlightBytes bounds the request bodies admitted at once (503 past it), so
 	// memory does not grow with the number of connections.
 	MaxInFlightBytes int64 `env:"TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES, default=6291456"`
@@ -134,8 +146,13 @@ func run() error {
 		}
 	}()
 
+	sample, err := parseSample(cfg.OTLPSample)
+	if err != nil {
+		return err
+	}
 	srv, err := ingest.New(ingest.Options{
-		Tokens: tokens, Publisher: prod, Redactor: red, IPKey: ipKey,
+		OTLPSample: sample,
+		Tokens:     tokens, Publisher: prod, Redactor: red, IPKey: ipKey,
 		PromptTextTenants: cfg.PromptTextTenants, TrustedProxies: proxies,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchItems: cfg.MaxBatchItems, MaxInFlightBytes: cfg.MaxInFlightBytes,
 		Limits:       event.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxDepth: event.DefaultLimits.MaxDepth},
@@ -145,7 +162,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := service.Serve(ctx, cfg.Addr, srv, cfg.ShutdownTimeout, log, "brokers", cfg.Brokers, "topic", cfg.Topic); err != nil {
+	stopGRPC, err := serveOTLPGRPC(cfg.OTLPGRPCAddr, srv, log)
+	if err != nil {
+		return err
+	}
+	err = service.Serve(ctx, cfg.Addr, srv, cfg.ShutdownTimeout, log, "brokers", cfg.Brokers, "topic", cfg.Topic)
+	stopGRPC()
+	if err != nil {
 		return err
 	}
 	// In-flight requests have their acknowledgements; flush what is left and close.
@@ -188,4 +211,47 @@ func loadIPKey(cfg Config) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("TRAILKEEP_INGEST_IP_KEY must be at least 16 bytes, hex or base64")
+}
+
+// serveOTLPGRPC starts the OTLP gRPC logs service on addr ("" disables it) and
+// returns the function that stops it gracefully (in-flight exports finish).
+func serveOTLPGRPC(addr string, srv *ingest.Server, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("TRAILKEEP_INGEST_OTLP_GRPC_ADDR: %w", err)
+	}
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(8 << 20))
+	srv.RegisterOTLP(g)
+	go func() {
+		if err := g.Serve(ln); err != nil {
+			log.Error("otlp grpc: serve", "err", err)
+		}
+	}()
+	log.Info("otlp grpc listening", "addr", ln.Addr().String())
+	return g.GracefulStop, nil
+}
+
+// parseSample reads TRAILKEEP_INGEST_OTLP_SAMPLE ("tenant:event=fraction,...").
+func parseSample(v string) (map[string]map[string]float64, error) {
+	out := map[string]map[string]float64{}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		te, frac, ok := strings.Cut(part, "=")
+		tenant, ev, ok2 := strings.Cut(te, ":")
+		f, err := strconv.ParseFloat(frac, 64)
+		if !ok || !ok2 || tenant == "" || ev == "" || err != nil || f < 0 || f > 1 {
+			return nil, fmt.Errorf("TRAILKEEP_INGEST_OTLP_SAMPLE: %q: want tenant:event=fraction with a fraction from 0 to 1, e.g. *:api_request=0.1", part)
+		}
+		if out[tenant] == nil {
+			out[tenant] = map[string]float64{}
+		}
+		out[tenant][ev] = f
+	}
+	return out, nil
 }

@@ -15,6 +15,7 @@ const (
 	ScopeEvents      = "events:write"      // POST /v1/events
 	ScopeHooks       = "hooks:write"       // POST /v1/hooks/claude-code
 	ScopeCloudEvents = "cloudevents:write" // POST /v1/cloudevents
+	ScopeLogs        = "logs:write"        // POST /v1/logs (OTLP) and the OTLP gRPC logs service
 )
 
 // Token is one configured credential. Only the SHA-256 of the secret is stored: a
@@ -72,10 +73,10 @@ func ParseTokens(data []byte) (*Tokens, error) {
 			return nil, fmt.Errorf("%s: tenant and source must be lower-case slugs", where)
 		}
 		if len(t.Scopes) == 0 {
-			return nil, fmt.Errorf("%s: no scopes; use %s, %s or %s", where, ScopeEvents, ScopeHooks, ScopeCloudEvents)
+			return nil, fmt.Errorf("%s: no scopes; use %s, %s, %s or %s", where, ScopeEvents, ScopeHooks, ScopeCloudEvents, ScopeLogs)
 		}
 		for _, s := range t.Scopes {
-			if s != ScopeEvents && s != ScopeHooks && s != ScopeCloudEvents {
+			if s != ScopeEvents && s != ScopeHooks && s != ScopeCloudEvents && s != ScopeLogs {
 				return nil, fmt.Errorf("%s: unknown scope %q", where, s)
 			}
 		}

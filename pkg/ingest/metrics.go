@@ -7,6 +7,7 @@ type metrics struct {
 	rejected   *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
 	conflicts  *prometheus.CounterVec
+	sampled    *prometheus.CounterVec
 	bytes      *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	ack        prometheus.Histogram
@@ -29,6 +30,10 @@ func newMetrics(reg prometheus.Registerer, pub Publisher) *metrics {
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailkeep_ingest_events_idempotency_conflict_total",
 			Help: "Events stored although an earlier event had their idempotency key, because their content differs (marked idempotency_conflict).",
+		}, []string{"endpoint"}),
+		sampled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailkeep_ingest_events_sampled_out_total",
+			Help: "OpenTelemetry records not stored because the tenant samples their event (TRAILKEEP_INGEST_OTLP_SAMPLE).",
 		}, []string{"endpoint"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailkeep_ingest_request_bytes_total",
@@ -58,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, pub Publisher) *metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.conflicts, m.bytes, m.duration, m.ack, lag, ready,
+	reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.conflicts, m.sampled, m.bytes, m.duration, m.ack, lag, ready,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -56,6 +56,11 @@ type Options struct {
 	// PromptTextTenants lists tenants that opted in to storing prompt text
 	// (redacted); all others get digest + length only.
 	PromptTextTenants []string
+	// OTLPSample thins high-volume OpenTelemetry events per tenant: tenant ("*" for
+	// every tenant) -> bare event name (api_request) -> the fraction stored, 0 to 1.
+	// The choice is deterministic per record (session, sequence, time), so a retried
+	// export keeps or drops the same records. Empty: everything is stored.
+	OTLPSample map[string]map[string]float64
 	// TrustedProxies are the networks whose X-Forwarded-For is believed when
 	// taking the client address. Empty: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -147,6 +152,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.Handle("POST /v1/events", s.endpoint("events", ScopeEvents, s.parseEvents))
 	s.mux.Handle("POST /v1/hooks/claude-code", s.endpoint("hooks", ScopeHooks, s.parseHook))
 	s.mux.Handle("POST /v1/cloudevents", s.endpoint("cloudevents", ScopeCloudEvents, s.parseCloudEvents))
+	s.mux.Handle("POST /v1/logs", s.endpoint("otlp", ScopeLogs, s.parseOTLP))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -313,6 +319,16 @@ type batchResponse struct {
 }
 
 func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string, req *request, items []parsed, single bool) int {
+	results := s.process(ctx, name, req, items)
+	if name == "otlp" {
+		return s.respondOTLP(w, req, results)
+	}
+	return s.respond(w, name, single, results)
+}
+
+// process takes a request's items through deduplication, redaction, validation and
+// Kafka, and returns each item's outcome: the one path of every endpoint.
+func (s *Server) process(ctx context.Context, name string, req *request, items []parsed) []itemResult {
 	tok := req.principal.Token
 	stamp := event.Stamp{Tenant: tok.Tenant, Tool: tok.Source, ReceivedAt: req.now, IPKey: s.tenantIPKey(tok.Tenant)}
 	results := make([]itemResult, len(items))
@@ -352,7 +368,7 @@ func (s *Server) accept(w http.ResponseWriter, ctx context.Context, name string,
 			}
 		}
 	}
-	return s.respond(w, name, single, results)
+	return results
 }
 
 // resolveDuplicates decides, before anything is redacted or written, which items

@@ -72,6 +72,7 @@ const (
 	tokRegistry = "tk_registry_secret_for_tests_only_0001"
 	tokSarah    = "tk_sarah_secret_for_tests_only_00000002"
 	tokReadOnly = "tk_wrong_scope_secret_for_tests_only_03"
+	tokLogs     = "tk_otel_logs_secret_for_tests_only_0004"
 )
 
 func testTokens(t testing.TB) *Tokens {
@@ -81,6 +82,7 @@ func testTokens(t testing.TB) *Tokens {
 		{"name": "sarah-laptop", "sha256": sha(tokSarah), "tenant": "acme", "source": "claude_code", "scopes": []string{ScopeHooks},
 			"actor": map[string]any{"type": "user", "id": "sarah@acme.example", "email": "sarah@acme.example"}},
 		{"name": "cloudevents-only", "sha256": sha(tokReadOnly), "tenant": "acme", "source": "registry", "scopes": []string{ScopeCloudEvents}},
+		{"name": "otel", "sha256": sha(tokLogs), "tenant": "acme", "source": "claude_code", "scopes": []string{ScopeLogs}},
 	}}
 	b, _ := json.Marshal(cfg)
 	ts, err := ParseTokens(b)
