@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -66,6 +67,7 @@ func hooksSettings(ingestURL, tokenEnv string, timeout int) (map[string]any, err
 func newHooksCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "hooks", Short: "Connect AI coding tools to trailkeep ingest"}
 	var ingestURL, tokenEnv string
+	var otel bool
 	var timeout int
 	print := &cobra.Command{
 		Use:   "print-config",
@@ -77,7 +79,13 @@ environment variable named by --token-env; use one token per person so events ar
 attributed to them (trailctl tokens create --actor-id ...).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := hooksSettings(ingestURL, tokenEnv, timeout)
+			var s map[string]any
+			var err error
+			if otel {
+				s, err = otelSettings(ingestURL, tokenEnv, os.Getenv(tokenEnv))
+			} else {
+				s, err = hooksSettings(ingestURL, tokenEnv, timeout)
+			}
 			if err != nil {
 				return usageError(err)
 			}
@@ -89,6 +97,7 @@ attributed to them (trailctl tokens create --actor-id ...).`,
 	print.Flags().StringVar(&ingestURL, "url", "", "ingest base URL (required), e.g. https://trailkeep.example.com")
 	print.Flags().StringVar(&tokenEnv, "token-env", "TRAILKEEP_TOKEN", "environment variable holding the bearer token")
 	print.Flags().IntVar(&timeout, "timeout", 5, "seconds Claude Code waits for ingest per event")
+	print.Flags().BoolVar(&otel, "otel", false, "print the telemetry environment block instead (OTLP logs to /v1/logs), with the token read from --token-env")
 	print.MarkFlagRequired("url")
 	cmd.AddCommand(print)
 	return cmd
@@ -132,7 +141,7 @@ only the SHA-256 of the secret).`,
 	f.StringVar(&t.Name, "name", "", "name for logs and metrics, e.g. sarah-laptop (required)")
 	f.StringVar(&t.Tenant, "tenant", "", "tenant slug every event of this token belongs to (required)")
 	f.StringVar(&t.Source, "source", "claude_code", "source tool: claude_code, registry, ...")
-	f.StringSliceVar(&t.Scopes, "scopes", []string{ingest.ScopeHooks}, "scopes: events:write, hooks:write, cloudevents:write")
+	f.StringSliceVar(&t.Scopes, "scopes", []string{ingest.ScopeHooks}, "scopes: events:write, hooks:write, cloudevents:write, logs:write (OTLP)")
 	f.StringVar(&actorType, "actor-type", "user", "type of the person or service behind the token")
 	f.StringVar(&actorID, "actor-id", "", "identity behind the token (a per-user hook token), e.g. sarah@acme.example")
 	f.StringVar(&actorEmail, "actor-email", "", "email of the actor")
@@ -202,4 +211,34 @@ func parseExpiry(v string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("--expires %q: %s is not in the future", v, at.UTC().Format(time.RFC3339))
 	}
 	return at.UTC().Truncate(time.Second), nil
+}
+
+// otelSettings builds the settings.json env block that makes Claude Code export its
+// OpenTelemetry logs (tool decisions with who decided, tool results, API requests) to
+// ingest's OTLP/HTTP receiver. Settings cannot expand variables, so the token itself
+// is written into the block: distribute it as managed settings, per person.
+func otelSettings(ingestURL, tokenEnv, token string) (map[string]any, error) {
+	u, err := url.Parse(ingestURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("--url must be the ingest base URL, e.g. https://trailkeep.example.com (got %q)", ingestURL)
+	}
+	if !envName.MatchString(tokenEnv) {
+		return nil, fmt.Errorf("--token-env must be an environment variable name like TRAILKEEP_TOKEN (got %q)", tokenEnv)
+	}
+	if token == "" {
+		return nil, fmt.Errorf("--otel writes the token into the block: set %s to a token with scope %s (trailctl tokens create --scopes %s)", tokenEnv, ingest.ScopeLogs, ingest.ScopeLogs)
+	}
+	if strings.ContainsAny(token, ",= \t\n") {
+		return nil, fmt.Errorf("%s does not look like a trailkeep token", tokenEnv)
+	}
+	return map[string]any{"env": map[string]any{
+		"CLAUDE_CODE_ENABLE_TELEMETRY":     "1",
+		"OTEL_LOGS_EXPORTER":               "otlp",
+		"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
+		"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": strings.TrimRight(u.String(), "/") + "/v1/logs",
+		"OTEL_EXPORTER_OTLP_LOGS_HEADERS":  "Authorization=Bearer " + token,
+		// Tool parameters (what a decision was about) are part of the audit record, as
+		// tool_input is for hooks; prompts stay off (OTEL_LOG_USER_PROMPTS).
+		"OTEL_LOG_TOOL_DETAILS": "1",
+	}}, nil
 }

@@ -124,3 +124,25 @@ func TestTokensQueryExpires(t *testing.T) {
 		})
 	}
 }
+
+func TestHooksPrintConfigOTel(t *testing.T) {
+	t.Setenv("TK_OTEL", "tk_secret_value")
+	out := mustRun(t, "hooks", "print-config", "--otel", "--url", "https://tk.example.com/", "--token-env", "TK_OTEL")
+	var cfg struct {
+		Env map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_LOGS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
+		"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://tk.example.com/v1/logs", "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "Authorization=Bearer tk_secret_value"}
+	for k, v := range want {
+		if cfg.Env[k] != v {
+			t.Errorf("%s = %q, want %q", k, cfg.Env[k], v)
+		}
+	}
+	t.Setenv("TK_OTEL", "")
+	if _, _, code := run(t, "hooks", "print-config", "--otel", "--url", "https://tk.example.com/", "--token-env", "TK_OTEL"); code != 2 {
+		t.Errorf("without a token: exit %d, want 2", code)
+	}
+}
