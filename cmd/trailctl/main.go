@@ -40,7 +40,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newVerifyProofCmd(), newExportCmd(), newVerifyExportCmd(), newSQLCmd(), newTailCmd(), newQueryCmd(), newHooksCmd(), newTokensCmd(), newLoadCmd(), newSearchCmd(), newTimelineCmd(), newDriftCmd())
+	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newVerifyProofCmd(), newExportCmd(), newVerifyExportCmd(), newSQLCmd(), newTailCmd(), newQueryCmd(), newHooksCmd(), newTokensCmd(), newLoadCmd(), newSearchCmd(), newTimelineCmd(), newDriftCmd(), newApprovalsCmd())
 	return root
 }
 

@@ -139,6 +139,7 @@ func New(o Options) (*Server, error) {
 	s.route("GET /v1/checkpoints/latest", "checkpoints", s.latestCheckpoints)
 	s.route("POST /v1/sql", "sql", s.runSQL)
 	s.route("GET /v1/export", "export", s.export)
+	s.route("GET /v1/approvals", "approvals", s.approvals)
 	s.route("/v1/", "unknown", s.notFound)
 	return s, nil
 }
@@ -198,6 +199,7 @@ func (w *statusWriter) Flush() {
 
 // endpointAction is the access-log action of an endpoint's calls.
 var endpointAction = map[string]string{"events": ActionSearched, "event": ActionSearched, "sql": ActionSearched, "unknown": ActionSearched,
+	"approvals": ActionSearched,
 	"proof": ActionVerified, "checkpoints": ActionVerified, "export": ActionExported}
 
 // statusOf is the access-event status of an HTTP answer.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -60,6 +61,7 @@ type stack struct {
 	topic   string
 	broker  string
 	db      string
+	store   *clickhouse.Store
 }
 
 func newStack(t *testing.T) *stack {
@@ -107,7 +109,7 @@ func newStack(t *testing.T) *stack {
 		hs.Close()
 		prod.Close(context.Background())
 	})
-	return &stack{url: hs.URL, secrets: secrets, log: log, topic: topic, broker: broker.Addr, db: store.Database()}
+	return &stack{url: hs.URL, secrets: secrets, log: log, topic: topic, broker: broker.Addr, db: store.Database(), store: store}
 }
 
 func (s *stack) do(t *testing.T, token, method, path string, body any) (int, http.Header, []byte) {
@@ -504,6 +506,10 @@ func TestEveryRequestHasExactlyOneAccessEvent(t *testing.T) {
 		{"unknown path", "reader", "GET", "/v1/nothing/here", nil, 404, []string{"acme"}, "failure", ""},
 		{"wrong method", "reader", "DELETE", "/v1/events", nil, 404, []string{"acme"}, "failure", ""},
 		{"two tenants", "two", "GET", "/v1/checkpoints/latest", nil, 200, []string{"acme", "globex"}, "success", ""},
+		{"approvals report", "reader", "GET", "/v1/approvals?q=" + url.QueryEscape("after:-1d"), nil, 200, []string{"acme"}, "success", ""},
+		{"approvals as CSV for two tenants", "two", "GET", "/v1/approvals?format=csv", nil, 200, []string{"acme", "globex"}, "success", ""},
+		{"approvals bad format", "reader", "GET", "/v1/approvals?format=xml", nil, 400, []string{"acme"}, "failure", ""},
+		{"approvals bad limit", "reader", "GET", "/v1/approvals?limit=0", nil, 400, []string{"acme"}, "failure", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s.secrets["forged"] = "tk_forged"
@@ -537,5 +543,46 @@ func TestEveryRequestHasExactlyOneAccessEvent(t *testing.T) {
 				t.Errorf("access events in the logs of %v, want exactly one in each of %v", tenants, c.tenants)
 			}
 		})
+	}
+}
+
+// TestApprovalsEndpoint: the report over the caller's tenants only, as JSON and CSV.
+func TestApprovalsEndpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
+	}
+	s := newStack(t)
+	log := chaintest.New(t, "api-approvals", 0)
+	at := time.Now().UTC().Add(-time.Hour)
+	call := func(tenant, tu, action string, approval map[string]any) {
+		doc := chaintest.Doc(action, "sarah@"+tenant+".example", "tool", "Bash")
+		doc["session"] = map[string]any{"id": "sess-" + tenant, "tool_use_id": tu}
+		doc["approval"] = approval
+		at = at.Add(time.Second)
+		log.Add(2, tenant, at, doc)
+	}
+	d1, d2 := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	call("acme", "tu-acme", "tool.requested", map[string]any{"approved_params_digest": d1})
+	call("acme", "tu-acme", "tool.decided", map[string]any{"decision": "approved", "decided_by": "sarah@acme.example"})
+	call("acme", "tu-acme", "tool.executed", map[string]any{"executed_params_digest": d2})
+	call("globex", "tu-globex", "tool.requested", map[string]any{"approved_params_digest": d1})
+	if err := s.store.InsertRecords(context.Background(), log.Records); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := s.do(t, "reader", "GET", "/v1/approvals", nil)
+	var resp struct {
+		Approvals []clickhouse.Approval `json:"approvals"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || code != 200 {
+		t.Fatalf("%d %v %s", code, err, body)
+	}
+	if len(resp.Approvals) != 1 || resp.Approvals[0].ToolUseID != "tu-acme" || resp.Approvals[0].Verdict != clickhouse.VerdictChangedByAgent ||
+		resp.Approvals[0].DecidedBy != "sarah@acme.example" {
+		t.Fatalf("reader of acme sees %+v", resp.Approvals)
+	}
+	code, _, body = s.do(t, "two", "GET", "/v1/approvals?format=csv", nil)
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil || code != 200 || len(rows) != 3 || rows[0][0] != "last_chained_at" {
+		t.Fatalf("csv: %d %v %d rows\n%s", code, err, len(rows), body)
 	}
 }

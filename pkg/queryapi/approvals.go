@@ -1,0 +1,69 @@
+package queryapi
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/export"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// approvals answers GET /v1/approvals?q=&limit=&format=json|csv: the approvals report
+// (clickhouse.Approvals) over the caller's tenants, audited like every read.
+func (s *Server) approvals(w http.ResponseWriter, r *http.Request, c *call) {
+	qv := r.URL.Query()
+	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "format": qv.Get("format"), "report": "approvals"}
+	if !c.authorize(w, ActionSearched, RoleReader, meta) {
+		return
+	}
+	_, f, err := compile(r, s.o.Now())
+	if err != nil {
+		c.invalid(w, ActionSearched, meta, queryError("q", err))
+		return
+	}
+	req := clickhouse.ApprovalsRequest{Filter: f, Tenants: c.tenants, Limit: 100}
+	if l := qv.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > clickhouse.MaxSearchLimit {
+			c.invalid(w, ActionSearched, meta, event.FieldError{Field: "limit", Rule: "range", Limit: "1.." + strconv.Itoa(clickhouse.MaxSearchLimit),
+				Message: fmt.Sprintf("limit must be a whole number from 1 to %d", clickhouse.MaxSearchLimit)})
+			return
+		}
+		req.Limit = n
+	}
+	format := qv.Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "format", Rule: "enum", Limit: "json, csv", Message: "format must be json or csv"})
+		return
+	}
+	if !c.audit(ActionSearched, event.StatusSuccess, "", meta) {
+		return
+	}
+	calls, err := s.o.Store.Approvals(r.Context(), req)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		cw := csv.NewWriter(w)
+		cw.Write(clickhouse.ApprovalColumns)
+		for _, a := range calls {
+			row := a.Row()
+			for i := range row {
+				row[i] = export.SafeCell(row[i])
+			}
+			cw.Write(row)
+		}
+		cw.Flush()
+		return
+	}
+	if calls == nil {
+		calls = []clickhouse.Approval{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"approvals": calls})
+}
