@@ -198,9 +198,10 @@ func (w *statusWriter) Flush() {
 }
 
 // endpointAction is the access-log action of an endpoint's calls.
-var endpointAction = map[string]string{"events": ActionSearched, "event": ActionSearched, "sql": ActionSearched, "unknown": ActionSearched,
-	"approvals": ActionSearched,
-	"proof":     ActionVerified, "checkpoints": ActionVerified, "export": ActionExported}
+var endpointAction = map[string]string{
+	"events": ActionSearched, "event": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "unknown": ActionSearched,
+	"proof": ActionVerified, "checkpoints": ActionVerified, "export": ActionExported,
+}
 
 // statusOf is the access-event status of an HTTP answer.
 func statusOf(code int) string {
