@@ -3,6 +3,9 @@
 # load generator beside them (all three share the 2 cores, as the targets state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A topic of its own: millions of load events on audit.events would sit in front of
+# the chainer of `make run` (and of the next demo) for minutes.
+export TRAILKEEP_EVENTS_TOPIC=${TRAILKEEP_EVENTS_TOPIC:-bench.ingest.events}
 scripts/kafka.sh start
 scripts/ingest-local.sh start
 source .run/ingest/tokens.env

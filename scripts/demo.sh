@@ -32,6 +32,10 @@ while IFS= read -r line; do
   printf '%s ' "$code"
 done < "$fixtures/claude-code/session-basic.jsonl"; echo
 
+step "Claude Code telemetry: the same session's OpenTelemetry logs (who decided each tool call) to POST /v1/logs (OTLP/HTTP JSON)"
+curl -s -X POST -H "Authorization: Bearer $OTEL_TOKEN" -H 'Content-Type: application/json' \
+  --data-binary @"$fixtures/otlp/claude-code-logs.json" "$api/v1/logs"; echo
+
 step "registry: canonical events as NDJSON, then a CloudEvents batch (per-item results)"
 curl -s -X POST -H "Authorization: Bearer $REGISTRY_TOKEN" -H 'Content-Type: application/x-ndjson' \
   --data-binary @"$fixtures/registry/canonical-events.jsonl" "$api/v1/events"
@@ -55,6 +59,8 @@ step "search with trailctl: every tool call of the Claude Code session, then the
 "$bin" search 'tenant:acme event:tool.*' --limit 8
 "$bin" search 'event:team.* OR event:skill.*' -o json > "$run/search.ndjson"
 head -c 600 "$run/search.ndjson"; echo " ..."
+step "who approved what: the approvals report joins hooks and telemetry per tool call"
+"$bin" approvals --tenant acme
 step "the query API (127.0.0.1:8081): an auditor of tenant acme searches, reads a proof and exports"
 scripts/query-local.sh start
 source .run/query/tokens.env

@@ -9,6 +9,7 @@
 # .run/ingest/tokens.env holds the secrets of the generated tokens:
 #   REGISTRY_TOKEN (events:write, cloudevents:write; tenant acme-platform)
 #   HOOK_TOKEN     (hooks:write; tenant acme, actor sarah@acme.example)
+#   OTEL_TOKEN     (logs:write: OTLP /v1/logs; tenant acme, actor sarah@acme.example)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/ingest"
@@ -21,16 +22,17 @@ start() {
   mkdir -p "$dir" "$root/bin"
   (cd "$root" && "$go" build -o bin/ingest ./cmd/ingest && "$go" build -o bin/trailctl ./cmd/trailctl)
   if svc_running; then log "reusing ingest pid $(cat "$dir/pid")"; return; fi
-  if [[ ! -f "$dir/tokens.json" ]]; then
-    local reg hook
+  if ! grep -q '^OTEL_TOKEN=' "$dir/tokens.env" 2>/dev/null; then
+    local reg hook otel
     reg=$("$root/bin/trailctl" tokens create --name registry --tenant acme-platform --source registry --scopes events:write,cloudevents:write)
     hook=$("$root/bin/trailctl" tokens create --name sarah-laptop --tenant acme --source claude_code --scopes hooks:write --actor-id sarah@acme.example --actor-email sarah@acme.example)
-    python3 - "$dir" "$reg" "$hook" <<'PY'
+    otel=$("$root/bin/trailctl" tokens create --name sarah-telemetry --tenant acme --source claude_code --scopes logs:write --actor-id sarah@acme.example --actor-email sarah@acme.example)
+    python3 - "$dir" "$reg" "$hook" "$otel" <<'PY'
 import json, sys
-d, reg, hook = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-json.dump({"tokens": [reg["entry"], hook["entry"]]}, open(d + "/tokens.json", "w"), indent=2)
+d, reg, hook, otel = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+json.dump({"tokens": [reg["entry"], hook["entry"], otel["entry"]]}, open(d + "/tokens.json", "w"), indent=2)
 with open(d + "/tokens.env", "w") as f:
-    f.write("REGISTRY_TOKEN=%s\nHOOK_TOKEN=%s\n" % (reg["token"], hook["token"]))
+    f.write("REGISTRY_TOKEN=%s\nHOOK_TOKEN=%s\nOTEL_TOKEN=%s\n" % (reg["token"], hook["token"], otel["token"]))
 PY
     chmod 600 "$dir/tokens.env"
     head -c 32 /dev/urandom | base64 >"$dir/ip.key"
