@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build run stop test lint bench bench-ingest bench-ingest-memory bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build run stop test lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -65,6 +65,10 @@ bench-ingest: build
 # Ingest peak RSS and throughput at 8, 32, 128 and 512 connections (BENCHMARKS.md).
 bench-ingest-memory: build
 	scripts/bench-ingest-memory.sh
+
+# OTLP receiver records/s and ack latency at Claude Code's batch sizes (BENCHMARKS.md).
+bench-otlp: build
+	scripts/bench-otlp.sh
 
 # Chainer and ClickHouse writer throughput, and ingest-ack -> ClickHouse-row lag at
 # 10k events/s, against the local broker and server (figures in BENCHMARKS.md).

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 )
 
 // The load generator behind the ingest figures in BENCHMARKS.md. It posts generated
@@ -36,17 +39,18 @@ events/s, requests/s, latency percentiles of 2xx answers, the status-code mix, a
 ingest process's resident memory read from its /metrics.
 
 Modes: single (one canonical event per POST /v1/events), batch (--batch events as NDJSON
-per request), hooks (one Claude Code PreToolUse payload per POST /v1/hooks/claude-code).
+per request), hooks (one Claude Code PreToolUse payload per POST /v1/hooks/claude-code),
+otlp (--batch Claude Code telemetry records per OTLP/HTTP protobuf export to /v1/logs).
 --rate caps requests per second (0: as fast as --concurrency allows).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if baseURL == "" || token == "" {
 				return usageError(fmt.Errorf("--url and --token are required"))
 			}
-			if mode != "single" && mode != "batch" && mode != "hooks" {
-				return usageError(fmt.Errorf("--mode must be single, batch or hooks"))
+			if mode != "single" && mode != "batch" && mode != "hooks" && mode != "otlp" {
+				return usageError(fmt.Errorf("--mode must be single, batch, hooks or otlp"))
 			}
-			if mode != "batch" {
+			if mode != "batch" && mode != "otlp" {
 				batch = 1
 			}
 			r := &loadRun{url: strings.TrimRight(baseURL, "/"), token: token, mode: mode, batch: batch}
@@ -70,7 +74,7 @@ per request), hooks (one Claude Code PreToolUse payload per POST /v1/hooks/claud
 	f := cmd.Flags()
 	f.StringVar(&baseURL, "url", "http://127.0.0.1:8080", "ingest base URL")
 	f.StringVar(&token, "token", "", "bearer token (events:write, or hooks:write for --mode hooks)")
-	f.StringVar(&mode, "mode", "batch", "single, batch or hooks")
+	f.StringVar(&mode, "mode", "batch", "single, batch, hooks or otlp")
 	f.IntVar(&batch, "batch", 500, "events per request in batch mode")
 	f.IntVar(&conc, "concurrency", 16, "concurrent connections")
 	f.Float64Var(&rate, "rate", 0, "requests per second (0: unlimited)")
@@ -130,6 +134,9 @@ var (
 // body builds one request body; events are varied so the encoder and Kafka compression
 // see realistic input (~450 bytes per canonical event).
 func (l *loadRun) body(rng *rand.Rand) []byte {
+	if l.mode == "otlp" {
+		return l.otlpBody(rng)
+	}
 	var b bytes.Buffer
 	for i := 0; i < l.batch; i++ {
 		n := l.seq.Add(1)
@@ -156,6 +163,8 @@ func (l *loadRun) run(conc int, rate float64, warmup, dur time.Duration) *loadRe
 		ctype = "application/x-ndjson"
 	case "hooks":
 		path = "/v1/hooks/claude-code"
+	case "otlp":
+		path, ctype = "/v1/logs", "application/x-protobuf"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), warmup+dur)
 	defer cancel()
@@ -256,4 +265,46 @@ func scrapeRSS(base string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no process_resident_memory_bytes in /metrics")
+}
+
+// otlpBody is one OTLP/HTTP protobuf export of l.batch Claude Code records, as its
+// exporter batches them: tool decisions, tool results and API requests of a session.
+func (l *loadRun) otlpBody(rng *rand.Rand) []byte {
+	logs := plog.NewLogs()
+	rl := logs.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "claude-code")
+	rl.Resource().Attributes().PutStr("service.version", "2.1.274")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("com.anthropic.claude_code.events")
+	names := []string{"tool_decision", "tool_result", "api_request"}
+	for i := 0; i < l.batch; i++ {
+		n := l.seq.Add(1)
+		name := names[rng.IntN(len(names))]
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		lr.Body().SetStr("claude_code." + name)
+		a := lr.Attributes()
+		a.PutStr("event.name", name)
+		a.PutStr("session.id", fmt.Sprintf("sess-%d", n/100))
+		a.PutInt("event.sequence", n)
+		a.PutStr("user.email", fmt.Sprintf("user%d@acme.example", rng.IntN(50)))
+		a.PutStr("organization.id", "org_1")
+		a.PutStr("prompt.id", fmt.Sprintf("prompt-%d", n/10))
+		a.PutStr("tool_name", "Bash")
+		a.PutStr("tool_use_id", fmt.Sprintf("toolu_%d", n))
+		switch name {
+		case "tool_decision":
+			a.PutStr("decision", "accept")
+			a.PutStr("source", "config")
+		case "tool_result":
+			a.PutStr("success", "true")
+			a.PutStr("duration_ms", strconv.Itoa(rng.IntN(5000)))
+		default:
+			a.PutStr("model", "claude-sonnet-4")
+			a.PutStr("cost_usd", "0.0123")
+			a.PutStr("input_tokens", strconv.Itoa(rng.IntN(20000)))
+		}
+	}
+	b, _ := plogotlp.NewExportRequestFromLogs(logs).MarshalProto()
+	return b
 }
