@@ -54,16 +54,77 @@ answers() {
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
+# With TRAILKEEP_KAFKA_SECURE=1 the broker also listens on SASL_SSL (port+2: PLAIN,
+# SCRAM-SHA-256 and SCRAM-SHA-512; users alice/alice-secret and bob/bob-secret) and on
+# SSL with a required client certificate (port+3), with a CA, server and client
+# certificate generated into $dir/tls (ca.pem, client.pem, client-key.pem), for the
+# connection tests. The plaintext listener stays for administration.
+secure=${TRAILKEEP_KAFKA_SECURE:-0}
+sport=$((port + 2))
+tport=$((port + 3))
+
+tls_material() {
+  local t="$dir/tls"
+  [[ -f "$t/.complete" ]] && return
+  if ! command -v openssl >/dev/null 2>&1; then
+    local sudo=""; [[ $(id -u) != 0 ]] && sudo=sudo
+    log "installing openssl (apt) for the TLS test material"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq openssl >/dev/null
+  fi
+  need_java  # keytool
+  rm -rf "$t" && mkdir -p "$t"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=trailkeep-test-ca" \
+    -keyout "$t/ca-key.pem" -out "$t/ca.pem" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$t/san.ext"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$t/server-key.pem" -out "$t/server.csr" >/dev/null 2>&1
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial -days 3650 \
+    -extfile "$t/san.ext" -out "$t/server.pem" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=trailkeep-client" -keyout "$t/client-key.pem" -out "$t/client.csr" >/dev/null 2>&1
+  openssl x509 -req -in "$t/client.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial -days 3650 -out "$t/client.pem" >/dev/null 2>&1
+  openssl pkcs12 -export -in "$t/server.pem" -inkey "$t/server-key.pem" -certfile "$t/ca.pem" \
+    -name broker -passout pass:trailkeep -out "$t/server.p12"
+  # keytool marks the CA as a trusted entry, which a certificate-only PKCS12 written
+  # by openssl is not for Java.
+  keytool -importcert -noprompt -alias ca -file "$t/ca.pem" -keystore "$t/truststore.p12" -storetype PKCS12 -storepass trailkeep >/dev/null 2>&1
+  touch "$t/.complete"
+}
+
+secure_props() {
+  local t="$dir/tls"
+  cat <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$tport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$tport
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$t/server.p12
+ssl.keystore.password=trailkeep
+ssl.key.password=trailkeep
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$t/truststore.p12
+ssl.truststore.password=trailkeep
+listener.name.ssl.ssl.client.auth=required
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_bob="bob-secret";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+}
+
 config() {
   mkdir -p "$dir/data" "$dir/logs"
+  local listeners="listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ "$secure" == 1 ]]; then
+    tls_material
+    listeners=$(secure_props)
+  fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=4
@@ -121,8 +182,14 @@ start() {
   local cp; cp=$(classpath)
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     log "formatting KRaft storage in $dir/data"
+    local scram=()
+    if [[ "$secure" == 1 ]]; then
+      for u in alice bob; do
+        scram+=(--add-scram "SCRAM-SHA-256=[name=$u,password=$u-secret]" --add-scram "SCRAM-SHA-512=[name=$u,password=$u-secret]")
+      done
+    fi
     java -cp "$cp" -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.tools.StorageTool \
-      format -t trailkeep-local-cluster-01 -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1 \
+      format -t trailkeep-local-cluster-01 -c "$dir/server.properties" "${scram[@]}" >"$dir/logs/format.log" 2>&1 \
       || { cat "$dir/logs/format.log" >&2; exit 1; }
   fi
   log "starting broker on 127.0.0.1:$port"

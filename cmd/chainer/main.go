@@ -22,13 +22,18 @@ import (
 	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 // Config is read from the environment.
 type Config struct {
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
-	Group   string   `env:"TRAILKEEP_CHAINER_GROUP, default=trailkeep-chainer"`
+	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
+	Kafka kafka.Security
+	// ClickHouseSecurity is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
+	ClickHouseSecurity clickhouse.Security
+	Group              string `env:"TRAILKEEP_CHAINER_GROUP, default=trailkeep-chainer"`
 	// TransactionalID must be stable per instance (a StatefulSet pod name); default
 	// the host name.
 	TransactionalID string `env:"TRAILKEEP_CHAINER_TRANSACTIONAL_ID"`
@@ -126,8 +131,13 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
 	c, err := chainer.New(chainer.Config{
-		Brokers: cfg.Brokers, Group: cfg.Group, TransactionalID: cfg.TransactionalID, Deployment: cfg.Deployment,
+		ClientOpts: kopts,
+		Brokers:    cfg.Brokers, Group: cfg.Group, TransactionalID: cfg.TransactionalID, Deployment: cfg.Deployment,
 		InputTopic: cfg.InputTopic, ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, DeadLetterTopic: cfg.DeadLetter,
 		Replication: cfg.Replication, Signer: signer, Verifiers: verifiers,
 		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval, MaxPollRecords: cfg.MaxPollRecords,
@@ -162,8 +172,13 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var store *clickhouse.Store
 	for {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s, err := clickhouse.Open(octx, clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase,
-			Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword, HotWindow: cfg.HotWindow})
+		o := clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase,
+			Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword, HotWindow: cfg.HotWindow}
+		if err := cfg.ClickHouseSecurity.Apply(&o); err != nil {
+			cancel()
+			return err
+		}
+		s, err := clickhouse.Open(octx, o)
 		if err == nil {
 			err = s.Migrate(octx)
 			if err != nil {
@@ -207,7 +222,11 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.WriterInstanceID == "" {
 		cfg.WriterInstanceID = cfg.TransactionalID
 	}
-	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
+	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
 		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge, MaxBatchRows: cfg.WriterMaxBatchRows, Logger: log})
 	if err != nil {
 		return err

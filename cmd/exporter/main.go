@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailkeep/trailkeep/internal/service"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/sink/datadog"
 	sinks3 "github.com/trailkeep/trailkeep/pkg/sink/s3"
@@ -37,9 +38,11 @@ import (
 
 // Config is read from the environment.
 type Config struct {
-	Brokers     []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
-	Chained     string   `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
-	Checkpoints string   `env:"TRAILKEEP_CHECKPOINTS_TOPIC, default=audit.checkpoints"`
+	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
+	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
+	Kafka       kafka.Security
+	Chained     string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
+	Checkpoints string `env:"TRAILKEEP_CHECKPOINTS_TOPIC, default=audit.checkpoints"`
 	// Sinks lists the enabled sinks: any of splunk, datadog, s3.
 	Sinks []string `env:"TRAILKEEP_EXPORTER_SINKS, required"`
 	// GroupPrefix + sink name is each sink's consumer group; the dead-letter topic
@@ -142,12 +145,16 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 			c()
 		}
 	}
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return nil, closeAll, err
+	}
 	base := func(name string, records, bytes int, linger time.Duration) sink.Config {
 		instance := ""
 		if cfg.InstanceID != "" {
 			instance = cfg.InstanceID + "-" + name
 		}
-		return sink.Config{Brokers: cfg.Brokers, Group: cfg.GroupPrefix + name, InstanceID: instance, ChainedTopic: cfg.Chained,
+		return sink.Config{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.GroupPrefix + name, InstanceID: instance, ChainedTopic: cfg.Chained,
 			CheckpointTopic: cfg.Checkpoints, Replication: cfg.Replication, BatchRecords: records, BatchBytes: bytes,
 			Linger: linger, BufferBytes: cfg.BufferBytes, Logger: log, Metrics: m}
 	}

@@ -36,6 +36,8 @@ type Config struct {
 	Addr string `env:"TRAILKEEP_INGEST_ADDR, default=127.0.0.1:8080"`
 	// Brokers are the Kafka seed brokers.
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
+	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
+	Kafka kafka.Security
 	// Topic receives canonical events, keyed by tenant (the chain key).
 	Topic string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
 	// Partitions and Replication are used when the topic must be created.
@@ -119,8 +121,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
 	prod, err := kafka.NewProducer(kafka.ProducerConfig{
-		Brokers: cfg.Brokers, Topic: cfg.Topic,
+		Brokers: cfg.Brokers, Topic: cfg.Topic, Opts: kopts,
 		MaxBufferedBytes: cfg.MaxBufferedBytes, DeliveryTimeout: cfg.DeliveryTimeout,
 	})
 	if err != nil {

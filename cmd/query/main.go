@@ -43,8 +43,12 @@ type Config struct {
 	ClickHouseUser     string   `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
 	ClickHousePassword string   `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
 	// Brokers and EventsTopic receive the access events, like ingest's events.
-	Brokers     []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
-	EventsTopic string   `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
+	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
+	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
+	Kafka kafka.Security
+	// ClickHouseSecurity is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
+	ClickHouseSecurity clickhouse.Security
+	EventsTopic        string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
 	// OperatorTenant receives the access events of all-tenant admin tokens.
 	OperatorTenant  string        `env:"TRAILKEEP_QUERY_OPERATOR_TENANT, default=trailkeep"`
 	SQLMaxRows      int           `env:"TRAILKEEP_QUERY_SQL_MAX_ROWS, default=10000"`
@@ -100,13 +104,22 @@ func run() error {
 		go tokens.WatchFile(ctx, cfg.TokensFile, 2*time.Second, reload, log)
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := clickhouse.Open(octx, clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase, Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword})
+	o := clickhouse.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase, Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword}
+	if err := cfg.ClickHouseSecurity.Apply(&o); err != nil {
+		cancel()
+		return err
+	}
+	store, err := clickhouse.Open(octx, o)
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: cfg.Brokers, Topic: cfg.EventsTopic})
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: cfg.Brokers, Topic: cfg.EventsTopic, Opts: kopts})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ type storeFlags struct {
 	Database string   `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
 	User     string   `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
 	Password string   `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
+	// Security is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
+	Security clickhouse.Security
 }
 
 func (s *storeFlags) register(cmd *cobra.Command) {
@@ -41,7 +43,11 @@ func (s *storeFlags) register(cmd *cobra.Command) {
 }
 
 func (s *storeFlags) open(ctx context.Context) (*clickhouse.Store, error) {
-	st, err := clickhouse.Open(ctx, clickhouse.Options{Addr: s.Addr, Database: s.Database, Username: s.User, Password: s.Password})
+	o := clickhouse.Options{Addr: s.Addr, Database: s.Database, Username: s.User, Password: s.Password}
+	if err := s.Security.Apply(&o); err != nil {
+		return nil, err
+	}
+	st, err := clickhouse.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("%w (set --clickhouse or $TRAILKEEP_CLICKHOUSE_ADDR)", err)
 	}

@@ -7,6 +7,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type Options struct {
 	Database string // default "trailkeep"
 	Username string // default "default"
 	Password string
+	// TLS, when set, encrypts the native protocol (the server's secure port, 9440 by
+	// default); see Security.
+	TLS *tls.Config
 	// HotWindow is how long events stay in ClickHouse (checkpoints stay forever).
 	// Default 90 days. On modern servers it is the table TTL; on legacy servers
 	// DropExpired enforces it.
@@ -70,6 +74,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	conn, err := ch.Open(&ch.Options{
 		Addr: o.Addr,
 		Auth: ch.Auth{Database: "default", Username: o.Username, Password: o.Password},
+		TLS:  o.TLS,
 		// No string-valued settings: 18.16 servers reject the client's defaults of
 		// that kind; everything needed is in the DDL and the queries.
 		DialTimeout:     5 * time.Second,
