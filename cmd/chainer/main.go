@@ -28,52 +28,71 @@ import (
 
 // Config is read from the environment.
 type Config struct {
+	// Kafka seed brokers, host:port.
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
 	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
 	Kafka kafka.Security
 	// ClickHouseSecurity is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
 	ClickHouseSecurity clickhouse.Security
-	Group              string `env:"TRAILKEEP_CHAINER_GROUP, default=trailkeep-chainer"`
+	// Consumer group of the chainers on the events topic.
+	Group string `env:"TRAILKEEP_CHAINER_GROUP, default=trailkeep-chainer"`
 	// TransactionalID must be stable per instance (a StatefulSet pod name); default
 	// the host name.
 	TransactionalID string `env:"TRAILKEEP_CHAINER_TRANSACTIONAL_ID"`
 	// Deployment is the checkpoint origin prefix; never change it for a running log.
 	Deployment string `env:"TRAILKEEP_DEPLOYMENT, default=trailkeep"`
+	// Topic of canonical events, keyed by tenant (the chain key).
 	InputTopic string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
-	Chained    string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
+	// Topic of chained records (the chain of partition p in partition p).
+	Chained string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
+	// Topic of signed checkpoints.
 	Checkpoint string `env:"TRAILKEEP_CHECKPOINTS_TOPIC, default=audit.checkpoints"`
+	// Topic of input records the chainer could not chain, with the reason.
 	DeadLetter string `env:"TRAILKEEP_DEADLETTER_TOPIC, default=audit.deadletter"`
 	// Replication of output topics created at start-up.
 	Replication int16 `env:"TRAILKEEP_CHAINER_REPLICATION, default=1"`
 	// SignerKey(File) is the checkpoint signing key: the note form
 	// ("PRIVATE+KEY+name+hash+key", as written by `trailctl keys generate`) or an
 	// Ed25519 private key in PEM (PKCS #8), which is then named SignerName.
-	SignerKey     string `env:"TRAILKEEP_SIGNER_KEY"`
+	SignerKey string `env:"TRAILKEEP_SIGNER_KEY"`
+	// File holding the checkpoint signing key (wins over TRAILKEEP_SIGNER_KEY).
 	SignerKeyFile string `env:"TRAILKEEP_SIGNER_KEY_FILE"`
-	SignerName    string `env:"TRAILKEEP_SIGNER_NAME, default=trailkeep-checkpoints"`
+	// SignerName names a PEM signing key in checkpoints (the note form names itself).
+	SignerName string `env:"TRAILKEEP_SIGNER_NAME, default=trailkeep-checkpoints"`
 	// VerifierKeys lists older public keys still accepted when restoring (key
 	// rotation); the signer's own public key is always included.
-	VerifierKeys       []string      `env:"TRAILKEEP_VERIFIER_KEYS, delimiter=;"`
-	CheckpointEvery    int           `env:"TRAILKEEP_CHECKPOINT_EVERY, default=1000"`
+	VerifierKeys []string `env:"TRAILKEEP_VERIFIER_KEYS, delimiter=;"`
+	// A checkpoint is signed after this many records of a partition...
+	CheckpointEvery int `env:"TRAILKEEP_CHECKPOINT_EVERY, default=1000"`
+	// ... or this long after the last one, whichever comes first.
 	CheckpointInterval time.Duration `env:"TRAILKEEP_CHECKPOINT_INTERVAL, default=5s"`
-	MaxPollRecords     int           `env:"TRAILKEEP_CHAINER_MAX_POLL_RECORDS, default=10000"`
-	LogLevel           string        `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+	// Most input records chained in one Kafka transaction.
+	MaxPollRecords int `env:"TRAILKEEP_CHAINER_MAX_POLL_RECORDS, default=10000"`
+	// debug, info, warn or error.
+	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 
 	// ChainerEnabled and WriterEnabled switch the two stages.
 	ChainerEnabled bool `env:"TRAILKEEP_CHAINER_ENABLED, default=true"`
 	WriterEnabled  bool `env:"TRAILKEEP_WRITER_ENABLED, default=true"`
 	// ClickHouse (native protocol).
-	ClickHouseAddr     []string      `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
-	ClickHouseDatabase string        `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
-	ClickHouseUser     string        `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
-	ClickHousePassword string        `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
-	HotWindow          time.Duration `env:"TRAILKEEP_HOT_WINDOW, default=2160h"`
-	WriterGroup        string        `env:"TRAILKEEP_WRITER_GROUP, default=trailkeep-clickhouse-writer"`
+	ClickHouseAddr []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
+	// Database holding audit_events and audit_checkpoints (created by migrations).
+	ClickHouseDatabase string `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
+	// ClickHouse user.
+	ClickHouseUser string `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
+	// ClickHouse password (TRAILKEEP_CLICKHOUSE_PASSWORD_FILE wins).
+	ClickHousePassword string `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
+	// How long events stay in ClickHouse (checkpoints stay forever); the archive keeps them for years.
+	HotWindow time.Duration `env:"TRAILKEEP_HOT_WINDOW, default=2160h"`
+	// Consumer group of the ClickHouse writers on the chained topic.
+	WriterGroup string `env:"TRAILKEEP_WRITER_GROUP, default=trailkeep-clickhouse-writer"`
 	// WriterInstanceID is the writer's static group membership id; default the
 	// chainer's transactional id (unique per instance).
-	WriterInstanceID string        `env:"TRAILKEEP_WRITER_INSTANCE_ID"`
-	WriterBatchRows  int           `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
-	WriterBatchAge   time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
+	WriterInstanceID string `env:"TRAILKEEP_WRITER_INSTANCE_ID"`
+	// Rows per ClickHouse insert...
+	WriterBatchRows int `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
+	// ... or this long after the first waiting row.
+	WriterBatchAge time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
 	// WriterMaxBatchRows caps how far a batch grows while the previous insert is in
 	// flight; 0 means 5 × TRAILKEEP_WRITER_BATCH_ROWS.
 	WriterMaxBatchRows int `env:"TRAILKEEP_WRITER_MAX_BATCH_ROWS, default=0"`

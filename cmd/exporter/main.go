@@ -38,10 +38,13 @@ import (
 
 // Config is read from the environment.
 type Config struct {
+	// Kafka seed brokers, host:port.
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
 	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
-	Kafka       kafka.Security
-	Chained     string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
+	Kafka kafka.Security
+	// Topic of chained records (the chain of partition p in partition p).
+	Chained string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
+	// Topic of signed checkpoints.
 	Checkpoints string `env:"TRAILKEEP_CHECKPOINTS_TOPIC, default=audit.checkpoints"`
 	// Sinks lists the enabled sinks: any of splunk, datadog, s3.
 	Sinks []string `env:"TRAILKEEP_EXPORTER_SINKS, required"`
@@ -56,41 +59,72 @@ type Config struct {
 	// under a stalled sink).
 	BufferBytes int `env:"TRAILKEEP_EXPORTER_BUFFER_BYTES, default=8388608"`
 	// Addr serves /metrics, /healthz and /readyz.
-	Addr     string `env:"TRAILKEEP_EXPORTER_ADDR, default=127.0.0.1:8082"`
+	Addr string `env:"TRAILKEEP_EXPORTER_ADDR, default=127.0.0.1:8082"`
+	// debug, info, warn or error.
 	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 
-	SplunkURL          string        `env:"TRAILKEEP_SPLUNK_HEC_URL"`
-	SplunkToken        string        `env:"TRAILKEEP_SPLUNK_HEC_TOKEN"`
-	SplunkIndex        string        `env:"TRAILKEEP_SPLUNK_INDEX"`
-	SplunkSource       string        `env:"TRAILKEEP_SPLUNK_SOURCE, default=trailkeep"`
-	SplunkSourcetype   string        `env:"TRAILKEEP_SPLUNK_SOURCETYPE, default=trailkeep:audit"`
-	SplunkHost         string        `env:"TRAILKEEP_SPLUNK_HOST"`
-	SplunkAck          bool          `env:"TRAILKEEP_SPLUNK_ACK, default=true"`
-	SplunkAckTimeout   time.Duration `env:"TRAILKEEP_SPLUNK_ACK_TIMEOUT, default=5m"`
-	SplunkAckPoll      time.Duration `env:"TRAILKEEP_SPLUNK_ACK_POLL_INTERVAL, default=1s"`
-	SplunkPendingAcks  int           `env:"TRAILKEEP_SPLUNK_MAX_PENDING_ACKS, default=100"`
-	SplunkMaxEventSize int           `env:"TRAILKEEP_SPLUNK_MAX_EVENT_SIZE, default=5242880"`
-	SplunkBatchRecords int           `env:"TRAILKEEP_SPLUNK_BATCH_RECORDS, default=1000"`
-	SplunkBatchBytes   int           `env:"TRAILKEEP_SPLUNK_BATCH_BYTES, default=1048576"`
-	SplunkLinger       time.Duration `env:"TRAILKEEP_SPLUNK_LINGER, default=200ms"`
+	// Splunk HTTP Event Collector base URL.
+	SplunkURL string `env:"TRAILKEEP_SPLUNK_HEC_URL"`
+	// HEC token.
+	SplunkToken string `env:"TRAILKEEP_SPLUNK_HEC_TOKEN"`
+	// Index for the events; empty: the token's default.
+	SplunkIndex string `env:"TRAILKEEP_SPLUNK_INDEX"`
+	// source field of the events.
+	SplunkSource string `env:"TRAILKEEP_SPLUNK_SOURCE, default=trailkeep"`
+	// sourcetype field of the events.
+	SplunkSourcetype string `env:"TRAILKEEP_SPLUNK_SOURCETYPE, default=trailkeep:audit"`
+	// host field of the events; empty: none.
+	SplunkHost string `env:"TRAILKEEP_SPLUNK_HOST"`
+	// Wait for indexer acknowledgement before committing (the token must have it enabled).
+	SplunkAck bool `env:"TRAILKEEP_SPLUNK_ACK, default=true"`
+	// How long an unacknowledged batch waits before it is sent again.
+	SplunkAckTimeout time.Duration `env:"TRAILKEEP_SPLUNK_ACK_TIMEOUT, default=5m"`
+	// How often pending acknowledgements are polled.
+	SplunkAckPoll time.Duration `env:"TRAILKEEP_SPLUNK_ACK_POLL_INTERVAL, default=1s"`
+	// Most batches awaiting acknowledgement.
+	SplunkPendingAcks int `env:"TRAILKEEP_SPLUNK_MAX_PENDING_ACKS, default=100"`
+	// Largest event HEC accepts; larger records are dead-lettered.
+	SplunkMaxEventSize int `env:"TRAILKEEP_SPLUNK_MAX_EVENT_SIZE, default=5242880"`
+	// Most records per HEC request.
+	SplunkBatchRecords int `env:"TRAILKEEP_SPLUNK_BATCH_RECORDS, default=1000"`
+	// Most bytes per HEC request.
+	SplunkBatchBytes int `env:"TRAILKEEP_SPLUNK_BATCH_BYTES, default=1048576"`
+	// How long a partial HEC batch waits for more records.
+	SplunkLinger time.Duration `env:"TRAILKEEP_SPLUNK_LINGER, default=200ms"`
 
-	DatadogAPIKey       string        `env:"DD_API_KEY"`
-	DatadogSite         string        `env:"DD_SITE, default=datadoghq.com"`
-	DatadogURL          string        `env:"TRAILKEEP_DATADOG_URL"`
-	DatadogService      string        `env:"TRAILKEEP_DATADOG_SERVICE, default=trailkeep"`
-	DatadogSource       string        `env:"TRAILKEEP_DATADOG_SOURCE, default=trailkeep"`
-	DatadogTags         string        `env:"TRAILKEEP_DATADOG_TAGS"`
-	DatadogBatchRecords int           `env:"TRAILKEEP_DATADOG_BATCH_RECORDS, default=1000"`
-	DatadogBatchBytes   int           `env:"TRAILKEEP_DATADOG_BATCH_BYTES, default=4000000"`
-	DatadogLinger       time.Duration `env:"TRAILKEEP_DATADOG_LINGER, default=500ms"`
+	// Datadog API key for the datadog sink (Datadog's own variable name).
+	DatadogAPIKey string `env:"DD_API_KEY"`
+	// Datadog site the datadog sink sends to (datadoghq.com, datadoghq.eu, ...).
+	DatadogSite string `env:"DD_SITE, default=datadoghq.com"`
+	// Overrides the Datadog Logs intake URL (tests, proxies).
+	DatadogURL string `env:"TRAILKEEP_DATADOG_URL"`
+	// service attribute of the logs sent to Datadog.
+	DatadogService string `env:"TRAILKEEP_DATADOG_SERVICE, default=trailkeep"`
+	// ddsource attribute of the logs sent to Datadog.
+	DatadogSource string `env:"TRAILKEEP_DATADOG_SOURCE, default=trailkeep"`
+	// ddtags added to every log (comma-separated key:value).
+	DatadogTags string `env:"TRAILKEEP_DATADOG_TAGS"`
+	// Most records per Datadog request.
+	DatadogBatchRecords int `env:"TRAILKEEP_DATADOG_BATCH_RECORDS, default=1000"`
+	// Most bytes per Datadog request (the intake accepts 5 MB).
+	DatadogBatchBytes int `env:"TRAILKEEP_DATADOG_BATCH_BYTES, default=4000000"`
+	// How long a partial Datadog batch waits for more records.
+	DatadogLinger time.Duration `env:"TRAILKEEP_DATADOG_LINGER, default=500ms"`
 
-	S3Bucket    string `env:"TRAILKEEP_S3_BUCKET"`
-	S3Prefix    string `env:"TRAILKEEP_S3_PREFIX"`
-	S3Endpoint  string `env:"TRAILKEEP_S3_ENDPOINT"`
-	S3Region    string `env:"TRAILKEEP_S3_REGION, default=us-east-1"`
+	// Archive bucket (versioning and Object Lock enabled).
+	S3Bucket string `env:"TRAILKEEP_S3_BUCKET"`
+	// Key prefix of the archive inside the bucket.
+	S3Prefix string `env:"TRAILKEEP_S3_PREFIX"`
+	// S3 endpoint URL for S3-compatible servers; default AWS.
+	S3Endpoint string `env:"TRAILKEEP_S3_ENDPOINT"`
+	// S3 region.
+	S3Region string `env:"TRAILKEEP_S3_REGION, default=us-east-1"`
+	// Static access key; empty: the SDK's default credential chain (IAM role, profile, ...).
 	S3AccessKey string `env:"TRAILKEEP_S3_ACCESS_KEY"`
+	// Static secret key, with TRAILKEEP_S3_ACCESS_KEY.
 	S3SecretKey string `env:"TRAILKEEP_S3_SECRET_KEY"`
-	S3PathStyle bool   `env:"TRAILKEEP_S3_PATH_STYLE, default=false"`
+	// Path-style addressing (most S3-compatible servers).
+	S3PathStyle bool `env:"TRAILKEEP_S3_PATH_STYLE, default=false"`
 	// S3Checksum: sha256 (default), crc32, crc32c or md5 (Content-MD5 only, for
 	// S3-compatible servers that reject the SDK's checksum headers).
 	S3Checksum string `env:"TRAILKEEP_S3_CHECKSUM, default=sha256"`
@@ -98,7 +132,8 @@ type Config struct {
 	// S3Retention as <n>d or <n>y (HIPAA: 6y).
 	S3LockMode  string `env:"TRAILKEEP_S3_LOCK_MODE, default=COMPLIANCE"`
 	S3Retention string `env:"TRAILKEEP_S3_RETENTION, default=6y"`
-	S3LegalHold bool   `env:"TRAILKEEP_S3_LEGAL_HOLD, default=false"`
+	// Put a legal hold on every archive object.
+	S3LegalHold bool `env:"TRAILKEEP_S3_LEGAL_HOLD, default=false"`
 	// Objects roll at S3BatchRecords or S3BatchBytes per partition, or S3Linger
 	// after the oldest waiting record (object age).
 	S3BatchRecords int           `env:"TRAILKEEP_S3_BATCH_RECORDS, default=20000"`

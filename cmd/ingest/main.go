@@ -55,8 +55,10 @@ type Config struct {
 	PromptTextTenants []string `env:"TRAILKEEP_INGEST_PROMPT_TEXT_TENANTS"`
 	// TrustedProxies (CIDRs) may set X-Forwarded-For.
 	TrustedProxies []string `env:"TRAILKEEP_INGEST_TRUSTED_PROXIES"`
-	MaxBodyBytes   int64    `env:"TRAILKEEP_INGEST_MAX_BODY_BYTES, default=5242880"`
-	MaxBatchItems  int      `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
+	// Largest request body (compressed and, for OTLP gzip, decompressed).
+	MaxBodyBytes int64 `env:"TRAILKEEP_INGEST_MAX_BODY_BYTES, default=5242880"`
+	// Most items in one array, NDJSON or CloudEvents batch request.
+	MaxBatchItems int `env:"TRAILKEEP_INGEST_MAX_BATCH_ITEMS, default=1000"`
 	// OTLPGRPCAddr is where the OTLP gRPC logs service listens (4317 is OTLP's
 	// default gRPC port); empty disables it. OTLP/HTTP is POST /v1/logs on Addr.
 	OTLPGRPCAddr string `env:"TRAILKEEP_INGEST_OTLP_GRPC_ADDR, default=127.0.0.1:4317"`
@@ -70,16 +72,21 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit (debug.SetMemoryLimit): the
 	// collector works harder as the heap nears it, so RSS stays near the live data
 	// the in-flight budget bounds. GOMEMLIMIT, when set, takes precedence. 0: none.
-	MemoryLimit   int64 `env:"TRAILKEEP_INGEST_MEMORY_LIMIT, default=268435456"`
-	MaxEventBytes int   `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
+	MemoryLimit int64 `env:"TRAILKEEP_INGEST_MEMORY_LIMIT, default=268435456"`
+	// Largest canonical event.
+	MaxEventBytes int `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
 	// MaxBufferedBytes bounds memory held for unacknowledged records.
-	MaxBufferedBytes int           `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
-	DeliveryTimeout  time.Duration `env:"TRAILKEEP_INGEST_DELIVERY_TIMEOUT, default=10s"`
-	DedupeWindow     time.Duration `env:"TRAILKEEP_INGEST_DEDUPE_WINDOW, default=15m"`
-	DedupeEntries    int           `env:"TRAILKEEP_INGEST_DEDUPE_ENTRIES, default=200000"`
+	MaxBufferedBytes int `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
+	// How long an event may wait for Kafka's acknowledgement before the item is 503 ack_timeout.
+	DeliveryTimeout time.Duration `env:"TRAILKEEP_INGEST_DELIVERY_TIMEOUT, default=10s"`
+	// How long an accepted idempotency key is remembered for duplicates and conflicts.
+	DedupeWindow time.Duration `env:"TRAILKEEP_INGEST_DEDUPE_WINDOW, default=15m"`
+	// Most idempotency keys remembered per process.
+	DedupeEntries int `env:"TRAILKEEP_INGEST_DEDUPE_ENTRIES, default=200000"`
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
 	ShutdownTimeout time.Duration `env:"TRAILKEEP_INGEST_SHUTDOWN_TIMEOUT, default=30s"`
-	LogLevel        string        `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+	// debug, info, warn or error.
+	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 }
 
 func main() {

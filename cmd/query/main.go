@@ -31,6 +31,7 @@ import (
 
 // Config is read from the environment.
 type Config struct {
+	// Where the query API listens.
 	Addr string `env:"TRAILKEEP_QUERY_ADDR, default=127.0.0.1:8081"`
 	// TokensFile holds {"tokens":[...]} (see queryapi.Token; trailctl tokens query
 	// prints an entry); Tokens is the same JSON inline.
@@ -38,24 +39,33 @@ type Config struct {
 	Tokens     string `env:"TRAILKEEP_QUERY_TOKENS"`
 	// ClickHouse, as the chainer's writer reads it. Use a ClickHouse user that can
 	// only SELECT the audit tables: readonly is enforced per query as well.
-	ClickHouseAddr     []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
-	ClickHouseDatabase string   `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
-	ClickHouseUser     string   `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
-	ClickHousePassword string   `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
+	ClickHouseAddr []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
+	// Database holding audit_events and audit_checkpoints (created by migrations).
+	ClickHouseDatabase string `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
+	// ClickHouse user.
+	ClickHouseUser string `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
+	// ClickHouse password (TRAILKEEP_CLICKHOUSE_PASSWORD_FILE wins).
+	ClickHousePassword string `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
 	// Brokers and EventsTopic receive the access events, like ingest's events.
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
 	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
 	Kafka kafka.Security
 	// ClickHouseSecurity is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
 	ClickHouseSecurity clickhouse.Security
-	EventsTopic        string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
+	// Topic of canonical events, keyed by tenant (the chain key).
+	EventsTopic string `env:"TRAILKEEP_EVENTS_TOPIC, default=audit.events"`
 	// OperatorTenant receives the access events of all-tenant admin tokens.
-	OperatorTenant  string        `env:"TRAILKEEP_QUERY_OPERATOR_TENANT, default=trailkeep"`
-	SQLMaxRows      int           `env:"TRAILKEEP_QUERY_SQL_MAX_ROWS, default=10000"`
-	SQLMaxTime      time.Duration `env:"TRAILKEEP_QUERY_SQL_MAX_TIME, default=30s"`
-	SQLMaxMemory    int64         `env:"TRAILKEEP_QUERY_SQL_MAX_MEMORY, default=4000000000"`
+	OperatorTenant string `env:"TRAILKEEP_QUERY_OPERATOR_TENANT, default=trailkeep"`
+	// Most rows a read-only SQL statement returns (truncated says when it cut).
+	SQLMaxRows int `env:"TRAILKEEP_QUERY_SQL_MAX_ROWS, default=10000"`
+	// max_execution_time of a read-only SQL statement, also enforced by a client deadline.
+	SQLMaxTime time.Duration `env:"TRAILKEEP_QUERY_SQL_MAX_TIME, default=30s"`
+	// max_memory_usage of a read-only SQL statement, in bytes.
+	SQLMaxMemory int64 `env:"TRAILKEEP_QUERY_SQL_MAX_MEMORY, default=4000000000"`
+	// How long in-flight calls may finish on SIGTERM.
 	ShutdownTimeout time.Duration `env:"TRAILKEEP_QUERY_SHUTDOWN_TIMEOUT, default=30s"`
-	LogLevel        string        `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+	// debug, info, warn or error.
+	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 }
 
 func main() {

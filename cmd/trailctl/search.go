@@ -24,10 +24,14 @@ import (
 // variables the chainer reads; the password is taken only from the environment, so
 // it never shows in a process list or shell history.
 type storeFlags struct {
-	Addr     []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
-	Database string   `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
-	User     string   `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
-	Password string   `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
+	// ClickHouse native-protocol address(es), host:port (9440 with TLS).
+	Addr []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
+	// Database holding audit_events and audit_checkpoints (created by migrations).
+	Database string `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`
+	// ClickHouse user.
+	User string `env:"TRAILKEEP_CLICKHOUSE_USER, default=default"`
+	// ClickHouse password (TRAILKEEP_CLICKHOUSE_PASSWORD_FILE wins).
+	Password string `env:"TRAILKEEP_CLICKHOUSE_PASSWORD"`
 	// Security is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
 	Security clickhouse.Security
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
@@ -91,5 +92,22 @@ func TestSecurityConfigErrors(t *testing.T) {
 				t.Errorf("error does not name the setting: %v", err)
 			}
 		})
+	}
+}
+
+// TestSecurityFromEnvironment: the binaries embed Security in their configuration as
+// an untagged field; go-envconfig must fill it from the documented variables.
+func TestSecurityFromEnvironment(t *testing.T) {
+	var cfg struct {
+		Kafka kafka.Security
+	}
+	env := envconfig.MapLookuper(map[string]string{"TRAILKEEP_KAFKA_TLS": "true", "TRAILKEEP_KAFKA_TLS_CA_FILE": "/ca.pem",
+		"TRAILKEEP_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "TRAILKEEP_KAFKA_SASL_USER": "u", "TRAILKEEP_KAFKA_SASL_PASSWORD_FILE": "/pw"})
+	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: env}); err != nil {
+		t.Fatal(err)
+	}
+	want := kafka.Security{TLS: true, TLSCAFile: "/ca.pem", SASLMechanism: "SCRAM-SHA-512", SASLUser: "u", SASLPasswordFile: "/pw"}
+	if cfg.Kafka != want {
+		t.Fatalf("%+v, want %+v", cfg.Kafka, want)
 	}
 }

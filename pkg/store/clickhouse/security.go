@@ -17,8 +17,10 @@ type Security struct {
 	// TRAILKEEP_CLICKHOUSE_PASSWORD.
 	PasswordFile string `env:"TRAILKEEP_CLICKHOUSE_PASSWORD_FILE"`
 	// TLS turns TLS on; implied by any TLS file.
-	TLS         bool   `env:"TRAILKEEP_CLICKHOUSE_TLS"`
-	TLSCAFile   string `env:"TRAILKEEP_CLICKHOUSE_TLS_CA_FILE"`
+	TLS bool `env:"TRAILKEEP_CLICKHOUSE_TLS"`
+	// TLSCAFile is a PEM bundle of the CAs to trust; default the system roots.
+	TLSCAFile string `env:"TRAILKEEP_CLICKHOUSE_TLS_CA_FILE"`
+	// TLSCertFile and TLSKeyFile are a PEM client certificate and key (mutual TLS).
 	TLSCertFile string `env:"TRAILKEEP_CLICKHOUSE_TLS_CERT_FILE"`
 	TLSKeyFile  string `env:"TRAILKEEP_CLICKHOUSE_TLS_KEY_FILE"`
 	// TLSServerName overrides the host name checked in the server's certificate.

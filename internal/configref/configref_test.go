@@ -1,0 +1,61 @@
+package configref
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trailkeep/trailkeep/internal/repo"
+)
+
+var update = flag.Bool("update", false, "rewrite CONFIGURATION.md")
+
+// TestReferenceIsCurrent regenerates the reference from the sources and compares it
+// with CONFIGURATION.md.
+func TestReferenceIsCurrent(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := Collect(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct{ bin, name string }{
+		{"ingest", "TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES"}, {"ingest", "TRAILKEEP_KAFKA_SASL_MECHANISM"},
+		{"chainer", "TRAILKEEP_CLICKHOUSE_TLS_CA_FILE"}, {"query", "TRAILKEEP_KAFKA_TLS_CA_FILE"}, {"trailctl", "TRAILKEEP_CLICKHOUSE_PASSWORD_FILE"},
+	} {
+		found := false
+		for _, v := range vars[want.bin] {
+			found = found || v.Name == want.name
+		}
+		if !found {
+			t.Errorf("%s: %s not collected", want.bin, want.name)
+		}
+	}
+	for bin, vs := range vars {
+		for _, v := range vs {
+			// Datadog's own variable names are read as its tools read them.
+			if !strings.HasPrefix(v.Name, "TRAILKEEP_") && !strings.HasPrefix(v.Name, "DD_") {
+				t.Errorf("%s: %s does not start with TRAILKEEP_", bin, v.Name)
+			}
+			if v.Doc == "" {
+				t.Errorf("%s: %s has no doc comment: say what it means above the field", bin, v.Name)
+			}
+		}
+	}
+	got := Markdown(vars)
+	path := filepath.Join(root, "CONFIGURATION.md")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	old, err := os.ReadFile(path)
+	if err != nil || string(old) != got {
+		t.Fatalf("CONFIGURATION.md is stale (or missing: %v); run go test ./internal/configref -update", err)
+	}
+}
