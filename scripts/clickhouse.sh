@@ -8,6 +8,8 @@
 #   scripts/clickhouse.sh status
 #
 # TRAILKEEP_CLICKHOUSE_PORT (19000) and TRAILKEEP_CLICKHOUSE_DIR override port and dir.
+# TRAILKEEP_CLICKHOUSE_SECURE=1 also serves the native protocol over TLS on port+3 with a
+# CA and server certificate generated into $dir/tls (ca.pem), for the connection tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="${TRAILKEEP_CLICKHOUSE_DIR:-$root/.run/clickhouse}"
@@ -40,6 +42,27 @@ config() {
       -e "s|<level>trace</level>|<level>warning</level>|" \
       /etc/clickhouse-server/config.xml >"$dir/config.xml"
   cp /etc/clickhouse-server/users.xml "$dir/users.xml"
+  if [[ "${TRAILKEEP_CLICKHOUSE_SECURE:-0}" == 1 ]]; then secure_config; fi
+}
+
+# secure_config enables tcp_port_secure with a generated certificate signed by a
+# generated CA.
+secure_config() {
+  local t="$dir/tls"
+  if [[ ! -f "$t/.complete" ]]; then
+    rm -rf "$t" && mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=trailkeep-test-ca" \
+      -keyout "$t/ca-key.pem" -out "$t/ca.pem" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$t/san.ext"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$t/server.key" -out "$t/server.csr" >/dev/null 2>&1
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial -days 3650 \
+      -extfile "$t/san.ext" -out "$t/server.crt" >/dev/null 2>&1
+    touch "$t/.complete"
+  fi
+  # The packaged tcp_port_secure is inside a comment: add one after tcp_port instead.
+  sed -i -e "s|<tcp_port>$port</tcp_port>|<tcp_port>$port</tcp_port><tcp_port_secure>$((port + 3))</tcp_port_secure>|" \
+      -e "s|/etc/clickhouse-server/server.crt|$t/server.crt|; s|/etc/clickhouse-server/server.key|$t/server.key|" \
+      -e "s|<dhParamsFile>.*</dhParamsFile>||" "$dir/config.xml"
 }
 
 start() {

@@ -6,7 +6,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -60,4 +63,36 @@ func Store(t testing.TB) *clickhouse.Store {
 		s.Close()
 	})
 	return s
+}
+
+// Secure is a private server that also serves the native protocol over TLS.
+type Secure struct {
+	Addr, TLSAddr, CAFile string
+}
+
+// PrivateSecure starts a server of its own under .run/<name> on port (plain) and
+// port+3 (TLS, certificate signed by the generated CA in CAFile), stopped when the
+// test ends.
+func PrivateSecure(t testing.TB, name string, port int) *Secure {
+	t.Helper()
+	script, err := repo.Script("clickhouse.sh")
+	if err != nil {
+		t.Fatalf("chtest: %v", err)
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatalf("chtest: %v", err)
+	}
+	dir := filepath.Join(root, ".run", name)
+	env := append(os.Environ(), "TRAILKEEP_CLICKHOUSE_SECURE=1", "TRAILKEEP_CLICKHOUSE_DIR="+dir, "TRAILKEEP_CLICKHOUSE_PORT="+strconv.Itoa(port))
+	run := func(verb string) {
+		cmd := exec.Command("bash", script, verb)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("chtest: scripts/clickhouse.sh %s: %v\n%s", verb, err, out)
+		}
+	}
+	t.Cleanup(func() { run("stop") })
+	run("start")
+	return &Secure{Addr: "127.0.0.1:" + strconv.Itoa(port), TLSAddr: "127.0.0.1:" + strconv.Itoa(port+3), CAFile: filepath.Join(dir, "tls", "ca.pem")}
 }
