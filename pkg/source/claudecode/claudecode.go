@@ -38,9 +38,6 @@ package claudecode
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -49,6 +46,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/source/sourcetext"
 )
 
 // Limits for hook payloads. They are larger than a canonical event's because
@@ -122,11 +120,10 @@ var passthrough = []string{
 }
 
 const (
-	maxText      = 8192 // metadata string limit in the v1 schema
+	maxText      = sourcetext.MaxText
 	maxUnknown   = 1024 // per unknown field, so many of them still fit one event
 	maxReason    = 1024 // result.reason limit (text1k)
-	maxMetaKeys  = 64
-	truncMarker  = "…[truncated]"
+	maxMetaKeys  = sourcetext.MaxMetaKeys
 	toolInputKey = "tool_input"
 )
 
@@ -192,10 +189,10 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		return red
 	}
 	text := func(key string, v string, limit int) {
-		meta[key] = truncate(keep("/metadata/"+key, v), limit)
+		meta[key] = sourcetext.Truncate(keep("/metadata/"+key, v), limit)
 	}
 
-	src := map[string]any{"channel": "http_hook", "raw_event": clip(name, 256)}
+	src := map[string]any{"channel": "http_hook", "raw_event": sourcetext.Clip(name, 256)}
 	doc["source"] = src
 	session := map[string]any{"id": sessionID}
 	if promptID != "" {
@@ -274,7 +271,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	if !known && toolName != "" {
 		meta["tool_name"] = toolName
 	}
-	doc["resource"] = map[string]any{"type": resType, "id": clip(keep("/resource/id", resID), 256)}
+	doc["resource"] = map[string]any{"type": resType, "id": sourcetext.Clip(keep("/resource/id", resID), 256)}
 
 	// Tool input: digest of what the agent sent, redacted text for humans.
 	if ti, ok := p["tool_input"]; ok {
@@ -282,7 +279,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		if err != nil {
 			return nil, &event.ValidationError{Errors: []event.FieldError{{Field: "/tool_input", Rule: event.RuleNumber, Message: err.Error()}}}
 		}
-		digest := Digest(canon)
+		digest := sourcetext.Digest(canon)
 		approval := map[string]any{}
 		switch name {
 		case "PreToolUse":
@@ -315,12 +312,12 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		if len(redCanon) > maxText {
 			meta["tool_input_truncated"] = true
 		}
-		meta[toolInputKey] = truncate(string(redCanon), maxText)
+		meta[toolInputKey] = sourcetext.Truncate(string(redCanon), maxText)
 	}
 	if tr, ok := p["tool_response"]; ok {
 		canon, err := event.AppendCanonical(nil, tr)
 		if err == nil {
-			meta["tool_response_sha256"] = Digest(canon)
+			meta["tool_response_sha256"] = sourcetext.Digest(canon)
 			meta["tool_response_bytes"] = float64(len(canon))
 		}
 	}
@@ -332,13 +329,13 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	case "PostToolUseFailure", "StopFailure":
 		r := map[string]any{"status": event.StatusFailure}
 		if e := stringOf(p["error"]); e != "" {
-			r["reason"] = truncate(sanitizeText(keep("/result/reason", e)), maxReason)
+			r["reason"] = sourcetext.Truncate(sourcetext.StripControl(keep("/result/reason", e)), maxReason)
 		}
 		doc["result"] = r
 	case "PermissionDenied":
 		r := map[string]any{"status": event.StatusDenied}
 		if e := stringOf(p["reason"]); e != "" {
-			r["reason"] = truncate(sanitizeText(keep("/result/reason", e)), maxReason)
+			r["reason"] = sourcetext.Truncate(sourcetext.StripControl(keep("/result/reason", e)), maxReason)
 		}
 		doc["result"] = r
 	}
@@ -363,7 +360,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		if !ok {
 			continue
 		}
-		meta[k+"_sha256"] = Digest([]byte(v))
+		meta[k+"_sha256"] = sourcetext.Digest([]byte(v))
 		meta[k+"_length"] = float64(utf8.RuneCountInString(v))
 		if o.PromptText {
 			text(k, v, maxText)
@@ -375,7 +372,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	}
 	if eff, ok := p["effort"].(map[string]any); ok {
 		if lvl, ok := eff["level"].(string); ok && lvl != "" {
-			meta["effort_level"] = clip(lvl, 256)
+			meta["effort_level"] = sourcetext.Clip(lvl, 256)
 		}
 	}
 	for _, k := range passthrough {
@@ -404,7 +401,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	dropped := 0
 	for _, k := range unknown {
 		key := "x." + k
-		if len(meta) >= maxMetaKeys-2 || !metaKey.MatchString(key) {
+		if len(meta) >= maxMetaKeys-2 || !sourcetext.MetaKey.MatchString(key) {
 			dropped++
 			continue
 		}
@@ -416,7 +413,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 			switch {
 			case v == "":
 			case utf8.RuneCountInString(v) > maxUnknownText:
-				meta[key+"_sha256"] = Digest([]byte(v))
+				meta[key+"_sha256"] = sourcetext.Digest([]byte(v))
 				meta[key+"_length"] = float64(utf8.RuneCountInString(v))
 			default:
 				text(key, v, maxUnknown)
@@ -432,7 +429,7 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 				dropped++
 				continue
 			}
-			meta[key] = truncate(string(canon), maxUnknown)
+			meta[key] = sourcetext.Truncate(string(canon), maxUnknown)
 		}
 	}
 	if dropped > 0 {
@@ -448,14 +445,14 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	}
 	if len(nulls) > 0 {
 		sort.Strings(nulls)
-		meta["null_fields"] = truncate(keep("/metadata/null_fields", strings.Join(nulls, ",")), maxUnknown)
+		meta["null_fields"] = sourcetext.Truncate(keep("/metadata/null_fields", strings.Join(nulls, ",")), maxUnknown)
 	}
 	// The payload's mcp_server{name, source} (MCP tool calls) is kept beside the
 	// server named by the tool (mcp__<server>__<tool>), never in its place.
 	if srv, ok := p["mcp_server"].(map[string]any); ok {
 		for _, k := range []string{"name", "source"} {
 			if v, ok := srv[k].(string); ok && v != "" {
-				meta["mcp_server_"+k] = truncate(keep("/metadata/mcp_server_"+k, v), 256)
+				meta["mcp_server_"+k] = sourcetext.Truncate(keep("/metadata/mcp_server_"+k, v), 256)
 			}
 		}
 	}
@@ -469,14 +466,6 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	}
 	return doc, nil
 }
-
-// Digest is "sha256:" + hex SHA-256 of b, the form of approval digests.
-func Digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-var metaKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
 
 // snake turns a CamelCase hook name into a valid action segment (lower snake case
 // starting with a letter).
@@ -507,39 +496,6 @@ func snake(name string) string {
 	return strings.TrimRight(s, "_")
 }
 
-// truncate cuts s to at most limit bytes on a rune boundary, with a marker.
-func truncate(s string, limit int) string {
-	if len(s) <= limit {
-		return s
-	}
-	return clip(s, limit-len(truncMarker)) + truncMarker
-}
-
-// clip cuts s to at most n bytes on a rune boundary (identifiers: no marker).
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// sanitizeText drops control characters that text1k forbids (all but tab and line
-// breaks), so an odd error message never costs the event.
-func sanitizeText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return r
-		}
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-}
-
 func stringOf(v any) string { s, _ := v.(string); return s }
 
 // summarizeCalls is PostToolBatch's tool_calls as stored: per call its name, id and
@@ -553,13 +509,13 @@ func summarizeCalls(calls []any) string {
 		sum := map[string]any{}
 		for _, k := range []string{"tool_name", "tool_use_id"} {
 			if v, ok := m[k].(string); ok {
-				sum[k] = clip(v, 256)
+				sum[k] = sourcetext.Clip(v, 256)
 			}
 		}
 		for _, k := range []string{"tool_input", "tool_response"} {
 			if v, ok := m[k]; ok {
 				if canon, err := event.AppendCanonical(nil, v); err == nil {
-					sum[k+"_sha256"] = Digest(canon)
+					sum[k+"_sha256"] = sourcetext.Digest(canon)
 					sum[k+"_bytes"] = float64(len(canon))
 				}
 			}
@@ -593,7 +549,7 @@ func digestPrompt(ti any, meta map[string]any) any {
 	for k, v := range m {
 		c[k] = v
 	}
-	c["prompt"] = Digest([]byte(pr))
+	c["prompt"] = sourcetext.Digest([]byte(pr))
 	meta["tool_input_prompt_length"] = float64(utf8.RuneCountInString(pr))
 	return c
 }
@@ -604,7 +560,7 @@ func digestLongText(v any) any {
 	switch x := v.(type) {
 	case string:
 		if utf8.RuneCountInString(x) > maxUnknownText {
-			return Digest([]byte(x))
+			return sourcetext.Digest([]byte(x))
 		}
 		return x
 	case map[string]any:

@@ -11,6 +11,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/fixtures"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/source/sourcetext"
 )
 
 var testRedactor *redact.Redactor
@@ -115,7 +116,7 @@ func TestMappingDetails(t *testing.T) {
 				if len(ev.Redactions) != 1 || ev.Redactions[0].Field != "/metadata/tool_input" {
 					t.Errorf("redactions %+v", ev.Redactions)
 				}
-				if ev.Approval.ApprovedParamsDigest != Digest([]byte(`{"command":"psql postgres://app:Sup3rS3cretPw@db/pay"}`)) {
+				if ev.Approval.ApprovedParamsDigest != sourcetext.Digest([]byte(`{"command":"psql postgres://app:Sup3rS3cretPw@db/pay"}`)) {
 					t.Errorf("digest %s", ev.Approval.ApprovedParamsDigest)
 				}
 			}},

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/source/sourcetext"
 )
 
 // claudeEvent is how one claude_code.* event maps: its action, the resource type and
@@ -75,10 +76,10 @@ func (r *record) claudeCode(name string) {
 				break
 			}
 		}
-		r.doc["resource"] = map[string]any{"type": ce.resource, "id": clip(cmp.Or(id, r.str("session.id"), "unknown"), 256)}
+		r.doc["resource"] = map[string]any{"type": ce.resource, "id": sourcetext.Clip(cmp.Or(id, r.str("session.id"), "unknown"), 256)}
 	default:
 		ce.action = "claude_code." + snake(name)
-		r.doc["resource"] = map[string]any{"type": "session", "id": clip(cmp.Or(r.str("session.id"), "unknown"), 256)}
+		r.doc["resource"] = map[string]any{"type": "session", "id": sourcetext.Clip(cmp.Or(r.str("session.id"), "unknown"), 256)}
 	}
 	r.doc["action"] = ce.action
 	r.numbers("cost_usd", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "duration_ms", "prompt_length", "status_code", "attempt")
@@ -119,13 +120,13 @@ func (r *record) toolResource() {
 	if strings.HasPrefix(name, "mcp__") {
 		typ = "mcp_tool"
 		if parts := strings.SplitN(name, "__", 3); len(parts) == 3 {
-			r.meta["mcp_server"] = clip(parts[1], 256)
-			r.meta["mcp_tool"] = clip(parts[2], 256)
+			r.meta["mcp_server"] = sourcetext.Clip(parts[1], 256)
+			r.meta["mcp_tool"] = sourcetext.Clip(parts[2], 256)
 		}
 	}
-	r.doc["resource"] = map[string]any{"type": typ, "id": clip(cmp.Or(name, "unknown"), 256)}
+	r.doc["resource"] = map[string]any{"type": typ, "id": sourcetext.Clip(cmp.Or(name, "unknown"), 256)}
 	if ts := r.str("tool_source"); ts != "" {
-		r.meta["tool_source"] = clip(ts, 256)
+		r.meta["tool_source"] = sourcetext.Clip(ts, 256)
 		r.use("tool_source")
 	}
 }
@@ -139,22 +140,22 @@ func (r *record) toolDecision() {
 	if d, ok := decisions[dec]; ok {
 		a["decision"] = d
 	} else if dec != "" {
-		r.meta["decision"] = clip(dec, 256)
+		r.meta["decision"] = sourcetext.Clip(dec, 256)
 	}
 	if src != "" {
-		r.meta["decision_source"] = clip(src, 256)
+		r.meta["decision_source"] = sourcetext.Clip(src, 256)
 		by := src
 		if strings.HasPrefix(src, "user_") {
 			by, _ = r.doc["actor"].(map[string]any)["id"].(string)
 		}
-		a["decided_by"] = clip(cmp.Or(by, src), 256)
+		a["decided_by"] = sourcetext.Clip(cmp.Or(by, src), 256)
 	}
 	if len(a) > 0 {
 		r.doc["approval"] = a
 	}
 	if p := r.str("tool_parameters"); p != "" {
 		r.use("tool_parameters")
-		r.meta["tool_parameters_sha256"] = digest([]byte(p))
+		r.meta["tool_parameters_sha256"] = sourcetext.Digest([]byte(p))
 		r.text("tool_parameters", p, maxText)
 	}
 }
@@ -173,7 +174,7 @@ func (r *record) toolResult() {
 		for _, rule := range rules {
 			r.applied = append(r.applied, redact.Applied{Field: "/result/reason", Rule: rule})
 		}
-		res["reason"] = truncate(sanitize(red), 1024)
+		res["reason"] = sourcetext.Truncate(sourcetext.StripControl(red), 1024)
 	}
 	if d := r.str("duration_ms"); d != "" {
 		if n, err := strconv.ParseUint(d, 10, 53); err == nil && res["status"] != nil {
@@ -186,7 +187,7 @@ func (r *record) toolResult() {
 	}
 	for _, k := range []string{"decision_type", "decision_source"} {
 		if v := r.str(k); v != "" {
-			r.meta[k] = clip(v, 256)
+			r.meta[k] = sourcetext.Clip(v, 256)
 			r.use(k)
 		}
 	}
@@ -204,17 +205,4 @@ func (r *record) numbers(keys ...string) {
 			r.use(k)
 		}
 	}
-}
-
-// sanitize drops control characters other than tab and line breaks (result.reason).
-func sanitize(s string) string {
-	return strings.Map(func(c rune) rune {
-		if c == '\t' || c == '\n' || c == '\r' {
-			return c
-		}
-		if c < 0x20 || c == 0x7f {
-			return -1
-		}
-		return c
-	}, s)
 }

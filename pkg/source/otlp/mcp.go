@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/source/sourcetext"
 )
 
 // mcp maps a record of an MCP gateway (OpenTelemetry MCP and GenAI semantic
@@ -18,36 +19,36 @@ func (r *record) mcp() {
 	r.use("mcp.method.name")
 	server := cmp.Or(r.str("mcp.server.name"), r.str("server.address"), r.str("service.name"))
 	if server != "" {
-		r.meta["mcp_server"] = clip(server, 256)
+		r.meta["mcp_server"] = sourcetext.Clip(server, 256)
 	}
 	if method != "tools/call" {
 		r.doc["action"] = "mcp." + snake(method)
-		r.doc["resource"] = map[string]any{"type": "mcp_server", "id": clip(cmp.Or(server, "unknown"), 256)}
+		r.doc["resource"] = map[string]any{"type": "mcp_server", "id": sourcetext.Clip(cmp.Or(server, "unknown"), 256)}
 		return
 	}
 	tool := cmp.Or(r.str("gen_ai.tool.name"), r.str("mcp.tool.name"))
 	r.use("gen_ai.tool.name", "mcp.tool.name")
 	r.doc["action"] = "tool.executed"
-	r.doc["resource"] = map[string]any{"type": "mcp_tool", "id": clip(cmp.Or(tool, "unknown"), 256)}
+	r.doc["resource"] = map[string]any{"type": "mcp_tool", "id": sourcetext.Clip(cmp.Or(tool, "unknown"), 256)}
 	if id := cmp.Or(r.str("gen_ai.tool.call.id"), r.str("mcp.request.id"), r.str("jsonrpc.request.id")); id != "" {
 		s, _ := r.doc["session"].(map[string]any)
 		if s == nil {
 			s = map[string]any{}
 			r.doc["session"] = s
 		}
-		s["tool_use_id"] = clip(id, 256)
+		s["tool_use_id"] = sourcetext.Clip(id, 256)
 		r.use("gen_ai.tool.call.id", "mcp.request.id", "jsonrpc.request.id")
 	}
 	for _, k := range []string{"gen_ai.tool.call.arguments", "mcp.tool.arguments"} {
 		if args := r.str(k); args != "" {
 			r.use(k)
-			r.doc["approval"] = map[string]any{"executed_params_digest": digest(canonicalArgs(args))}
+			r.doc["approval"] = map[string]any{"executed_params_digest": sourcetext.Digest(canonicalArgs(args))}
 			r.text("tool_input", args, maxText)
 			break
 		}
 	}
 	if e := r.str("error.type"); e != "" {
-		r.doc["result"] = map[string]any{"status": "failure", "reason": truncate(sanitize(e), 1024)}
+		r.doc["result"] = map[string]any{"status": "failure", "reason": sourcetext.Truncate(sourcetext.StripControl(e), 1024)}
 		r.use("error.type")
 	} else if strings.EqualFold(r.str("mcp.tool.is_error"), "true") {
 		r.doc["result"] = map[string]any{"status": "failure"}

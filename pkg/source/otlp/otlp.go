@@ -21,10 +21,7 @@ package otlp
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +33,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/source/sourcetext"
 )
 
 // Options configure a mapping.
@@ -111,7 +109,7 @@ func mapRecord(res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.LogR
 		r.mcp()
 	default:
 		r.doc["action"] = "telemetry." + snake(name)
-		r.doc["resource"] = map[string]any{"type": "telemetry", "id": clip(cmp.Or(r.str("service.name"), name), 256)}
+		r.doc["resource"] = map[string]any{"type": "telemetry", "id": sourcetext.Clip(cmp.Or(r.str("service.name"), name), 256)}
 	}
 	r.rest()
 	if len(r.meta) > 0 {
@@ -156,7 +154,7 @@ func eventName(lr plog.LogRecord, scope pcommon.InstrumentationScope) (string, i
 	if m := attr("mcp.method.name"); m != "" {
 		return m, kindMCP
 	}
-	return cmp.Or(attr("event.name"), clip(body, 64), "log"), kindOther
+	return cmp.Or(attr("event.name"), sourcetext.Clip(body, 64), "log"), kindOther
 }
 
 func (r *record) source(res pcommon.Map, kind int, name string) map[string]any {
@@ -165,13 +163,13 @@ func (r *record) source(res pcommon.Map, kind int, name string) map[string]any {
 	case kindClaudeCode:
 		src["raw_event"] = "claude_code." + name
 	default:
-		src["raw_event"] = clip(name, 256)
+		src["raw_event"] = sourcetext.Clip(name, 256)
 	}
 	if v, ok := res.Get("service.version"); ok && v.AsString() != "" {
-		src["tool_version"] = clip(v.AsString(), 256)
+		src["tool_version"] = sourcetext.Clip(v.AsString(), 256)
 	}
 	if v, ok := res.Get("service.name"); ok {
-		r.meta["otel.service.name"] = clip(v.AsString(), 256)
+		r.meta["otel.service.name"] = sourcetext.Clip(v.AsString(), 256)
 	}
 	return src
 }
@@ -181,12 +179,12 @@ func (r *record) actor() map[string]any {
 	email, uuid, uid := r.str("user.email"), r.str("user.account_uuid"), r.str("user.id")
 	for k, v := range map[string]string{"otel.user.email": email, "otel.user.account_uuid": uuid, "otel.user.id": uid} {
 		if v != "" {
-			r.meta[k] = clip(v, 256)
+			r.meta[k] = sourcetext.Clip(v, 256)
 		}
 	}
 	r.use("user.email", "user.account_uuid", "user.id")
 	if org := r.str("organization.id"); org != "" {
-		r.meta["otel.organization.id"] = clip(org, 256)
+		r.meta["otel.organization.id"] = sourcetext.Clip(org, 256)
 		r.use("organization.id")
 	}
 	if r.o.Actor != nil {
@@ -201,13 +199,13 @@ func (r *record) actor() map[string]any {
 	}
 	switch {
 	case email != "":
-		return map[string]any{"type": event.ActorUser, "id": clip(email, 256), "email": email}
+		return map[string]any{"type": event.ActorUser, "id": sourcetext.Clip(email, 256), "email": email}
 	case uuid != "":
-		return map[string]any{"type": event.ActorUser, "id": clip(uuid, 256)}
+		return map[string]any{"type": event.ActorUser, "id": sourcetext.Clip(uuid, 256)}
 	case uid != "":
-		return map[string]any{"type": event.ActorUser, "id": clip("claude-code-user:"+uid, 256)}
+		return map[string]any{"type": event.ActorUser, "id": sourcetext.Clip("claude-code-user:"+uid, 256)}
 	default:
-		return map[string]any{"type": event.ActorAgent, "id": clip("otel:"+cmp.Or(r.str("session.id"), r.str("service.name"), "unknown"), 256)}
+		return map[string]any{"type": event.ActorAgent, "id": sourcetext.Clip("otel:"+cmp.Or(r.str("session.id"), r.str("service.name"), "unknown"), 256)}
 	}
 }
 
@@ -234,12 +232,12 @@ func (r *record) session() {
 	s := map[string]any{}
 	for k, a := range map[string]string{"id": "session.id", "prompt_id": "prompt.id", "tool_use_id": "tool_use_id"} {
 		if v := r.str(a); v != "" {
-			s[k] = clip(v, 256)
+			s[k] = sourcetext.Clip(v, 256)
 			r.use(a)
 		}
 	}
 	if v := r.str("mcp.session.id"); v != "" && s["id"] == nil {
-		s["id"] = clip(v, 256)
+		s["id"] = sourcetext.Clip(v, 256)
 		r.use("mcp.session.id")
 	}
 	if len(s) > 0 {
@@ -260,7 +258,7 @@ func (r *record) rest() {
 	dropped := 0
 	for _, k := range keys {
 		key := "otel." + k
-		if len(r.meta) >= maxMetaKeys-1 || !metaKey.MatchString(key) {
+		if len(r.meta) >= maxMetaKeys-1 || !sourcetext.MetaKey.MatchString(key) {
 			dropped++
 			continue
 		}
@@ -310,12 +308,12 @@ func (r *record) text(key, s string, limit int) {
 	for _, rule := range rules {
 		r.applied = append(r.applied, redact.Applied{Field: "/metadata/" + key, Rule: rule})
 	}
-	r.meta[key] = truncate(red, limit)
+	r.meta[key] = sourcetext.Truncate(red, limit)
 }
 
 // digest keeps the SHA-256 and length of s instead of s.
 func (r *record) digest(key, s string) {
-	r.meta[key+"_sha256"] = digest([]byte(s))
+	r.meta[key+"_sha256"] = sourcetext.Digest([]byte(s))
 	r.meta[key+"_length"] = float64(utf8.RuneCountInString(s))
 }
 
@@ -334,36 +332,10 @@ func (r *record) use(keys ...string) {
 }
 
 const (
-	maxMetaKeys = 64
-	maxText     = 8192
+	maxMetaKeys = sourcetext.MaxMetaKeys
+	maxText     = sourcetext.MaxText
 	maxKeptText = 1024
 )
-
-var metaKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
-
-func digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-const truncMarker = "…[truncated]"
-
-func truncate(s string, limit int) string {
-	if len(s) <= limit {
-		return s
-	}
-	return clip(s, limit-len(truncMarker)) + truncMarker
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 // snake makes an action segment: lower case, [a-z0-9_], starting with a letter.
 func snake(s string) string {
@@ -380,5 +352,5 @@ func snake(s string) string {
 	if out == "" || out[0] < 'a' || out[0] > 'z' {
 		out = "event_" + out
 	}
-	return clip(out, 100)
+	return sourcetext.Clip(out, 100)
 }

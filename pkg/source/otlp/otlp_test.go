@@ -14,6 +14,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/fixtures"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/redact"
+	"github.com/trailkeep/trailkeep/pkg/source/sourcetext"
 )
 
 var sharedRedactor = sync.OnceValues(redact.New)
@@ -190,4 +191,4 @@ func TestSampling(t *testing.T) {
 	}
 }
 
-func sha(s string) string { return strings.TrimPrefix(digest([]byte(s)), "sha256:") }
+func sha(s string) string { return strings.TrimPrefix(sourcetext.Digest([]byte(s)), "sha256:") }
