@@ -71,7 +71,13 @@ start() {
   exec 9>"$dir.lock"
   flock 9
   if alive && answers; then log "reusing server pid $(cat "$pidfile") on 127.0.0.1:$port"; return; fi
-  if answers; then log "127.0.0.1:$port is served by a process not started from $dir; using it"; return; fi
+  if answers; then
+    if [[ "${TRAILKEEP_CLICKHOUSE_EXCLUSIVE:-0}" == 1 ]]; then
+      log "127.0.0.1:$port is served by a process not started from $dir, and this server must be its own (TRAILKEEP_CLICKHOUSE_EXCLUSIVE)"
+      exit 1
+    fi
+    log "127.0.0.1:$port is served by a process not started from $dir; using it"; return
+  fi
   install
   config
   log "starting ClickHouse on 127.0.0.1:$port (data in $dir)"

@@ -174,6 +174,10 @@ start() {
   fi
   if answers; then
     # Started from another checkout (or by hand): use it rather than fail on the port.
+    if [[ "${TRAILKEEP_KAFKA_EXCLUSIVE:-0}" == 1 ]]; then
+      log "127.0.0.1:$port is served by a process not started from $dir, and this broker must be its own (TRAILKEEP_KAFKA_EXCLUSIVE)"
+      exit 1
+    fi
     log "127.0.0.1:$port is already served by a process not started from $dir; using it"
     return
   fi

@@ -84,7 +84,7 @@ func PrivateSecure(t testing.TB, name string, port int) *Secure {
 		t.Fatalf("chtest: %v", err)
 	}
 	dir := filepath.Join(root, ".run", name)
-	env := append(os.Environ(), "TRAILKEEP_CLICKHOUSE_SECURE=1", "TRAILKEEP_CLICKHOUSE_DIR="+dir, "TRAILKEEP_CLICKHOUSE_PORT="+strconv.Itoa(port))
+	env := append(os.Environ(), "TRAILKEEP_CLICKHOUSE_SECURE=1", "TRAILKEEP_CLICKHOUSE_EXCLUSIVE=1", "TRAILKEEP_CLICKHOUSE_DIR="+dir, "TRAILKEEP_CLICKHOUSE_PORT="+strconv.Itoa(port))
 	run := func(verb string) {
 		cmd := exec.Command("bash", script, verb)
 		cmd.Env = env

@@ -58,6 +58,7 @@ func Private(t testing.TB, name string, port int) *Broker {
 			"TRAILKEEP_KAFKA_PORT=" + strconv.Itoa(port),
 			"TRAILKEEP_KAFKA_CONTROLLER_PORT=" + strconv.Itoa(port+1),
 			"TRAILKEEP_KAFKA_DIR=" + filepath.Join(r, ".run", name),
+			"TRAILKEEP_KAFKA_EXCLUSIVE=1", // never a broker another test owns
 		},
 	}
 	t.Cleanup(func() { b.run(t, "stop") })
@@ -76,7 +77,8 @@ type Secure struct {
 }
 
 // PrivateSecure starts such a broker under .run/<name> (ports port .. port+3); it is
-// stopped when the test ends.
+// stopped when the test ends. Ports of private brokers: 19292-19293 the outage test,
+// 19392-19395 the secure one; a port already served by something else fails the test.
 func PrivateSecure(t testing.TB, name string, port int) *Secure {
 	t.Helper()
 	r := root(t)
@@ -89,6 +91,7 @@ func PrivateSecure(t testing.TB, name string, port int) *Secure {
 			"TRAILKEEP_KAFKA_CONTROLLER_PORT=" + strconv.Itoa(port+1),
 			"TRAILKEEP_KAFKA_DIR=" + dir,
 			"TRAILKEEP_KAFKA_SECURE=1",
+			"TRAILKEEP_KAFKA_EXCLUSIVE=1",
 		},
 	}
 	t.Cleanup(func() { b.run(t, "stop") })
