@@ -2,9 +2,7 @@ package queryapi
 
 import (
 	"encoding/csv"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/export"
@@ -24,16 +22,12 @@ func (s *Server) approvals(w http.ResponseWriter, r *http.Request, c *call) {
 		c.invalid(w, ActionSearched, meta, queryError("q", err))
 		return
 	}
-	req := clickhouse.ApprovalsRequest{Filter: f, Tenants: c.tenants, Limit: 100}
-	if l := qv.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > clickhouse.MaxSearchLimit {
-			c.invalid(w, ActionSearched, meta, event.FieldError{Field: "limit", Rule: "range", Limit: "1.." + strconv.Itoa(clickhouse.MaxSearchLimit),
-				Message: fmt.Sprintf("limit must be a whole number from 1 to %d", clickhouse.MaxSearchLimit)})
-			return
-		}
-		req.Limit = n
+	limit, fe := pageLimit(qv.Get("limit"))
+	if fe != nil {
+		c.invalid(w, ActionSearched, meta, *fe)
+		return
 	}
+	req := clickhouse.ApprovalsRequest{Filter: f, Tenants: c.tenants, Limit: limit}
 	format := qv.Get("format")
 	if format != "" && format != "json" && format != "csv" {
 		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "format", Rule: "enum", Limit: "json, csv", Message: "format must be json or csv"})

@@ -398,6 +398,20 @@ type eventJSON struct {
 	Event     json.RawMessage `json:"event"`
 }
 
+// pageLimit reads a limit= parameter: 100 when absent, else a whole number from 1 to
+// clickhouse.MaxSearchLimit.
+func pageLimit(v string) (int, *event.FieldError) {
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > clickhouse.MaxSearchLimit {
+		return 0, &event.FieldError{Field: "limit", Rule: "range", Limit: "1.." + strconv.Itoa(clickhouse.MaxSearchLimit),
+			Message: fmt.Sprintf("limit must be a whole number from 1 to %d", clickhouse.MaxSearchLimit)}
+	}
+	return n, nil
+}
+
 // GET /v1/events?q=&limit=&cursor=&tenant=
 func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request, c *call) {
 	qv := r.URL.Query()
@@ -410,16 +424,12 @@ func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request, c *call) {
 		c.invalid(w, ActionSearched, meta, queryError("q", err))
 		return
 	}
-	req := clickhouse.SearchRequest{Filter: f, Tenants: c.tenants, Limit: 100}
-	if l := qv.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > clickhouse.MaxSearchLimit {
-			c.invalid(w, ActionSearched, meta, event.FieldError{Field: "limit", Rule: "range", Limit: "1.." + strconv.Itoa(clickhouse.MaxSearchLimit),
-				Message: fmt.Sprintf("limit must be a whole number from 1 to %d", clickhouse.MaxSearchLimit)})
-			return
-		}
-		req.Limit = n
+	limit, fe := pageLimit(qv.Get("limit"))
+	if fe != nil {
+		c.invalid(w, ActionSearched, meta, *fe)
+		return
 	}
+	req := clickhouse.SearchRequest{Filter: f, Tenants: c.tenants, Limit: limit}
 	if cur := qv.Get("cursor"); cur != "" {
 		cc, err := clickhouse.ParseCursor(cur)
 		if err != nil {
