@@ -7,21 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/fixtures"
-	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
-	"github.com/trailkeep/trailkeep/pkg/chainer"
-	"github.com/trailkeep/trailkeep/pkg/ingest"
-	"github.com/trailkeep/trailkeep/pkg/kafka"
-	"github.com/trailkeep/trailkeep/pkg/redact"
-	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -33,77 +25,13 @@ func TestFixturesReachClickHouseExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test with real Kafka and ClickHouse; run without -short (make test does)")
 	}
-	broker := kafkatest.Shared(t)
-	store := chtest.Store(t)
-	prefix := kafkatest.Topic("e2e")
-	topics := struct{ events, chained, cps, dead string }{prefix + ".events", prefix + ".chained", prefix + ".checkpoints", prefix + ".deadletter"}
+	pl := startPipeline(t, "e2e", 3, 7)
+	store, verifiers := pl.store, pl.verifiers
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// Ingest.
-	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: []string{broker.Addr}, Topic: topics.events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close(ctx)
-	if err := kafka.EnsureTopics(ctx, prod.Client(), kafka.Topic{Name: topics.events, Partitions: 3, Replication: 1}); err != nil {
-		t.Fatal(err)
-	}
-	const regTok, hookTok = "tk_e2e_registry_0000000000000000000001", "tk_e2e_hooks_00000000000000000000000002"
-	tokCfg, _ := json.Marshal(map[string]any{"tokens": []map[string]any{
-		{"name": "registry", "sha256": sha(regTok), "tenant": "acme-platform", "source": "registry", "scopes": []string{"events:write", "cloudevents:write"}},
-		{"name": "sarah", "sha256": sha(hookTok), "tenant": "acme", "source": "claude_code", "scopes": []string{"hooks:write"}, "actor": map[string]any{"type": "user", "id": "sarah@acme.example"}},
-	}})
-	tokens, err := ingest.ParseTokens(tokCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	red, err := redact.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ingest.New(ingest.Options{Tokens: tokens, Publisher: prod, Redactor: red, IPKey: []byte("e2e-ip-key-0123456789")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	for !prod.Ready() {
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	// Chainer and writer.
-	skey, vkey, _ := chain.GenerateKey("e2e")
-	signer, _ := chain.NewSigner(skey)
-	verifiers, _ := chain.NewVerifiers(vkey)
-	ch, err := chainer.New(chainer.Config{Brokers: []string{broker.Addr}, Group: prefix + "-chainer", TransactionalID: prefix + "-0",
-		Deployment: "e2e", InputTopic: topics.events, ChainedTopic: topics.chained, CheckpointTopic: topics.cps, DeadLetterTopic: topics.dead,
-		Signer: signer, Verifiers: verifiers, CheckpointEvery: 7, CheckpointInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.EnsureTopics(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker.Addr}, Group: prefix + "-writer",
-		ChainedTopic: topics.chained, CheckpointTopic: topics.cps, BatchRows: 1000, BatchAge: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stopRun := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- ch.Run(rctx) }()
-	go func() { done <- w.Run(rctx) }()
-	defer func() {
-		stopRun()
-		<-done
-		<-done
-		ch.Close()
-		w.Close()
-	}()
-
 	post := func(path, tok, ctype string, body []byte) {
-		req, _ := http.NewRequest("POST", hs.URL+path, bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", pl.url+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", ctype)
 		resp, err := http.DefaultClient.Do(req)
@@ -164,7 +92,7 @@ func TestFixturesReachClickHouseExactlyOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := chain.NewVerifier(chain.Origin("e2e", topics.chained, p), p, verifiers, cps)
+		v, err := chain.NewVerifier(chain.Origin("e2e", pl.chained, p), p, verifiers, cps)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -17,17 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/trailkeep/trailkeep/internal/chtest"
-	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/internal/s3test"
 	"github.com/trailkeep/trailkeep/internal/secretcorpus"
 	"github.com/trailkeep/trailkeep/pkg/chain"
-	"github.com/trailkeep/trailkeep/pkg/chainer"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/export"
-	"github.com/trailkeep/trailkeep/pkg/ingest"
-	"github.com/trailkeep/trailkeep/pkg/kafka"
-	"github.com/trailkeep/trailkeep/pkg/redact"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	sinks3 "github.com/trailkeep/trailkeep/pkg/sink/s3"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -68,11 +61,6 @@ func secretPayloads(secret string, i int) []struct {
 	}
 }
 
-const (
-	regTok  = "tk_e2e_registry_0000000000000000000001"
-	hookTok = "tk_e2e_hooks_00000000000000000000000002"
-)
-
 // TestNoSecretReachesAnyStore sends every secret of the corpus through the real
 // pipeline — ingest, Kafka, the chainer, the ClickHouse writer and the S3 Object Lock
 // archive — and then reads back every byte each of them holds: the audit.events,
@@ -82,61 +70,12 @@ func TestNoSecretReachesAnyStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test with real Kafka, ClickHouse and versitygw; run without -short (make test does)")
 	}
-	broker := kafkatest.Shared(t)
-	store := chtest.Store(t)
+	pl := startPipeline(t, "e2e-secrets", 2, 50)
+	broker, store := pl.broker, pl.store
 	gw := s3test.Shared(t)
-	prefix := kafkatest.Topic("e2e-secrets")
-	topics := struct{ events, chained, cps, dead string }{prefix + ".events", prefix + ".chained", prefix + ".checkpoints", prefix + ".deadletter"}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: []string{broker.Addr}, Topic: topics.events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close(ctx)
-	if err := kafka.EnsureTopics(ctx, prod.Client(), kafka.Topic{Name: topics.events, Partitions: 2, Replication: 1}); err != nil {
-		t.Fatal(err)
-	}
-	tokCfg, _ := json.Marshal(map[string]any{"tokens": []map[string]any{
-		{"name": "registry", "sha256": sha(regTok), "tenant": "acme-platform", "source": "registry", "scopes": []string{"events:write", "cloudevents:write"}},
-		{"name": "sarah", "sha256": sha(hookTok), "tenant": "acme", "source": "claude_code", "scopes": []string{"hooks:write"}, "actor": map[string]any{"type": "user", "id": "sarah@acme.example"}},
-	}})
-	tokens, err := ingest.ParseTokens(tokCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	red, err := redact.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ingest.New(ingest.Options{Tokens: tokens, Publisher: prod, Redactor: red, IPKey: []byte("e2e-ip-key-0123456789")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	for !prod.Ready() {
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	skey, vkey, _ := chain.GenerateKey("e2e")
-	signer, _ := chain.NewSigner(skey)
-	verifiers, _ := chain.NewVerifiers(vkey)
-	ch, err := chainer.New(chainer.Config{Brokers: []string{broker.Addr}, Group: prefix + "-chainer", TransactionalID: prefix + "-0",
-		Deployment: "e2e", InputTopic: topics.events, ChainedTopic: topics.chained, CheckpointTopic: topics.cps, DeadLetterTopic: topics.dead,
-		Signer: signer, Verifiers: verifiers, CheckpointEvery: 50, CheckpointInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.EnsureTopics(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker.Addr}, Group: prefix + "-writer",
-		ChainedTopic: topics.chained, CheckpointTopic: topics.cps, BatchRows: 1000, BatchAge: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s3cl, err := sinks3.NewClient(ctx, gw.ClientConfig(sinks3.ChecksumSHA256))
 	if err != nil {
 		t.Fatal(err)
@@ -146,31 +85,19 @@ func TestNoSecretReachesAnyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner, err := sink.NewRunner(archiveSink, sink.Config{Brokers: []string{broker.Addr}, Group: prefix + "-s3", ChainedTopic: topics.chained,
-		CheckpointTopic: topics.cps, DeadLetterTopic: topics.chained + ".dlq", BatchRecords: 200, Linger: 100 * time.Millisecond,
+	runner, err := sink.NewRunner(archiveSink, sink.Config{Brokers: []string{broker.Addr}, Group: pl.prefix + "-s3", ChainedTopic: pl.chained,
+		CheckpointTopic: pl.cps, DeadLetterTopic: pl.chained + ".dlq", BatchRecords: 200, Linger: 100 * time.Millisecond,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stopRun := context.WithCancel(ctx)
-	done := make(chan error, 3)
-	go func() { done <- ch.Run(rctx) }()
-	go func() { done <- w.Run(rctx) }()
-	go func() { done <- runner.Run(rctx) }()
-	defer func() {
-		stopRun()
-		for range 3 {
-			<-done
-		}
-		ch.Close()
-		w.Close()
-	}()
+	pl.run(runner.Run)
 
 	secrets := secretcorpus.Read(t)
 	accepted := 0
 	for i, sec := range secrets {
 		for _, p := range secretPayloads(sec.Text, i) {
-			req, _ := http.NewRequest("POST", hs.URL+p.path, bytes.NewReader(p.body))
+			req, _ := http.NewRequest("POST", pl.url+p.path, bytes.NewReader(p.body))
 			req.Header.Set("Authorization", "Bearer "+p.tok)
 			req.Header.Set("Content-Type", p.ctype)
 			resp, err := http.DefaultClient.Do(req)
@@ -224,7 +151,7 @@ func TestNoSecretReachesAnyStore(t *testing.T) {
 		bytes []byte
 	}
 	var places []place
-	for _, topic := range []string{topics.events, topics.chained, topics.cps, topics.dead} {
+	for _, topic := range []string{pl.events, pl.chained, pl.cps, pl.dead} {
 		places = append(places, place{"kafka " + topic, readTopic(t, broker.Addr, topic)})
 	}
 	var rows bytes.Buffer
