@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,8 +20,7 @@ import (
 // token (the "authorization" metadata), scope logs:write, the in-flight budget,
 // the mapping, deduplication and redaction, and answers only after Kafka
 // acknowledged. Failures use the codes OTLP names: Unauthenticated,
-// PermissionDenied, ResourceExhausted and Unavailable (retryable, with a
-// RetryInfo-free message; exporters back off), InvalidArgument.
+// PermissionDenied, ResourceExhausted and Unavailable (retryable: exporters back off).
 func (s *Server) RegisterOTLP(g *grpc.Server) {
 	plogotlp.RegisterGRPCServer(g, &otlpGRPC{s: s})
 }
@@ -61,8 +61,9 @@ func (o *otlpGRPC) Export(ctx context.Context, er plogotlp.ExportRequest) (plogo
 	if !s.o.Publisher.Ready() {
 		return fail(codes.Unavailable, "broker_unreachable", "no Kafka broker has answered the last probe; nothing was accepted, retry later")
 	}
-	size, _ := er.MarshalProto() // gRPC already decoded it; the budget counts its wire size
-	reserve := int64(len(size))
+	// gRPC already decoded the request; the budget counts its wire size, computed
+	// without encoding it again.
+	reserve := int64((&plog.ProtoMarshaler{}).LogsSize(er.Logs()))
 	if reserve > s.o.MaxBodyBytes {
 		return fail(codes.ResourceExhausted, "maxBytes", fmt.Sprintf("the request exceeds %d bytes; export smaller batches", s.o.MaxBodyBytes))
 	}
