@@ -7,16 +7,27 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build run stop test lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run stop test lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
+# Release identity stamped into every binary (--version); see internal/version.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The commit date, not the build time: the same commit builds the same bytes.
+DATE    ?= $(shell d=$$(git log -1 --format=%ct 2>/dev/null) && date -u -d @$$d +%Y-%m-%dT%H:%M:%SZ || date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/trailkeep/trailkeep/internal/version.Version=$(VERSION) -X github.com/trailkeep/trailkeep/internal/version.Commit=$(COMMIT) -X github.com/trailkeep/trailkeep/internal/version.Date=$(DATE)
+BINARIES := trailctl ingest chainer query exporter
+
 build:
-	$(GO) build -o bin/trailctl ./cmd/trailctl
-	$(GO) build -o bin/ingest ./cmd/ingest
-	$(GO) build -o bin/chainer ./cmd/chainer
-	$(GO) build -o bin/query ./cmd/query
-	$(GO) build -o bin/exporter ./cmd/exporter
+	@for b in $(BINARIES); do echo "go build $$b"; $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$$b ./cmd/$$b || exit 1; done
+
+# Container images without an engine: static binaries (as the Dockerfile builds them)
+# written as an OCI image layout in bin/oci, one image per binary. Publish with e.g.
+# `skopeo copy oci:bin/oci:ingest docker://REGISTRY/trailkeep/ingest:$(VERSION)`.
+image-layout:
+	@for b in $(BINARIES); do echo "go build (static) $$b"; CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags '$(LDFLAGS)' -o bin/static/$$b ./cmd/$$b || exit 1; done
+	$(GO) run ./internal/ociimage/build -bin bin/static -out bin/oci -version $(VERSION) -commit $(COMMIT) -created $(DATE)
 
 # Runs what exists today end to end over ../shared/fixtures: the real Kafka broker and
 # ingest fed with hooks, canonical events and CloudEvents; then canonicalise, chain,

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/internal/service"
+	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -70,6 +71,9 @@ type Config struct {
 	MaxPollRecords int `env:"TRAILKEEP_CHAINER_MAX_POLL_RECORDS, default=10000"`
 	// debug, info, warn or error.
 	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
+	// Addr serves /healthz, /readyz (every enabled stage is running: topics exist,
+	// ClickHouse is migrated) and /metrics; empty disables it.
+	Addr string `env:"TRAILKEEP_CHAINER_ADDR, default=127.0.0.1:8083"`
 
 	// ChainerEnabled and WriterEnabled switch the two stages.
 	ChainerEnabled bool `env:"TRAILKEEP_CHAINER_ENABLED, default=true"`
@@ -99,6 +103,7 @@ type Config struct {
 }
 
 func main() {
+	version.Exit("chainer")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "chainer:", err)
 		os.Exit(1)
@@ -120,15 +125,22 @@ func run() error {
 		}
 		cfg.TransactionalID = "trailkeep-chainer-" + h
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	stages := 0
+	var ready readiness
 	if cfg.ChainerEnabled {
 		stages++
-		go func() { errc <- runChainer(ctx, cfg, log) }()
+		ready.want("chainer")
+		go func() { errc <- runChainer(ctx, cfg, log, &ready) }()
 	}
 	if cfg.WriterEnabled {
 		stages++
-		go func() { errc <- runWriter(ctx, cfg, log) }()
+		ready.want("writer")
+		go func() { errc <- runWriter(ctx, cfg, log, &ready) }()
+	}
+	if cfg.Addr != "" && stages > 0 {
+		stages++
+		go func() { errc <- service.Serve(ctx, cfg.Addr, healthMux(&ready), 5*time.Second, log) }()
 	}
 	if stages == 0 {
 		return errors.New("both stages are disabled (TRAILKEEP_CHAINER_ENABLED, TRAILKEEP_WRITER_ENABLED)")
@@ -145,7 +157,7 @@ func run() error {
 	return first
 }
 
-func runChainer(ctx context.Context, cfg Config, log *slog.Logger) error {
+func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readiness) error {
 	signer, verifiers, err := keys(cfg)
 	if err != nil {
 		return err
@@ -180,6 +192,7 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+	ready.set("chainer")
 	log.Info("chaining", "transactional_id", cfg.TransactionalID, "signer", signer.Name(), "input", cfg.InputTopic)
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("chainer: %w", err)
@@ -187,7 +200,7 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return nil
 }
 
-func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
+func runWriter(ctx context.Context, cfg Config, log *slog.Logger, ready *readiness) error {
 	var store *clickhouse.Store
 	for {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -251,6 +264,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer w.Close()
+	ready.set("writer")
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("clickhouse writer: %w", err)
 	}

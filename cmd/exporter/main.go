@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailkeep/trailkeep/internal/service"
+	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/sink/datadog"
@@ -142,6 +143,7 @@ type Config struct {
 }
 
 func main() {
+	version.Exit("exporter")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "exporter:", err)
 		os.Exit(1)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trailkeep/trailkeep/internal/service"
+	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -90,6 +91,7 @@ type Config struct {
 }
 
 func main() {
+	version.Exit("ingest")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)

@@ -14,6 +14,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/trailkeep/trailkeep/internal/version"
 )
 
 // exitError carries a process exit code through cobra.
@@ -39,7 +41,10 @@ func newRoot() *cobra.Command {
 		Short:         "Canonicalise, chain, verify and prove trailkeep audit records",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get("trailctl").Version,
 	}
+	// --version prints the same line as the services' --version.
+	root.SetVersionTemplate(version.Get("trailctl").String() + "\n")
 	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newVerifyProofCmd(), newExportCmd(), newVerifyExportCmd(), newSQLCmd(), newTailCmd(), newQueryCmd(), newHooksCmd(), newTokensCmd(), newLoadCmd(), newSearchCmd(), newTimelineCmd(), newDriftCmd(), newApprovalsCmd())
 	return root
 }

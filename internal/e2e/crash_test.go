@@ -143,7 +143,7 @@ func TestKill9ChainerAndWriter(t *testing.T) {
 		"TRAILKEEP_CHAINER_GROUP=" + prefix + "-chainer", "TRAILKEEP_CHAINER_TRANSACTIONAL_ID=" + prefix + "-chainer-0",
 		"TRAILKEEP_CLICKHOUSE_ADDR=" + chtest.Addr, "TRAILKEEP_CLICKHOUSE_DATABASE=" + store.Database(),
 		"TRAILKEEP_WRITER_GROUP=" + prefix + "-writer", "TRAILKEEP_WRITER_BATCH_ROWS=2000", "TRAILKEEP_WRITER_BATCH_AGE=200ms",
-		"TRAILKEEP_LOG_LEVEL=warn",
+		"TRAILKEEP_LOG_LEVEL=warn", "TRAILKEEP_CHAINER_ADDR=127.0.0.1:0", // two processes side by side
 	}
 	chainerProc := &proc{t: t, bin: bin, log: logf, env: append([]string{"TRAILKEEP_WRITER_ENABLED=false"}, common...)}
 	writerProc := &proc{t: t, bin: bin, log: logf, env: append([]string{"TRAILKEEP_CHAINER_ENABLED=false"}, common...)}
