@@ -37,7 +37,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
         -ldflags "-s -w -X github.com/trailkeep/trailkeep/internal/version.Version=$VERSION -X github.com/trailkeep/trailkeep/internal/version.Commit=$COMMIT -X github.com/trailkeep/trailkeep/internal/version.Date=$DATE" \
         -o /out/$b ./cmd/$b || exit 1; \
     done
-RUN mkdir -p /rootfs/tmp && chmod 1777 /rootfs/tmp
+# COPY copies a directory's contents, not the directory: these parents carry /tmp
+# (1777) and the state directory (0700) as children, modes intact.
+RUN mkdir -p /rootfs/tmp /rootfs-state/trailkeep && chmod 1777 /rootfs/tmp && chmod 0700 /rootfs-state/trailkeep
 
 # base: what every image holds besides its binary (internal/ociimage builds the same).
 FROM scratch AS base
@@ -47,7 +49,9 @@ ARG DATE=unknown
 COPY deploy/image/passwd /etc/passwd
 COPY deploy/image/group /etc/group
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=build /rootfs/tmp /tmp
+COPY --from=build /rootfs/ /
+# The service user's state directory: an empty volume mounted here takes its owner.
+COPY --from=build --chown=65532:65532 /rootfs-state/ /var/lib/
 ENV PATH=/usr/local/bin
 WORKDIR /tmp
 USER 65532:65532

@@ -20,7 +20,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/internal/service"
-	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -103,7 +102,7 @@ type Config struct {
 }
 
 func main() {
-	version.Exit("chainer")
+	service.HandleArgs("chainer")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "chainer:", err)
 		os.Exit(1)

@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailkeep/trailkeep/internal/service"
-	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/sink/datadog"
@@ -143,7 +142,7 @@ type Config struct {
 }
 
 func main() {
-	version.Exit("exporter")
+	service.HandleArgs("exporter")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "exporter:", err)
 		os.Exit(1)

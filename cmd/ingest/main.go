@@ -24,7 +24,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trailkeep/trailkeep/internal/service"
-	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -91,7 +90,7 @@ type Config struct {
 }
 
 func main() {
-	version.Exit("ingest")
+	service.HandleArgs("ingest")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)

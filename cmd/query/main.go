@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailkeep/trailkeep/internal/service"
-	"github.com/trailkeep/trailkeep/internal/version"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -70,7 +69,7 @@ type Config struct {
 }
 
 func main() {
-	version.Exit("query")
+	service.HandleArgs("query")
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "query:", err)
 		os.Exit(1)

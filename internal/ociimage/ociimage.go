@@ -5,7 +5,8 @@
 //
 // Each image holds exactly what the Dockerfile's final stages hold (the two are
 // checked against each other by the tests): deploy/image/passwd and group (the
-// unprivileged user 65532), the CA bundle, an empty /tmp, and one static binary at
+// unprivileged user 65532), the CA bundle, an empty /tmp, the service user's
+// state directory /var/lib/trailkeep, and one static binary at
 // /usr/local/bin/NAME, which is the entrypoint. One image per binary rather than one
 // with all five: a pod then carries only the code it runs — the ingest pod has no
 // trailctl able to read every tenant's rows — and each image's digest pins one
@@ -35,6 +36,9 @@ import (
 
 // User is the unprivileged uid:gid every image runs as (deploy/image/passwd).
 const User = "65532:65532"
+
+// StateDir is the service user's own directory (secrets, data), mode 0700.
+const StateDir = "/var/lib/trailkeep"
 
 // BinDir is where the binary sits inside the image.
 const BinDir = "/usr/local/bin"
@@ -71,6 +75,7 @@ type file struct {
 	mode int64
 	dir  bool
 	src  string // path to read; empty for a directory
+	uid  int    // owner (uid = gid); root unless set
 }
 
 // Build returns the index of one image per binary, each annotated with its name.
@@ -83,6 +88,11 @@ func Build(bins []Binary, opt Options) (v1.ImageIndex, error) {
 		{name: "etc/ssl/certs/", dir: true, mode: 0o755},
 		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, src: opt.CACerts},
 		{name: "tmp/", dir: true, mode: 0o1777},
+		// The state directory, owned by the service user: an empty volume mounted
+		// here takes this owner, so the non-root init can write secrets into it.
+		{name: "var/", dir: true, mode: 0o755},
+		{name: "var/lib/", dir: true, mode: 0o755},
+		{name: StateDir[1:] + "/", dir: true, mode: 0o700, uid: 65532},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("base layer: %w", err)
@@ -164,7 +174,7 @@ func layer(mtime time.Time, files []file) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		hdr := &tar.Header{Name: f.name, Mode: f.mode, ModTime: mtime, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: f.name, Mode: f.mode, ModTime: mtime, Uid: f.uid, Gid: f.uid, Format: tar.FormatPAX}
 		var data []byte
 		if f.dir {
 			hdr.Typeflag = tar.TypeDir

@@ -178,7 +178,7 @@ func checkFiles(t *testing.T, files map[string]extracted, name string) {
 	}
 	sort.Strings(names)
 	want := []string{"etc", "etc/group", "etc/passwd", "etc/ssl", "etc/ssl/certs", "etc/ssl/certs/ca-certificates.crt",
-		"tmp", "usr", "usr/local", "usr/local/bin", "usr/local/bin/" + name}
+		"tmp", "usr", "usr/local", "usr/local/bin", "usr/local/bin/" + name, "var", "var/lib", "var/lib/trailkeep"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("image files:\n got %q\nwant %q", names, want)
 	}
@@ -187,6 +187,9 @@ func checkFiles(t *testing.T, files map[string]extracted, name string) {
 	}
 	if m := files["tmp"].hdr.Mode; m&0o1777 != 0o1777 {
 		t.Errorf("/tmp mode %o, want 1777", m)
+	}
+	if h := files["var/lib/trailkeep"].hdr; h == nil || h.Uid != 65532 || h.Gid != 65532 || h.Mode&0o777 != 0o700 {
+		t.Errorf("/var/lib/trailkeep must be 0700 and owned by 65532 (volumes mounted there inherit it): %+v", h)
 	}
 	if len(files["etc/ssl/certs/ca-certificates.crt"].data) == 0 {
 		t.Error("empty CA bundle")
@@ -260,7 +263,8 @@ func TestDockerfileMatchesLayout(t *testing.T) {
 	}
 	base := strings.Join(stages["base"], "\n")
 	for _, want := range []string{"FROM scratch AS base", "USER " + User, "COPY deploy/image/passwd /etc/passwd",
-		"COPY deploy/image/group /etc/group", "/etc/ssl/certs/ca-certificates.crt", "ENV PATH=" + BinDir} {
+		"COPY deploy/image/group /etc/group", "/etc/ssl/certs/ca-certificates.crt",
+		"COPY --from=build /rootfs/ /", "COPY --from=build --chown=65532:65532 /rootfs-state/ /var/lib/", "ENV PATH=" + BinDir} {
 		if !strings.Contains(base, want) {
 			t.Errorf("Dockerfile base stage lacks %q", want)
 		}

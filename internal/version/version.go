@@ -14,8 +14,6 @@ package version
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
 )
@@ -63,36 +61,4 @@ func Get(binary string) Info {
 // String is the one line --version prints.
 func (in Info) String() string {
 	return fmt.Sprintf("%s %s (commit %s, built %s, %s)", in.Binary, in.Version, in.Commit, in.Date, in.Go)
-}
-
-// Requested reports whether args (os.Args[1:]) ask for the version. The services take
-// their configuration from the environment only, so --version is their one argument.
-func Requested(args []string) bool {
-	return len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version")
-}
-
-// HandleFlag prints the version to w and returns true when args ask for it. Any other
-// argument is an error: a service silently ignoring "--adr" would start on defaults.
-func HandleFlag(binary string, args []string, w io.Writer) (bool, error) {
-	if len(args) == 0 {
-		return false, nil
-	}
-	if Requested(args) {
-		fmt.Fprintln(w, Get(binary))
-		return true, nil
-	}
-	return false, fmt.Errorf("unexpected arguments %q: %s is configured from the environment (see CONFIGURATION.md); its only flag is --version", args, binary)
-}
-
-// Exit handles --version for a service's main: it prints and exits 0, or exits 2
-// with the message for any other argument.
-func Exit(binary string) {
-	done, err := HandleFlag(binary, os.Args[1:], os.Stdout)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, binary+":", err)
-		os.Exit(2)
-	}
-	if done {
-		os.Exit(0)
-	}
 }
