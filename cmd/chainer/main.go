@@ -51,6 +51,8 @@ type Config struct {
 	DeadLetter string `env:"TRAILKEEP_DEADLETTER_TOPIC, default=audit.deadletter"`
 	// Replication of output topics created at start-up.
 	Replication int16 `env:"TRAILKEEP_CHAINER_REPLICATION, default=1"`
+	// Topics are the settings of created topics (TRAILKEEP_KAFKA_MIN_INSYNC_REPLICAS).
+	Topics kafka.TopicSettings
 	// SignerKey(File) is the checkpoint signing key: the note form
 	// ("PRIVATE+KEY+name+hash+key", as written by `trailctl keys generate`) or an
 	// Ed25519 private key in PEM (PKCS #8), which is then named SignerName.
@@ -169,7 +171,7 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readin
 		ClientOpts: kopts,
 		Brokers:    cfg.Brokers, Group: cfg.Group, TransactionalID: cfg.TransactionalID, Deployment: cfg.Deployment,
 		InputTopic: cfg.InputTopic, ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, DeadLetterTopic: cfg.DeadLetter,
-		Replication: cfg.Replication, Signer: signer, Verifiers: verifiers,
+		Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(), Signer: signer, Verifiers: verifiers,
 		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval, MaxPollRecords: cfg.MaxPollRecords,
 		Logger: log,
 	})

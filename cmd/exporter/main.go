@@ -52,6 +52,8 @@ type Config struct {
 	// is audit.exporter.<sink>.deadletter, created with Replication.
 	GroupPrefix string `env:"TRAILKEEP_EXPORTER_GROUP_PREFIX, default=trailkeep-exporter-"`
 	Replication int16  `env:"TRAILKEEP_EXPORTER_REPLICATION, default=1"`
+	// Topics are the settings of created topics (TRAILKEEP_KAFKA_MIN_INSYNC_REPLICAS).
+	Topics kafka.TopicSettings
 	// InstanceID makes each sink a static group member (<instance>-<sink>), so a
 	// restarted exporter resumes at once; default the host name (a pod name).
 	InstanceID string `env:"TRAILKEEP_EXPORTER_INSTANCE_ID"`
@@ -191,7 +193,7 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 			instance = cfg.InstanceID + "-" + name
 		}
 		return sink.Config{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.GroupPrefix + name, InstanceID: instance, ChainedTopic: cfg.Chained,
-			CheckpointTopic: cfg.Checkpoints, Replication: cfg.Replication, BatchRecords: records, BatchBytes: bytes,
+			CheckpointTopic: cfg.Checkpoints, Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(), BatchRecords: records, BatchBytes: bytes,
 			Linger: linger, BufferBytes: cfg.BufferBytes, Logger: log, Metrics: m}
 	}
 	seen := map[string]bool{}

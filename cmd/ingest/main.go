@@ -43,6 +43,8 @@ type Config struct {
 	// Partitions and Replication are used when the topic must be created.
 	Partitions  int32 `env:"TRAILKEEP_EVENTS_PARTITIONS, default=4"`
 	Replication int16 `env:"TRAILKEEP_EVENTS_REPLICATION, default=1"`
+	// Topics are the settings of the created topic (TRAILKEEP_KAFKA_MIN_INSYNC_REPLICAS).
+	Topics kafka.TopicSettings
 	// TokensFile holds {"tokens":[...]} (see ingest.Token); Tokens is the same JSON
 	// inline. One of them is required.
 	TokensFile string `env:"TRAILKEEP_INGEST_TOKENS_FILE"`
@@ -145,7 +147,7 @@ func run() error {
 	go func() {
 		for {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := kafka.EnsureTopics(cctx, prod.Client(), kafka.Topic{Name: cfg.Topic, Partitions: cfg.Partitions, Replication: cfg.Replication})
+			err := kafka.EnsureTopics(cctx, prod.Client(), kafka.Topic{Name: cfg.Topic, Partitions: cfg.Partitions, Replication: cfg.Replication, Configs: cfg.Topics.Configs()})
 			cancel()
 			if err == nil {
 				log.Info("topic ready", "topic", cfg.Topic)

@@ -37,6 +37,9 @@ type Config struct {
 	// output topics must have at least as many partitions as the input. Default:
 	// the input topic's partition count, replication 1.
 	Replication int16
+	// TopicConfigs are topic-level settings of created output topics
+	// (kafka.TopicSettings.Configs), e.g. min.insync.replicas.
+	TopicConfigs map[string]*string
 	// Signer signs checkpoints; Verifiers must include its key (and older keys
 	// during a rotation) so the chainer can verify the tail it restores. Required.
 	Signer    note.Signer
@@ -199,7 +202,7 @@ func (c *Chainer) EnsureTopics(ctx context.Context) error {
 	}
 	var ts []kafka.Topic
 	for _, t := range []string{c.cfg.ChainedTopic, c.cfg.CheckpointTopic, c.cfg.DeadLetterTopic} {
-		ts = append(ts, kafka.Topic{Name: t, Partitions: n, Replication: c.cfg.Replication})
+		ts = append(ts, kafka.Topic{Name: t, Partitions: n, Replication: c.cfg.Replication, Configs: c.cfg.TopicConfigs})
 	}
 	return kafka.EnsureTopics(ctx, cl, ts...)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,24 @@ type Topic struct {
 	// Configs are topic-level settings (e.g. "min.insync.replicas"); nil values are
 	// left at the broker default.
 	Configs map[string]*string
+}
+
+// TopicSettings are the settings trailkeep gives the topics it creates (read from
+// the environment by every binary that creates topics).
+type TopicSettings struct {
+	// MinInsyncReplicas is min.insync.replicas of the topics trailkeep creates: with
+	// the producers' acks=all, a write is acknowledged only once this many replicas
+	// hold it. 0 leaves the broker default. Production: 2, with replication 3.
+	MinInsyncReplicas int `env:"TRAILKEEP_KAFKA_MIN_INSYNC_REPLICAS, default=0"`
+}
+
+// Configs are the topic-level settings for Topic.Configs.
+func (s TopicSettings) Configs() map[string]*string {
+	if s.MinInsyncReplicas <= 0 {
+		return nil
+	}
+	v := strconv.Itoa(s.MinInsyncReplicas)
+	return map[string]*string{"min.insync.replicas": &v}
 }
 
 // EnsureTopics creates the topics that do not exist yet. An existing topic is left as

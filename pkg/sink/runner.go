@@ -39,6 +39,9 @@ type Config struct {
 	// chained topic's partition count and Replication (default 1).
 	DeadLetterTopic string
 	Replication     int16
+	// TopicConfigs are topic-level settings of the created dead-letter topic
+	// (kafka.TopicSettings.Configs).
+	TopicConfigs map[string]*string
 	// BatchRecords and BatchBytes bound one delivery. Defaults 1000 and 1 MiB.
 	BatchRecords, BatchBytes int
 	// Linger is how long a partition waits for a full batch before sending a
@@ -286,7 +289,7 @@ func (r *Runner) ensureDeadLetter(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sink %s: %w", r.name, err)
 	}
-	return kafka.EnsureTopics(ctx, r.cl, kafka.Topic{Name: r.cfg.DeadLetterTopic, Partitions: n, Replication: r.cfg.Replication})
+	return kafka.EnsureTopics(ctx, r.cl, kafka.Topic{Name: r.cfg.DeadLetterTopic, Partitions: n, Replication: r.cfg.Replication, Configs: r.cfg.TopicConfigs})
 }
 
 func (r *Runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
