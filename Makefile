@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run stop test lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run stop test test-unit lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -64,6 +64,14 @@ test: lint
 	status=0; $(GO) test -count=1 -timeout 30m ./... || status=$$?; \
 	for s in versitygw clickhouse kafka; do case " $$before " in *" $$s "*) ;; *) scripts/$$s.sh stop || true;; esac; done; \
 	exit $$status
+
+# The fast suite: -short skips every test that needs a real server (the one gate is
+# internal/integration, called by the shared test helpers), so this starts nothing;
+# it fails if a server is running afterwards that was not running before.
+test-unit: lint
+	@before=$$(for s in kafka clickhouse versitygw; do scripts/$$s.sh status >/dev/null 2>&1 && echo $$s; done); \
+	$(GO) test -short -count=1 ./... || exit $$?; \
+	for s in kafka clickhouse versitygw; do case " $$before " in *" $$s "*) ;; *) if scripts/$$s.sh status >/dev/null 2>&1; then echo "make test-unit started $$s: a unit test reached a server without the integration gate"; exit 1; fi;; esac; done
 
 # Figures for BENCHMARKS.md, on one core as the targets are stated.
 bench:

@@ -18,9 +18,6 @@ import (
 // drifted call is changed_by_agent and the others ran without a recorded decision;
 // table, JSON and CSV agree.
 func TestApprovals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	c := chain.New(0)
 	var recs []chain.Record

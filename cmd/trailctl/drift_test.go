@@ -15,9 +15,6 @@ import (
 // TestDrift: over the shared Claude Code sessions, trailctl drift names the one call
 // that ran something other than what was approved, and exits 1 for it.
 func TestDrift(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	c := chain.New(0)
 	var recs []chain.Record

@@ -44,9 +44,6 @@ func cliStore(t *testing.T) ([]string, *chaintest.Log) {
 }
 
 func TestExportWithSignedManifest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	db, log := cliStore(t)
 	dir := t.TempDir()
 	mustRun(t, "keys", "generate", "exporter", "--dir", dir)
@@ -103,9 +100,6 @@ func TestExportWithSignedManifest(t *testing.T) {
 }
 
 func TestSQLTailAndSavedQueries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	db, _ := cliStore(t)
 	out := mustRun(t, append([]string{"sql", "SELECT actor_id, count() AS n FROM audit_events WHERE result_status = 'denied' GROUP BY actor_id", "--tenant", "acme"}, db...)...)
 	if !strings.Contains(out, "sarah@acme.example  3") {

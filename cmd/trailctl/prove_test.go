@@ -17,9 +17,6 @@ import (
 // a covering checkpoint from ClickHouse; verify-proof checks the bundle offline and
 // rejects it once one byte of the event changes.
 func TestProveFromStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	log := chaintest.New(t, "prove", 4)
 	at := time.Now().UTC().Add(-time.Hour)

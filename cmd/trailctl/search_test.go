@@ -18,9 +18,6 @@ import (
 // TestSearchAgainstClickHouse runs trailctl search on the real server: table, json
 // and csv output, paging through the printed cursor, and the exit codes.
 func TestSearchAgainstClickHouse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	c := chain.New(0)
 	base := time.Now().UTC().Add(-time.Hour)

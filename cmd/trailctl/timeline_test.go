@@ -17,9 +17,6 @@ import (
 // api-conventions was in force when the code was generated, who changed it and was
 // that approved", answered from ClickHouse in one command.
 func TestTimeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	c := chain.New(0)
 	var recs []chain.Record

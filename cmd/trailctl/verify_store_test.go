@@ -17,9 +17,6 @@ import (
 // TestVerifyStore: trailctl verify --store walks the chains stored in ClickHouse with
 // only the public key, by partition, tenant and time range, and locates tampering.
 func TestVerifyStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	ctx := context.Background()
 	skey, vkey, _ := chain.GenerateKey("verify-store")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ebitengine/purego"
 
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/repo"
 )
 
@@ -41,6 +42,7 @@ var (
 // use. It fails the test (never skips) when that is impossible.
 func Shared(t testing.TB) *Engine {
 	t.Helper()
+	integration.Require(t, "the in-process ClickHouse engine (libchdb, fetched by scripts/chdb.sh)")
 	once.Do(func() { shared, errOpen = open() })
 	if errOpen != nil {
 		t.Fatalf("chdb: %v", errOpen)

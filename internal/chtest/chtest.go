@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/repo"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -23,6 +24,7 @@ const Addr = "127.0.0.1:19000"
 // Start starts the server if needed (installing the Debian package when missing).
 func Start(t testing.TB) {
 	t.Helper()
+	integration.Require(t, "the ClickHouse server (scripts/clickhouse.sh)")
 	script, err := repo.Script("clickhouse.sh")
 	if err != nil {
 		t.Fatalf("chtest: %v", err)
@@ -75,6 +77,7 @@ type Secure struct {
 // test ends.
 func PrivateSecure(t testing.TB, name string, port int) *Secure {
 	t.Helper()
+	integration.Require(t, "a ClickHouse server with TLS (scripts/clickhouse.sh)")
 	script, err := repo.Script("clickhouse.sh")
 	if err != nil {
 		t.Fatalf("chtest: %v", err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
@@ -91,9 +92,8 @@ func buildChainer(t *testing.T) string {
 // and restarted. Afterwards every acknowledged event is in ClickHouse exactly once,
 // every partition's chain and checkpoints verify, and seq has no gap or duplicate.
 func TestKill9ChainerAndWriter(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test with real Kafka and ClickHouse; run without -short (make test does)")
-	}
+	// Builds binaries before any helper runs: gate here, not only in the helpers.
+	integration.Require(t, "Kafka and ClickHouse, and the chainer built and killed")
 	const (
 		events    = 100000
 		batchSize = 500

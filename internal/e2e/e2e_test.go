@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trailkeep/trailkeep/internal/fixtures"
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 )
 
@@ -22,9 +23,8 @@ func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToSt
 // through ingest and requires each to appear exactly once in ClickHouse, with
 // contiguous seq per partition, and the stored chains and checkpoints to verify.
 func TestFixturesReachClickHouseExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test with real Kafka and ClickHouse; run without -short (make test does)")
-	}
+	// Builds binaries before any helper runs: gate here, not only in the helpers.
+	integration.Require(t, "Kafka and ClickHouse")
 	pl := startPipeline(t, "e2e", 3, 7)
 	store, verifiers := pl.store, pl.verifiers
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

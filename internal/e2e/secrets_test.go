@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/s3test"
 	"github.com/trailkeep/trailkeep/internal/secretcorpus"
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -67,9 +68,8 @@ func secretPayloads(secret string, i int) []struct {
 // chained and checkpoint topics, every column of every ClickHouse row, an export in
 // every format and every archive object (decompressed). No secret may be in any.
 func TestNoSecretReachesAnyStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test with real Kafka, ClickHouse and versitygw; run without -short (make test does)")
-	}
+	// Builds binaries before any helper runs: gate here, not only in the helpers.
+	integration.Require(t, "Kafka, ClickHouse and the S3 gateway")
 	pl := startPipeline(t, "e2e-secrets", 2, 50)
 	broker, store := pl.broker, pl.store
 	gw := s3test.Shared(t)

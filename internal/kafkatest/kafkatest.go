@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/repo"
 )
 
@@ -81,6 +82,7 @@ type Secure struct {
 // 19392-19395 the secure one; a port already served by something else fails the test.
 func PrivateSecure(t testing.TB, name string, port int) *Secure {
 	t.Helper()
+	integration.Require(t, "a Kafka broker with TLS and SASL (scripts/kafka.sh)")
 	r := root(t)
 	dir := filepath.Join(r, ".run", name)
 	b := &Broker{
@@ -105,6 +107,7 @@ func PrivateSecure(t testing.TB, name string, port int) *Secure {
 // metadata.
 func (b *Broker) Start(t testing.TB) {
 	t.Helper()
+	integration.Require(t, "the Kafka broker (scripts/kafka.sh)")
 	b.run(t, "start")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
 	if err != nil {

@@ -62,6 +62,9 @@ func options(root string) Options {
 // TestLayout builds the images, writes and reopens the layout, and checks each
 // image's configuration and contents, and that its binary runs.
 func TestLayout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds all five static binaries (minutes on a cold cache); make test runs it")
+	}
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)

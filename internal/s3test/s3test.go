@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/repo"
 	sinks3 "github.com/trailkeep/trailkeep/pkg/sink/s3"
 )
@@ -31,6 +32,7 @@ type Server struct {
 // ends it.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	integration.Require(t, "the S3 gateway (scripts/versitygw.sh)")
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatalf("s3test: %v", err)

@@ -182,7 +182,9 @@ func (f *Feed) DeadLetters(t testing.TB, topic string) []*kgo.Record {
 	defer cl.Close()
 	var out []*kgo.Record
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// Generous: a fresh client's first fetch (metadata, offsets, fetch) on a
+		// loaded 2-core machine took over 3 s and made a present record look absent.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
 		if fs.Empty() {

@@ -29,9 +29,6 @@ type env struct {
 
 func newEnv(t *testing.T, partitions int32) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test with the real broker; run without -short (make test does)")
-	}
 	b := kafkatest.Shared(t)
 	skey, vkey, err := chain.GenerateKey("test-chainer")
 	if err != nil {

@@ -99,9 +99,6 @@ func consume(t *testing.T, addr, topic string, want int) []*kgo.Record {
 }
 
 func TestFixturesThroughKafka(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real broker; run without -short (make test does)")
-	}
 	broker := kafkatest.Shared(t)
 	topic := kafkatest.Topic("audit.events.test")
 	hs, s, _ := realStack(t, broker, topic, 10*time.Second)
@@ -198,9 +195,6 @@ func TestFixturesThroughKafka(t *testing.T) {
 // again: every request answered 2xx must have its event in Kafka afterwards; every
 // other answer must be 503 or 429 (never a 2xx that vanished, never a 500).
 func TestBrokerOutageLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real broker; run without -short (make test does)")
-	}
 	broker := kafkatest.Private(t, "kafka-outage-test", 19292)
 	topic := kafkatest.Topic("audit.events.outage")
 	hs, _, _ := realStack(t, broker, topic, 3*time.Second)

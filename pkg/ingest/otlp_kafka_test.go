@@ -49,9 +49,6 @@ func emitClaudeCodeSession(t *testing.T, exp sdklog.Exporter, session string) {
 // OTLP log exporters — HTTP (protobuf, gzip) and gRPC — to the receiver in front of
 // the real broker, and reads the canonical events back from Kafka.
 func TestOTLPFromTheOpenTelemetrySDK(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real broker; run without -short (make test does)")
-	}
 	broker := kafkatest.Shared(t)
 	topic := kafkatest.Topic("otlp")
 	hs, s, _ := realStack(t, broker, topic, 10*time.Second)

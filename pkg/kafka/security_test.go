@@ -20,9 +20,6 @@ import (
 // SCRAM users; and checks that wrong credentials or a missing client certificate are
 // refused rather than silently downgraded.
 func TestSecureConnections(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real broker with TLS and SASL; run without -short (make test does)")
-	}
 	b := kafkatest.PrivateSecure(t, "kafka-secure-test", 19392)
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte("bob-secret\n"), 0o600); err != nil {

@@ -16,9 +16,6 @@ import (
 // TestTopicSettings creates topics on the real broker and reads back the
 // min.insync.replicas the broker holds for them.
 func TestTopicSettings(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real broker; run without -short (make test does)")
-	}
 	b := kafkatest.Shared(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
 	if err != nil {

@@ -100,9 +100,6 @@ func (f *freezer) set(frozen bool) {
 // call are answered 503 with Retry-After within 2 s, Ready reports it within 5 s,
 // and everything recovers when the server answers again.
 func TestFrozenStoreFailsFast(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
-	}
 	direct := chtest.Store(t)
 	fz := newFreezer(t, chtest.Addr)
 	ctx := context.Background()

@@ -151,9 +151,6 @@ type errResp struct {
 }
 
 func TestQueryAPI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
-	}
 	s := newStack(t)
 	id := func(i int) string {
 		ev, _ := event.Unmarshal(s.log.Records[i].Event)
@@ -370,9 +367,6 @@ func TestQueryAPI(t *testing.T) {
 // TestQueryAPIRefusesWhenTheAccessLogIsDown: a call that cannot be audited is not
 // served.
 func TestQueryAPIRefusesWhenTheAccessLogIsDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	log := chaintest.New(t, "down", 0)
 	log.Add(0, "acme", time.Now().UTC(), chaintest.Doc("skill.updated", "u", "skill", "s"))
@@ -471,9 +465,6 @@ func (a *accessTail) next(t *testing.T) []*kgo.Record {
 // unauthenticated requests; each gets its intended answer and exactly one access
 // event per tenant in scope, canonical, with its input sanitised and redacted.
 func TestEveryRequestHasExactlyOneAccessEvent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
-	}
 	s := newStack(t)
 	tail := newAccessTail(t, s.broker, s.topic)
 	const ghToken = "ghp_" + "R2d2C3poBB8TheForceIsStrong0123456789"
@@ -548,9 +539,6 @@ func TestEveryRequestHasExactlyOneAccessEvent(t *testing.T) {
 
 // TestApprovalsEndpoint: the report over the caller's tenants only, as JSON and CSV.
 func TestApprovalsEndpoint(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real Kafka broker and ClickHouse server; run without -short (make test does)")
-	}
 	s := newStack(t)
 	log := chaintest.New(t, "api-approvals", 0)
 	at := time.Now().UTC().Add(-time.Hour)

@@ -95,9 +95,6 @@ func scriptedSession(t *testing.T) [][]byte {
 // TestApprovalsReportOnBothGenerations: every call of the scripted session gets its
 // verdict, with who decided and how, and both server generations return the same rows.
 func TestApprovalsReportOnBothGenerations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server and engine; run without -short (make test does)")
-	}
 	legacy := chtest.Store(t)
 	db := legacy.Database()
 	engine := modernEngine(t, db)

@@ -20,9 +20,6 @@ import (
 // production executed); with Unapproved, an execution that never had an approval
 // record is reported too. Both server generations return the same rows.
 func TestDriftOnBothGenerations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server and engine; run without -short (make test does)")
-	}
 	legacy := chtest.Store(t)
 	db := legacy.Database()
 	engine := modernEngine(t, db)

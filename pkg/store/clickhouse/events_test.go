@@ -48,9 +48,6 @@ func eventID(t *testing.T, r chain.Record) string {
 }
 
 func TestRecordByIDAndInclusionProofFromTheStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store, log := storedLog(t)
 	ctx := context.Background()
 	want := log.Records[13] // partition 0 seq 13
@@ -98,9 +95,6 @@ func TestRecordByIDAndInclusionProofFromTheStore(t *testing.T) {
 }
 
 func TestExportAndFollow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store, _ := storedLog(t)
 	ctx := context.Background()
 	f, err := query.Compile("event:skill.*", time.Now())
@@ -151,9 +145,6 @@ func TestExportAndFollow(t *testing.T) {
 }
 
 func TestReadOnlySQL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store, _ := storedLog(t)
 	ctx := context.Background()
 	scope := sqlscope.Scope{Database: store.Database(), Tenants: []string{"globex"}}
@@ -189,9 +180,6 @@ func TestReadOnlySQL(t *testing.T) {
 // 3 s under a 30 s limit, is stopped at the limit plus the kill grace, answered as
 // a LimitError naming the limit, and killed on the server.
 func TestReadOnlySQLTimeLimitHolds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	branches := make([]string, 8)
 	for i := range branches {
@@ -232,9 +220,6 @@ func TestReadOnlySQLTimeLimitHolds(t *testing.T) {
 }
 
 func TestSavedQueries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)

@@ -94,9 +94,6 @@ func bindLiterals(sql string, args []any) string {
 // process and the legacy DDL on the 18.16 server, stores the same chains in both, and
 // requires every query the store issues to return identical results on the two.
 func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server and engine; run without -short (make test does)")
-	}
 	legacy := chtest.Store(t)
 	if _, modern := legacy.Version(); modern {
 		t.Fatal("the local server was expected to be the legacy generation")

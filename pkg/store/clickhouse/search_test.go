@@ -77,9 +77,6 @@ func scenarioEvents(t *testing.T, n int) ([]genEvent, []chain.Record) {
 // language on the 18.16 server and on ClickHouse 26 in process: both must return
 // exactly the events a Go predicate selects, newest chain position first.
 func TestSearchScenariosOnBothGenerations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server and engine; run without -short (make test does)")
-	}
 	legacy := chtest.Store(t)
 	db := legacy.Database()
 	engine := modernEngine(t, db)
@@ -205,9 +202,6 @@ func TestSearchScenariosOnBothGenerations(t *testing.T) {
 // TestSearchPagesAndInjection: keyset pages cover every match once, in order; and
 // values built to break out of SQL are only ever data.
 func TestSearchPagesAndInjection(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	ctx := context.Background()
 	evs, recs := scenarioEvents(t, 120)

@@ -15,9 +15,6 @@ import (
 // server with a generated CA, with the password read from a file, and shows that a
 // server the CA did not sign is refused.
 func TestTLSConnection(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with a real ClickHouse server; run without -short (make test does)")
-	}
 	srv := chtest.PrivateSecure(t, "clickhouse-secure-test", 19400)
 	pw := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pw, []byte("\n"), 0o600); err != nil { // the default user has an empty password

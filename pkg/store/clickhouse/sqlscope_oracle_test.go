@@ -184,9 +184,6 @@ func mutate(r *rand.Rand, sql string, corpus []sqlcorpus.Entry) string {
 }
 
 func TestSQLScopeDifferentialOracle(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server and engine; run without -short (make test does)")
-	}
 	all, cps, mine, mineCps := oracleData(t)
 	full, only := chtest.Store(t), chtest.Store(t)
 	ctx := t.Context()

@@ -20,9 +20,6 @@ import (
 )
 
 func TestWriterStoresVerifiableChainsExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with real Kafka and ClickHouse; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	broker := kafkatest.Shared(t)
 	prefix := kafkatest.Topic("store")
@@ -185,9 +182,6 @@ func waitMutations(t *testing.T, s *clickhouse.Store) {
 // TestDropExpiredOnLegacy: without TTL on 18.16, DropExpired removes whole day
 // partitions older than the hot window and keeps newer ones and the checkpoints.
 func TestDropExpiredOnLegacy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with the real ClickHouse server; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	ctx := context.Background()
 	now := time.Now().UTC()

@@ -131,9 +131,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // keeps retrying and its committed offsets never pass what is stored; once inserts
 // work again it catches up, and every record is stored exactly once.
 func TestWriterCommitsOnlyStoredBatches(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with real Kafka and ClickHouse; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	broker := kafkatest.Shared(t)
 	f := newChainedFixture(t, broker.Addr, 2)
@@ -183,9 +180,6 @@ func TestWriterCommitsOnlyStoredBatches(t *testing.T) {
 // TestWriterStopsOnGap: when ClickHouse lacks rows that audit.chained skips over, the
 // writer stops with ErrGap rather than store a chain with a hole.
 func TestWriterStopsOnGap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test with real Kafka and ClickHouse; run without -short (make test does)")
-	}
 	store := chtest.Store(t)
 	broker := kafkatest.Shared(t)
 	f := newChainedFixture(t, broker.Addr, 1)
