@@ -152,7 +152,9 @@ func decodeAll(t *testing.T, out map[string]string) []object {
 			var meta struct {
 				Metadata metav1.ObjectMeta `json:"metadata"`
 			}
-			_ = json.Unmarshal(js, &meta)
+			if err := json.Unmarshal(js, &meta); err != nil {
+				t.Fatalf("%s document %d: %v", f, i, err)
+			}
 			objs = append(objs, object{file: f, kind: tm.Kind, name: meta.Metadata.Name, obj: o})
 		}
 	}

@@ -88,7 +88,10 @@ func TestKilledExporterResumesWithoutLoss(t *testing.T) {
 		_, err := hectest.Check(hec.Events(), f.Want)
 		return err
 	})
-	dups, _ := hectest.Check(hec.Events(), f.Want)
+	dups, err := hectest.Check(hec.Events(), f.Want)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("HEC: %d events for %d records (%d at the kill), %d duplicates, all byte-identical", len(hec.Events()), len(f.Want), atKill, dups)
 
 	vs, err := chain.NewVerifiers(f.Log.VerifierKey)
@@ -116,7 +119,10 @@ func TestKilledExporterResumesWithoutLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	for _, want := range []string{`trailkeep_exporter_sent_total{kind="records",sink="splunk"}`, `trailkeep_exporter_sink_up{sink="s3"} 1`,
 		`trailkeep_exporter_last_acked_seq{partition="2",sink="s3"} 1199`, `trailkeep_exporter_lag_records{partition="0",sink="splunk",topic="`} {

@@ -66,7 +66,10 @@ func TestExportWithSignedManifest(t *testing.T) {
 	if n != 12 {
 		t.Fatalf("%d lines exported", n)
 	}
-	manifest, _ := os.ReadFile(out + ".manifest")
+	manifest, err := os.ReadFile(out + ".manifest")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{`"rows": 12`, `"first_seq": 0`, `"last_seq": 11`, `"created_by": "auditor"`, `"query": "tenant:acme"`} {
 		if !strings.Contains(string(manifest), want) {
 			t.Fatalf("manifest lacks %s:\n%s", want, manifest)
@@ -80,15 +83,21 @@ func TestExportWithSignedManifest(t *testing.T) {
 	if !strings.Contains(ok, "OK  acme.ndjson: 12 events") || !strings.Contains(ok, "partition 0: no covering checkpoint") {
 		t.Fatalf("verify-export: %s", ok)
 	}
-	data, _ := os.ReadFile(out)
-	os.WriteFile(out, []byte(strings.Replace(string(data), "denied", "allowd", 1)), 0o644)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, out, []byte(strings.Replace(string(data), "denied", "allowd", 1)), 0o644)
 	if _, stderr, code := run(t, "verify-export", out+".manifest", "--exporter-key", filepath.Join(dir, "exporter.pub")); code != 1 || !strings.Contains(stderr, "sha256") {
 		t.Fatalf("a changed export: exit %d %s", code, stderr)
 	}
 
 	csvOut := filepath.Join(dir, "globex.csv")
 	mustRun(t, append([]string{"export", "event:team.*", "--tenant", "globex", "--format", "csv", "--out", csvOut, "--signing-key", filepath.Join(dir, "exporter.key"), "--quiet"}, db...)...)
-	if b, _ := os.ReadFile(csvOut); strings.Count(string(b), "\n") != 4 {
+	if b, err := os.ReadFile(csvOut); strings.Count(string(b), "\n") != 4 {
+	if err != nil {
+		t.Fatal(err)
+	}
 		t.Fatalf("csv export:\n%s", b)
 	}
 	if _, stderr, code := run(t, append([]string{"export", "event:team.*", "--tenant", "globex", "--out", csvOut, "--signing-key", filepath.Join(dir, "exporter.key")}, db...)...); code != 2 || !strings.Contains(stderr, "--force") {

@@ -33,13 +33,13 @@ const origin = "test.trailkeep/audit.chained/0"
 func setup(t *testing.T) (dir string) {
 	dir = t.TempDir()
 	mustRun(t, "keys", "generate", "k", "--dir", dir)
-	os.WriteFile(filepath.Join(dir, "ip.key"), []byte(strings.Repeat("ab", 32)), 0o600)
+	writeFile(t, filepath.Join(dir, "ip.key"), []byte(strings.Repeat("ab", 32)), 0o600)
 	events := mustRun(t, "event", "canonicalize", "--tenant", "acme-platform", "--tool", "registry",
 		"--ip-key-file", filepath.Join(dir, "ip.key"), filepath.Join(fixtures.Dir(t), "registry/canonical-events.jsonl"))
 	if n := strings.Count(events, "\n"); n != 3 {
 		t.Fatalf("want 3 canonical events, got %d", n)
 	}
-	os.WriteFile(filepath.Join(dir, "events.ndjson"), []byte(events), 0o644)
+	writeFile(t, filepath.Join(dir, "events.ndjson"), []byte(events), 0o644)
 	mustRun(t, "chain", "append", "--origin", origin, "--signer-key", filepath.Join(dir, "k.key"),
 		"--records", filepath.Join(dir, "records.ndjson"), "--checkpoints", filepath.Join(dir, "cps.ndjson"),
 		"--checkpoint-every", "2", filepath.Join(dir, "events.ndjson"))
@@ -62,36 +62,48 @@ func TestChainVerifyProveTamper(t *testing.T) {
 	mustRun(t, "chain", "append", "--origin", origin, "--signer-key", filepath.Join(dir, "k.key"),
 		"--records", filepath.Join(dir, "records2.ndjson"), "--checkpoints", filepath.Join(dir, "cps2.ndjson"),
 		"--checkpoint-every", "2", filepath.Join(dir, "events.ndjson"))
-	a, _ := os.ReadFile(filepath.Join(dir, "records.ndjson"))
-	b, _ := os.ReadFile(filepath.Join(dir, "records2.ndjson"))
-	ca, _ := os.ReadFile(filepath.Join(dir, "cps.ndjson"))
-	cb, _ := os.ReadFile(filepath.Join(dir, "cps2.ndjson"))
+	a, err := os.ReadFile(filepath.Join(dir, "records.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "records2.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "cps.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := os.ReadFile(filepath.Join(dir, "cps2.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(a, b) || !bytes.Equal(ca, cb) {
 		t.Fatal("chaining the same input twice gave different output")
 	}
 
 	proof := mustRun(t, "prove", "--seq", "2", "--origin", origin, "--verifier-key", filepath.Join(dir, "k.pub"),
 		"--records", filepath.Join(dir, "records.ndjson"), "--checkpoints", filepath.Join(dir, "cps.ndjson"))
-	os.WriteFile(filepath.Join(dir, "proof.json"), []byte(proof), 0o644)
+	writeFile(t, filepath.Join(dir, "proof.json"), []byte(proof), 0o644)
 	if out := mustRun(t, "verify-proof", filepath.Join(dir, "proof.json"), "--origin", origin, "--verifier-key", filepath.Join(dir, "k.pub")); !strings.Contains(out, "record 0/2 is included") {
 		t.Fatalf("check: %s", out)
 	}
 	forged := strings.Replace(proof, "auth.sso_failed", "auth.sso_loginx", 1)
-	os.WriteFile(filepath.Join(dir, "forged.json"), []byte(forged), 0o644)
+	writeFile(t, filepath.Join(dir, "forged.json"), []byte(forged), 0o644)
 	if _, _, code := run(t, "verify-proof", filepath.Join(dir, "forged.json"), "--verifier-key", filepath.Join(dir, "k.pub")); code != 1 {
 		t.Fatalf("forged proof: exit %d, want 1", code)
 	}
 
 	// Tamper: edit one record; verification fails with exit 1 and names it.
 	tampered := bytes.Replace(a, []byte(`"new_role":"writer"`), []byte(`"new_role":"admin"`), 1)
-	os.WriteFile(filepath.Join(dir, "tampered.ndjson"), tampered, 0o644)
+	writeFile(t, filepath.Join(dir, "tampered.ndjson"), tampered, 0o644)
 	_, errs, code := run(t, verifyArgs(dir, "tampered.ndjson")...)
 	if code != 1 || !strings.Contains(errs, "partition 0 seq 1: modified") {
 		t.Fatalf("tampered: exit %d: %s", code, errs)
 	}
 	// Delete the last record: the signed checkpoint at size 3 exposes it.
 	lines := bytes.SplitAfter(a, []byte("\n"))
-	os.WriteFile(filepath.Join(dir, "short.ndjson"), bytes.Join(lines[:2], nil), 0o644)
+	writeFile(t, filepath.Join(dir, "short.ndjson"), bytes.Join(lines[:2], nil), 0o644)
 	_, errs, code = run(t, verifyArgs(dir, "short.ndjson")...)
 	if code != 1 || !strings.Contains(errs, "seq 2: deleted") {
 		t.Fatalf("truncated: exit %d: %s", code, errs)
@@ -116,7 +128,7 @@ func TestCanonicalizeRejectsBadInput(t *testing.T) {
 		}
 	}
 	p := filepath.Join(dir, "in.ndjson")
-	os.WriteFile(p, in.Bytes(), 0o644)
+	writeFile(t, p, in.Bytes(), 0o644)
 	out, errs, code := run(t, "event", "canonicalize", "--tenant", "t1", "--tool", "registry", p)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
@@ -157,5 +169,14 @@ func TestKeysShow(t *testing.T) {
 	}
 	if _, _, code := run(t, "keys", "generate", "ops", "--dir", dir); code == 0 {
 		t.Fatal("overwrote an existing signing key")
+	}
+}
+
+// writeFile writes a test input; a write that fails would leave the command reading
+// something else and the test probing nothing.
+func writeFile(t *testing.T, name string, data []byte, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(name, data, perm); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -37,7 +37,9 @@ func TestProveFromStore(t *testing.T) {
 
 	out := mustRun(t, append([]string{"prove", ev.ID, "--verifier-key", pub}, db...)...)
 	file := filepath.Join(dir, "proof.json")
-	os.WriteFile(file, []byte(out), 0o644)
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(out, `"tree_size":8`) {
 		t.Fatalf("proof is not against the first covering checkpoint (size 8): %s", out)
 	}
@@ -49,7 +51,7 @@ func TestProveFromStore(t *testing.T) {
 	}
 
 	forged := strings.Replace(out, "sarah@acme.example", "sarah@acme.exampl3", 1)
-	os.WriteFile(file, []byte(forged), 0o644)
+	writeFile(t, file, []byte(forged), 0o644)
 	if _, stderr, code := run(t, "verify-proof", file, "--verifier-key", pub); code != 1 || !strings.Contains(stderr, "does not hash to its leaf_hash") {
 		t.Fatalf("a changed event: exit %d, %s", code, stderr)
 	}

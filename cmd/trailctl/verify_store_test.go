@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +21,7 @@ func TestVerifyStore(t *testing.T) {
 	skey, vkey, _ := chain.GenerateKey("verify-store")
 	signer, _ := chain.NewSigner(skey)
 	pub := filepath.Join(t.TempDir(), "k.pub")
-	os.WriteFile(pub, []byte(vkey+"\n"), 0o644)
+	writeFile(t, pub, []byte(vkey+"\n"), 0o644)
 	base := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Minute)
 	for p, spec := range map[int32]struct {
 		tenant string

@@ -233,7 +233,10 @@ func TestKill9ChainerAndWriter(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			logs, _ := os.ReadFile(logf.Name())
+			logs, err := os.ReadFile(logf.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Fatalf("ClickHouse holds %d of %d acknowledged events\nchainer logs (tail):\n%s", total, len(acked), tailOf(string(logs), 3000))
 		}
 		time.Sleep(300 * time.Millisecond)
@@ -251,7 +254,9 @@ func TestKill9ChainerAndWriter(t *testing.T) {
 		}
 		if err := store.Records(ctx, p, 0, func(r chain.Record) error {
 			var head struct{ ID string }
-			json.Unmarshal(r.Event, &head)
+			if err := json.Unmarshal(r.Event, &head); err != nil {
+				t.Fatal(err)
+			}
 			seen[head.ID]++
 			rows++
 			return v.Add(r)

@@ -98,7 +98,9 @@ func TestFixturesReachClickHouseExactlyOnce(t *testing.T) {
 		}
 		err = store.Records(ctx, p, 0, func(r chain.Record) error {
 			var head struct{ ID string }
-			json.Unmarshal(r.Event, &head)
+			if err := json.Unmarshal(r.Event, &head); err != nil {
+				t.Fatal(err)
+			}
 			ids[head.ID]++
 			total++
 			return v.Add(r)

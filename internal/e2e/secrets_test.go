@@ -104,7 +104,10 @@ func TestNoSecretReachesAnyStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
 			resp.Body.Close()
 			if bytes.Contains(body, []byte(sec.Core)) {
 				t.Errorf("%s: %s answer echoes the secret", sec.Rule, p.path)
@@ -114,7 +117,9 @@ func TestNoSecretReachesAnyStore(t *testing.T) {
 				accepted++
 			case resp.StatusCode == 200:
 				var b struct{ Accepted int }
-				json.Unmarshal(body, &b)
+				if err := json.Unmarshal(body, &b); err != nil {
+					t.Fatal(err)
+				}
 				accepted += b.Accepted
 			case p.path == "/v1/hooks/claude-code":
 				t.Errorf("%s: hook refused (%d %s); a hook is never lost for carrying a secret", sec.Rule, resp.StatusCode, body)

@@ -95,7 +95,9 @@ func TestFormatsKeepRecordsProvable(t *testing.T) {
 	var ocsf []map[string]any
 	for sc.Scan() {
 		var o map[string]any
-		json.Unmarshal(sc.Bytes(), &o)
+		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+			t.Fatal(err)
+		}
 		ocsf = append(ocsf, o)
 	}
 	if len(ocsf) != 3 || ocsf[0]["class_uid"] != 6003.0 || ocsf[0]["type_uid"] != 600303.0 || ocsf[1]["activity_id"] != 4.0 || ocsf[2]["activity_id"] != 1.0 || ocsf[0]["status_id"] != 1.0 {

@@ -120,13 +120,17 @@ func TestFixturesThroughKafka(t *testing.T) {
 		t.Fatalf("canonical events: %d %s", code, body)
 	}
 	var canonResp batchResponse
-	json.Unmarshal(body, &canonResp)
+	if err := json.Unmarshal(body, &canonResp); err != nil {
+		t.Fatal(err)
+	}
 	code, body = httpPost(t, hs.URL+"/v1/cloudevents", tokRegistry, "application/cloudevents-batch+json", mustRead(t, "registry/cloudevents-batch.json"))
 	if code != 200 {
 		t.Fatalf("cloudevents: %d %s", code, body)
 	}
 	var ceResp batchResponse
-	json.Unmarshal(body, &ceResp)
+	if err := json.Unmarshal(body, &ceResp); err != nil {
+		t.Fatal(err)
+	}
 	// Bad input through the real stack: all 4xx, none may reach Kafka.
 	for _, b := range fixtures.BadInputs(t) {
 		if code, body := httpPost(t, hs.URL+"/v1/events", tokRegistry, "application/json", b.Body); code < 400 || code > 499 {

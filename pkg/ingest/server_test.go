@@ -373,7 +373,10 @@ func TestLimitsAndMetrics(t *testing.T) {
 	post(t, s, "/v1/events", tokRegistry, "application/json", []byte(goodEvent))
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-	body, _ := io.ReadAll(w.Body)
+	body, err := io.ReadAll(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
 		`trailkeep_ingest_events_accepted_total{endpoint="events"} 1`,
 		`trailkeep_ingest_events_rejected_total{endpoint="events",reason="max_bytes"} 1`,

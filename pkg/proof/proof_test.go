@@ -72,9 +72,13 @@ func TestEveryByteOfEventAndProofMatters(t *testing.T) {
 	raw, log := bundle(t)
 	verifiers, _ := chain.NewVerifiers(log.VerifierKey)
 	var fields map[string]json.RawMessage
-	json.Unmarshal(raw, &fields)
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
 	var rec map[string]json.RawMessage
-	json.Unmarshal(fields["record"], &rec)
+	if err := json.Unmarshal(fields["record"], &rec); err != nil {
+		t.Fatal(err)
+	}
 	spans := map[string][2]int{}
 	span := func(name string, value []byte) {
 		key := []byte(`"` + name + `":`)

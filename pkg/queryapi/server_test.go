@@ -177,7 +177,7 @@ func TestQueryAPI(t *testing.T) {
 		code, _, body = s.do(t, "reader", "GET", "/v1/events?q="+url.QueryEscape("event:skill.*")+"&limit=5&cursor="+cursor, nil)
 		expect(code, 200, body)
 		var r searchResp
-		json.Unmarshal(body, &r)
+		decodeJSON(t, body, &r)
 		for _, e := range r.Events {
 			if e.Partition != 0 {
 				t.Fatalf("reader of acme got an event of partition %d", e.Partition)
@@ -197,7 +197,7 @@ func TestQueryAPI(t *testing.T) {
 	}
 	code, _, body = s.do(t, "admin", "GET", "/v1/events?limit=100", nil)
 	var all searchResp
-	json.Unmarshal(body, &all)
+	decodeJSON(t, body, &all)
 	expect(code, 200, body)
 	if len(all.Events) != 37 {
 		t.Fatalf("admin sees %d events, want 37", len(all.Events))
@@ -206,7 +206,7 @@ func TestQueryAPI(t *testing.T) {
 	expect(code, 403, body)
 	code, _, body = s.do(t, "two", "GET", "/v1/events?tenant=globex&limit=100", nil)
 	var two searchResp
-	json.Unmarshal(body, &two)
+	decodeJSON(t, body, &two)
 	if code != 200 || len(two.Events) != 12 {
 		t.Fatalf("?tenant=globex narrows a two-tenant token: %d, %d events", code, len(two.Events))
 	}
@@ -215,7 +215,7 @@ func TestQueryAPI(t *testing.T) {
 	for _, q := range []string{"actor:(", "after:yesterday", "event:skill.* )", "unknown:key"} {
 		code, _, body = s.do(t, "reader", "GET", "/v1/events?q="+url.QueryEscape(q), nil)
 		var e errResp
-		json.Unmarshal(body, &e)
+		decodeJSON(t, body, &e)
 		if code != 400 || len(e.Errors) != 1 || e.Errors[0].Field != "q" {
 			t.Fatalf("q=%q: %d %s", q, code, body)
 		}
@@ -223,7 +223,7 @@ func TestQueryAPI(t *testing.T) {
 	for _, q := range []string{`actor:x' OR '1'='1`, `actor:"x\" OR 1=1 --"`, `tenant:globex`, `id:' UNION SELECT * FROM system.users --`, `x') OR tenant != ('acme`} {
 		code, _, body = s.do(t, "reader", "GET", "/v1/events?q="+url.QueryEscape(q), nil)
 		var r searchResp
-		json.Unmarshal(body, &r)
+		decodeJSON(t, body, &r)
 		if code != 400 && (code != 200 || len(r.Events) != 0) {
 			t.Fatalf("injection attempt %q returned %d with %d events: %.300s", q, code, len(r.Events), body)
 		}
@@ -231,7 +231,7 @@ func TestQueryAPI(t *testing.T) {
 	for _, bad := range []string{"limit=0", "limit=10001", "limit=x", "cursor=bm9wZQ"} {
 		code, _, body = s.do(t, "reader", "GET", "/v1/events?"+bad, nil)
 		var e errResp
-		json.Unmarshal(body, &e)
+		decodeJSON(t, body, &e)
 		if code != 400 || len(e.Errors) != 1 || !strings.HasPrefix(bad, e.Errors[0].Field) {
 			t.Fatalf("%s: %d %s", bad, code, body)
 		}
@@ -273,7 +273,7 @@ func TestQueryAPI(t *testing.T) {
 			TreeSize  uint64 `json:"tree_size"`
 		} `json:"checkpoints"`
 	}
-	json.Unmarshal(body, &cps)
+	decodeJSON(t, body, &cps)
 	if code != 200 || len(cps.Checkpoints) != 1 || cps.Checkpoints[0].TreeSize != 20 {
 		t.Fatalf("checkpoints for acme: %d %s", code, body)
 	}
@@ -286,7 +286,7 @@ func TestQueryAPI(t *testing.T) {
 		Columns []clickhouse.Column `json:"columns"`
 		Rows    [][]any             `json:"rows"`
 	}
-	json.Unmarshal(body, &sqlr)
+	decodeJSON(t, body, &sqlr)
 	if code != 200 || len(sqlr.Rows) != 1 || sqlr.Rows[0][0] != "acme" || sqlr.Rows[0][1] != 25.0 {
 		t.Fatalf("scoped SQL: %d %s", code, body)
 	}
@@ -300,7 +300,7 @@ func TestQueryAPI(t *testing.T) {
 	} {
 		code, _, body = s.do(t, "auditor", "POST", "/v1/sql", map[string]any{"sql": stmt, "max_rows": 100})
 		var e errResp
-		json.Unmarshal(body, &e)
+		decodeJSON(t, body, &e)
 		if code != 400 || len(e.Errors) != 1 || e.Errors[0].Rule != rule {
 			t.Errorf("%q: %d %s, want a 400 with rule %s", stmt, code, body, rule)
 		}
@@ -403,7 +403,10 @@ func TestQueryAPIRefusesWhenTheAccessLogIsDown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
 			resp.Body.Close()
 			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "access_log_unavailable") || strings.Contains(string(body), "skill.updated") {
 				t.Fatalf("with the access log down: %d %s", resp.StatusCode, body)
@@ -572,5 +575,14 @@ func TestApprovalsEndpoint(t *testing.T) {
 	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
 	if err != nil || code != 200 || len(rows) != 3 || rows[0][0] != "last_chained_at" {
 		t.Fatalf("csv: %d %v %d rows\n%s", code, err, len(rows), body)
+	}
+}
+
+// decodeJSON unmarshals an answer the test goes on to inspect; a body that is not
+// JSON of that shape fails the test instead of leaving a zero value to compare.
+func decodeJSON(t *testing.T, body []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("answer is not the expected JSON: %v\n%.500s", err, body)
 	}
 }

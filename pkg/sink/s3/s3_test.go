@@ -200,7 +200,10 @@ func TestLockedAndTamperEvident(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := io.ReadAll(out.Body)
+		data, err := io.ReadAll(out.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		out.Body.Close()
 		if k == obj {
 			data = tamper(t, data)
@@ -232,7 +235,10 @@ func tamper(t *testing.T, data []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := io.ReadAll(zr)
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	raw = bytes.Replace(raw, []byte(`"rule.updated"`), []byte(`"rule.deleted"`), 1)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

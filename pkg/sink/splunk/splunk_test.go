@@ -95,7 +95,10 @@ func TestDeliversThroughFaultsWithIndexerAck(t *testing.T) {
 	if st.Retried < 4 { // 503, 429, 503, the lost ack's timeout, the reject's split
 		t.Fatalf("retried %d times, want >= 4", st.Retried)
 	}
-	dups, _ := hectest.Check(hec.Events(), want)
+	dups, err := hectest.Check(hec.Events(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("events %d, duplicates %d (byte-identical), retries %d", len(hec.Events()), dups, st.Retried)
 }
 

@@ -89,7 +89,10 @@ func legacyRunner(t *testing.T) engineRunner {
 			t.Fatalf("ClickHouse 18.16 over HTTP: %v", err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("%s", strings.TrimSpace(string(b)))
 		}
