@@ -94,11 +94,8 @@ func TestExportWithSignedManifest(t *testing.T) {
 
 	csvOut := filepath.Join(dir, "globex.csv")
 	mustRun(t, append([]string{"export", "event:team.*", "--tenant", "globex", "--format", "csv", "--out", csvOut, "--signing-key", filepath.Join(dir, "exporter.key"), "--quiet"}, db...)...)
-	if b, err := os.ReadFile(csvOut); strings.Count(string(b), "\n") != 4 {
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Fatalf("csv export:\n%s", b)
+	if b, err := os.ReadFile(csvOut); err != nil || strings.Count(string(b), "\n") != 4 {
+		t.Fatalf("csv export (%v):\n%s", err, b)
 	}
 	if _, stderr, code := run(t, append([]string{"export", "event:team.*", "--tenant", "globex", "--out", csvOut, "--signing-key", filepath.Join(dir, "exporter.key")}, db...)...); code != 2 || !strings.Contains(stderr, "--force") {
 		t.Fatalf("overwriting an export: exit %d %s", code, stderr)
