@@ -201,7 +201,7 @@ func checkEnv(t *testing.T, s types.ServiceConfig, binary string, vars []configr
 		}
 	}
 	for _, v := range vars {
-		if v.Default == "required" {
+		if v.Required {
 			if _, ok := s.Environment[v.Name]; !ok {
 				t.Errorf("%s needs %s", binary, v.Name)
 			}

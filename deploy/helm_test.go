@@ -516,7 +516,7 @@ func checkPod(t *testing.T, w workload, cms map[string]*corev1.ConfigMap, vars m
 		}
 	}
 	for _, v := range vars[c.Name] {
-		if _, ok := env[v.Name]; v.Default == "required" && !ok {
+		if _, ok := env[v.Name]; v.Required && !ok {
 			t.Errorf("%s needs %s", c.Name, v.Name)
 		}
 	}

@@ -34,6 +34,8 @@ var Binaries = []Binary{
 // Var is one environment variable.
 type Var struct {
 	Name, Default, Type, Doc string
+	// Required: the binary refuses to start without it (go-envconfig "required").
+	Required bool
 }
 
 const module = "github.com/trailkeep/trailkeep/"
@@ -145,6 +147,9 @@ func (p *parsed) fields(dir string, f *ast.File, st *ast.StructType) ([]Var, err
 			if d, ok := strings.CutPrefix(strings.TrimSpace(o), "default="); ok {
 				v.Default = d
 			}
+			if strings.TrimSpace(o) == "required" {
+				v.Required = true
+			}
 		}
 		out = append(out, v)
 	}
@@ -210,6 +215,9 @@ func Markdown(vars map[string][]Var) string {
 		sort.SliceStable(vs, func(i, j int) bool { return vs[i].Name < vs[j].Name })
 		for _, v := range vs {
 			def := "—"
+			if v.Required {
+				def = "**required**"
+			}
 			if v.Default != "" {
 				def = "`" + v.Default + "`"
 			}

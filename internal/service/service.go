@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -20,9 +22,44 @@ import (
 // the configuration names (*level, a field of cfg).
 func Configure(ctx context.Context, cfg any, level *string) (*slog.Logger, error) {
 	if err := envconfig.Process(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, fmt.Errorf("configuration: %w", namedError(cfg, err))
 	}
 	return Logger(*level)
+}
+
+// namedError rewrites go-envconfig's "GoField: reason" (nested: "Kafka: TLS: reason")
+// into "TRAILKEEP_VAR: reason": the operator sets variables and has never seen the Go
+// field names.
+func namedError(cfg any, err error) error {
+	names := map[string]string{}
+	envNames(reflect.TypeOf(cfg), "", names)
+	parts := strings.Split(err.Error(), ": ")
+	for k := 1; k < len(parts); k++ {
+		if env, ok := names[strings.Join(parts[:k], ".")]; ok {
+			return fmt.Errorf("%s: %s", env, strings.Join(parts[k:], ": "))
+		}
+	}
+	return err
+}
+
+// envNames maps the path of every field of t (a struct or a pointer to one) with an
+// env tag, e.g. "Kafka.TLS", to its variable, descending into nested structs.
+func envNames(t reflect.Type, prefix string, out map[string]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if tag, ok := f.Tag.Lookup("env"); ok {
+			name, _, _ := strings.Cut(tag, ",")
+			out[prefix+f.Name] = strings.TrimSpace(name)
+			continue
+		}
+		envNames(f.Type, prefix+f.Name+".", out)
+	}
 }
 
 // Logger returns the JSON logger at level, the value of TRAILKEEP_LOG_LEVEL.
