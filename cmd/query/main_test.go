@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/internal/kafkatest"
+	"github.com/trailkeep/trailkeep/internal/proctest"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+)
+
+// TestStartup runs the real binary on the real broker and ClickHouse: ready once the
+// store answers, an authenticated search served and counted in /metrics, an
+// unauthenticated one refused, a clean exit on SIGTERM.
+func TestStartup(t *testing.T) {
+	b := kafkatest.Shared(t)
+	store := chtest.Store(t)
+	bin := proctest.Build(t, "query")
+	secret := "startup-query-secret-0123456789abcdef"
+	sum := sha256.Sum256([]byte(secret))
+	addr := proctest.Addr(t)
+	// The access log goes to the events topic, which ingest creates.
+	topic := kafkatest.Topic("startup.access")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: topic, Partitions: 1, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.Start(t, bin,
+		"TRAILKEEP_QUERY_ADDR="+addr, "TRAILKEEP_KAFKA_BROKERS="+b.Addr,
+		"TRAILKEEP_EVENTS_TOPIC="+topic,
+		"TRAILKEEP_CLICKHOUSE_ADDR="+chtest.Addr, "TRAILKEEP_CLICKHOUSE_DATABASE="+store.Database(),
+		fmt.Sprintf(`TRAILKEEP_QUERY_TOKENS={"tokens":[{"name":"r","sha256":"%s","role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:])),
+	)
+	p.WaitStatus(t, "http://"+addr+"/healthz", 200, 30*time.Second)
+	p.WaitStatus(t, "http://"+addr+"/readyz", 200, 60*time.Second)
+	get := func(path, token string) (int, string) {
+		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/v1/events?limit=5", secret); code != 200 {
+		t.Fatalf("search: %d %s\n%s", code, body, p.Log())
+	}
+	if code, _ := get("/v1/events", ""); code != 401 {
+		t.Fatalf("search without a token: %d, want 401", code)
+	}
+	if _, metrics := get("/metrics", ""); !strings.Contains(metrics, `trailkeep_query_requests_total{code="200",endpoint="events"}`) {
+		t.Fatalf("/metrics does not count the search:\n%.2000s", metrics)
+	}
+}

@@ -1,0 +1,159 @@
+// Package proctest runs a trailkeep binary as its own process for start-up tests:
+// built once per test binary, started with exactly the environment the test gives
+// (plus PATH), its output kept in a log the failure shows, stopped with SIGTERM when
+// the test ends and required to exit cleanly.
+package proctest
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trailkeep/trailkeep/internal/repo"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+)
+
+// Build builds ./cmd/name once per test binary and returns its path.
+func Build(t testing.TB, name string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "proctest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", p, "./cmd/"+name)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
+	}
+	built[name] = p
+	return p
+}
+
+// Proc is a running binary.
+type Proc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan error
+}
+
+// Start runs bin with env and stops it with SIGTERM at the end of the test; it must
+// then exit 0 within 30 s.
+func Start(t testing.TB, bin string, env ...string) *Proc {
+	t.Helper()
+	log := filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{cmd: cmd, log: log, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); f.Close() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("%s did not exit cleanly on SIGTERM: %v\n%s", filepath.Base(bin), err, p.Log())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s still running 30 s after SIGTERM\n%s", filepath.Base(bin), p.Log())
+		}
+	})
+	return p
+}
+
+// Log is what the process wrote so far.
+func (p *Proc) Log() string {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// WaitStatus polls url until it answers code, failing after timeout or when the
+// process exits.
+func (p *Proc) WaitStatus(t testing.TB, url string, code int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("process exited (%v) while waiting for %s\n%s", err, url, p.Log())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == code {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer %d within %s (last: %s)\n%s", url, code, timeout, last, p.Log())
+}
+
+// Addr returns a free loopback address.
+func Addr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Run runs bin to completion with env (plus PATH) and returns its output and exit
+// code; it fails the test if the binary runs for more than 30 s.
+func Run(t testing.TB, bin string, env ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", filepath.Base(bin), err)
+	}
+	return string(out), 0
+}
