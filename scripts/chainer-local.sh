@@ -8,21 +8,21 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/chainer"
-go=$("$root/scripts/ensure-go.sh")
 log() { echo "chainer-local.sh: $*" >&2; }
 source "$root/scripts/local-service.sh"
 
 start() {
   mkdir -p "$dir" "$root/bin"
-  (cd "$root" && "$go" build -o bin/chainer ./cmd/chainer && "$go" build -o bin/trailctl ./cmd/trailctl)
+  svc_require "$root/bin/chainer" "$root/bin/trailctl"
   if svc_running; then log "reusing chainer pid $(cat "$dir/pid")"; return; fi
   if [[ ! -f "$dir/checkpoints.key" ]]; then
     "$root/bin/trailctl" keys generate checkpoints --dir "$dir" >/dev/null
   fi
+  svc_log_start "$dir/chainer.log"
   TRAILKEEP_DEPLOYMENT=local TRAILKEEP_SIGNER_KEY_FILE="$dir/checkpoints.key" \
   TRAILKEEP_CHAINER_TRANSACTIONAL_ID=local-chainer-0 TRAILKEEP_CLICKHOUSE_ADDR=127.0.0.1:19000 \
   TRAILKEEP_CHECKPOINT_INTERVAL=2s \
-    setsid nohup "$root/bin/chainer" >"$dir/chainer.log" 2>&1 </dev/null &
+    setsid nohup "$root/bin/chainer" >>"$dir/chainer.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   ready() { grep -q '"msg":"chaining"' "$dir/chainer.log" && grep -q 'writing to ClickHouse' "$dir/chainer.log"; }
   svc_wait "$dir/chainer.log" ready

@@ -10,7 +10,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/exporter"
-go=$("$root/scripts/ensure-go.sh")
 log() { echo "exporter-local.sh: $*" >&2; }
 source "$root/scripts/local-service.sh"
 s3=http://${TRAILKEEP_S3_ADDR:-127.0.0.1:17070}
@@ -20,7 +19,7 @@ bucket=trailkeep-archive
 
 start() {
   mkdir -p "$dir" "$root/bin"
-  (cd "$root" && "$go" build -o bin/exporter ./cmd/exporter)
+  svc_require "$root/bin/exporter"
   "$root/scripts/versitygw.sh" start
   if svc_running; then log "reusing exporter pid $(cat "$dir/pid")"; return; fi
   # Create the bucket with Object Lock (S3 CreateBucket, signed by curl's SigV4).
@@ -32,10 +31,11 @@ start() {
     409) ;; # exists
     *) log "create bucket $bucket: HTTP $code"; cat "$dir/bucket.out" >&2; exit 1 ;;
   esac
+  svc_log_start "$dir/exporter.log"
   TRAILKEEP_EXPORTER_SINKS=s3 TRAILKEEP_EXPORTER_INSTANCE_ID=local-exporter-0 \
   TRAILKEEP_S3_BUCKET=$bucket TRAILKEEP_S3_PREFIX=local TRAILKEEP_S3_ENDPOINT=$s3 TRAILKEEP_S3_PATH_STYLE=true \
   TRAILKEEP_S3_ACCESS_KEY=$key TRAILKEEP_S3_SECRET_KEY=$secret TRAILKEEP_S3_RETENTION=1d TRAILKEEP_S3_LINGER=1s \
-    setsid nohup "$root/bin/exporter" >"$dir/exporter.log" 2>&1 </dev/null &
+    setsid nohup "$root/bin/exporter" >>"$dir/exporter.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   ready() { curl -sf http://127.0.0.1:8082/healthz >/dev/null; }
   svc_wait "$dir/exporter.log" ready

@@ -2,7 +2,7 @@
 # Local ingest for `make run` and the load benchmark, in front of scripts/kafka.sh's
 # broker.
 #
-#   scripts/ingest-local.sh start   build bin/ingest, create tokens and an IP key once
+#   scripts/ingest-local.sh start   create tokens and an IP key once
 #                                   (.run/ingest, git-ignored), start it on 127.0.0.1:8080
 #   scripts/ingest-local.sh stop    SIGTERM (ingest drains in-flight requests)
 #
@@ -14,13 +14,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/ingest"
 addr=${TRAILKEEP_INGEST_ADDR:-127.0.0.1:8080}
-go=$("$root/scripts/ensure-go.sh")
 log() { echo "ingest-local.sh: $*" >&2; }
 source "$root/scripts/local-service.sh"
 
 start() {
   mkdir -p "$dir" "$root/bin"
-  (cd "$root" && "$go" build -o bin/ingest ./cmd/ingest && "$go" build -o bin/trailctl ./cmd/trailctl)
+  svc_require "$root/bin/ingest" "$root/bin/trailctl"
   if svc_running; then log "reusing ingest pid $(cat "$dir/pid")"; return; fi
   if ! grep -q '^OTEL_TOKEN=' "$dir/tokens.env" 2>/dev/null; then
     local reg hook otel
@@ -37,9 +36,10 @@ PY
     chmod 600 "$dir/tokens.env"
     head -c 32 /dev/urandom | base64 >"$dir/ip.key"
   fi
+  svc_log_start "$dir/ingest.log"
   TRAILKEEP_INGEST_ADDR=$addr TRAILKEEP_INGEST_TOKENS_FILE="$dir/tokens.json" \
   TRAILKEEP_INGEST_IP_KEY_FILE="$dir/ip.key" \
-    setsid nohup "$root/bin/ingest" >"$dir/ingest.log" 2>&1 </dev/null &
+    setsid nohup "$root/bin/ingest" >>"$dir/ingest.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   ready() { curl -sf "http://$addr/readyz" >/dev/null; }
   svc_wait "$dir/ingest.log" ready

@@ -25,3 +25,20 @@ svc_stop() {
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   rm -f "$dir/pid"; log "stopped"
 }
+
+# svc_require BINARY...: the binaries exist (make build, which make run and the bench
+# targets do first). Starting never rebuilds: a restart runs what was running.
+svc_require() {
+  local b
+  for b in "$@"; do
+    [[ -x "$b" ]] || { log "$b missing: run make build first"; exit 1; }
+  done
+}
+
+# svc_log_start LOGFILE: before a start, move the previous runs' lines to LOGFILE.prev
+# (appended, never wiped: they are what explains a crash), so LOGFILE, which the
+# readiness checks read, holds this run only.
+svc_log_start() {
+  if [[ -s "$1" ]]; then cat "$1" >>"$1.prev"; fi
+  printf '=== %s start\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1"
+}

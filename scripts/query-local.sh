@@ -2,7 +2,7 @@
 # Local query API for `make run`, reading scripts/clickhouse.sh's server and auditing
 # every call into scripts/kafka.sh's broker.
 #
-#   scripts/query-local.sh start   build bin/query, create tokens once (.run/query,
+#   scripts/query-local.sh start   create tokens once (.run/query,
 #                                  git-ignored), start it on 127.0.0.1:8081
 #   scripts/query-local.sh stop    SIGTERM
 #
@@ -13,13 +13,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.run/query"
 addr=${TRAILKEEP_QUERY_ADDR:-127.0.0.1:8081}
-go=$("$root/scripts/ensure-go.sh")
 log() { echo "query-local.sh: $*" >&2; }
 source "$root/scripts/local-service.sh"
 
 start() {
   mkdir -p "$dir" "$root/bin"
-  (cd "$root" && "$go" build -o bin/query ./cmd/query && "$go" build -o bin/trailctl ./cmd/trailctl)
+  svc_require "$root/bin/query" "$root/bin/trailctl"
   if svc_running; then log "reusing query pid $(cat "$dir/pid")"; return; fi
   if [[ ! -f "$dir/tokens.json" ]]; then
     local aud adm
@@ -34,9 +33,10 @@ with open(d + "/tokens.env", "w") as f:
 PY
     chmod 600 "$dir/tokens.env"
   fi
+  svc_log_start "$dir/query.log"
   TRAILKEEP_QUERY_ADDR=$addr TRAILKEEP_QUERY_TOKENS_FILE="$dir/tokens.json" \
   TRAILKEEP_CLICKHOUSE_ADDR=${TRAILKEEP_CLICKHOUSE_ADDR:-127.0.0.1:19000} \
-    setsid nohup "$root/bin/query" >"$dir/query.log" 2>&1 </dev/null &
+    setsid nohup "$root/bin/query" >>"$dir/query.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   ready() { curl -sf "http://$addr/readyz" >/dev/null; }
   svc_wait "$dir/query.log" ready
