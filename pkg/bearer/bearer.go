@@ -7,11 +7,13 @@
 package bearer
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,4 +73,51 @@ func Find[T Entry](r *http.Request, byDigest map[[32]byte]T) (T, [32]byte, error
 		return zero, sum, ErrUnknown
 	}
 	return entry, sum, nil
+}
+
+// ParseConfig reads a token configuration, {"tokens":[...]}, strictly (an unknown
+// field is an error: a misspelt "tenant" must not widen a token), and indexes its
+// entries by digest. check validates one entry (it is given the entry's position);
+// what names the configuration in errors ("ingest", "queryapi") and shape is the
+// expected form, shown when the JSON does not decode. Both services parse their
+// token files here, so both refuse the same mistakes the same way: a bad digest, the
+// same secret twice, an empty configuration.
+func ParseConfig[T any, P interface {
+	*T
+	Entry
+}](data []byte, what, shape string, check func(P) error) (map[[32]byte]P, error) {
+	var doc struct {
+		Tokens []T `json:"tokens"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: token configuration: %w (expected %s)", what, err, shape)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: token configuration: data after the JSON object", what)
+	}
+	byDigest := make(map[[32]byte]P, len(doc.Tokens))
+	for i := range doc.Tokens {
+		t := P(&doc.Tokens[i])
+		where := fmt.Sprintf("%s: token %d", what, i)
+		if n, ok := any(t).(interface{ TokenName() string }); ok {
+			where += fmt.Sprintf(" (%q)", n.TokenName())
+		}
+		h, err := ParseDigest(t.Digest())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if err := check(t); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if _, dup := byDigest[h]; dup {
+			return nil, fmt.Errorf("%s: the same token is configured twice", where)
+		}
+		byDigest[h] = t
+	}
+	if len(byDigest) == 0 {
+		return nil, fmt.Errorf("%s: no tokens configured", what)
+	}
+	return byDigest, nil
 }

@@ -1,11 +1,10 @@
 package ingest
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"github.com/trailkeep/trailkeep/pkg/bearer"
 )
@@ -53,48 +52,38 @@ var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 // ParseTokens reads the token configuration: a JSON object {"tokens": [Token...]}.
 func ParseTokens(data []byte) (*Tokens, error) {
-	var doc struct {
-		Tokens []Token `json:"tokens"`
+	m, err := bearer.ParseConfig(data, "ingest", `{"tokens":[{"name","sha256","tenant","source","scopes"}]}`, checkToken)
+	if err != nil {
+		return nil, err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("ingest: token configuration: %w (expected {\"tokens\":[{\"name\",\"sha256\",\"tenant\",\"source\",\"scopes\"}]})", err)
-	}
-	ts := &Tokens{byHash: make(map[[32]byte]*Token, len(doc.Tokens))}
-	for i := range doc.Tokens {
-		t := &doc.Tokens[i]
-		where := fmt.Sprintf("ingest: token %d (%q)", i, t.Name)
-		h, err := bearer.ParseDigest(t.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		if !slugRE.MatchString(t.Tenant) || !slugRE.MatchString(t.Source) {
-			return nil, fmt.Errorf("%s: tenant and source must be lower-case slugs", where)
-		}
-		if len(t.Scopes) == 0 {
-			return nil, fmt.Errorf("%s: no scopes; use %s, %s, %s or %s", where, ScopeEvents, ScopeHooks, ScopeCloudEvents, ScopeLogs)
-		}
-		for _, s := range t.Scopes {
-			if s != ScopeEvents && s != ScopeHooks && s != ScopeCloudEvents && s != ScopeLogs {
-				return nil, fmt.Errorf("%s: unknown scope %q", where, s)
-			}
-		}
-		if t.Actor != nil {
-			if typ, _ := t.Actor["type"].(string); typ == "" {
-				return nil, fmt.Errorf("%s: actor needs a type and an id", where)
-			}
-			if id, _ := t.Actor["id"].(string); id == "" {
-				return nil, fmt.Errorf("%s: actor needs a type and an id", where)
-			}
-		}
-		if _, dup := ts.byHash[h]; dup {
-			return nil, fmt.Errorf("%s: the same token is configured twice", where)
-		}
-		ts.byHash[h] = t
-	}
-	return ts, nil
+	return &Tokens{byHash: m}, nil
 }
+
+// checkToken validates one configured write token.
+func checkToken(t *Token) error {
+	if !slugRE.MatchString(t.Tenant) || !slugRE.MatchString(t.Source) {
+		return errors.New("tenant and source must be lower-case slugs")
+	}
+	if len(t.Scopes) == 0 {
+		return fmt.Errorf("no scopes; use %s, %s, %s or %s", ScopeEvents, ScopeHooks, ScopeCloudEvents, ScopeLogs)
+	}
+	for _, s := range t.Scopes {
+		if s != ScopeEvents && s != ScopeHooks && s != ScopeCloudEvents && s != ScopeLogs {
+			return fmt.Errorf("unknown scope %q", s)
+		}
+	}
+	if t.Actor != nil {
+		typ, _ := t.Actor["type"].(string)
+		id, _ := t.Actor["id"].(string)
+		if typ == "" || id == "" {
+			return errors.New("actor needs a type and an id")
+		}
+	}
+	return nil
+}
+
+// TokenName names the token in configuration errors.
+func (t *Token) TokenName() string { return t.Name }
 
 // Digest implements bearer.Entry.
 func (t *Token) Digest() string { return t.SHA256 }

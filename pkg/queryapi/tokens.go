@@ -3,7 +3,6 @@ package queryapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -108,53 +106,37 @@ func (ts *Tokens) Reload(data []byte) error {
 func (ts *Tokens) Len() int { return len(*ts.set.Load()) }
 
 func parseTokens(data []byte) (map[[32]byte]*Token, error) {
-	var doc struct {
-		Tokens []Token `json:"tokens"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("queryapi: token configuration: %w (expected {\"tokens\":[{\"name\",\"sha256\",\"role\",\"tenants\"}]})", err)
-	}
-	byHash := map[[32]byte]*Token{}
-	for i := range doc.Tokens {
-		t := &doc.Tokens[i]
-		where := fmt.Sprintf("queryapi: token %d (%q)", i, t.Name)
-		h, err := bearer.ParseDigest(t.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		if t.Name == "" {
-			return nil, fmt.Errorf("%s: a name is required", where)
-		}
-		if t.Role.rank() == 0 {
-			return nil, fmt.Errorf("%s: role must be reader, auditor or admin", where)
-		}
-		if len(t.Tenants) == 0 {
-			return nil, fmt.Errorf("%s: tenants is required (a list of tenant slugs, or [\"*\"] for an admin)", where)
-		}
-		for _, tn := range t.Tenants {
-			if tn == AllTenants {
-				if t.Role != RoleAdmin || len(t.Tenants) != 1 {
-					return nil, fmt.Errorf("%s: only an admin token may have the tenant scope \"*\", and alone", where)
-				}
-			} else if !slugRE.MatchString(tn) {
-				return nil, fmt.Errorf("%s: tenant %q is not a lower-case slug", where, tn)
-			}
-		}
-		if t.Actor != nil && (t.Actor.Type == "" || t.Actor.ID == "") {
-			return nil, fmt.Errorf("%s: actor needs a type and an id", where)
-		}
-		if _, dup := byHash[h]; dup {
-			return nil, fmt.Errorf("%s: the same token is configured twice", where)
-		}
-		byHash[h] = t
-	}
-	if len(byHash) == 0 {
-		return nil, errors.New("queryapi: no tokens configured")
-	}
-	return byHash, nil
+	return bearer.ParseConfig(data, "queryapi", `{"tokens":[{"name","sha256","role","tenants"}]}`, checkToken)
 }
+
+// checkToken validates one configured read token.
+func checkToken(t *Token) error {
+	if t.Name == "" {
+		return errors.New("a name is required")
+	}
+	if t.Role.rank() == 0 {
+		return errors.New("role must be reader, auditor or admin")
+	}
+	if len(t.Tenants) == 0 {
+		return errors.New(`tenants is required (a list of tenant slugs, or ["*"] for an admin)`)
+	}
+	for _, tn := range t.Tenants {
+		if tn == AllTenants {
+			if t.Role != RoleAdmin || len(t.Tenants) != 1 {
+				return errors.New(`only an admin token may have the tenant scope "*", and alone`)
+			}
+		} else if !slugRE.MatchString(tn) {
+			return fmt.Errorf("tenant %q is not a lower-case slug", tn)
+		}
+	}
+	if t.Actor != nil && (t.Actor.Type == "" || t.Actor.ID == "") {
+		return errors.New("actor needs a type and an id")
+	}
+	return nil
+}
+
+// TokenName names the token in configuration errors.
+func (t *Token) TokenName() string { return t.Name }
 
 // Digest implements bearer.Entry.
 func (t *Token) Digest() string { return t.SHA256 }
