@@ -25,7 +25,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, data, want string
-		n              int
+		n                int
 	}{
 		{"two tokens", `{"tokens":[{"name":"a","sha256":"` + d1 + `","tenant":"x"},{"name":"b","sha256":"` + d2 + `","tenant":"y"}]}`, "", 2},
 		{"misspelt field", `{"tokens":[{"name":"a","sha256":"` + d1 + `","tennant":"x"}]}`, `unknown field "tennant"`, 0},
