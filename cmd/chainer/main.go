@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -103,22 +101,13 @@ type Config struct {
 	WriterMaxBatchRows int `env:"TRAILKEEP_WRITER_MAX_BATCH_ROWS, default=0"`
 }
 
-func main() {
-	service.HandleArgs("chainer")
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "chainer:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("chainer", func(c *Config) *string { return &c.LogLevel }, run) }
 
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+func run(ctx context.Context, c *Config, log *slog.Logger) error {
+	cfg := *c
+	// One stage failing ends the others: stop cancels their context.
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var cfg Config
-	log, err := service.Configure(ctx, &cfg, &cfg.LogLevel)
-	if err != nil {
-		return err
-	}
 	if cfg.TransactionalID == "" {
 		h, err := os.Hostname()
 		if err != nil {

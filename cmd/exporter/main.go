@@ -16,11 +16,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -143,13 +141,7 @@ type Config struct {
 	S3Linger       time.Duration `env:"TRAILKEEP_S3_LINGER, default=30s"`
 }
 
-func main() {
-	service.HandleArgs("exporter")
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "exporter:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("exporter", func(c *Config) *string { return &c.LogLevel }, run) }
 
 // ParseRetention reads "<n>d" or "<n>y" (a year is 365 days).
 func ParseRetention(s string) (time.Duration, error) {
@@ -264,14 +256,12 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 	return out, closeAll, nil
 }
 
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+func run(ctx context.Context, c *Config, log *slog.Logger) error {
+	cfg := *c
+	// One stage failing ends the others: stop cancels their context.
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var cfg Config
-	log, err := service.Configure(ctx, &cfg, &cfg.LogLevel)
-	if err != nil {
-		return err
-	}
+	var err error
 	if cfg.InstanceID == "" {
 		if cfg.InstanceID, err = os.Hostname(); err != nil {
 			return fmt.Errorf("TRAILKEEP_EXPORTER_INSTANCE_ID unset and no host name: %w", err)

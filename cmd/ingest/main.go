@@ -14,11 +14,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -91,22 +89,11 @@ type Config struct {
 	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 }
 
-func main() {
-	service.HandleArgs("ingest")
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ingest:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("ingest", func(c *Config) *string { return &c.LogLevel }, run) }
 
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var cfg Config
-	log, err := service.Configure(ctx, &cfg, &cfg.LogLevel)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, c *Config, log *slog.Logger) error {
+	cfg := *c
+	var err error
 
 	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(cfg.MemoryLimit)

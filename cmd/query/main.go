@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -68,22 +69,11 @@ type Config struct {
 	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 }
 
-func main() {
-	service.HandleArgs("query")
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "query:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("query", func(c *Config) *string { return &c.LogLevel }, run) }
 
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var cfg Config
-	log, err := service.Configure(ctx, &cfg, &cfg.LogLevel)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, c *Config, log *slog.Logger) error {
+	cfg := *c
+	var err error
 
 	data := []byte(cfg.Tokens)
 	if cfg.TokensFile != "" {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/trailkeep/trailkeep/internal/version"
@@ -62,4 +65,26 @@ func probe(url string, timeout time.Duration) error {
 		return fmt.Errorf("%s: %s %s", url, resp.Status, body)
 	}
 	return nil
+}
+
+// Main is a service's whole main: the arguments (HandleArgs), SIGINT and SIGTERM
+// ending ctx, the configuration read from the environment into a C, the logger at
+// the level level(cfg) points to, then run. An error exits 1 as "binary: error".
+func Main[C any](binary string, level func(*C) *string, run func(ctx context.Context, cfg *C, log *slog.Logger) error) {
+	HandleArgs(binary)
+	if err := runMain(binary, level, run); err != nil {
+		fmt.Fprintln(os.Stderr, binary+":", err)
+		os.Exit(1)
+	}
+}
+
+func runMain[C any](binary string, level func(*C) *string, run func(ctx context.Context, cfg *C, log *slog.Logger) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var cfg C
+	log, err := Configure(ctx, &cfg, level(&cfg))
+	if err != nil {
+		return err
+	}
+	return run(ctx, &cfg, log)
 }
