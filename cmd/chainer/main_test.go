@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/internal/proctest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
-	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 // TestStartup runs the real binary on the real broker and ClickHouse: /readyz 503
@@ -29,17 +25,8 @@ func TestStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := kafkatest.Topic("startup")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	// The input topic is ingest's; the chainer sizes its outputs from it.
-	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: prefix + ".events", Partitions: 2, Replication: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b.CreateTopic(t, prefix+".events", 2)
 	addr := proctest.Addr(t)
 	p := proctest.Start(t, bin,
 		"TRAILKEEP_CHAINER_ADDR="+addr, "TRAILKEEP_KAFKA_BROKERS="+b.Addr, "TRAILKEEP_SIGNER_KEY="+skey,

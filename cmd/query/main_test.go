@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,12 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/internal/proctest"
-	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 // TestStartup runs the real binary on the real broker and ClickHouse: ready once the
@@ -31,16 +27,7 @@ func TestStartup(t *testing.T) {
 	addr := proctest.Addr(t)
 	// The access log goes to the events topic, which ingest creates.
 	topic := kafkatest.Topic("startup.access")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: topic, Partitions: 1, Replication: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b.CreateTopic(t, topic, 1)
 	p := proctest.Start(t, bin,
 		"TRAILKEEP_QUERY_ADDR="+addr, "TRAILKEEP_KAFKA_BROKERS="+b.Addr,
 		"TRAILKEEP_EVENTS_TOPIC="+topic,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/repo"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 // root is the repository root; a test that cannot find it fails.
@@ -151,4 +152,20 @@ func Topic(prefix string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	return prefix + "." + hex.EncodeToString(b[:])
+}
+
+// CreateTopic creates topic with partitions (replication 1) on b, as the component
+// that owns it in production would (ingest creates the events topic).
+func (b *Broker) CreateTopic(t testing.TB, topic string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: topic, Partitions: partitions, Replication: 1}); err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
 }
