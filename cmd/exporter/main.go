@@ -58,6 +58,10 @@ type Config struct {
 	// BufferBytes is the per-partition fetch buffer of each sink (memory bound
 	// under a stalled sink).
 	BufferBytes int `env:"TRAILKEEP_EXPORTER_BUFFER_BYTES, default=8388608"`
+	// StallTimeout: a sink whose group has lag while it acknowledges nothing for this
+	// long is reported (trailkeep_exporter_stalls_total) and its consumer restarted.
+	// A negative value disables the watchdog.
+	StallTimeout time.Duration `env:"TRAILKEEP_EXPORTER_STALL_TIMEOUT, default=5m"`
 	// Addr serves /metrics, /healthz and /readyz.
 	Addr string `env:"TRAILKEEP_EXPORTER_ADDR, default=127.0.0.1:8082"`
 	// debug, info, warn or error.
@@ -186,7 +190,7 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 		}
 		return sink.Config{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.GroupPrefix + name, InstanceID: instance, ChainedTopic: cfg.Chained,
 			CheckpointTopic: cfg.Checkpoints, Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(), BatchRecords: records, BatchBytes: bytes,
-			Linger: linger, BufferBytes: cfg.BufferBytes, Logger: log, Metrics: m}
+			Linger: linger, BufferBytes: cfg.BufferBytes, StallTimeout: cfg.StallTimeout, Logger: log, Metrics: m}
 	}
 	seen := map[string]bool{}
 	for _, name := range cfg.Sinks {

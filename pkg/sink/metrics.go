@@ -12,6 +12,7 @@ type Metrics struct {
 	sent, retried, dead *prometheus.CounterVec
 	lag, lastSeq        *prometheus.GaugeVec
 	buffered, up        *prometheus.GaugeVec
+	stalls              *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg (nil: a private registry, for tests).
@@ -34,8 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes of records fetched and waiting for the sink."}, []string{"sink"}),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "trailkeep_exporter_sink_up",
 			Help: "1 while the sink runs; 0 once it stopped on a fatal error (credentials refused): alert on it."}, []string{"sink"}),
+		stalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailkeep_exporter_stalls_total",
+			Help: "Times the watchdog found the sink's group with lag and nothing acknowledged for the stall timeout, and restarted its consumer: alert on any increase."}, []string{"sink"}),
 	}
-	reg.MustRegister(m.sent, m.retried, m.dead, m.lag, m.lastSeq, m.buffered, m.up)
+	reg.MustRegister(m.sent, m.retried, m.dead, m.lag, m.lastSeq, m.buffered, m.up, m.stalls)
 	return m
 }
 

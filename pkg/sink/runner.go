@@ -60,6 +60,12 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff between retries.
 	// Defaults 100ms and 30s. A Retry-After longer than MaxBackoff is honoured.
 	MinBackoff, MaxBackoff time.Duration
+	// StallTimeout is how long the sink may acknowledge nothing while its consumer
+	// group has lag before the watchdog reports a stall (log, and
+	// trailkeep_exporter_stalls_total) and restarts the consumer: a fresh client
+	// rejoins the group and resumes from the last committed offset. Default 5m;
+	// negative disables the watchdog.
+	StallTimeout time.Duration
 	// Logger defaults to slog.Default(); Metrics to a private registry.
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -104,6 +110,9 @@ func (c *Config) defaults(name string) error {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second
 	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = 5 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -124,6 +133,7 @@ type Runner struct {
 	log    *slog.Logger
 	m      *Metrics
 	cl     *kgo.Client
+	opts   []kgo.Opt // to build a fresh client when the watchdog restarts the consumer
 
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
@@ -136,6 +146,7 @@ type Runner struct {
 	sent, retried, dead atomic.Int64
 	acked               atomic.Int64
 	buffered            atomic.Int64
+	stalls              atomic.Int64
 }
 
 type topicPartition struct {
@@ -175,7 +186,8 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
-	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
+	r.opts = append(opts, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(r.opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: kafka client: %w", name, err)
 	}
@@ -186,18 +198,18 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 // Stats are the Runner's counters since start. Sent counts items the sink accepted;
 // Acknowledged counts fetched records whose batch is done (acknowledged, or
 // dead-lettered) and whose offsets may be committed.
-type Stats struct{ Sent, Acknowledged, Retried, DeadLettered, BufferedBytes int64 }
+type Stats struct{ Sent, Acknowledged, Retried, DeadLettered, BufferedBytes, Stalls int64 }
 
 // Stats returns the Runner's counters.
 func (r *Runner) Stats() Stats {
-	return Stats{Sent: r.sent.Load(), Acknowledged: r.acked.Load(), Retried: r.retried.Load(), DeadLettered: r.dead.Load(), BufferedBytes: r.buffered.Load()}
+	return Stats{Sent: r.sent.Load(), Acknowledged: r.acked.Load(), Retried: r.retried.Load(), DeadLettered: r.dead.Load(), BufferedBytes: r.buffered.Load(), Stalls: r.stalls.Load()}
 }
 
 // Run consumes until ctx ends (nil) or the sink fails fatally (its error). The
 // dead-letter topic is created first. Acknowledged offsets are committed before Run
 // returns; the Runner cannot be reused.
 func (r *Runner) Run(ctx context.Context) error {
-	defer r.cl.Close()
+	defer func() { r.cl.Close() }()
 	if err := r.ensureDeadLetter(ctx); err != nil {
 		return err
 	}
@@ -207,10 +219,35 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.fail = fail
 	r.mu.Unlock()
 	for ctx.Err() == nil {
-		if !r.waitForRoom(ctx) {
+		stalled := r.consume(ctx)
+		r.stopAll()
+		r.commitMarked(ctx)
+		if !stalled || ctx.Err() != nil {
 			break
 		}
-		fs := r.cl.PollRecords(ctx, pollRecords)
+		if err := r.restartClient(); err != nil {
+			return err
+		}
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		r.m.up.WithLabelValues(r.name).Set(0)
+		return cause
+	}
+	return nil
+}
+
+// consume polls and hands records to the partitions' workers until ctx ends or the
+// watchdog finds the consumer stalled (true).
+func (r *Runner) consume(ctx context.Context) (stalled bool) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stall atomic.Bool
+	go r.watch(pctx, r.cl, func() { stall.Store(true); cancel() })
+	for pctx.Err() == nil {
+		if !r.waitForRoom(pctx) {
+			break
+		}
+		fs := r.cl.PollRecords(pctx, pollRecords)
 		if fs.IsClientClosed() {
 			break
 		}
@@ -233,17 +270,98 @@ func (r *Runner) Run(ctx context.Context) error {
 			pt.push(fp.Records, fp.HighWatermark)
 		})
 	}
-	r.stopAll()
+	return stall.Load()
+}
+
+// commitMarked commits what was acknowledged, even after ctx ended.
+func (r *Runner) commitMarked(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := r.cl.CommitMarkedOffsets(cctx); err != nil {
-		r.log.Warn("final offset commit failed; the uncommitted tail will be delivered again", "err", err)
+		r.log.Warn("offset commit failed; the uncommitted tail will be delivered again", "err", err)
 	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		r.m.up.WithLabelValues(r.name).Set(0)
-		return cause
+}
+
+// restartClient replaces the consumer with a fresh client, which rejoins the group
+// (with a static InstanceID it takes the old member's place at once) and resumes
+// from the committed offsets. Every partition worker has stopped by then.
+func (r *Runner) restartClient() error {
+	r.cl.Close()
+	cl, err := kgo.NewClient(r.opts...)
+	if err != nil {
+		return fmt.Errorf("sink %s: kafka client: %w", r.name, err)
 	}
+	r.cl = cl
+	r.log.Info("consumer restarted after a stall; resuming from the committed offsets")
 	return nil
+}
+
+// watch is the stall watchdog: every quarter of StallTimeout (at most 30 s) it reads
+// the group's lag from the broker, and calls stalled once the group has had lag for
+// StallTimeout with no record acknowledged. The broker's view is what counts: a
+// consumer that silently stopped fetching shows no lag of its own.
+func (r *Runner) watch(ctx context.Context, cl *kgo.Client, stalled func()) {
+	if r.cfg.StallTimeout < 0 {
+		return
+	}
+	every := min(r.cfg.StallTimeout/4, 30*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	adm := kadm.NewClient(cl)
+	lastAcked, since := r.acked.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a := r.acked.Load(); a != lastAcked {
+			lastAcked, since = a, time.Now()
+			continue
+		}
+		lag, err := r.groupLag(ctx, adm)
+		if err != nil {
+			r.log.Warn("watchdog: reading the group's lag failed", "err", err)
+			continue
+		}
+		if lag == 0 {
+			since = time.Now()
+			continue
+		}
+		if idle := time.Since(since); idle >= r.cfg.StallTimeout {
+			r.stalls.Add(1)
+			r.m.stalls.WithLabelValues(r.name).Inc()
+			r.log.Error("sink stalled: lag left and nothing acknowledged; restarting the consumer", "lag", lag, "idle", idle.Round(time.Second), "buffered_bytes", r.buffered.Load())
+			stalled()
+			return
+		}
+	}
+}
+
+// groupLag is the records of the sink's topics the group has not committed.
+func (r *Runner) groupLag(ctx context.Context, adm *kadm.Client) (int64, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	lags, err := adm.Lag(lctx, r.cfg.Group)
+	if err != nil {
+		return 0, err
+	}
+	g, ok := lags[r.cfg.Group]
+	if !ok {
+		return 0, nil
+	}
+	if err := g.Error(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, ps := range g.Lag {
+		for _, l := range ps {
+			if l.Err == nil && l.Lag > 0 {
+				total += l.Lag
+			}
+		}
+	}
+	return total, nil
 }
 
 // pollRecords bounds one poll: what a full partition may overshoot its buffer by.
@@ -292,7 +410,7 @@ func (r *Runner) ensureDeadLetter(ctx context.Context) error {
 	return kafka.EnsureTopics(ctx, r.cl, kafka.Topic{Name: r.cfg.DeadLetterTopic, Partitions: n, Replication: r.cfg.Replication, Configs: r.cfg.TopicConfigs})
 }
 
-func (r *Runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (r *Runner) assigned(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 	r.log.Info("partitions assigned", "partitions", m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -303,7 +421,7 @@ func (r *Runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32
 				continue
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			pt := &partition{topicPartition: key, r: r, ctx: ctx, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+			pt := &partition{topicPartition: key, r: r, cl: cl, ctx: ctx, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 			r.parts[key] = pt
 			go pt.work()
 		}
@@ -395,6 +513,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 type partition struct {
 	topicPartition
 	r      *Runner
+	cl     *kgo.Client // the client that assigned it (the watchdog may replace the Runner's)
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -555,7 +674,7 @@ func (pt *partition) work() {
 // acked marks a batch ending with last as delivered: its offsets may be committed.
 func (pt *partition) acked(last *kgo.Record, n int) {
 	r := pt.r
-	r.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{pt.topic: {pt.p: {Epoch: last.LeaderEpoch, Offset: last.Offset + 1}}})
+	pt.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{pt.topic: {pt.p: {Epoch: last.LeaderEpoch, Offset: last.Offset + 1}}})
 	r.acked.Add(int64(n))
 	pt.mu.Lock()
 	lag := pt.hwm - (last.Offset + 1)
@@ -689,7 +808,7 @@ func (pt *partition) decode(ctx context.Context, in []*kgo.Record) (decoded, err
 	for _, kr := range in {
 		rec, err := Decode(kr.Offset, kr.Value)
 		if err != nil {
-			if err := pt.r.deadLetter(ctx, kr, "undecodable", err); err != nil {
+			if err := pt.r.deadLetter(ctx, pt.cl, kr, "undecodable", err); err != nil {
 				return decoded{}, err
 			}
 			continue
@@ -704,7 +823,7 @@ func (pt *partition) decode(ctx context.Context, in []*kgo.Record) (decoded, err
 // split and dead-letter rules.
 func (pt *partition) deliverRange(ctx context.Context, d decoded, send func(ctx context.Context, lo, hi int) error) error {
 	dead := func(ctx context.Context, i int, e *Error) error {
-		return pt.r.deadLetter(ctx, d.src[i], e.Kind.String(), e)
+		return pt.r.deadLetter(ctx, pt.cl, d.src[i], e.Kind.String(), e)
 	}
 	return pt.r.deliver(ctx, len(d.recs), send, dead, "records")
 }
@@ -740,7 +859,7 @@ func (pt *partition) deliverCheckpoints(ctx context.Context, in []*kgo.Record) e
 			cp, err = sc.Unverified()
 		}
 		if err != nil {
-			if err := r.deadLetter(ctx, kr, "undecodable", fmt.Errorf("checkpoint: %w", err)); err != nil {
+			if err := r.deadLetter(ctx, pt.cl, kr, "undecodable", fmt.Errorf("checkpoint: %w", err)); err != nil {
 				return err
 			}
 			continue
@@ -750,7 +869,7 @@ func (pt *partition) deliverCheckpoints(ctx context.Context, in []*kgo.Record) e
 	}
 	send := func(ctx context.Context, lo, hi int) error { return r.cps.DeliverCheckpoints(ctx, pt.p, cps[lo:hi]) }
 	dead := func(ctx context.Context, i int, e *Error) error {
-		return r.deadLetter(ctx, keep[i], e.Kind.String(), e)
+		return r.deadLetter(ctx, pt.cl, keep[i], e.Kind.String(), e)
 	}
 	return r.deliver(ctx, len(cps), send, dead, "checkpoints")
 }
@@ -820,7 +939,7 @@ func (r *Runner) deliver(ctx context.Context, n int, send func(ctx context.Conte
 
 // deadLetter writes rec to the sink's dead-letter topic with the reason, retrying
 // until Kafka acknowledges: the source offset must not be committed before then.
-func (r *Runner) deadLetter(ctx context.Context, rec *kgo.Record, kind string, reason error) error {
+func (r *Runner) deadLetter(ctx context.Context, cl *kgo.Client, rec *kgo.Record, kind string, reason error) error {
 	out := &kgo.Record{Topic: r.cfg.DeadLetterTopic, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
 		Headers: []kgo.RecordHeader{
 			{Key: "sink", Value: []byte(r.name)},
@@ -830,7 +949,7 @@ func (r *Runner) deadLetter(ctx context.Context, rec *kgo.Record, kind string, r
 		}}
 	r.log.Error("record dead-lettered", "source", string(out.Headers[3].Value), "reason", reason)
 	for attempt := 1; ; attempt++ {
-		err := r.cl.ProduceSync(ctx, out).FirstErr()
+		err := cl.ProduceSync(ctx, out).FirstErr()
 		if err == nil {
 			return nil
 		}
