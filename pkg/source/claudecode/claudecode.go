@@ -130,6 +130,48 @@ const (
 // Map converts one decoded hook payload into a canonical event document, ready for
 // event.Stamp. Errors are *event.ValidationError naming the payload field.
 func Map(p map[string]any, o Options) (map[string]any, error) {
+	m := &mapper{p: p, o: o, doc: map[string]any{}, meta: map[string]any{}}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	m.identity()
+	m.actionAndResource()
+	if err := m.toolInput(); err != nil {
+		return nil, err
+	}
+	m.result()
+	m.texts()
+	m.unknownFields()
+	m.nullFields()
+	m.mcpServer()
+	fitMetadata(m.meta)
+	if len(m.meta) > 0 {
+		m.doc["metadata"] = m.meta
+	}
+	redact.Record(m.doc, m.applied)
+	if m.toolUseID != "" {
+		m.doc["idempotency_key"] = event.IdempotencyKey("claude_code", m.sessionID, m.name, m.toolUseID)
+	}
+	return m.doc, nil
+}
+
+// mapper is one payload's mapping in progress: Map runs its steps in order.
+type mapper struct {
+	p       map[string]any
+	o       Options
+	doc     map[string]any
+	meta    map[string]any
+	applied []redact.Applied
+
+	name, sessionID, promptID, toolUseID, agentID, toolName string
+	act                                                     struct{ action, resource string }
+	known                                                   bool
+}
+
+// validate reads the identifying fields and rejects a payload whose fields have the
+// wrong type, naming every bad field.
+func (m *mapper) validate() error {
+	p := m.p
 	var errs []event.FieldError
 	str := func(key string, required bool) string {
 		v, ok := p[key]
@@ -149,14 +191,13 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		}
 		return s
 	}
-	name := str("hook_event_name", true)
-	sessionID := str("session_id", true)
-	promptID := str("prompt_id", false)
-	toolUseID := str("tool_use_id", false)
-	agentID := str("agent_id", false)
-	m, known := actions[name]
-	isTool := known && m.resource == ""
-	toolName := str("tool_name", isTool)
+	m.name = str("hook_event_name", true)
+	m.sessionID = str("session_id", true)
+	m.promptID = str("prompt_id", false)
+	m.toolUseID = str("tool_use_id", false)
+	m.agentID = str("agent_id", false)
+	m.act, m.known = actions[m.name]
+	m.toolName = str("tool_name", m.known && m.act.resource == "")
 	for _, k := range passthrough {
 		if v, ok := p[k]; ok {
 			switch v.(type) {
@@ -172,72 +213,77 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, &event.ValidationError{Errors: errs}
+		return &event.ValidationError{Errors: errs}
 	}
+	return nil
+}
 
-	doc := map[string]any{}
-	meta := map[string]any{}
-	var applied []redact.Applied
-	// keep redacts text bound for field ptr. Every string is redacted before it is
-	// cut to its limit: cutting first could leave the head of a secret that no rule
-	// matches any more.
-	keep := func(ptr, v string) string {
-		red, rules := o.Redactor.String(v)
-		for _, r := range rules {
-			applied = append(applied, redact.Applied{Field: ptr, Rule: r})
-		}
-		return red
+// keep redacts text bound for field ptr. Every string is redacted before it is cut
+// to its limit: cutting first could leave the head of a secret that no rule matches
+// any more.
+func (m *mapper) keep(ptr, v string) string {
+	red, rules := m.o.Redactor.String(v)
+	for _, r := range rules {
+		m.applied = append(m.applied, redact.Applied{Field: ptr, Rule: r})
 	}
-	text := func(key string, v string, limit int) {
-		meta[key] = sourcetext.Truncate(keep("/metadata/"+key, v), limit)
-	}
+	return red
+}
 
-	src := map[string]any{"channel": "http_hook", "raw_event": sourcetext.Clip(name, 256)}
-	doc["source"] = src
-	session := map[string]any{"id": sessionID}
-	if promptID != "" {
-		session["prompt_id"] = promptID
-	}
-	if toolUseID != "" {
-		session["tool_use_id"] = toolUseID
-	}
-	if agentID != "" {
-		session["agent_id"] = agentID
-	}
-	doc["session"] = session
+// text stores redacted, truncated text under metadata key.
+func (m *mapper) text(key string, v string, limit int) {
+	m.meta[key] = sourcetext.Truncate(m.keep("/metadata/"+key, v), limit)
+}
 
+// identity sets source, session and actor.
+func (m *mapper) identity() {
+	m.doc["source"] = map[string]any{"channel": "http_hook", "raw_event": sourcetext.Clip(m.name, 256)}
+	session := map[string]any{"id": m.sessionID}
+	if m.promptID != "" {
+		session["prompt_id"] = m.promptID
+	}
+	if m.toolUseID != "" {
+		session["tool_use_id"] = m.toolUseID
+	}
+	if m.agentID != "" {
+		session["agent_id"] = m.agentID
+	}
+	m.doc["session"] = session
+	var actor map[string]any
 	switch {
-	case o.Actor != nil:
-		actor := make(map[string]any, len(o.Actor)+1)
-		for k, v := range o.Actor {
+	case m.o.Actor != nil:
+		actor = make(map[string]any, len(m.o.Actor)+1)
+		for k, v := range m.o.Actor {
 			actor[k] = v
 		}
-		doc["actor"] = actor
-	case agentID != "":
-		doc["actor"] = map[string]any{"type": event.ActorSubagent, "id": agentID}
+	case m.agentID != "":
+		actor = map[string]any{"type": event.ActorSubagent, "id": m.agentID}
 	default:
-		doc["actor"] = map[string]any{"type": event.ActorAgent, "id": "claude-code:" + sessionID}
+		actor = map[string]any{"type": event.ActorAgent, "id": "claude-code:" + m.sessionID}
 	}
-	if o.ClientIP != "" {
-		doc["actor"].(map[string]any)["ip"] = o.ClientIP
+	if m.o.ClientIP != "" {
+		actor["ip"] = m.o.ClientIP
 	}
+	m.doc["actor"] = actor
+}
 
-	// Action and resource.
-	if known {
-		doc["action"] = m.action
+// actionAndResource names what happened and to what.
+func (m *mapper) actionAndResource() {
+	p, sessionID := m.p, m.sessionID
+	if m.known {
+		m.doc["action"] = m.act.action
 	} else {
-		doc["action"] = "hook." + snake(name)
+		m.doc["action"] = "hook." + snake(m.name)
 	}
-	resType, resID := m.resource, ""
+	resType, resID := m.act.resource, ""
 	switch resType {
 	case "":
-		if known {
-			resType, resID = "tool", toolName
-			if strings.HasPrefix(toolName, "mcp__") {
+		if m.known {
+			resType, resID = "tool", m.toolName
+			if strings.HasPrefix(m.toolName, "mcp__") {
 				resType = "mcp_tool"
-				if parts := strings.SplitN(toolName, "__", 3); len(parts) == 3 {
-					meta["mcp_server"] = parts[1]
-					meta["mcp_tool"] = parts[2]
+				if parts := strings.SplitN(m.toolName, "__", 3); len(parts) == 3 {
+					m.meta["mcp_server"] = parts[1]
+					m.meta["mcp_tool"] = parts[2]
 				}
 			}
 		} else {
@@ -246,13 +292,13 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	case "session":
 		resID = sessionID
 	case "prompt":
-		resID = cmp.Or(promptID, sessionID)
+		resID = cmp.Or(m.promptID, sessionID)
 	case "command":
-		resID = cmp.Or(stringOf(p["command_name"]), name)
+		resID = cmp.Or(stringOf(p["command_name"]), m.name)
 	case "notification":
 		resID = cmp.Or(stringOf(p["notification_type"]), "notification")
 	case "subagent":
-		resID = cmp.Or(agentID, stringOf(p["agent_type"]), sessionID)
+		resID = cmp.Or(m.agentID, stringOf(p["agent_type"]), sessionID)
 	case "config", "instructions", "file":
 		resID = cmp.Or(stringOf(p["file_path"]), stringOf(p["source"]), sessionID)
 	case "task":
@@ -268,20 +314,24 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	default:
 		resID = sessionID
 	}
-	if !known && toolName != "" {
-		meta["tool_name"] = toolName
+	if !m.known && m.toolName != "" {
+		m.meta["tool_name"] = m.toolName
 	}
-	doc["resource"] = map[string]any{"type": resType, "id": sourcetext.Clip(keep("/resource/id", resID), 256)}
+	m.doc["resource"] = map[string]any{"type": resType, "id": sourcetext.Clip(m.keep("/resource/id", resID), 256)}
+}
 
-	// Tool input: digest of what the agent sent, redacted text for humans.
+// toolInput keeps the digest of what the agent sent (approved or executed, for the
+// approvals report) and its redacted text for humans; of the response, its digest.
+func (m *mapper) toolInput() error {
+	p, meta := m.p, m.meta
 	if ti, ok := p["tool_input"]; ok {
 		canon, err := event.AppendCanonical(nil, ti)
 		if err != nil {
-			return nil, &event.ValidationError{Errors: []event.FieldError{{Field: "/tool_input", Rule: event.RuleNumber, Message: err.Error()}}}
+			return &event.ValidationError{Errors: []event.FieldError{{Field: "/tool_input", Rule: event.RuleNumber, Message: err.Error()}}}
 		}
 		digest := sourcetext.Digest(canon)
 		approval := map[string]any{}
-		switch name {
+		switch m.name {
 		case "PreToolUse":
 			approval["approved_params_digest"] = digest
 		case "PermissionRequest":
@@ -296,18 +346,18 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 			meta["tool_input_sha256"] = digest
 		}
 		if len(approval) > 0 {
-			doc["approval"] = approval
+			m.doc["approval"] = approval
 		}
-		if promptTools[toolName] && !o.PromptText {
+		if promptTools[m.toolName] && !m.o.PromptText {
 			ti = digestPrompt(ti, meta)
 		}
-		red, app := o.Redactor.Value(ti, "/metadata/"+toolInputKey)
+		red, app := m.o.Redactor.Value(ti, "/metadata/"+toolInputKey)
 		for i := range app {
 			// Field pointers inside the JSON text are kept for the reader; the stored
 			// field is the metadata string itself.
 			app[i].Field = "/metadata/" + toolInputKey
 		}
-		applied = append(applied, app...)
+		m.applied = append(m.applied, app...)
 		redCanon, _ := event.AppendCanonical(nil, red)
 		if len(redCanon) > maxText {
 			meta["tool_input_truncated"] = true
@@ -321,40 +371,48 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 			meta["tool_response_bytes"] = float64(len(canon))
 		}
 	}
+	return nil
+}
 
-	// Result.
+// result records how a tool call or turn ended, with its duration.
+func (m *mapper) result() {
+	p, name := m.p, m.name
 	switch name {
 	case "PostToolUse":
-		doc["result"] = map[string]any{"status": event.StatusSuccess}
+		m.doc["result"] = map[string]any{"status": event.StatusSuccess}
 	case "PostToolUseFailure", "StopFailure":
 		r := map[string]any{"status": event.StatusFailure}
 		if e := stringOf(p["error"]); e != "" {
-			r["reason"] = sourcetext.Truncate(sourcetext.StripControl(keep("/result/reason", e)), maxReason)
+			r["reason"] = sourcetext.Truncate(sourcetext.StripControl(m.keep("/result/reason", e)), maxReason)
 		}
-		doc["result"] = r
+		m.doc["result"] = r
 	case "PermissionDenied":
 		r := map[string]any{"status": event.StatusDenied}
 		if e := stringOf(p["reason"]); e != "" {
-			r["reason"] = sourcetext.Truncate(sourcetext.StripControl(keep("/result/reason", e)), maxReason)
+			r["reason"] = sourcetext.Truncate(sourcetext.StripControl(m.keep("/result/reason", e)), maxReason)
 		}
-		doc["result"] = r
+		m.doc["result"] = r
 	}
 	if d, ok := p["duration_ms"].(float64); ok {
-		r, _ := doc["result"].(map[string]any)
+		r, _ := m.doc["result"].(map[string]any)
 		if r == nil {
-			meta["duration_ms"] = d
+			m.meta["duration_ms"] = d
 		} else {
 			r["duration_ms"] = d
 		}
 	}
 	if r := stringOf(p["reason"]); r != "" && name != "PermissionDenied" {
-		text("reason", r, maxText)
+		m.text("reason", r, maxText)
 	}
-	if e := stringOf(p["error"]); e != "" && doc["result"] == nil {
-		text("error", e, maxText)
+	if e := stringOf(p["error"]); e != "" && m.doc["result"] == nil {
+		m.text("error", e, maxText)
 	}
+}
 
-	// Prompt and model text: digest + length unless opted in.
+// texts keeps prompt and model text as digest and length unless opted in, and the
+// known scalar fields.
+func (m *mapper) texts() {
+	p, meta := m.p, m.meta
 	for _, k := range modelText {
 		v, ok := p[k].(string)
 		if !ok {
@@ -362,8 +420,8 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 		}
 		meta[k+"_sha256"] = sourcetext.Digest([]byte(v))
 		meta[k+"_length"] = float64(utf8.RuneCountInString(v))
-		if o.PromptText {
-			text(k, v, maxText)
+		if m.o.PromptText {
+			m.text(k, v, maxText)
 		}
 	}
 	if calls, ok := p["tool_calls"].([]any); ok {
@@ -383,14 +441,18 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 				if k == "source" {
 					key = "hook_source" // SessionStart/ConfigChange source, not the event source
 				}
-				text(key, v, maxText)
+				m.text(key, v, maxText)
 			}
 		case bool, float64:
 			meta[k] = v
 		}
 	}
+}
 
-	// Unknown fields, in a stable order so the output is deterministic.
+// unknownFields keeps fields this mapper does not know, redacted and bounded, in a
+// stable order so the output is deterministic; what does not fit is counted.
+func (m *mapper) unknownFields() {
+	p, meta := m.p, m.meta
 	var unknown []string
 	for k := range p {
 		if !consumed[k] && !slices.Contains(passthrough, k) {
@@ -416,14 +478,14 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 				meta[key+"_sha256"] = sourcetext.Digest([]byte(v))
 				meta[key+"_length"] = float64(utf8.RuneCountInString(v))
 			default:
-				text(key, v, maxUnknown)
+				m.text(key, v, maxUnknown)
 			}
 		default:
-			red, app := o.Redactor.Value(digestLongText(v), "/metadata/"+key)
+			red, app := m.o.Redactor.Value(digestLongText(v), "/metadata/"+key)
 			for i := range app {
 				app[i].Field = "/metadata/" + key
 			}
-			applied = append(applied, app...)
+			m.applied = append(m.applied, app...)
 			canon, err := event.AppendCanonical(nil, red)
 			if err != nil {
 				dropped++
@@ -435,36 +497,34 @@ func Map(p map[string]any, o Options) (map[string]any, error) {
 	if dropped > 0 {
 		meta["x.dropped_fields"] = float64(dropped)
 	}
-	// A field sent as null (the reference documents some, e.g. PreModelSwitch's
-	// requested_model) says something a missing field does not: keep its name.
+}
+
+// nullFields keeps the names of fields sent as null (the reference documents some,
+// e.g. PreModelSwitch's requested_model): a null says something a missing field does
+// not.
+func (m *mapper) nullFields() {
 	var nulls []string
-	for k, v := range p {
+	for k, v := range m.p {
 		if v == nil {
 			nulls = append(nulls, k)
 		}
 	}
 	if len(nulls) > 0 {
 		sort.Strings(nulls)
-		meta["null_fields"] = sourcetext.Truncate(keep("/metadata/null_fields", strings.Join(nulls, ",")), maxUnknown)
+		m.meta["null_fields"] = sourcetext.Truncate(m.keep("/metadata/null_fields", strings.Join(nulls, ",")), maxUnknown)
 	}
-	// The payload's mcp_server{name, source} (MCP tool calls) is kept beside the
-	// server named by the tool (mcp__<server>__<tool>), never in its place.
-	if srv, ok := p["mcp_server"].(map[string]any); ok {
+}
+
+// mcpServer keeps the payload's mcp_server{name, source} (MCP tool calls) beside the
+// server named by the tool (mcp__<server>__<tool>), never in its place.
+func (m *mapper) mcpServer() {
+	if srv, ok := m.p["mcp_server"].(map[string]any); ok {
 		for _, k := range []string{"name", "source"} {
 			if v, ok := srv[k].(string); ok && v != "" {
-				meta["mcp_server_"+k] = sourcetext.Truncate(keep("/metadata/mcp_server_"+k, v), 256)
+				m.meta["mcp_server_"+k] = sourcetext.Truncate(m.keep("/metadata/mcp_server_"+k, v), 256)
 			}
 		}
 	}
-	fitMetadata(meta)
-	if len(meta) > 0 {
-		doc["metadata"] = meta
-	}
-	redact.Record(doc, applied)
-	if toolUseID != "" {
-		doc["idempotency_key"] = event.IdempotencyKey("claude_code", sessionID, name, toolUseID)
-	}
-	return doc, nil
 }
 
 // snake turns a CamelCase hook name into a valid action segment (lower snake case
