@@ -39,14 +39,34 @@ var (
 // Map converts one decoded structured-mode CloudEvent. Errors are
 // *event.ValidationError with pointers into the CloudEvent.
 func Map(ce map[string]any) (map[string]any, error) {
-	var errs []event.FieldError
-	// JSON event format §2.2 / §3: a null attribute is the same as an absent one, and
-	// an attribute that is present must be a non-empty string.
+	// JSON event format §2.2 / §3: a null attribute is the same as an absent one.
 	for k, v := range ce {
 		if v == nil {
 			delete(ce, k)
 		}
 	}
+	a, errs := readAttributes(ce)
+	data, derrs := readData(ce)
+	if errs = append(errs, derrs...); len(errs) > 0 {
+		return nil, &event.ValidationError{Errors: errs}
+	}
+	doc := canonicalDoc(a, data)
+	if err := addMetadata(doc, ce, a, data); err != nil {
+		return nil, err
+	}
+	doc["idempotency_key"] = event.IdempotencyKey("cloudevents", a.source, a.id)
+	return doc, nil
+}
+
+// attributes are the context attributes an event is mapped from.
+type attributes struct {
+	spec, id, source, typ, time, subject, contentType, dataSchema string
+}
+
+// readAttributes reads and checks the context attributes: an attribute that is
+// present must be a non-empty string, and each its format.
+func readAttributes(ce map[string]any) (attributes, []event.FieldError) {
+	var errs []event.FieldError
 	attr := func(name string, required bool) string {
 		v, ok := ce[name]
 		if !ok {
@@ -62,67 +82,74 @@ func Map(ce map[string]any) (map[string]any, error) {
 		}
 		return s
 	}
-	spec := attr("specversion", true)
-	id := attr("id", true)
-	src := attr("source", true)
-	typ := attr("type", true)
-	tm := attr("time", false)
-	subject := attr("subject", false)
-	ct := attr("datacontenttype", false)
-	if src != "" {
-		if _, err := url.Parse(src); err != nil {
+	a := attributes{spec: attr("specversion", true), id: attr("id", true), source: attr("source", true), typ: attr("type", true),
+		time: attr("time", false), subject: attr("subject", false), contentType: attr("datacontenttype", false)}
+	if a.source != "" {
+		if _, err := url.Parse(a.source); err != nil {
 			errs = append(errs, event.FieldError{Field: "/source", Rule: "format", Limit: "uri-reference", Message: "must be a URI-reference (RFC 3986)"})
 		}
 	}
-	if ds := attr("dataschema", false); ds != "" {
-		if u, err := url.Parse(ds); err != nil || !u.IsAbs() {
+	if a.dataSchema = attr("dataschema", false); a.dataSchema != "" {
+		if u, err := url.Parse(a.dataSchema); err != nil || !u.IsAbs() {
 			errs = append(errs, event.FieldError{Field: "/dataschema", Rule: "format", Limit: "uri", Message: "must be an absolute URI (RFC 3986)"})
 		}
 	}
-	if spec != "" && spec != "1.0" {
+	if a.spec != "" && a.spec != "1.0" {
 		errs = append(errs, event.FieldError{Field: "/specversion", Rule: "const", Limit: "1.0", Message: "only CloudEvents 1.0 is supported"})
 	}
-	if typ != "" && (!actionPattern.MatchString(typ) || len(typ) > 128) {
+	if a.typ != "" && (!actionPattern.MatchString(a.typ) || len(a.typ) > 128) {
 		errs = append(errs, event.FieldError{Field: "/type", Rule: "pattern", Limit: actionPattern.String(), Message: "must be resource.verb in lower snake case, e.g. skill.updated; it becomes the event's action"})
 	}
-	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
+	if ct := a.contentType; ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
 		errs = append(errs, event.FieldError{Field: "/datacontenttype", Rule: "enum", Limit: "application/json", Message: "data must be JSON"})
 	}
+	return a, errs
+}
+
+// readData checks data: a JSON object with an actor and none of the server's own
+// fields (named as the sender wrote them, whether or not they would be copied).
+func readData(ce map[string]any) (map[string]any, []event.FieldError) {
+	var errs []event.FieldError
 	if _, ok := ce["data_base64"]; ok {
 		errs = append(errs, event.FieldError{Field: "/data_base64", Rule: "not", Message: "binary data is not accepted; send the event fields as a JSON object in data"})
 	}
 	data, ok := ce["data"].(map[string]any)
 	if !ok {
-		errs = append(errs, event.FieldError{Field: "/data", Rule: "type", Limit: "object", Message: "must be a JSON object with at least actor"})
-	} else {
-		if _, ok := data["actor"]; !ok {
-			errs = append(errs, event.FieldError{Field: "/data/actor", Rule: "required", Message: "missing; the actor is who did it ({type, id})"})
-		}
-		// data carries canonical fields: the server's own may not be among them,
-		// whether or not they would be copied (named as the sender wrote them).
-		for _, ptr := range event.ServerOwned() {
-			if event.HasField(data, ptr) {
-				errs = append(errs, event.FieldError{Field: "/data" + ptr, Rule: event.RuleServerField, Message: "is set by the server and must be omitted"})
-			}
+		return nil, append(errs, event.FieldError{Field: "/data", Rule: "type", Limit: "object", Message: "must be a JSON object with at least actor"})
+	}
+	if _, ok := data["actor"]; !ok {
+		errs = append(errs, event.FieldError{Field: "/data/actor", Rule: "required", Message: "missing; the actor is who did it ({type, id})"})
+	}
+	for _, ptr := range event.ServerOwned() {
+		if event.HasField(data, ptr) {
+			errs = append(errs, event.FieldError{Field: "/data" + ptr, Rule: event.RuleServerField, Message: "is set by the server and must be omitted"})
 		}
 	}
-	if len(errs) > 0 {
-		return nil, &event.ValidationError{Errors: errs}
-	}
+	return data, errs
+}
 
-	doc := map[string]any{"action": typ}
+// canonicalDoc is the event: the canonical members of data, the type as action,
+// the subject as resource when data names none, time as occurred_at.
+func canonicalDoc(a attributes, data map[string]any) map[string]any {
+	doc := map[string]any{"action": a.typ}
 	for _, k := range canonicalMembers {
 		if v, ok := data[k]; ok {
 			doc[k] = v
 		}
 	}
-	if _, ok := doc["resource"]; !ok && subject != "" {
-		doc["resource"] = map[string]any{"type": typ[:strings.IndexByte(typ, '.')], "id": subject}
+	if _, ok := doc["resource"]; !ok && a.subject != "" {
+		doc["resource"] = map[string]any{"type": a.typ[:strings.IndexByte(a.typ, '.')], "id": a.subject}
 	}
-	if tm != "" {
-		doc["occurred_at"] = tm
+	if a.time != "" {
+		doc["occurred_at"] = a.time
 	}
-	doc["source"] = map[string]any{"channel": "cloudevents", "raw_event": typ}
+	doc["source"] = map[string]any{"channel": "cloudevents", "raw_event": a.typ}
+	return doc
+}
+
+// addMetadata keeps the CloudEvents identity, the other data members and the
+// extensions in metadata, never overwriting what data's own metadata holds.
+func addMetadata(doc, ce map[string]any, a attributes, data map[string]any) error {
 	meta, _ := doc["metadata"].(map[string]any)
 	if meta == nil {
 		meta = map[string]any{}
@@ -141,13 +168,13 @@ func Map(ce map[string]any) (map[string]any, error) {
 			}
 		}
 	}
-	put("ce.source", src)
-	put("ce.id", id)
-	if subject != "" {
-		put("ce.subject", subject)
+	put("ce.source", a.source)
+	put("ce.id", a.id)
+	if a.subject != "" {
+		put("ce.subject", a.subject)
 	}
-	if ds, ok := ce["dataschema"].(string); ok {
-		put("ce.dataschema", ds)
+	if a.dataSchema != "" {
+		put("ce.dataschema", a.dataSchema)
 	}
 	var rest []string
 	for k := range data {
@@ -168,15 +195,14 @@ func Map(ce map[string]any) (map[string]any, error) {
 	sort.Strings(ext)
 	for _, k := range ext {
 		if !extName.MatchString(k) {
-			return nil, &event.ValidationError{Errors: []event.FieldError{{Field: "/" + k, Rule: "pattern", Limit: extName.String(), Message: "CloudEvents extension names are 1-20 lower-case letters or digits"}}}
+			return &event.ValidationError{Errors: []event.FieldError{{Field: "/" + k, Rule: "pattern", Limit: extName.String(), Message: "CloudEvents extension names are 1-20 lower-case letters or digits"}}}
 		}
 		put("ce."+k, ce[k])
 	}
 	if len(meta) > 0 {
 		doc["metadata"] = meta
 	}
-	doc["idempotency_key"] = event.IdempotencyKey("cloudevents", src, id)
-	return doc, nil
+	return nil
 }
 
 // PayloadPointer maps a JSON pointer into the mapped event back to the CloudEvent
