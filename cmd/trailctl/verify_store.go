@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -31,7 +32,7 @@ func (s *storeVerifyFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVar(&s.store, "store", false, "verify the chains stored in ClickHouse instead of files")
 	f.StringVar(&s.deployment, "deployment", "", "with --store or --s3: the deployment name in checkpoint origins (<deployment>/<topic>/<partition>)")
-	f.StringVar(&s.topic, "topic", "audit.chained", "with --store or --s3: the topic name in checkpoint origins")
+	f.StringVar(&s.topic, "topic", kafka.ChainedTopic, "with --store or --s3: the topic name in checkpoint origins")
 	f.StringSliceVar(&s.tenants, "tenant", nil, "with --store: verify the partitions that hold these tenants' events")
 	f.StringVar(&s.after, "after", "", "with --store: verify from the last checkpoint before records chained at this time (RFC 3339, date, -30d)")
 	f.StringVar(&s.before, "before", "", "with --store: verify up to the first checkpoint covering records chained before this time")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -38,7 +39,7 @@ func New(t testing.TB, deployment string, every uint64) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Log{t: t, Deployment: deployment, Topic: "audit.chained", Every: every, chains: map[int32]*chain.Chain{}, VerifierKey: vkey,
+	return &Log{t: t, Deployment: deployment, Topic: kafka.ChainedTopic, Every: every, chains: map[int32]*chain.Chain{}, VerifierKey: vkey,
 		sign: func(c *chain.Chain, origin string) chain.SignedCheckpoint {
 			cp, err := c.Sign(origin, signer)
 			if err != nil {

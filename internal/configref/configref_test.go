@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/trailkeep/trailkeep/internal/repo"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 var update = flag.Bool("update", false, "rewrite CONFIGURATION.md")
@@ -57,5 +58,36 @@ func TestReferenceIsCurrent(t *testing.T) {
 	old, err := os.ReadFile(path)
 	if err != nil || string(old) != got {
 		t.Fatalf("CONFIGURATION.md is stale (or missing: %v); run go test ./internal/configref -update", err)
+	}
+}
+
+// TestTopicDefaults holds every binary's topic variables to pkg/kafka's names: a
+// binary defaulting to another name would split the data flow.
+func TestTopicDefaults(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := Collect(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"TRAILKEEP_EVENTS_TOPIC": kafka.EventsTopic, "TRAILKEEP_CHAINED_TOPIC": kafka.ChainedTopic,
+		"TRAILKEEP_CHECKPOINTS_TOPIC": kafka.CheckpointsTopic, "TRAILKEEP_DEADLETTER_TOPIC": kafka.DeadLetterTopic,
+	}
+	seen := 0
+	for bin, vs := range vars {
+		for _, v := range vs {
+			if w, ok := want[v.Name]; ok {
+				seen++
+				if v.Default != w {
+					t.Errorf("%s: %s defaults to %q, pkg/kafka names it %q", bin, v.Name, v.Default, w)
+				}
+			}
+		}
+	}
+	if seen < 6 {
+		t.Errorf("found %d topic variables; the binaries name their topics with them", seen)
 	}
 }

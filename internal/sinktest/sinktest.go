@@ -44,7 +44,7 @@ type Feed struct {
 func New(t testing.TB, partitions int32, every uint64) *Feed {
 	t.Helper()
 	b := kafkatest.Shared(t)
-	f := &Feed{Broker: b.Addr, Chained: kafkatest.Topic("audit.chained"), Checkpoints: kafkatest.Topic("audit.checkpoints"),
+	f := &Feed{Broker: b.Addr, Chained: kafkatest.Topic(kafka.ChainedTopic), Checkpoints: kafkatest.Topic(kafka.CheckpointsTopic),
 		Partitions: partitions, Log: chaintest.New(t, "exporter.test", every), Want: map[[2]uint64]bool{},
 		Start: time.Date(2026, 11, 20, 23, 59, 0, 0, time.UTC), Step: time.Millisecond}
 	f.Log.Topic = f.Chained

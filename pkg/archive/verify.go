@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 // ErrNotFound is wrapped by Bucket.Get for a key that does not exist.
@@ -86,7 +87,7 @@ type Report struct {
 // the error is for failures to read the archive at all.
 func Verify(ctx context.Context, b Bucket, l Layout, opts VerifyOptions) (Report, error) {
 	if opts.Topic == "" {
-		opts.Topic = "audit.chained"
+		opts.Topic = kafka.ChainedTopic
 	}
 	parts := opts.Partitions
 	if parts == nil {

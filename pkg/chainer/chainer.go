@@ -95,16 +95,16 @@ func New(cfg Config) (*Chainer, error) {
 		cfg.Group = "trailkeep-chainer"
 	}
 	if cfg.InputTopic == "" {
-		cfg.InputTopic = "audit.events"
+		cfg.InputTopic = kafka.EventsTopic
 	}
 	if cfg.ChainedTopic == "" {
-		cfg.ChainedTopic = "audit.chained"
+		cfg.ChainedTopic = kafka.ChainedTopic
 	}
 	if cfg.CheckpointTopic == "" {
-		cfg.CheckpointTopic = "audit.checkpoints"
+		cfg.CheckpointTopic = kafka.CheckpointsTopic
 	}
 	if cfg.DeadLetterTopic == "" {
-		cfg.DeadLetterTopic = "audit.deadletter"
+		cfg.DeadLetterTopic = kafka.DeadLetterTopic
 	}
 	if cfg.Replication == 0 {
 		cfg.Replication = 1

@@ -17,6 +17,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// The topics of the data flow, by their default names. Every binary lets the
+// operator rename them (TRAILKEEP_*_TOPIC; internal/configref's test holds those
+// defaults to these), and every package that needs one defaults to these.
+const (
+	// EventsTopic holds canonical events keyed by tenant (ingest -> chainer; the
+	// query API's access events too).
+	EventsTopic = "audit.events"
+	// ChainedTopic holds chained records: partition p is chain p (chainer ->
+	// ClickHouse writer, exporters). Its name is part of every checkpoint origin.
+	ChainedTopic = "audit.chained"
+	// CheckpointsTopic holds signed checkpoints (chainer -> writer, S3 archive).
+	CheckpointsTopic = "audit.checkpoints"
+	// DeadLetterTopic holds input the chainer could not chain, with the reason.
+	DeadLetterTopic = "audit.deadletter"
+)
+
 // Topic describes one topic trailkeep owns.
 type Topic struct {
 	Name        string

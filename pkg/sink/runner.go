@@ -83,8 +83,8 @@ func (c *Config) defaults(name string) error {
 		}
 	}
 	def(&c.Group, "trailkeep-exporter-"+name)
-	def(&c.ChainedTopic, "audit.chained")
-	def(&c.CheckpointTopic, "audit.checkpoints")
+	def(&c.ChainedTopic, kafka.ChainedTopic)
+	def(&c.CheckpointTopic, kafka.CheckpointsTopic)
 	def(&c.DeadLetterTopic, "audit.exporter."+name+".deadletter")
 	if c.Replication == 0 {
 		c.Replication = 1

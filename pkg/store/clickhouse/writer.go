@@ -16,6 +16,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 // WriterConfig configures a Writer. Zero values take the documented defaults.
@@ -129,10 +130,10 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		cfg.Group = "trailkeep-clickhouse-writer"
 	}
 	if cfg.ChainedTopic == "" {
-		cfg.ChainedTopic = "audit.chained"
+		cfg.ChainedTopic = kafka.ChainedTopic
 	}
 	if cfg.CheckpointTopic == "" {
-		cfg.CheckpointTopic = "audit.checkpoints"
+		cfg.CheckpointTopic = kafka.CheckpointsTopic
 	}
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 10000
