@@ -138,17 +138,12 @@ func New(cfg Config) (*Chainer, error) {
 		return nil, fmt.Errorf("%w: the verifier list does not contain the signing key %s: %v", ErrConfig, cfg.Signer.Name(), err)
 	}
 	c := &Chainer{cfg: cfg, chains: map[int32]*partitionState{}}
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
+	// Static membership under the transactional id: a restarted instance (a crashed
+	// pod coming back) takes its partitions back at once.
+	group := kafka.Group{Brokers: cfg.Brokers, Name: cfg.Group, InstanceID: cfg.TransactionalID, Topics: []string{cfg.InputTopic},
+		Assigned: c.forget, Revoked: c.forget, Lost: c.forget}
+	opts := append(group.Opts(),
 		kgo.TransactionalID(cfg.TransactionalID),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumerGroup(cfg.Group),
-		// Static membership under the transactional id: a restarted instance (a
-		// crashed pod coming back) takes its partitions back at once instead of
-		// waiting for the dead member's session to time out.
-		kgo.InstanceID(cfg.TransactionalID),
-		kgo.ConsumeTopics(cfg.InputTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RequireStableFetchOffsets(),
 		// Output partition = input partition: the chain of partition p lives in
 		// partition p of every output topic.
@@ -159,11 +154,9 @@ func New(cfg Config) (*Chainer, error) {
 		// transaction lasts well under a second, so keep the stall short.
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		// Produce must never block while a transaction's records are being added.
-		kgo.MaxBufferedRecords(2*cfg.MaxPollRecords + 10000),
-		kgo.OnPartitionsAssigned(c.forget),
-		kgo.OnPartitionsRevoked(c.forget),
-		kgo.OnPartitionsLost(c.forget),
-	}, cfg.ClientOpts...)
+		kgo.MaxBufferedRecords(2*cfg.MaxPollRecords+10000),
+	)
+	opts = append(opts, cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("chainer: new transactional session: %w", err)

@@ -33,6 +33,45 @@ const (
 	DeadLetterTopic = "audit.deadletter"
 )
 
+// Group is a consumer-group member of the data flow (the chainer, the ClickHouse
+// writer, each exporter sink). Every one of them reads committed records only (a
+// chainer's aborted transaction is never chained, stored or exported), starts a
+// partition it has never committed at its beginning (an audit consumer must not skip
+// history), and with InstanceID is a static member: a restarted instance takes its
+// partitions back at once instead of after the session timeout.
+type Group struct {
+	Brokers    []string
+	Name       string
+	InstanceID string
+	Topics     []string
+	// Assigned, Revoked and Lost are the rebalance callbacks (nil: none).
+	Assigned, Revoked, Lost func(context.Context, *kgo.Client, map[string][]int32)
+}
+
+// Opts are g's client options; the member adds its own (commit policy, producer).
+func (g Group) Opts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(g.Brokers...),
+		kgo.ConsumerGroup(g.Name),
+		kgo.ConsumeTopics(g.Topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}
+	if g.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(g.InstanceID))
+	}
+	if g.Assigned != nil {
+		opts = append(opts, kgo.OnPartitionsAssigned(g.Assigned))
+	}
+	if g.Revoked != nil {
+		opts = append(opts, kgo.OnPartitionsRevoked(g.Revoked))
+	}
+	if g.Lost != nil {
+		opts = append(opts, kgo.OnPartitionsLost(g.Lost))
+	}
+	return opts
+}
+
 // Topic describes one topic trailkeep owns.
 type Topic struct {
 	Name        string

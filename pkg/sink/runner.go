@@ -169,23 +169,14 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 	if r.cps != nil {
 		topics = append(topics, cfg.CheckpointTopic)
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	group := kafka.Group{Brokers: cfg.Brokers, Name: cfg.Group, InstanceID: cfg.InstanceID, Topics: topics,
+		Assigned: r.assigned, Revoked: r.revoked, Lost: r.lost}
+	opts := append(group.Opts(),
 		// Only what a sink acknowledged is ever committed (MarkCommitOffsets).
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
-		kgo.OnPartitionsAssigned(r.assigned),
-		kgo.OnPartitionsRevoked(r.revoked),
-		kgo.OnPartitionsLost(r.lost),
 		kgo.ProducerLinger(0),
-	}
-	if cfg.InstanceID != "" {
-		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
-	}
+	)
 	r.opts = append(opts, cfg.ClientOpts...)
 	cl, err := kgo.NewClient(r.opts...)
 	if err != nil {

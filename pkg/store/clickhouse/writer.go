@@ -148,23 +148,14 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		cfg.Logger = slog.Default()
 	}
 	w := &Writer{cfg: cfg, store: store, maxSeq: map[int32]int64{}, maxCP: map[int32]uint64{}, pending: newBatch()}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.ChainedTopic, cfg.CheckpointTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	group := kafka.Group{Brokers: cfg.Brokers, Name: cfg.Group, InstanceID: cfg.InstanceID,
+		Topics: []string{cfg.ChainedTopic, cfg.CheckpointTopic}, Assigned: w.forget, Revoked: w.forget, Lost: w.forget}
+	opts := append(group.Opts(),
 		kgo.DisableAutoCommit(),
 		// No rebalance between a poll and the commit of its insert: a partition never
 		// has two writers inserting at once.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(w.forget),
-		kgo.OnPartitionsRevoked(w.forget),
-		kgo.OnPartitionsLost(w.forget),
-	}
-	if cfg.InstanceID != "" {
-		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
-	}
+	)
 	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse writer: client: %w", err)
