@@ -88,14 +88,11 @@ func proveFromStore(cmd *cobra.Command, sf *storeFlags, id string, latest bool) 
 	if err != nil {
 		return proof.Bundle{}, err
 	}
-	cp, ok, err := store.ProofCheckpoint(ctx, rec.Partition, rec.Seq, latest)
-	if err != nil {
-		return proof.Bundle{}, err
+	b, err := proof.ForRecord(ctx, store, rec, latest)
+	var nc *proof.NotCoveredError
+	if errors.As(err, &nc) {
+		return proof.Bundle{}, failed("event %s: %v", id, nc)
 	}
-	if !ok {
-		return proof.Bundle{}, failed("event %s (partition %d seq %d) is not covered by a signed checkpoint yet; retry after the next one", id, rec.Partition, rec.Seq)
-	}
-	b, err := proof.Build(rec, cp, store.Leaves(ctx, rec.Partition))
 	if err != nil {
 		return proof.Bundle{}, failed("%v", err)
 	}

@@ -22,6 +22,7 @@
 package proof
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,4 +113,38 @@ func (b Bundle) Verify(origin string, verifiers note.Verifiers) (chain.Checkpoin
 		return cp, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return cp, nil
+}
+
+// Source is a stored log proofs are read from (*clickhouse.Store is one).
+type Source interface {
+	// ProofCheckpoint returns the first signed checkpoint of partition p covering
+	// seq (latest: the partition's latest), and whether there is one.
+	ProofCheckpoint(ctx context.Context, p int32, seq uint64, latest bool) (chain.SignedCheckpoint, bool, error)
+	// Leaves reads partition p's leaf hashes.
+	Leaves(ctx context.Context, p int32) chain.LeafSource
+}
+
+// NotCoveredError: the record is stored, but no signed checkpoint covers it yet.
+// Retrying after the next checkpoint (seconds, at the chainer's interval) succeeds.
+type NotCoveredError struct {
+	Partition int32
+	Seq       uint64
+}
+
+func (e *NotCoveredError) Error() string {
+	return fmt.Sprintf("partition %d seq %d is not covered by a signed checkpoint yet; retry after the next one", e.Partition, e.Seq)
+}
+
+// ForRecord proves the stored record rec against the first signed checkpoint that
+// covers it (the same bundle every time), or with latest against its partition's
+// latest checkpoint. The query API and trailctl both prove through it.
+func ForRecord(ctx context.Context, src Source, rec chain.Record, latest bool) (Bundle, error) {
+	cp, ok, err := src.ProofCheckpoint(ctx, rec.Partition, rec.Seq, latest)
+	if err != nil {
+		return Bundle{}, err
+	}
+	if !ok {
+		return Bundle{}, &NotCoveredError{Partition: rec.Partition, Seq: rec.Seq}
+	}
+	return Build(rec, cp, src.Leaves(ctx, rec.Partition))
 }

@@ -39,8 +39,8 @@ import (
 
 // Options configure a Server. Zero values take the documented defaults.
 type Options struct {
-	// Store is the ClickHouse store. Required.
-	Store *clickhouse.Store
+	// Store is the stored log (a *clickhouse.Store). Required.
+	Store Store
 	// Tokens authenticates callers. Required.
 	Tokens *Tokens
 	// Publisher receives the access events (the raw events topic). Required.
@@ -513,17 +513,13 @@ func (s *Server) getProof(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	ctx := r.Context()
-	cp, found, err := s.o.Store.ProofCheckpoint(ctx, rec.Partition, rec.Seq, which == "latest")
-	if err != nil {
-		c.fail(w, err)
-		return
-	}
-	if !found {
+	b, err := proof.ForRecord(ctx, s.o.Store, rec, which == "latest")
+	var nc *proof.NotCoveredError
+	if errors.As(err, &nc) {
 		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusConflict, "not_covered_yet", fmt.Sprintf("event %s (partition %d seq %d) is not covered by a signed checkpoint yet; retry after the next one", id, rec.Partition, rec.Seq), nil)
+		writeError(w, http.StatusConflict, "not_covered_yet", fmt.Sprintf("event %s (%v)", id, nc), nil)
 		return
 	}
-	b, err := proof.Build(rec, cp, s.o.Store.Leaves(ctx, rec.Partition))
 	if err != nil {
 		c.fail(w, err)
 		return

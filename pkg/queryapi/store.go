@@ -1,0 +1,31 @@
+package queryapi
+
+import (
+	"context"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/proof"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// Store is what the query API reads. *clickhouse.Store implements it; the API
+// depends on no more of it than this, so authentication, roles and tenant scoping
+// are the API's and the queries are the store's.
+type Store interface {
+	proof.Source
+	// RecordByID returns the stored record of event id within tenants (nil: any),
+	// or clickhouse.ErrNotFound.
+	RecordByID(ctx context.Context, id string, tenants []string) (chain.Record, error)
+	Search(ctx context.Context, req clickhouse.SearchRequest) ([]clickhouse.Hit, *clickhouse.Cursor, error)
+	LatestCheckpoints(ctx context.Context) (map[int32]chain.SignedCheckpoint, error)
+	// Partitions lists the partitions holding the tenants' events.
+	Partitions(ctx context.Context, tenants []string) ([]int32, error)
+	// Database names the database sqlscope confines statements to.
+	Database() string
+	ReadOnly(ctx context.Context, stmt string, lim clickhouse.SQLLimits, columns func([]clickhouse.Column) error, row func([]any) error) (truncated bool, err error)
+	Export(ctx context.Context, req clickhouse.ExportRequest, fn func(chain.Record) error) error
+	Approvals(ctx context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error)
+	Ping(ctx context.Context) error
+}
+
+var _ Store = (*clickhouse.Store)(nil)
