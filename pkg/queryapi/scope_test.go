@@ -1,0 +1,178 @@
+package queryapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// scopeStore records the tenants of every read the API makes on a caller's behalf.
+// It holds no data: what is checked is what the API asks for, the half of tenant
+// scoping that is the API's (the store's half is tested on ClickHouse).
+type scopeStore struct {
+	mu    sync.Mutex
+	calls []storeCall
+}
+
+type storeCall struct {
+	method  string
+	tenants []string // as passed; nil or empty means every tenant
+	stmt    string
+}
+
+func (s *scopeStore) record(method string, tenants []string, stmt string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, storeCall{method, slices.Clone(tenants), stmt})
+}
+
+func (s *scopeStore) RecordByID(_ context.Context, id string, tenants []string) (chain.Record, error) {
+	s.record("RecordByID", tenants, "")
+	return chain.Record{}, clickhouse.ErrNotFound
+}
+func (s *scopeStore) Search(_ context.Context, req clickhouse.SearchRequest) ([]clickhouse.Hit, *clickhouse.Cursor, error) {
+	s.record("Search", req.Tenants, "")
+	return nil, nil, nil
+}
+func (s *scopeStore) LatestCheckpoints(context.Context) (map[int32]chain.SignedCheckpoint, error) {
+	return map[int32]chain.SignedCheckpoint{}, nil
+}
+func (s *scopeStore) Partitions(_ context.Context, tenants []string) ([]int32, error) {
+	s.record("Partitions", tenants, "")
+	return nil, nil
+}
+func (s *scopeStore) Database() string { return "trailkeep" }
+func (s *scopeStore) ReadOnly(_ context.Context, stmt string, _ clickhouse.SQLLimits, columns func([]clickhouse.Column) error, _ func([]any) error) (bool, error) {
+	s.record("ReadOnly", nil, stmt)
+	return false, columns(nil)
+}
+func (s *scopeStore) Export(_ context.Context, req clickhouse.ExportRequest, _ func(chain.Record) error) error {
+	s.record("Export", req.Tenants, "")
+	return nil
+}
+func (s *scopeStore) Approvals(_ context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error) {
+	s.record("Approvals", req.Tenants, "")
+	return nil, nil
+}
+func (s *scopeStore) Ping(context.Context) error { return nil }
+func (s *scopeStore) ProofCheckpoint(context.Context, int32, uint64, bool) (chain.SignedCheckpoint, bool, error) {
+	return chain.SignedCheckpoint{}, false, nil
+}
+func (s *scopeStore) Leaves(context.Context, int32) chain.LeafSource { return chain.MemoryLeaves{} }
+
+// okPublisher acknowledges every access event and counts them.
+type okPublisher struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (p *okPublisher) Publish(_ context.Context, msgs []kafka.Message) []error {
+	p.mu.Lock()
+	p.n += len(msgs)
+	p.mu.Unlock()
+	return make([]error, len(msgs))
+}
+
+// TestEveryReadIsScopedToTheCaller calls every endpoint with every kind of token and
+// holds each store read to the token's tenants: a tenant-scoped caller's read never
+// goes out unscoped (which the store takes as every tenant) or wider than the token,
+// an SQL statement names the caller's tenants and no other, and only an all-tenant
+// admin reads unscoped. Runs without ClickHouse.
+func TestEveryReadIsScopedToTheCaller(t *testing.T) {
+	tokens := map[string]struct {
+		role    string
+		tenants []string
+	}{
+		"reader":  {"reader", []string{"acme"}},
+		"auditor": {"auditor", []string{"acme"}},
+		"two":     {"auditor", []string{"acme", "globex"}},
+		"admin":   {"admin", []string{"*"}},
+	}
+	var entries []string
+	for name, tk := range tokens {
+		sum := sha256.Sum256([]byte("secret-" + name))
+		entries = append(entries, fmt.Sprintf(`{"name":%q,"sha256":%q,"role":%q,"tenants":["%s"]}`, name, hex.EncodeToString(sum[:]), tk.role, strings.Join(tk.tenants, `","`)))
+	}
+	ts, err := ParseTokens([]byte(`{"tokens":[` + strings.Join(entries, ",") + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := []struct{ method, path, body string }{
+		{"GET", "/v1/events", ""},
+		{"GET", "/v1/events?q=" + "actor:u", ""},
+		{"GET", "/v1/events?tenant=acme", ""},
+		{"GET", "/v1/events?tenant=globex", ""},
+		{"GET", "/v1/events/0190b8a2-0000-7000-8000-000000000001", ""},
+		{"GET", "/v1/events/0190b8a2-0000-7000-8000-000000000001/proof", ""},
+		{"GET", "/v1/checkpoints/latest", ""},
+		{"POST", "/v1/sql", `{"sql":"SELECT count() FROM audit_events"}`},
+		{"POST", "/v1/sql", `{"sql":"SELECT tenant FROM audit_events WHERE tenant = 'globex'"}`},
+		{"GET", "/v1/export", ""},
+		{"GET", "/v1/export?tenant=globex", ""},
+		{"GET", "/v1/approvals", ""},
+	}
+	for name, tk := range tokens {
+		for _, rq := range requests {
+			t.Run(name+" "+rq.method+" "+rq.path, func(t *testing.T) {
+				st := &scopeStore{}
+				pub := &okPublisher{}
+				s, err := New(Options{Store: st, Tokens: ts, Publisher: pub})
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
+				req.Header.Set("Authorization", "Bearer secret-"+name)
+				if rq.body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				rec := httptest.NewRecorder()
+				s.Handler().ServeHTTP(rec, req)
+				if rec.Code == http.StatusOK && pub.n == 0 {
+					t.Errorf("%d with no access event", rec.Code)
+				}
+				all := slices.Equal(tk.tenants, []string{"*"})
+				for _, c := range st.calls {
+					if c.method == "ReadOnly" {
+						checkStatement(t, c.stmt, tk.tenants, all)
+						continue
+					}
+					if all {
+						continue
+					}
+					if len(c.tenants) == 0 {
+						t.Errorf("%s read unscoped (every tenant) for a caller of %v", c.method, tk.tenants)
+					}
+					for _, tn := range c.tenants {
+						if !slices.Contains(tk.tenants, tn) {
+							t.Errorf("%s read tenant %q for a caller of %v", c.method, tn, tk.tenants)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// checkStatement: a scoped caller's statement is confined to each of its tenants.
+func checkStatement(t *testing.T, stmt string, tenants []string, all bool) {
+	t.Helper()
+	if all {
+		return
+	}
+	for _, tn := range tenants {
+		if !strings.Contains(stmt, "'"+tn+"'") {
+			t.Errorf("statement for %v does not confine to %q: %s", tenants, tn, stmt)
+		}
+	}
+}
