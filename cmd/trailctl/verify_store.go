@@ -1,21 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/query"
-	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+	"github.com/trailkeep/trailkeep/pkg/verify"
 )
 
 // storeVerifyFlags select what `trailctl verify --store` walks.
@@ -38,18 +35,6 @@ func (s *storeVerifyFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.before, "before", "", "with --store: verify up to the first checkpoint covering records chained before this time")
 }
 
-// partitionResult is one partition's outcome, as printed.
-type partitionResult struct {
-	Origin      string         `json:"origin"`
-	OK          bool           `json:"ok"`
-	Summary     *chain.Summary `json:"summary,omitempty"`
-	Problem     *chain.Problem `json:"problem,omitempty"`
-	FirstCP     uint64         `json:"first_checkpoint_size"`
-	LastCP      uint64         `json:"last_checkpoint_size"`
-	Empty       bool           `json:"no_records_in_range,omitempty"`
-	DurationSec float64        `json:"duration_seconds"`
-}
-
 // verifyStore walks every selected partition's chain in ClickHouse with only the
 // public keys: leaf hashes, links, contiguous seq, checkpoint signatures, roots and
 // consistency. Records stream through the verifier; the expected origin comes from
@@ -63,16 +48,18 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 		return err
 	}
 	now := time.Now()
-	from, to := time.Unix(0, 0), time.Unix(0, math.MaxInt64)
-	ranged := s.after != "" || s.before != ""
-	if s.after != "" {
-		if from, err = query.ParseTime(s.after, now); err != nil {
-			return usageError(fmt.Errorf("--after: %w", err))
+	var rng *verify.Range
+	if s.after != "" || s.before != "" {
+		rng = &verify.Range{From: time.Unix(0, 0), To: time.Unix(0, math.MaxInt64)}
+		if s.after != "" {
+			if rng.From, err = query.ParseTime(s.after, now); err != nil {
+				return usageError(fmt.Errorf("--after: %w", err))
+			}
 		}
-	}
-	if s.before != "" {
-		if to, err = query.ParseTime(s.before, now); err != nil {
-			return usageError(fmt.Errorf("--before: %w", err))
+		if s.before != "" {
+			if rng.To, err = query.ParseTime(s.before, now); err != nil {
+				return usageError(fmt.Errorf("--before: %w", err))
+			}
 		}
 	}
 	ctx := cmd.Context()
@@ -90,10 +77,10 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 	if len(parts) == 0 {
 		return failed("nothing to verify: the store has no checkpointed partition%s", map[bool]string{true: " holding these tenants", false: ""}[len(s.tenants) > 0])
 	}
-	var results []partitionResult
+	var results []verify.Result
 	bad := 0
 	for _, p := range parts {
-		r, err := verifyPartition(ctx, store, chain.Origin(s.deployment, s.topic, p), p, verifiers, ranged, from, to)
+		r, err := verify.Partition(ctx, store, chain.Origin(s.deployment, s.topic, p), p, verifiers, rng)
 		if err != nil {
 			return err
 		}
@@ -109,83 +96,7 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 	return nil
 }
 
-func verifyPartition(ctx context.Context, store *clickhouse.Store, origin string, p int32, verifiers note.Verifiers, ranged bool, from, to time.Time) (partitionResult, error) {
-	start := time.Now()
-	res := partitionResult{Origin: origin}
-	cps, err := store.Checkpoints(ctx, p)
-	if err != nil {
-		return res, err
-	}
-	lo, hi := uint64(0), uint64(math.MaxUint64)
-	var opts []chain.VerifyOption
-	if ranged {
-		first, last, ok, err := store.SeqRange(ctx, p, from, to)
-		if err != nil {
-			return res, err
-		}
-		if !ok {
-			res.OK, res.Empty = true, true
-			return res, nil
-		}
-		// Widen the range to signed checkpoints: start at the last one at or before
-		// the first record (its compact range is checked against its signature) and
-		// end at the first one covering the last record.
-		for _, cp := range cps {
-			c, err := cp.Unverified()
-			if err != nil {
-				continue // kept below: the verifier reports it where it claims to sit
-			}
-			switch {
-			case c.Size <= first && c.Size > lo:
-				lo = c.Size
-				opts = []chain.VerifyOption{chain.StartAt(cp)}
-			case c.Size > last && c.Size < hi:
-				hi = c.Size
-			}
-		}
-		var kept []chain.SignedCheckpoint
-		for _, cp := range cps {
-			if c, err := cp.Unverified(); err != nil || (c.Size >= lo && c.Size <= hi) {
-				kept = append(kept, cp)
-			}
-		}
-		cps = kept
-	}
-	for _, cp := range cps {
-		if c, err := cp.Unverified(); err == nil {
-			if res.FirstCP == 0 || c.Size < res.FirstCP {
-				res.FirstCP = c.Size
-			}
-			res.LastCP = max(res.LastCP, c.Size)
-		}
-	}
-	v, err := chain.NewVerifier(origin, p, verifiers, cps, opts...)
-	if err != nil {
-		var prob *chain.Problem
-		if errors.As(err, &prob) {
-			res.Problem = prob
-			return res, nil
-		}
-		return res, fmt.Errorf("partition %d: %w", p, err)
-	}
-	err = store.RecordsBetween(ctx, p, lo, hi, v.Add)
-	var prob *chain.Problem
-	if err != nil && !errors.As(err, &prob) {
-		return res, err
-	}
-	sum, err := v.Finish()
-	res.DurationSec = time.Since(start).Seconds()
-	if errors.As(err, &prob) {
-		res.Problem = prob
-		return res, nil
-	} else if err != nil {
-		return res, err
-	}
-	res.OK, res.Summary = true, &sum
-	return res, nil
-}
-
-func printResults(w io.Writer, results []partitionResult, output string) {
+func printResults(w io.Writer, results []verify.Result, output string) {
 	if output == "json" {
 		for _, r := range results {
 			b, _ := json.Marshal(r)
