@@ -7,22 +7,13 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/trailkeep/trailkeep/internal/repo"
 )
 
 // TestBadValueNamesVariable sets each typed variable of each service to a value of
 // the wrong type and runs the real binary: it must exit 1 before starting anything,
 // with a message naming the variable (not the Go field behind it).
 func TestBadValueNamesVariable(t *testing.T) {
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars, err := Collect(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, vars := collect(t)
 	dir := t.TempDir()
 	for _, b := range Binaries {
 		if b.Name == "trailctl" { // flags override its variables; covered by its own tests

@@ -16,14 +16,7 @@ var update = flag.Bool("update", false, "rewrite CONFIGURATION.md")
 // TestReferenceIsCurrent regenerates the reference from the sources and compares it
 // with CONFIGURATION.md.
 func TestReferenceIsCurrent(t *testing.T) {
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars, err := Collect(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, vars := collect(t)
 	for _, want := range []struct{ bin, name string }{
 		{"ingest", "TRAILKEEP_INGEST_MAX_INFLIGHT_BYTES"}, {"ingest", "TRAILKEEP_KAFKA_SASL_MECHANISM"},
 		{"chainer", "TRAILKEEP_CLICKHOUSE_TLS_CA_FILE"}, {"query", "TRAILKEEP_KAFKA_TLS_CA_FILE"}, {"trailctl", "TRAILKEEP_CLICKHOUSE_PASSWORD_FILE"},
@@ -64,14 +57,7 @@ func TestReferenceIsCurrent(t *testing.T) {
 // TestTopicDefaults holds every binary's topic variables to pkg/kafka's names: a
 // binary defaulting to another name would split the data flow.
 func TestTopicDefaults(t *testing.T) {
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars, err := Collect(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, vars := collect(t)
 	want := map[string]string{
 		"TRAILKEEP_EVENTS_TOPIC": kafka.EventsTopic, "TRAILKEEP_CHAINED_TOPIC": kafka.ChainedTopic,
 		"TRAILKEEP_CHECKPOINTS_TOPIC": kafka.CheckpointsTopic, "TRAILKEEP_DEADLETTER_TOPIC": kafka.DeadLetterTopic,
@@ -90,4 +76,18 @@ func TestTopicDefaults(t *testing.T) {
 	if seen < 6 {
 		t.Errorf("found %d topic variables; the binaries name their topics with them", seen)
 	}
+}
+
+// collect returns the repository root and every binary's variables.
+func collect(t *testing.T) (string, map[string][]Var) {
+	t.Helper()
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := Collect(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, vars
 }
