@@ -64,6 +64,12 @@ func open() (*Engine, error) {
 		return nil, fmt.Errorf("scripts/chdb.sh: %w", err)
 	}
 	path := string(out[:len(out)-1])
+	// Loading and connecting install ClickHouse's signal handlers over the Go
+	// runtime's; take the runtime's back once connected (see savedHandlers.restore).
+	saved, err := saveSignalHandlers()
+	if err != nil {
+		return nil, err
+	}
 	lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		return nil, fmt.Errorf("dlopen %s: %w", path, err)
@@ -94,6 +100,9 @@ func open() (*Engine, error) {
 		cargs[i] = &keep[i][0]
 	}
 	e.connPtr = connect(int32(len(args)), &cargs[0])
+	if err := saved.restore(); err != nil {
+		return nil, err
+	}
 	if e.connPtr == nil {
 		return nil, errors.New("chdb_connect returned NULL")
 	}

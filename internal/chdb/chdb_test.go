@@ -1,6 +1,9 @@
 package chdb
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -17,4 +20,29 @@ func TestEngine(t *testing.T) {
 	if _, err := e.Query("SELEC 1", "TSV"); err == nil || !strings.Contains(err.Error(), "Syntax error") {
 		t.Errorf("syntax error not reported: %v", err)
 	}
+}
+
+// TestPanicAfterConnectIsRecovered: once the engine is connected, a Go nil
+// dereference is still a panic the program can recover, not a SIGSEGV that kills the
+// process. It runs in a child process, so the failure it guards against is reported
+// rather than taking the test binary down.
+func TestPanicAfterConnectIsRecovered(t *testing.T) {
+	if os.Getenv("TRAILKEEP_CHDB_PANIC_CHILD") == "1" {
+		Shared(t)
+		fmt.Println(recoverNilDeref())
+		return
+	}
+	Shared(t) // fetch the library in the parent: the child's failure is then only the signal
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPanicAfterConnectIsRecovered$", "-test.v")
+	cmd.Env = append(os.Environ(), "TRAILKEEP_CHDB_PANIC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "recovered: runtime error: invalid memory address or nil pointer dereference") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func recoverNilDeref() (msg string) {
+	defer func() { msg = fmt.Sprint("recovered: ", recover()) }()
+	var p *int
+	return fmt.Sprint(*p)
 }
