@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +20,7 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -61,6 +65,7 @@ func (s *storeFlags) open(ctx context.Context) (*clickhouse.Store, error) {
 func newSearchCmd() *cobra.Command {
 	var (
 		sf        storeFlags
+		api       apiFlags
 		tenants   []string
 		limit     int
 		cursor    string
@@ -92,10 +97,11 @@ the query API serves and audits everyone else's searches.
 Exit codes: 0 ok, 1 nothing matched with --fail-empty, 2 bad query or usage.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return doSearch(cmd, &sf, searchOptions{query: strings.Join(args, " "), tenants: tenants, limit: limit, cursor: cursor, output: output, failEmpty: failEmpty})
+			return doSearch(cmd, &sf, searchOptions{query: strings.Join(args, " "), tenants: tenants, limit: limit, cursor: cursor, output: output, failEmpty: failEmpty, api: api})
 		},
 	}
 	sf.register(cmd)
+	api.register(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&tenants, "tenant", nil, "only these tenants (repeatable or comma-separated; default all)")
 	fl.IntVar(&limit, "limit", 50, "events per page")
@@ -107,6 +113,7 @@ Exit codes: 0 ok, 1 nothing matched with --fail-empty, 2 bad query or usage.`,
 
 type searchOptions struct {
 	query, cursor, output string
+	api                   apiFlags
 	tenants               []string
 	limit                 int
 	failEmpty             bool
@@ -135,25 +142,66 @@ func doSearch(cmd *cobra.Command, sf *storeFlags, o searchOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 	defer cancel()
-	store, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	hits, next, err := store.Search(ctx, req)
+	hits, next, err := searchPage(ctx, sf, o, req)
 	if err != nil {
 		return err
 	}
 	if err := render(cmd.OutOrStdout(), hits); err != nil {
 		return err
 	}
-	if next != nil {
+	if next != "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "more events match: add --cursor %s\n", next)
 	}
 	if o.failEmpty && len(hits) == 0 {
 		return failed("no event matches %q", o.query)
 	}
 	return nil
+}
+
+// searchPage reads one page from the store, or through the query API with --api.
+func searchPage(ctx context.Context, sf *storeFlags, o searchOptions, req clickhouse.SearchRequest) ([]clickhouse.Hit, string, error) {
+	if o.api.url != "" {
+		cl, err := o.api.client()
+		if err != nil {
+			return nil, "", err
+		}
+		hits, next, err := cl.Search(ctx, o.query, o.tenants, o.limit, o.cursor)
+		var ae *queryapi.APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+			return nil, "", usageError(err)
+		}
+		if errors.As(err, &ae) {
+			return nil, "", failed("%v", err)
+		}
+		return hits, next, err
+	}
+	store, err := sf.open(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer store.Close()
+	hits, next, err := store.Search(ctx, req)
+	if err != nil || next == nil {
+		return hits, "", err
+	}
+	return hits, next.String(), nil
+}
+
+// apiFlags send a command through the query API instead of reading ClickHouse.
+type apiFlags struct{ url, tokenEnv string }
+
+func (a *apiFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&a.url, "api", "", "read through the query API at this URL (scoped to the token, audited) instead of ClickHouse")
+	f.StringVar(&a.tokenEnv, "token-env", "TRAILKEEP_QUERY_TOKEN", "with --api: the environment variable holding the query token")
+}
+
+func (a *apiFlags) client() (*queryapi.Client, error) {
+	tok := os.Getenv(a.tokenEnv)
+	if tok == "" {
+		return nil, usageError(fmt.Errorf("--api needs a query token in $%s (trailctl tokens query creates one)", a.tokenEnv))
+	}
+	return &queryapi.Client{BaseURL: a.url, Token: tok}, nil
 }
 
 var renderers = map[string]func(io.Writer, []clickhouse.Hit) error{"table": renderTable, "json": renderJSON, "csv": renderCSV}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestSearchThroughAPI: with --api the CLI sends the query, tenants and token to the
+// query API, renders its page like a store page, prints the next cursor, and turns
+// the API's refusals into exit codes (400: usage, 2; 403: 1).
+func TestSearchThroughAPI(t *testing.T) {
+	var got *http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		switch r.URL.Query().Get("tenant") {
+		case "globex":
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"error":"forbidden","message":"the token may not read tenant globex"}`))
+			return
+		}
+		w.Write([]byte(`{"events":[{"partition":2,"seq":9,"chained_at":"2026-11-02T09:00:00.000000001Z","leaf_hash":"ab","event":{"action":"skill.updated","actor":{"id":"sarah","type":"user"},"id":"0190b8a2-0000-7000-8000-000000000001","occurred_at":"2026-11-02T09:00:00Z","resource":{"id":"api","type":"skill"},"tenant":"acme"}}],"next_cursor":"CUR"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", "tk_test")
+	out, stderr, code := run(t, "search", "event:skill.*", "--api", srv.URL, "--tenant", "acme", "--limit", "5")
+	if code != 0 || !strings.Contains(out, "skill.updated") || !strings.Contains(out, "2/9") || !strings.Contains(stderr, "--cursor CUR") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	if got.Header.Get("Authorization") != "Bearer tk_test" || got.URL.Query().Get("q") != "event:skill.*" || got.URL.Query().Get("limit") != "5" || got.URL.Query().Get("tenant") != "acme" {
+		t.Fatalf("request %s %v", got.URL, got.Header)
+	}
+	if _, stderr, code := run(t, "search", "x", "--api", srv.URL, "--tenant", "globex"); code != 1 || !strings.Contains(stderr, "may not read tenant globex") {
+		t.Fatalf("forbidden: exit %d %s", code, stderr)
+	}
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", "")
+	if _, stderr, code := run(t, "search", "x", "--api", srv.URL); code != 2 || !strings.Contains(stderr, "TRAILKEEP_QUERY_TOKEN") {
+		t.Fatalf("no token: exit %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,108 @@
+package queryapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// Client calls the query API with a bearer token: what trailctl uses with --api, so
+// a reader without ClickHouse credentials gets the same answers as an operator, scoped
+// to its token and audited like any other call.
+type Client struct {
+	// BaseURL is the API's address, e.g. https://audit.example.com.
+	BaseURL string
+	// Token is the bearer token (from trailctl tokens query).
+	Token string
+	// HTTP defaults to a client with a 2-minute timeout.
+	HTTP *http.Client
+}
+
+// APIError is an answer other than 2xx, with the API's error code and message.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("query API answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Search runs one page of GET /v1/events: the hits (canonical event bytes verbatim)
+// and the next page's cursor ("" at the end).
+func (c *Client) Search(ctx context.Context, q string, tenants []string, limit int, cursor string) ([]clickhouse.Hit, string, error) {
+	v := url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	for _, t := range tenants {
+		v.Add("tenant", t)
+	}
+	var resp struct {
+		Events     []eventJSON `json:"events"`
+		NextCursor string      `json:"next_cursor"`
+	}
+	if err := c.get(ctx, "/v1/events?"+v.Encode(), &resp); err != nil {
+		return nil, "", err
+	}
+	hits := make([]clickhouse.Hit, 0, len(resp.Events))
+	for _, e := range resp.Events {
+		at, err := time.Parse(time.RFC3339Nano, e.ChainedAt)
+		if err != nil {
+			return nil, "", fmt.Errorf("query API: event %d/%d: chained_at %q: %w", e.Partition, e.Seq, e.ChainedAt, err)
+		}
+		hits = append(hits, clickhouse.Hit{Partition: e.Partition, Seq: e.Seq, ChainedAt: at, LeafHash: e.LeafHash, Event: e.Event})
+	}
+	return hits, resp.NextCursor, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.BaseURL, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("query API: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("query API: reading the answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error   string             `json:"error"`
+			Message string             `json:"message"`
+			Errors  []event.FieldError `json:"errors"`
+		}
+		_ = json.Unmarshal(body, &e)
+		msg := e.Message
+		for _, fe := range e.Errors {
+			msg += fmt.Sprintf(" [%s: %s]", fe.Field, fe.Message)
+		}
+		if msg == "" {
+			msg = strings.TrimSpace(string(body))
+		}
+		return &APIError{Status: resp.StatusCode, Code: e.Error, Message: msg}
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return fmt.Errorf("query API: unexpected answer: %w", err)
+	}
+	return nil
+}
