@@ -143,6 +143,14 @@ func run(ctx context.Context, c *Config, log *slog.Logger) error {
 			http.Error(w, "kafka (access log) not reachable", http.StatusServiceUnavailable)
 			return
 		}
+		// Every call is refused while its access event cannot be written; the topic
+		// is ingest's to create.
+		tctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := prod.TopicExists(tctx); err != nil {
+			http.Error(w, "access log unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		if err := api.Ready(); err != nil {
 			http.Error(w, "clickhouse not answering: "+err.Error(), http.StatusServiceUnavailable)
 			return

@@ -25,9 +25,9 @@ func TestStartup(t *testing.T) {
 	secret := "startup-query-secret-0123456789abcdef"
 	sum := sha256.Sum256([]byte(secret))
 	addr := proctest.Addr(t)
-	// The access log goes to the events topic, which ingest creates.
+	// The access log goes to the events topic, which ingest creates: until it
+	// exists the API is not ready (it would refuse every call).
 	topic := kafkatest.Topic("startup.access")
-	b.CreateTopic(t, topic, 1)
 	p := proctest.Start(t, bin,
 		"TRAILKEEP_QUERY_ADDR="+addr, "TRAILKEEP_KAFKA_BROKERS="+b.Addr,
 		"TRAILKEEP_EVENTS_TOPIC="+topic,
@@ -35,6 +35,8 @@ func TestStartup(t *testing.T) {
 		fmt.Sprintf(`TRAILKEEP_QUERY_TOKENS={"tokens":[{"name":"r","sha256":"%s","role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:])),
 	)
 	p.WaitStatus(t, "http://"+addr+"/healthz", 200, 30*time.Second)
+	waitBody(t, "http://"+addr+"/readyz", "access log unavailable: topic "+topic)
+	b.CreateTopic(t, topic, 1)
 	p.WaitStatus(t, "http://"+addr+"/readyz", 200, 60*time.Second)
 	get := func(path, token string) (int, string) {
 		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
@@ -64,4 +66,26 @@ func TestStartup(t *testing.T) {
 	if _, metrics := get("/metrics", ""); !strings.Contains(metrics, `trailkeep_query_requests_total{code="200",endpoint="events"}`) {
 		t.Fatalf("/metrics does not count the search:\n%.2000s", metrics)
 	}
+}
+
+// waitBody polls url until a 503 answer contains want.
+func waitBody(t *testing.T, url, want string) {
+	t.Helper()
+	last := ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last = fmt.Sprintf("%d %s", resp.StatusCode, body); resp.StatusCode == 503 && strings.Contains(string(body), want) {
+			return
+		}
+	}
+	t.Fatalf("%s never answered 503 with %q (last: %s)", url, want, last)
 }

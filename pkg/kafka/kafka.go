@@ -270,6 +270,27 @@ func (p *Producer) Ready() bool {
 
 func (p *Producer) contact() { p.lastContact.Store(time.Now().UnixNano()) }
 
+// TopicExists asks the brokers whether the producer's topic exists with
+// partitions. A producer whose topic is missing reaches Kafka but cannot make
+// anything durable: for a service that must record before it answers (the query
+// API's access log), that is not ready.
+func (p *Producer) TopicExists(ctx context.Context) error {
+	tds, err := kadm.NewClient(p.cl).ListTopics(ctx, p.topic)
+	if err != nil {
+		return err
+	}
+	td, ok := tds[p.topic]
+	switch {
+	case !ok:
+		return fmt.Errorf("topic %s: not in the metadata", p.topic)
+	case td.Err != nil:
+		return fmt.Errorf("topic %s: %w", p.topic, td.Err)
+	case len(td.Partitions) == 0:
+		return fmt.Errorf("topic %s has no partitions", p.topic)
+	}
+	return nil
+}
+
 // Buffered reports records produced but not yet acknowledged (the producer lag).
 func (p *Producer) Buffered() int64 { return p.cl.BufferedProduceRecords() }
 
