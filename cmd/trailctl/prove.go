@@ -11,12 +11,14 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/proof"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 func newProveCmd() *cobra.Command {
 	var vf verifyFlags
 	var sf storeFlags
+	var api apiFlags
 	var seq uint64
 	var latest bool
 	cmd := &cobra.Command{
@@ -43,7 +45,11 @@ From files:      trailctl prove --origin O --records R --checkpoints C --seq N -
 				if len(args) != 1 {
 					return usageError(errors.New("give the event id to prove (or --records/--checkpoints/--seq for files)"))
 				}
-				b, err = proveFromStore(cmd, &sf, args[0], latest)
+				if api.url != "" {
+					b, err = proveFromAPI(cmd, &api, args[0], latest)
+				} else {
+					b, err = proveFromStore(cmd, &sf, args[0], latest)
+				}
 				if err == nil && len(vf.keys) > 0 {
 					verifiers, kerr := loadVerifiers(vf.keys)
 					if kerr != nil {
@@ -64,6 +70,7 @@ From files:      trailctl prove --origin O --records R --checkpoints C --seq N -
 	}
 	vf.register(cmd)
 	sf.register(cmd)
+	api.register(cmd)
 	cmd.Flags().Uint64Var(&seq, "seq", 0, "with --records: seq of the record to prove")
 	cmd.Flags().BoolVar(&latest, "latest", false, "prove against the partition's latest checkpoint instead of the first covering one")
 
@@ -97,6 +104,21 @@ func proveFromStore(cmd *cobra.Command, sf *storeFlags, id string, latest bool) 
 		return proof.Bundle{}, failed("%v", err)
 	}
 	return b, nil
+}
+
+// proveFromAPI fetches the bundle through the query API; with --verifier-key it is
+// then checked here like a stored one.
+func proveFromAPI(cmd *cobra.Command, api *apiFlags, id string, latest bool) (proof.Bundle, error) {
+	cl, err := api.client()
+	if err != nil {
+		return proof.Bundle{}, err
+	}
+	b, err := cl.Proof(cmd.Context(), id, latest)
+	var ae *queryapi.APIError
+	if errors.As(err, &ae) {
+		return proof.Bundle{}, failed("%v", err)
+	}
+	return b, err
 }
 
 func proveFromFiles(vf *verifyFlags, seq uint64) (proof.Bundle, error) {

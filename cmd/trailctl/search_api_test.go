@@ -1,10 +1,18 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/proof"
 )
 
 // TestSearchThroughAPI: with --api the CLI sends the query, tenants and token to the
@@ -37,5 +45,51 @@ func TestSearchThroughAPI(t *testing.T) {
 	t.Setenv("TRAILKEEP_QUERY_TOKEN", "")
 	if _, stderr, code := run(t, "search", "x", "--api", srv.URL); code != 2 || !strings.Contains(stderr, "TRAILKEEP_QUERY_TOKEN") {
 		t.Fatalf("no token: exit %d %s", code, stderr)
+	}
+}
+
+// TestProveThroughAPI: `prove --api` fetches the bundle, checks it with the given
+// key, and prints it; a key that did not sign it fails with exit 1.
+func TestProveThroughAPI(t *testing.T) {
+	log := chaintest.New(t, "prove-api", 0)
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	var leaves chain.MemoryLeaves
+	for i := 0; i < 5; i++ {
+		log.Add(0, "acme", at.Add(time.Duration(i)*time.Second), chaintest.Doc("rule.updated", fmt.Sprint("u", i), "rule", "r"))
+		leaves = append(leaves, log.Records[i].LeafHash)
+	}
+	b, err := proof.Build(log.Records[3], log.Sign(0), leaves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/events/ev-3/proof" || r.Header.Get("Authorization") != "Bearer tk_test" {
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":"not_found","message":"no such event"}`))
+			return
+		}
+		w.Write(body)
+	}))
+	defer srv.Close()
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", "tk_test")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "log.pub")
+	writeFile(t, key, []byte(log.VerifierKey+"\n"), 0o644)
+	out, stderr, code := run(t, "prove", "ev-3", "--api", srv.URL, "--verifier-key", key)
+	if code != 0 || !strings.Contains(out, `"tree_size":5`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	other := chaintest.New(t, "prove-api", 0)
+	wrong := filepath.Join(dir, "other.pub")
+	writeFile(t, wrong, []byte(other.VerifierKey+"\n"), 0o644)
+	if _, stderr, code := run(t, "prove", "ev-3", "--api", srv.URL, "--verifier-key", wrong); code != 1 || !strings.Contains(stderr, "does not verify") {
+		t.Fatalf("wrong key: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := run(t, "prove", "ev-9", "--api", srv.URL); code != 1 || !strings.Contains(stderr, "no such event") {
+		t.Fatalf("unknown event: exit %d %s", code, stderr)
 	}
 }

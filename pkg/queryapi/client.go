@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/proof"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -64,6 +65,25 @@ func (c *Client) Search(ctx context.Context, q string, tenants []string, limit i
 		hits = append(hits, clickhouse.Hit{Partition: e.Partition, Seq: e.Seq, ChainedAt: at, LeafHash: e.LeafHash, Event: e.Event})
 	}
 	return hits, resp.NextCursor, nil
+}
+
+// Proof fetches GET /v1/events/{id}/proof: the bundle against the first checkpoint
+// covering the event, or with latest against its partition's latest one. The bundle
+// is parsed, not verified: verifying it with the caller's key is the caller's step.
+func (c *Client) Proof(ctx context.Context, id string, latest bool) (proof.Bundle, error) {
+	path := "/v1/events/" + url.PathEscape(id) + "/proof"
+	if latest {
+		path += "?checkpoint=latest"
+	}
+	var raw json.RawMessage
+	if err := c.get(ctx, path, &raw); err != nil {
+		return proof.Bundle{}, err
+	}
+	b, err := proof.Parse(raw)
+	if err != nil {
+		return proof.Bundle{}, fmt.Errorf("query API: proof of %s: %w", id, err)
+	}
+	return b, nil
 }
 
 func (c *Client) get(ctx context.Context, path string, into any) error {

@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -71,5 +75,77 @@ func TestClientSearch(t *testing.T) {
 				t.Fatalf("message %q lacks %q", ae.Message, tc.want)
 			}
 		})
+	}
+}
+
+// proofStore holds one signed partition in memory.
+type proofStore struct {
+	scopeStore
+	log    *chaintest.Log
+	leaves chain.MemoryLeaves
+	cp     chain.SignedCheckpoint
+}
+
+func (s *proofStore) RecordByID(_ context.Context, id string, tenants []string) (chain.Record, error) {
+	s.record("RecordByID", tenants, "")
+	for _, r := range s.log.Records {
+		var head struct{ ID, Tenant string }
+		if err := json.Unmarshal(r.Event, &head); err == nil && head.ID == id && (len(tenants) == 0 || slices.Contains(tenants, head.Tenant)) {
+			return r, nil
+		}
+	}
+	return chain.Record{}, clickhouse.ErrNotFound
+}
+
+func (s *proofStore) ProofCheckpoint(context.Context, int32, uint64, bool) (chain.SignedCheckpoint, bool, error) {
+	return s.cp, true, nil
+}
+
+func (s *proofStore) Leaves(context.Context, int32) chain.LeafSource { return s.leaves }
+
+// TestClientProof: a proof fetched through the API verifies with the log's key
+// alone; an event of another tenant is not found.
+func TestClientProof(t *testing.T) {
+	log := chaintest.New(t, "client-proof", 0)
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	st := &proofStore{log: log}
+	for i, tenant := range []string{"acme", "globex", "acme", "acme"} {
+		log.Add(0, tenant, at.Add(time.Duration(i)*time.Second), chaintest.Doc("rule.updated", fmt.Sprint("u", i), "rule", "r"))
+		st.leaves = append(st.leaves, log.Records[i].LeafHash)
+	}
+	st.cp = log.Sign(0)
+	id := func(i int) string {
+		var head struct{ ID string }
+		if err := json.Unmarshal(log.Records[i].Event, &head); err != nil {
+			t.Fatal(err)
+		}
+		return head.ID
+	}
+	sum := sha256.Sum256([]byte("secret-r"))
+	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"r","sha256":%q,"role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Tokens: ts, Publisher: &okPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, Token: "secret-r"}
+	b, err := c.Proof(context.Background(), id(2), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifiers, err := chain.NewVerifiers(log.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := b.Verify(log.Origin(0), verifiers); err != nil || cp.Size != 4 {
+		t.Fatalf("proof through the API: size %d, %v", cp.Size, err)
+	}
+	var ae *APIError
+	if _, err := c.Proof(context.Background(), id(1), false); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Fatalf("another tenant's event: %v, want 404", err)
 	}
 }
