@@ -48,7 +48,10 @@ func New(t testing.TB, partitions int32, every uint64) *Feed {
 		Partitions: partitions, Log: chaintest.New(t, "exporter.test", every), Want: map[[2]uint64]bool{},
 		Start: time.Date(2026, 11, 20, 23, 59, 0, 0, time.UTC), Step: time.Millisecond}
 	f.Log.Topic = f.Chained
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	// Transactional, as the chainer writes these topics: a partition's tail is then a
+	// commit marker no consumer commits past, which the exporter must live with.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
+		kgo.TransactionalID(f.Chained+"-feed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +106,23 @@ func (f *Feed) Produce(t testing.TB, recs []chain.Record) {
 		out = append(out, &kgo.Record{Topic: f.Checkpoints, Partition: cp.Partition, Value: v})
 	}
 	f.cps = len(f.Log.Checkpoints)
+	f.produce(t, out...)
+}
+
+// produce writes recs in one committed transaction; each record's Offset is then
+// where it landed.
+func (f *Feed) produce(t testing.TB, recs ...*kgo.Record) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := f.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+	if err := f.cl.BeginTransaction(); err != nil {
+		t.Fatalf("sinktest: begin transaction: %v", err)
+	}
+	if err := f.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("sinktest: produce: %v", err)
+	}
+	if err := f.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("sinktest: commit: %v", err)
 	}
 }
 
@@ -147,14 +163,13 @@ func (f *Feed) Run(t testing.TB, s sink.Sink, cfg sink.Config) (*sink.Runner, <-
 	return r, result, cancel
 }
 
-// ProduceRaw writes a value that is not a chained record to partition p.
-func (f *Feed) ProduceRaw(t testing.TB, p int32, value []byte) {
+// ProduceRaw writes a value that is not a chained record to partition p and returns
+// its offset (commit markers take offsets too, so it is not a count of records).
+func (f *Feed) ProduceRaw(t testing.TB, p int32, value []byte) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := f.cl.ProduceSync(ctx, &kgo.Record{Topic: f.Chained, Partition: p, Value: value}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	rec := &kgo.Record{Topic: f.Chained, Partition: p, Value: value}
+	f.produce(t, rec)
+	return rec.Offset
 }
 
 // WaitDeadLetters reads topic until it holds want records, for up to a minute: one

@@ -329,7 +329,26 @@ func (r *Runner) watch(ctx context.Context, cl *kgo.Client, stalled func()) {
 	}
 }
 
-// groupLag is the records of the sink's topics the group has not committed.
+// holdsWork reports whether partition tp has records it received and has not yet
+// acknowledged (queued or in flight).
+func (r *Runner) holdsWork(tp topicPartition) bool {
+	r.mu.Lock()
+	pt := r.parts[tp]
+	r.mu.Unlock()
+	if pt == nil {
+		return false
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.fetched > pt.ackedNext
+}
+
+// groupLag is the records of the sink's topics the group has not committed. A
+// caught-up partition of a transactionally written topic (audit.chained is) ends
+// with a commit marker that a read-committed consumer never receives and so never
+// commits past: a lag of exactly 1 on a partition holding no work is that marker,
+// not a record, and is not counted. (A real single record there is fetched at once,
+// and then the partition holds work.)
 func (r *Runner) groupLag(ctx context.Context, adm *kadm.Client) (int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -345,11 +364,12 @@ func (r *Runner) groupLag(ctx context.Context, adm *kadm.Client) (int64, error) 
 		return 0, err
 	}
 	var total int64
-	for _, ps := range g.Lag {
-		for _, l := range ps {
-			if l.Err == nil && l.Lag > 0 {
-				total += l.Lag
+	for topic, ps := range g.Lag {
+		for p, l := range ps {
+			if l.Err != nil || l.Lag <= 0 || (l.Lag == 1 && !r.holdsWork(topicPartition{topic, p})) {
+				continue
 			}
+			total += l.Lag
 		}
 	}
 	return total, nil
@@ -514,6 +534,10 @@ type partition struct {
 	queue []*kgo.Record
 	bytes int
 	hwm   int64
+	// fetched and ackedNext are the offsets after the last record received and the
+	// last acknowledged (or dead-lettered): the partition holds work while
+	// fetched > ackedNext.
+	fetched, ackedNext int64
 }
 
 func (pt *partition) push(recs []*kgo.Record, hwm int64) {
@@ -525,6 +549,7 @@ func (pt *partition) push(recs []*kgo.Record, hwm int64) {
 	pt.queue = append(pt.queue, recs...)
 	pt.bytes += n
 	pt.hwm = hwm
+	pt.fetched = recs[len(recs)-1].Offset + 1
 	pt.mu.Unlock()
 	pt.r.buffered.Add(int64(n))
 	pt.r.m.buffered.WithLabelValues(pt.r.name).Set(float64(pt.r.buffered.Load()))
@@ -669,6 +694,7 @@ func (pt *partition) acked(last *kgo.Record, n int) {
 	r.acked.Add(int64(n))
 	pt.mu.Lock()
 	lag := pt.hwm - (last.Offset + 1)
+	pt.ackedNext = last.Offset + 1
 	pt.mu.Unlock()
 	r.m.lag.WithLabelValues(r.name, pt.topic, part(pt.p)).Set(float64(max(lag, 0)))
 	r.m.buffered.WithLabelValues(r.name).Set(float64(r.buffered.Load()))
