@@ -295,7 +295,9 @@ func (r *Runner) watch(ctx context.Context, cl *kgo.Client, stalled func()) {
 	if r.cfg.StallTimeout < 0 {
 		return
 	}
-	every := min(r.cfg.StallTimeout/4, 30*time.Second)
+	// At least 100ms: a StallTimeout of a few nanoseconds (a mistyped variable)
+	// would otherwise make a zero ticker period, which panics.
+	every := max(min(r.cfg.StallTimeout/4, 30*time.Second), 100*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	adm := kadm.NewClient(cl)
