@@ -103,8 +103,7 @@ type Config struct {
 
 func main() { service.Main("chainer", func(c *Config) *string { return &c.LogLevel }, run) }
 
-func run(ctx context.Context, c *Config, log *slog.Logger) error {
-	cfg := *c
+func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// One stage failing ends the others: stop cancels their context.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -121,12 +120,12 @@ func run(ctx context.Context, c *Config, log *slog.Logger) error {
 	if cfg.ChainerEnabled {
 		stages++
 		ready.want("chainer")
-		go func() { errc <- runChainer(ctx, cfg, log, &ready) }()
+		go func() { errc <- runChainer(ctx, *cfg, log, &ready) }()
 	}
 	if cfg.WriterEnabled {
 		stages++
 		ready.want("writer")
-		go func() { errc <- runWriter(ctx, cfg, log, &ready) }()
+		go func() { errc <- runWriter(ctx, *cfg, log, &ready) }()
 	}
 	if cfg.Addr != "" && stages > 0 {
 		stages++

@@ -260,8 +260,7 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 	return out, closeAll, nil
 }
 
-func run(ctx context.Context, c *Config, log *slog.Logger) error {
-	cfg := *c
+func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// One stage failing ends the others: stop cancels their context.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -274,7 +273,7 @@ func run(ctx context.Context, c *Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := sink.NewMetrics(reg)
-	sinks, closeSinks, err := buildSinks(ctx, cfg, log, metrics)
+	sinks, closeSinks, err := buildSinks(ctx, *cfg, log, metrics)
 	defer closeSinks()
 	if err != nil {
 		return err

@@ -91,18 +91,16 @@ type Config struct {
 
 func main() { service.Main("ingest", func(c *Config) *string { return &c.LogLevel }, run) }
 
-func run(ctx context.Context, c *Config, log *slog.Logger) error {
-	cfg := *c
-	var err error
+func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
-	tokens, err := loadTokens(cfg)
+	tokens, err := loadTokens(*cfg)
 	if err != nil {
 		return err
 	}
-	ipKey, err := loadIPKey(cfg)
+	ipKey, err := loadIPKey(*cfg)
 	if err != nil {
 		return err
 	}

@@ -71,9 +71,7 @@ type Config struct {
 
 func main() { service.Main("query", func(c *Config) *string { return &c.LogLevel }, run) }
 
-func run(ctx context.Context, c *Config, log *slog.Logger) error {
-	cfg := *c
-	var err error
+func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	data := []byte(cfg.Tokens)
 	if cfg.TokensFile != "" {

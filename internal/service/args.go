@@ -72,13 +72,13 @@ func probe(url string, timeout time.Duration) error {
 // the level level(cfg) points to, then run. An error exits 1 as "binary: error".
 func Main[C any](binary string, level func(*C) *string, run func(ctx context.Context, cfg *C, log *slog.Logger) error) {
 	HandleArgs(binary)
-	if err := runMain(binary, level, run); err != nil {
+	if err := runMain(level, run); err != nil {
 		fmt.Fprintln(os.Stderr, binary+":", err)
 		os.Exit(1)
 	}
 }
 
-func runMain[C any](binary string, level func(*C) *string, run func(ctx context.Context, cfg *C, log *slog.Logger) error) error {
+func runMain[C any](level func(*C) *string, run func(ctx context.Context, cfg *C, log *slog.Logger) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var cfg C
