@@ -655,6 +655,15 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"retention unit", "exporter: {s3: {retention: 6 years}}", []string{"/exporter/s3/retention"}},
 		{"secret value inline", "ingest: {tokensSecret: {name: x, key: k, value: '{\"tokens\":[]}'}}", []string{"/ingest/tokensSecret", "value"}},
 		{"bad duration", "chainer: {checkpointInterval: 5 seconds}", []string{"/chainer/checkpointInterval"}},
+		// env lands in a ConfigMap: no secret may come that way, whatever component.
+		// (The library reports these at a wrong instance path, so the name is checked.)
+		{"password in env", "query: {env: {TRAILKEEP_CLICKHOUSE_PASSWORD: hunter2}}", []string{"invalid propertyName 'TRAILKEEP_CLICKHOUSE_PASSWORD'"}},
+		{"tokens in env", "ingest: {env: {TRAILKEEP_INGEST_TOKENS: '{}'}}", []string{"invalid propertyName 'TRAILKEEP_INGEST_TOKENS'"}},
+		{"signing key in env", "chainer: {env: {TRAILKEEP_SIGNER_KEY: k}}", []string{"invalid propertyName 'TRAILKEEP_SIGNER_KEY'"}},
+		{"HEC token in env", "exporter: {splunk: {env: {TRAILKEEP_SPLUNK_HEC_TOKEN: t}}}", []string{"invalid propertyName 'TRAILKEEP_SPLUNK_HEC_TOKEN'"}},
+		{"S3 secret in env", "exporter: {s3: {env: {TRAILKEEP_S3_SECRET_KEY: s}}}", []string{"invalid propertyName 'TRAILKEEP_S3_SECRET_KEY'"}},
+		{"Datadog key in env", "exporter: {datadog: {env: {DD_API_KEY: k}}}", []string{"invalid propertyName 'DD_API_KEY'"}},
+		{"SASL password in env", "ingest: {env: {TRAILKEEP_KAFKA_SASL_PASSWORD: p}}", []string{"invalid propertyName 'TRAILKEEP_KAFKA_SASL_PASSWORD'"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			over, err := common.ReadValues([]byte(tc.overlay))
@@ -722,5 +731,58 @@ func TestChartDefaults(t *testing.T) {
 				t.Errorf("%s = %q, want %q", tc.key, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestChartEnvRefusesEverySecret: for every variable any binary reads whose value is
+// a secret (the names the ConfigMap check calls sensitive), the schema refuses it in
+// the free-form env of every component, since env is rendered into a ConfigMap; and
+// the schema's rule is the same expression the ConfigMap check uses.
+func TestChartEnvRefusesEverySecret(t *testing.T) {
+	dir := chartDir(t)
+	ch, err := loader.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"pattern": "`+sensitive.String()+`"`) {
+		t.Fatalf("values.schema.json does not refuse env names with the ConfigMap check's expression %s", sensitive)
+	}
+	base, err := common.ReadValuesFile(filepath.Join(dir, "ci", "minimal-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := repo.Root()
+	vars, err := configref.Collect(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, vs := range vars {
+		for _, v := range vs {
+			if seen[v.Name] || !sensitive.MatchString(v.Name) {
+				continue
+			}
+			seen[v.Name] = true
+			for _, where := range []string{"ingest", "query", "chainer", "exporter: {s3", "exporter: {splunk", "exporter: {datadog"} {
+				overlay := where + ": {env: {" + v.Name + ": x}}"
+				if strings.HasPrefix(where, "exporter") {
+					overlay = where + ": {env: {" + v.Name + ": x}}}"
+				}
+				over, err := common.ReadValues([]byte(overlay))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := render(t, ch, chartutil.CoalesceTables(over.AsMap(), copyValues(t, base))); err == nil {
+					t.Errorf("%s: the schema lets the secret %s into a ConfigMap", overlay, v.Name)
+				}
+			}
+		}
+	}
+	if len(seen) < 8 {
+		t.Fatalf("only %d secret variables found: %v", len(seen), seen)
 	}
 }
