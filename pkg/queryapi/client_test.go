@@ -36,17 +36,7 @@ func TestClientSearch(t *testing.T) {
 	event := []byte(`{"action":"rule.updated","metadata":{"note":"<b>&\u2028</b>"},"tenant":"acme"}`)
 	at := time.Date(2026, 11, 2, 9, 0, 0, 123456789, time.UTC)
 	st := &hitsStore{hits: []clickhouse.Hit{{Partition: 1, Seq: 7, ChainedAt: at, LeafHash: "ab", Event: event}}}
-	sum := sha256.Sum256([]byte("secret-r"))
-	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"r","sha256":%q,"role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Options{Store: st, Tokens: ts, Publisher: &okPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	srv := readerServer(t, st)
 	c := &Client{BaseURL: srv.URL + "/", Token: "secret-r"}
 	hits, next, err := c.Search(context.Background(), "event:rule.*", nil, 10, "")
 	if err != nil {
@@ -121,17 +111,7 @@ func TestClientProof(t *testing.T) {
 		}
 		return head.ID
 	}
-	sum := sha256.Sum256([]byte("secret-r"))
-	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"r","sha256":%q,"role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Options{Store: st, Tokens: ts, Publisher: &okPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	srv := readerServer(t, st)
 	c := &Client{BaseURL: srv.URL, Token: "secret-r"}
 	b, err := c.Proof(context.Background(), id(2), false)
 	if err != nil {
@@ -148,4 +128,21 @@ func TestClientProof(t *testing.T) {
 	if _, err := c.Proof(context.Background(), id(1), false); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Fatalf("another tenant's event: %v, want 404", err)
 	}
+}
+
+// readerServer serves the API on st for one token, "secret-r": a reader of acme.
+func readerServer(t *testing.T, st Store) *httptest.Server {
+	t.Helper()
+	sum := sha256.Sum256([]byte("secret-r"))
+	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"r","sha256":%q,"role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Tokens: ts, Publisher: &okPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return srv
 }
