@@ -1,5 +1,5 @@
 // Package proctest runs a trailkeep binary as its own process for start-up tests:
-// built once per test binary, started with exactly the environment the test gives
+// built for the test, started with exactly the environment the test gives
 // (plus PATH), its output kept in a log the failure shows, stopped with SIGTERM when
 // the test ends and required to exit cleanly.
 package proctest
@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,34 +20,20 @@ import (
 	"github.com/trailkeep/trailkeep/internal/repo"
 )
 
-var (
-	mu    sync.Mutex
-	built = map[string]string{}
-)
-
-// Build builds ./cmd/name once per test binary and returns its path.
+// Build builds ./cmd/name into the test's temporary directory (removed with it; the
+// Go build cache makes a second build of the same package cheap) and returns its path.
 func Build(t testing.TB, name string) string {
 	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	if p, ok := built[name]; ok {
-		return p
-	}
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "proctest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
+	p := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", p, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", name, err, out)
 	}
-	built[name] = p
 	return p
 }
 
