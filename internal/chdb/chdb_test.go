@@ -46,3 +46,23 @@ func recoverNilDeref() (msg string) {
 	var p *int
 	return fmt.Sprint(*p)
 }
+
+// TestNoOutputLeaksAfterError: the blocks a statement produced before failing must
+// not appear in the next statement's result (libchdb 26.5 prepends them).
+func TestNoOutputLeaksAfterError(t *testing.T) {
+	e := Shared(t)
+	for name, failing := range map[string]string{
+		"exception mid-stream": "SELECT number AS secret FROM numbers(200000) WHERE throwIf(number = 150000) = 0 SETTINGS max_block_size = 1000",
+		"time limit":           "SELECT sleep(1) AS secret FROM numbers(3) SETTINGS max_block_size = 1, max_execution_time = 1",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := e.Query(failing, "TSVWithNamesAndTypes"); err == nil {
+				t.Fatal("the failing statement succeeded")
+			}
+			out, err := e.Query("SELECT 42 AS x", "TSVWithNamesAndTypes")
+			if err != nil || out != "x\nUInt8\n42\n" {
+				t.Fatalf("next result (%d bytes) = %.200q…, %v; want only its own rows", len(out), out, err)
+			}
+		})
+	}
+}

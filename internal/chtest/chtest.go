@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailkeep/trailkeep/internal/chdb"
 	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/repo"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -98,4 +99,40 @@ func PrivateSecure(t testing.TB, name string, port int) *Secure {
 	t.Cleanup(func() { run("stop") })
 	run("start")
 	return &Secure{Addr: "127.0.0.1:" + strconv.Itoa(port), TLSAddr: "127.0.0.1:" + strconv.Itoa(port+3), CAFile: filepath.Join(dir, "tls", "ca.pem")}
+}
+
+// Embedded returns a migrated store in a fresh database on the in-process ClickHouse
+// engine (the one `trailkeep dev` uses), dropped when the test ends.
+func Embedded(t testing.TB) *clickhouse.Store {
+	t.Helper()
+	e := chdb.Shared(t)
+	var b [4]byte
+	rand.Read(b[:])
+	db := "test_" + hex.EncodeToString(b[:])
+	s, err := clickhouse.OpenEmbedded(e, clickhouse.EmbeddedOptions{Database: db})
+	if err != nil {
+		t.Fatalf("chtest: %v", err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("chtest: migrate on the embedded engine: %v", err)
+	}
+	t.Cleanup(func() { s.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
+	return s
+}
+
+// Engine is one way to get a store: the local server or the in-process engine.
+type Engine struct {
+	Name string
+	Open func(testing.TB) *clickhouse.Store
+}
+
+// Engines are both kinds of store; tests that run over them hold the two to the
+// same results (one code path, two transports and DDL generations).
+var Engines = []Engine{{"server", Store}, {"embedded", Embedded}}
+
+// Each runs fn once per engine, as a subtest named after it.
+func Each(t *testing.T, fn func(t *testing.T, s *clickhouse.Store)) {
+	for _, e := range Engines {
+		t.Run(e.Name, func(t *testing.T) { fn(t, e.Open(t)) })
+	}
 }

@@ -277,7 +277,7 @@ func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Rec
 	}
 	// Smaller blocks than the server's default (65536 rows, tens of MB of events)
 	// keep what the driver holds at once small; the rate barely changes.
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_block_size": 8192}))
+	ctx = withSettings(ctx, ch.Settings{"max_block_size": 8192}, "")
 	for _, sp := range spans {
 		for lo := sp.lo; lo <= sp.hi; lo += recordsWindow {
 			q := exportWindowQuery(s.db, req, sp.p, lo, min(lo+recordsWindow, sp.hi+1))

@@ -202,70 +202,71 @@ func TestSearchScenariosOnBothGenerations(t *testing.T) {
 // TestSearchPagesAndInjection: keyset pages cover every match once, in order; and
 // values built to break out of SQL are only ever data.
 func TestSearchPagesAndInjection(t *testing.T) {
-	store := chtest.Store(t)
-	ctx := context.Background()
-	evs, recs := scenarioEvents(t, 120)
-	if err := store.InsertRecords(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	f, err := query.Compile("event:skill.* OR event:team.*", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want, got []string
-	for i := len(evs) - 1; i >= 0; i-- {
-		if strings.HasPrefix(evs[i].action, "skill.") || strings.HasPrefix(evs[i].action, "team.") {
-			want = append(want, evs[i].id)
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		evs, recs := scenarioEvents(t, 120)
+		if err := store.InsertRecords(ctx, recs); err != nil {
+			t.Fatal(err)
 		}
-	}
-	var cursor *clickhouse.Cursor
-	pages := 0
-	for {
-		hits, next, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f, After: cursor, Limit: 7})
+		f, err := query.Compile("event:skill.* OR event:team.*", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range hits {
-			var ev event.Event
-			if err := json.Unmarshal(h.Event, &ev); err != nil {
+		var want, got []string
+		for i := len(evs) - 1; i >= 0; i-- {
+			if strings.HasPrefix(evs[i].action, "skill.") || strings.HasPrefix(evs[i].action, "team.") {
+				want = append(want, evs[i].id)
+			}
+		}
+		var cursor *clickhouse.Cursor
+		pages := 0
+		for {
+			hits, next, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f, After: cursor, Limit: 7})
+			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, ev.ID)
+			for _, h := range hits {
+				var ev event.Event
+				if err := json.Unmarshal(h.Event, &ev); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ev.ID)
+			}
+			pages++
+			if next == nil {
+				break
+			}
+			back, err := clickhouse.ParseCursor(next.String())
+			if err != nil || back != *next {
+				t.Fatalf("cursor does not survive its text form: %v %+v %+v", err, back, next)
+			}
+			cursor = &back
 		}
-		pages++
-		if next == nil {
-			break
+		if !slices.Equal(got, want) {
+			t.Fatalf("paging returned %d events in %d pages, want the %d matches once each, newest first", len(got), pages, len(want))
 		}
-		back, err := clickhouse.ParseCursor(next.String())
-		if err != nil || back != *next {
-			t.Fatalf("cursor does not survive its text form: %v %+v %+v", err, back, next)
+		if _, err := clickhouse.ParseCursor("not-a-cursor"); err == nil {
+			t.Error("a forged cursor was accepted")
 		}
-		cursor = &back
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("paging returned %d events in %d pages, want the %d matches once each, newest first", len(got), pages, len(want))
-	}
-	if _, err := clickhouse.ParseCursor("not-a-cursor"); err == nil {
-		t.Error("a forged cursor was accepted")
-	}
 
-	for _, attack := range []string{
-		`actor:"x' OR 1=1 --"`, `tenant:"acme') OR ('1'='1"`, `"'); DROP TABLE ` + store.Database() + `.audit_events; --"`,
-		`resource:"skill:x\\' OR 1=1"`, `event:"*' UNION SELECT name FROM system.tables --"`, `id:"?"`,
-	} {
-		f, err := query.Compile(attack, time.Now())
-		if err != nil {
-			t.Fatalf("%s: %v", attack, err)
+		for _, attack := range []string{
+			`actor:"x' OR 1=1 --"`, `tenant:"acme') OR ('1'='1"`, `"'); DROP TABLE ` + store.Database() + `.audit_events; --"`,
+			`resource:"skill:x\\' OR 1=1"`, `event:"*' UNION SELECT name FROM system.tables --"`, `id:"?"`,
+		} {
+			f, err := query.Compile(attack, time.Now())
+			if err != nil {
+				t.Fatalf("%s: %v", attack, err)
+			}
+			hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f, Tenants: []string{"acme"}})
+			if err != nil {
+				t.Fatalf("%s: the value broke the statement: %v", attack, err)
+			}
+			if len(hits) != 0 {
+				t.Fatalf("%s: returned %d rows; the value was interpreted as SQL", attack, len(hits))
+			}
 		}
-		hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f, Tenants: []string{"acme"}})
-		if err != nil {
-			t.Fatalf("%s: the value broke the statement: %v", attack, err)
+		if m, ok, err := store.MaxSeq(ctx, 0); err != nil || !ok || m != 59 {
+			t.Fatalf("the table changed under injection attempts: max seq %d %v %v", m, ok, err)
 		}
-		if len(hits) != 0 {
-			t.Fatalf("%s: returned %d rows; the value was interpreted as SQL", attack, len(hits))
-		}
-	}
-	if m, ok, err := store.MaxSeq(ctx, 0); err != nil || !ok || m != 59 {
-		t.Fatalf("the table changed under injection attempts: max seq %d %v %v", m, ok, err)
-	}
+	})
 }

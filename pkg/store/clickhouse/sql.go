@@ -96,7 +96,7 @@ func (s *Store) ReadOnly(ctx context.Context, stmt string, lim SQLLimits, column
 	if lim.MaxMemory > 0 {
 		settings["max_memory_usage"] = int(lim.MaxMemory) // the driver takes int, not int64
 	}
-	ctx = ch.Context(ctx, ch.WithSettings(settings), ch.WithQueryID(qid))
+	ctx = withSettings(ctx, settings, qid)
 	// The wrapper bounds the rows sent even when the statement has no LIMIT.
 	rows, err := s.conn.Query(ctx, "SELECT * FROM ("+stmt+") LIMIT "+strconv.Itoa(lim.MaxRows+1))
 	if err != nil {

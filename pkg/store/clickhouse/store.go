@@ -21,7 +21,6 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -47,7 +46,7 @@ type Options struct {
 
 // Store is a ClickHouse-backed audit log store.
 type Store struct {
-	conn   driver.Conn
+	conn   conn
 	db     string
 	modern bool
 	ttl    time.Duration
@@ -83,7 +82,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open %v: %w", o.Addr, err)
 	}
-	s := &Store{conn: conn, db: o.Database, ttl: o.HotWindow}
+	s := &Store{conn: nativeConn{conn}, db: o.Database, ttl: o.HotWindow}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse: ping %v: %w", o.Addr, err)
@@ -627,6 +626,6 @@ func (s *Store) CountByMetadata(ctx context.Context, key string) (map[string]uin
 // it right after Migrate, whose context ends when setup returns. So a batch gets a
 // context that is never cancelled: an insert, once started, completes or fails on
 // its own, and a hung server is bounded by the connection's read timeout.
-func (s *Store) prepareBatch(ctx context.Context, sql string) (driver.Batch, error) {
+func (s *Store) prepareBatch(ctx context.Context, sql string) (insertBatch, error) {
 	return s.conn.PrepareBatch(context.WithoutCancel(ctx), sql)
 }

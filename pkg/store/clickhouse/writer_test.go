@@ -131,75 +131,77 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // keeps retrying and its committed offsets never pass what is stored; once inserts
 // work again it catches up, and every record is stored exactly once.
 func TestWriterCommitsOnlyStoredBatches(t *testing.T) {
-	store := chtest.Store(t)
-	broker := kafkatest.Shared(t)
-	f := newChainedFixture(t, broker.Addr, 2)
-	group := f.topic + "-writer"
-	ctx := context.Background()
-	for p := int32(0); p < 2; p++ {
-		f.add(p, 120, true)
-	}
-	w, _, stop := startWriter(t, store, broker.Addr, group, f)
-	waitFor(t, "the first 240 rows", func() bool { return w.Stats().Rows == 240 })
-	waitFor(t, "their offsets to be committed", func() bool { c := f.committed(group); return c[0] == 120 && c[1] == 120 })
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		f := newChainedFixture(t, broker.Addr, 2)
+		group := f.topic + "-writer"
+		ctx := context.Background()
+		for p := int32(0); p < 2; p++ {
+			f.add(p, 120, true)
+		}
+		w, _, stop := startWriter(t, store, broker.Addr, group, f)
+		waitFor(t, "the first 240 rows", func() bool { return w.Stats().Rows == 240 })
+		waitFor(t, "their offsets to be committed", func() bool { c := f.committed(group); return c[0] == 120 && c[1] == 120 })
 
-	db := store.Database()
-	if err := store.Exec(ctx, "RENAME TABLE "+db+".audit_events TO "+db+".audit_events_away"); err != nil {
-		t.Fatal(err)
-	}
-	for p := int32(0); p < 2; p++ {
-		f.add(p, 150, true)
-	}
-	time.Sleep(3 * time.Second) // the writer fails, backs off, retries
-	if c := f.committed(group); c[0] != 120 || c[1] != 120 {
-		t.Fatalf("offsets committed past the stored rows while inserts failed: %v", c)
-	}
-	if err := store.Exec(ctx, "RENAME TABLE "+db+".audit_events_away TO "+db+".audit_events"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the writer to catch up", func() bool { c := f.committed(group); return c[0] == 270 && c[1] == 270 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	for p := int32(0); p < 2; p++ {
-		var seqs []uint64
-		if err := store.Records(ctx, p, 0, func(r chain.Record) error { seqs = append(seqs, r.Seq); return nil }); err != nil {
+		db := store.Database()
+		if err := store.Exec(ctx, "RENAME TABLE "+db+".audit_events TO "+db+".audit_events_away"); err != nil {
 			t.Fatal(err)
 		}
-		if len(seqs) != 270 {
-			t.Fatalf("partition %d holds %d rows, want 270 exactly once", p, len(seqs))
+		for p := int32(0); p < 2; p++ {
+			f.add(p, 150, true)
 		}
-		for i, s := range seqs {
-			if s != uint64(i) {
-				t.Fatalf("partition %d row %d has seq %d", p, i, s)
+		time.Sleep(3 * time.Second) // the writer fails, backs off, retries
+		if c := f.committed(group); c[0] != 120 || c[1] != 120 {
+			t.Fatalf("offsets committed past the stored rows while inserts failed: %v", c)
+		}
+		if err := store.Exec(ctx, "RENAME TABLE "+db+".audit_events_away TO "+db+".audit_events"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the writer to catch up", func() bool { c := f.committed(group); return c[0] == 270 && c[1] == 270 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 2; p++ {
+			var seqs []uint64
+			if err := store.Records(ctx, p, 0, func(r chain.Record) error { seqs = append(seqs, r.Seq); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(seqs) != 270 {
+				t.Fatalf("partition %d holds %d rows, want 270 exactly once", p, len(seqs))
+			}
+			for i, s := range seqs {
+				if s != uint64(i) {
+					t.Fatalf("partition %d row %d has seq %d", p, i, s)
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestWriterStopsOnGap: when ClickHouse lacks rows that audit.chained skips over, the
 // writer stops with ErrGap rather than store a chain with a hole.
 func TestWriterStopsOnGap(t *testing.T) {
-	store := chtest.Store(t)
-	broker := kafkatest.Shared(t)
-	f := newChainedFixture(t, broker.Addr, 1)
-	if err := store.InsertRecords(context.Background(), f.add(0, 5, false)); err != nil { // seq 0-4 stored
-		t.Fatal(err)
-	}
-	f.add(0, 3, false) // seq 5-7: lost between ClickHouse and Kafka
-	f.add(0, 2, true)  // seq 8-9 in audit.chained
-	_, done, _ := startWriter(t, store, broker.Addr, f.topic+"-gap", f)
-	select {
-	case err := <-done:
-		if !errors.Is(err, clickhouse.ErrGap) || !strings.Contains(err.Error(), "partition 0: ClickHouse holds up to seq 4") || !strings.Contains(err.Error(), "has seq 8") {
-			t.Fatalf("writer returned %v, want ErrGap naming stored seq 4 and the record's seq 8", err)
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		f := newChainedFixture(t, broker.Addr, 1)
+		if err := store.InsertRecords(context.Background(), f.add(0, 5, false)); err != nil { // seq 0-4 stored
+			t.Fatal(err)
 		}
-		t.Log(err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the writer did not stop on a seq gap")
-	}
-	var n int
-	if err := store.Records(context.Background(), 0, 0, func(chain.Record) error { n++; return nil }); err != nil || n != 5 {
-		t.Fatalf("after the gap: %d rows (%v), want the 5 stored before it and nothing after", n, err)
-	}
+		f.add(0, 3, false) // seq 5-7: lost between ClickHouse and Kafka
+		f.add(0, 2, true)  // seq 8-9 in audit.chained
+		_, done, _ := startWriter(t, store, broker.Addr, f.topic+"-gap", f)
+		select {
+		case err := <-done:
+			if !errors.Is(err, clickhouse.ErrGap) || !strings.Contains(err.Error(), "partition 0: ClickHouse holds up to seq 4") || !strings.Contains(err.Error(), "has seq 8") {
+				t.Fatalf("writer returned %v, want ErrGap naming stored seq 4 and the record's seq 8", err)
+			}
+			t.Log(err)
+		case <-time.After(60 * time.Second):
+			t.Fatal("the writer did not stop on a seq gap")
+		}
+		var n int
+		if err := store.Records(context.Background(), 0, 0, func(chain.Record) error { n++; return nil }); err != nil || n != 5 {
+			t.Fatalf("after the gap: %d rows (%v), want the 5 stored before it and nothing after", n, err)
+		}
+	})
 }
