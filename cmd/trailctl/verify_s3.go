@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/archive"
+	"github.com/trailkeep/trailkeep/pkg/archive/localdir"
 	sinks3 "github.com/trailkeep/trailkeep/pkg/sink/s3"
 )
 
@@ -22,20 +24,39 @@ type s3VerifyFlags struct {
 
 func (s *s3VerifyFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&s.url, "s3", "", "verify the WORM archive at s3://bucket/prefix, offline (no Kafka, no ClickHouse); credentials from the AWS environment")
+	f.StringVar(&s.url, "s3", "", "verify the WORM archive at s3://bucket/prefix (or file:///dir/prefix, trailkeep dev's archive directory), offline (no Kafka, no ClickHouse); credentials from the AWS environment")
 	f.StringVar(&s.endpoint, "s3-endpoint", "", "with --s3: an S3-compatible endpoint URL instead of AWS")
 	f.StringVar(&s.region, "s3-region", "us-east-1", "with --s3: the bucket's region")
 	f.BoolVar(&s.pathStyle, "s3-path-style", false, "with --s3: path-style bucket addressing (most S3-compatible servers)")
 	f.StringArrayVar(&s.pubkeys, "pubkey", nil, "with --s3: file of trusted checkpoint public keys (same as --verifier-key)")
 }
 
-// parseS3URL splits s3://bucket/prefix.
-func parseS3URL(raw string) (bucket, prefix string, err error) {
+// parseS3URL splits s3://bucket/prefix; file:///dir is an archive directory
+// (returned as dir, with no prefix).
+func parseS3URL(raw string) (bucket, prefix, dir string, err error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "s3" || u.Host == "" {
-		return "", "", fmt.Errorf("--s3 %q: want s3://bucket/prefix", raw)
+	if err == nil && u.Scheme == "file" && u.Host == "" && u.Path != "" {
+		return "", "", u.Path, nil
 	}
-	return u.Host, strings.Trim(u.Path, "/"), nil
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return "", "", "", fmt.Errorf("--s3 %q: want s3://bucket/prefix or file:///dir", raw)
+	}
+	return u.Host, strings.Trim(u.Path, "/"), "", nil
+}
+
+// openArchive returns read access to the archive --s3 names.
+func openArchive(cmd *cobra.Command, s *s3VerifyFlags, bucket, dir string) (archive.Bucket, error) {
+	if dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("--s3: %w", err)
+		}
+		return localdir.New(dir)
+	}
+	cl, err := sinks3.NewClient(cmd.Context(), sinks3.ClientConfig{Endpoint: s.endpoint, Region: s.region, PathStyle: s.pathStyle, Retry: true})
+	if err != nil {
+		return nil, err
+	}
+	return sinks3.NewBucket(cl, bucket), nil
 }
 
 // verifyS3 walks the archive with only read access and the public keys: the digest
@@ -43,7 +64,7 @@ func parseS3URL(raw string) (bucket, prefix string, err error) {
 // checkpoint's signature and root, and the daily manifests. Every problem is printed
 // with the object it concerns; exit 1 if there is any.
 func verifyS3(cmd *cobra.Command, s *s3VerifyFlags, sv *storeVerifyFlags, keys []string, onePartition *int32, output string) error {
-	bucket, prefix, err := parseS3URL(s.url)
+	bucket, prefix, dir, err := parseS3URL(s.url)
 	if err != nil {
 		return usageError(err)
 	}
@@ -55,7 +76,7 @@ func verifyS3(cmd *cobra.Command, s *s3VerifyFlags, sv *storeVerifyFlags, keys [
 		return err
 	}
 	ctx := cmd.Context()
-	cl, err := sinks3.NewClient(ctx, sinks3.ClientConfig{Endpoint: s.endpoint, Region: s.region, PathStyle: s.pathStyle, Retry: true})
+	objects, err := openArchive(cmd, s, bucket, dir)
 	if err != nil {
 		return err
 	}
@@ -64,7 +85,7 @@ func verifyS3(cmd *cobra.Command, s *s3VerifyFlags, sv *storeVerifyFlags, keys [
 		opts.Partitions = []int32{*onePartition}
 	}
 	start := time.Now()
-	rep, err := archive.Verify(ctx, sinks3.NewBucket(cl, bucket), archive.Layout{Prefix: prefix}, opts)
+	rep, err := archive.Verify(ctx, objects, archive.Layout{Prefix: prefix}, opts)
 	if err != nil {
 		return fmt.Errorf("reading the archive: %w", err)
 	}

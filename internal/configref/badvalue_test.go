@@ -20,7 +20,7 @@ func TestBadValueNamesVariable(t *testing.T) {
 			continue
 		}
 		bin := filepath.Join(dir, b.Name)
-		build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./"+b.Dir)
+		build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./cmd/"+b.Name)
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", b.Name, err, out)

@@ -24,10 +24,10 @@ type Binary struct {
 
 // Binaries are the binaries configured from the environment, in the order shown.
 var Binaries = []Binary{
-	{"ingest", "cmd/ingest", "Config", "the HTTP front door: hooks, events, CloudEvents, OTLP logs"},
-	{"chainer", "cmd/chainer", "Config", "the chainer and the ClickHouse writer"},
-	{"exporter", "cmd/exporter", "Config", "the sinks: Splunk HEC, Datadog Logs, S3 Object Lock"},
-	{"query", "cmd/query", "Config", "the query API"},
+	{"ingest", "internal/app/ingest", "Config", "the HTTP front door: hooks, events, CloudEvents, OTLP logs"},
+	{"chainer", "internal/app/chainer", "Config", "the chainer and the ClickHouse writer"},
+	{"exporter", "internal/app/exporter", "Config", "the sinks: Splunk HEC, Datadog Logs, S3 Object Lock"},
+	{"query", "internal/app/query", "Config", "the query API"},
 	{"trailctl", "cmd/trailctl", "storeFlags", "the CLI's direct ClickHouse access (flags override)"},
 }
 

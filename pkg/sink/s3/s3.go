@@ -105,10 +105,22 @@ func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
 	}), nil
 }
 
+// Objects is a store of archive objects other than an S3 bucket: a local directory
+// (pkg/archive/localdir, for trailkeep dev). PutNew writes a key only if it does not
+// exist and reports whether it did.
+type Objects interface {
+	archive.Bucket
+	PutNew(ctx context.Context, key string, body []byte) (existed bool, err error)
+}
+
 // Config configures the archive sink.
 type Config struct {
+	// Client and Bucket are the S3 bucket the archive is written to.
 	Client *s3.Client
 	Bucket string
+	// Objects, instead of Client and Bucket, writes the same objects elsewhere. It
+	// has no Object Lock, so Mode and LegalHold must be unset.
+	Objects Objects
 	// Prefix is the archive's root inside the bucket (may be empty).
 	Prefix string
 	// Mode is the Object Lock mode, types.ObjectLockModeCompliance or
@@ -134,7 +146,7 @@ type Config struct {
 type Sink struct {
 	cfg    Config
 	layout archive.Layout
-	bucket *Bucket
+	bucket archive.Bucket
 	log    *slog.Logger
 	mu     sync.Mutex
 	heads  map[int32]*head
@@ -148,8 +160,12 @@ type head struct {
 
 // New returns the archive sink.
 func New(cfg Config) (*Sink, error) {
-	if cfg.Client == nil || cfg.Bucket == "" {
-		return nil, errors.New("s3: Client and Bucket are required")
+	if cfg.Objects != nil {
+		if cfg.Mode != "" || cfg.LegalHold {
+			return nil, errors.New("s3: an archive directory cannot hold Object Lock retention or legal holds; use lock mode none")
+		}
+	} else if cfg.Client == nil || cfg.Bucket == "" {
+		return nil, errors.New("s3: Client and Bucket (or Objects) are required")
 	}
 	switch cfg.Mode {
 	case "":
@@ -176,7 +192,11 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Sink{cfg: cfg, layout: archive.Layout{Prefix: cfg.Prefix}, bucket: NewBucket(cfg.Client, cfg.Bucket),
+	var bucket archive.Bucket = cfg.Objects
+	if cfg.Objects == nil {
+		bucket = NewBucket(cfg.Client, cfg.Bucket)
+	}
+	return &Sink{cfg: cfg, layout: archive.Layout{Prefix: cfg.Prefix}, bucket: bucket,
 		log: cfg.Logger.With("sink", "s3"), heads: map[int32]*head{}}, nil
 }
 
@@ -393,8 +413,36 @@ func (s *Sink) DeliverCheckpoints(ctx context.Context, p int32, cps []sink.Check
 	return nil
 }
 
-// put writes key create-only, with the configured checksum and retention.
+// put writes key create-only. An existing key is a retry of an upload that landed
+// when its content is the same, and a conflict that stops the sink otherwise.
 func (s *Sink) put(ctx context.Context, key string, body []byte, contentType string) error {
+	var existed bool
+	var err error
+	if s.cfg.Objects != nil {
+		existed, err = s.cfg.Objects.PutNew(ctx, key, body)
+		if err != nil {
+			return sink.Retryable(fmt.Errorf("s3: put %s: %w", key, err), 0)
+		}
+	} else if existed, err = s.putS3(ctx, key, body, contentType); err != nil {
+		return err
+	}
+	if !existed {
+		return nil
+	}
+	stored, gerr := s.bucket.Get(ctx, key)
+	if gerr != nil {
+		return classify(fmt.Errorf("s3: %s exists; reading it back: %w", key, gerr))
+	}
+	if archive.Sum(stored) == archive.Sum(body) {
+		return nil
+	}
+	return sink.Fatalf("s3: archive conflict: %s exists with SHA-256 %s, but this upload is %s; another writer uses this prefix or the chain diverged. The stored object is locked and was not touched",
+		key, archive.Sum(stored), archive.Sum(body))
+}
+
+// putS3 uploads key with If-None-Match, the configured checksum and retention;
+// existed reports a 412 (the key is there).
+func (s *Sink) putS3(ctx context.Context, key string, body []byte, contentType string) (existed bool, err error) {
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.cfg.Bucket),
 		Key:           aws.String(key),
@@ -423,23 +471,13 @@ func (s *Sink) put(ctx context.Context, key string, body []byte, contentType str
 	if s.cfg.LegalHold {
 		in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn
 	}
-	_, err := s.cfg.Client.PutObject(ctx, in)
-	if err == nil {
-		return nil
+	if _, err = s.cfg.Client.PutObject(ctx, in); err == nil {
+		return false, nil
 	}
-	if status(err) != http.StatusPreconditionFailed {
-		return classify(fmt.Errorf("s3: put %s: %w", key, err))
+	if status(err) == http.StatusPreconditionFailed {
+		return true, nil
 	}
-	// The key exists: a retry of an upload that landed, or a conflict.
-	stored, gerr := s.bucket.Get(ctx, key)
-	if gerr != nil {
-		return classify(fmt.Errorf("s3: %s exists (412); reading it back: %w", key, gerr))
-	}
-	if archive.Sum(stored) == archive.Sum(body) {
-		return nil
-	}
-	return sink.Fatalf("s3: archive conflict: %s exists with SHA-256 %s, but this upload is %s; another writer uses this prefix or the chain diverged. The stored object is locked and was not touched",
-		key, archive.Sum(stored), archive.Sum(body))
+	return false, classify(fmt.Errorf("s3: put %s: %w", key, err))
 }
 
 func status(err error) int {
