@@ -111,7 +111,6 @@ type Config struct {
 	WriterMaxBatchRows int `env:"TRAILKEEP_WRITER_MAX_BATCH_ROWS, default=0"`
 }
 
-
 // Run runs the chainer until ctx ends or it fails.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// One stage failing ends the others: stop cancels their context.

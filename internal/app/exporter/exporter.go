@@ -30,10 +30,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailkeep/trailkeep/internal/service"
+	"github.com/trailkeep/trailkeep/pkg/archive/localdir"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/sink/datadog"
-	"github.com/trailkeep/trailkeep/pkg/archive/localdir"
 	sinks3 "github.com/trailkeep/trailkeep/pkg/sink/s3"
 	"github.com/trailkeep/trailkeep/pkg/sink/splunk"
 )
@@ -152,7 +152,6 @@ type Config struct {
 	S3BatchBytes   int           `env:"TRAILKEEP_S3_BATCH_BYTES, default=16777216"`
 	S3Linger       time.Duration `env:"TRAILKEEP_S3_LINGER, default=30s"`
 }
-
 
 // ParseRetention reads "<n>d" or "<n>y" (a year is 365 days).
 func ParseRetention(s string) (time.Duration, error) {

@@ -92,7 +92,6 @@ type Config struct {
 	LogLevel string `env:"TRAILKEEP_LOG_LEVEL, default=info"`
 }
 
-
 // Run runs the ingest until ctx ends or it fails.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 

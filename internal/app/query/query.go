@@ -75,7 +75,6 @@ type Config struct {
 	OpenStore func(context.Context) (*clickhouse.Store, error)
 }
 
-
 // Run runs the query until ctx ends or it fails.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
