@@ -17,7 +17,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # The commit date, not the build time: the same commit builds the same bytes.
 DATE    ?= $(shell d=$$(git log -1 --format=%ct 2>/dev/null) && date -u -d @$$d +%Y-%m-%dT%H:%M:%SZ || date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X github.com/trailkeep/trailkeep/internal/version.Version=$(VERSION) -X github.com/trailkeep/trailkeep/internal/version.Commit=$(COMMIT) -X github.com/trailkeep/trailkeep/internal/version.Date=$(DATE)
-BINARIES := trailctl ingest chainer query exporter
+BINARIES := trailctl ingest chainer query exporter trailkeep
 
 build:
 	@for b in $(BINARIES); do echo "go build $$b"; $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$$b ./cmd/$$b || exit 1; done

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/trailkeep/trailkeep/internal/trialsecrets"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +25,8 @@ func TestInitSecrets(t *testing.T) {
 		t.Fatalf("init: exit %d: %s", code, errs)
 	}
 	first := snapshot(t, dir)
-	for name, mode := range map[string]os.FileMode{initSignerKey: 0o600, initIPKey: 0o600, initIngestTokens: 0o600,
-		initQueryTokens: 0o600, initTokensEnv: 0o600, initSignerPub: 0o644} {
+	for name, mode := range map[string]os.FileMode{trialsecrets.SignerKey: 0o600, trialsecrets.IPKey: 0o600, trialsecrets.IngestTokens: 0o600,
+		trialsecrets.QueryTokens: 0o600, trialsecrets.TokensEnv: 0o600, trialsecrets.SignerPub: 0o644} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -38,22 +39,22 @@ func TestInitSecrets(t *testing.T) {
 		t.Errorf("dir mode %o, want 700", st.Mode().Perm())
 	}
 	env := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(first[initTokensEnv]), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(first[trialsecrets.TokensEnv]), "\n") {
 		k, v, _ := strings.Cut(l, "=")
 		env[k] = v
 	}
-	if _, err := ingest.ParseTokens([]byte(first[initIngestTokens])); err != nil {
+	if _, err := ingest.ParseTokens([]byte(first[trialsecrets.IngestTokens])); err != nil {
 		t.Fatalf("ingest rejects its token file: %v", err)
 	}
-	if _, err := queryapi.ParseTokens([]byte(first[initQueryTokens])); err != nil {
+	if _, err := queryapi.ParseTokens([]byte(first[trialsecrets.QueryTokens])); err != nil {
 		t.Fatalf("query rejects its token file: %v", err)
 	}
 	var ing struct{ Tokens []ingest.Token }
 	var qry struct{ Tokens []queryapi.Token }
-	if err := json.Unmarshal([]byte(first[initIngestTokens]), &ing); err != nil {
+	if err := json.Unmarshal([]byte(first[trialsecrets.IngestTokens]), &ing); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(first[initQueryTokens]), &qry); err != nil {
+	if err := json.Unmarshal([]byte(first[trialsecrets.QueryTokens]), &qry); err != nil {
 		t.Fatal(err)
 	}
 	hashes := map[string]bool{}

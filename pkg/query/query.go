@@ -461,9 +461,13 @@ func (p *parser) term(t *token) (node, error) {
 		if strings.ToLower(t.key) == "before" {
 			op = "<"
 		}
-		// Whole seconds, as an integer: the same comparison on DateTime (legacy) and
-		// DateTime64 (modern) columns, and no time-zone text for the driver to format.
-		return cond{"occurred_at " + op + " toDateTime(?)", []any{at.Unix()}}, nil
+		// Whole seconds, as integers on both sides: the same comparison on DateTime
+		// (legacy) and DateTime64 (modern) columns, and no time-zone text for the
+		// driver to format. Not "occurred_at < toDateTime(?)": ClickHouse 26.5 answers
+		// a DateTime64(9) column compared with a DateTime below it as false for every
+		// row (see clickhouse.TestSameSecondBounds). toUnixTimestamp is monotonic, so
+		// the primary key still prunes; for >= and < whole seconds the results agree.
+		return cond{"toUnixTimestamp(occurred_at) " + op + " ?", []any{at.Unix()}}, nil
 	}
 	return nil, bad("unknown key %q; keys are actor, event, resource, tenant, session, tool_use, id, result, source, after, before", t.key)
 }

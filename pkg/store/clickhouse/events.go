@@ -58,7 +58,7 @@ func recordByIDQuery(db, id string, tenants []string, window time.Duration) Quer
 	if u, err := uuid.Parse(id); err == nil && u.Version() == 7 && window > 0 {
 		sec, nsec := u.Time().UnixTime()
 		at := time.Unix(sec, nsec).UTC()
-		where = append(where, "chained_at >= toDateTime(?) AND chained_at < toDateTime(?)")
+		where = append(where, "toUnixTimestamp(chained_at) >= ? AND toUnixTimestamp(chained_at) < ?") // see query: after:/before:
 		args = append(args, at.Add(-time.Hour).Unix(), at.Add(window).Unix())
 	}
 	return Query{"record_by_id", "SELECT " + recordColumns + " FROM " + db + ".audit_events WHERE " + strings.Join(where, " AND ") + " LIMIT 1", args}

@@ -163,7 +163,7 @@ func fetchQuery(db string, keys []pageKey) Query {
 		args = append(args, k.Partition, k.Seq)
 	}
 	return Query{Name: "search_fetch", SQL: "SELECT chain_partition, seq, leaf_hash, event FROM " + db + ".audit_events WHERE " + in +
-		" AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) AND (chain_partition, seq) IN (" + strings.Join(pos, ", ") + ")", Args: args}
+		" AND toUnixTimestamp(occurred_at) >= ? AND toUnixTimestamp(occurred_at) < ? AND (chain_partition, seq) IN (" + strings.Join(pos, ", ") + ")", Args: args}
 }
 
 // FetchQuery returns the second statement of a search page whose first statement

@@ -270,3 +270,58 @@ func TestSearchPagesAndInjection(t *testing.T) {
 		}
 	})
 }
+
+// TestSameSecondBounds: events whose occurred_at fall inside one second, with
+// nanoseconds, are found by a search page (whose fetch bounds occurred_at to that
+// second) and by after:/before: bounds around it. ClickHouse 26.5 compares a
+// DateTime64(9) column with a DateTime below it as false for every row, which made
+// such pages fail ("vanished") and before: filters empty on the modern DDL.
+func TestSameSecondBounds(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		sec := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+		c := chain.New(0)
+		var recs []chain.Record
+		for i := 0; i < 5; i++ {
+			at := sec.Add(time.Duration(100_000_000*i + 123_456_789))
+			doc := map[string]any{"action": "tool.executed", "occurred_at": at.Format(time.RFC3339Nano),
+				"actor": map[string]any{"type": "user", "id": "sarah"}, "resource": map[string]any{"type": "tool", "id": "Bash"}}
+			if err := (event.Stamp{Tenant: "acme", Tool: "registry", ReceivedAt: at}).Apply(doc); err != nil {
+				t.Fatal(err)
+			}
+			_, canon, err := event.Canonicalize(doc, event.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := c.Append(canon, at.Add(time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, rec)
+		}
+		if err := store.InsertRecords(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name, q string
+			want    int
+		}{
+			{"page", "event:tool.*", 5},
+			{"before the next second", "before:" + sec.Add(time.Second).Format(time.RFC3339), 5},
+			{"after the second", "after:" + sec.Format(time.RFC3339), 5},
+			{"before the second", "before:" + sec.Format(time.RFC3339), 0},
+			{"after the next second", "after:" + sec.Add(time.Second).Format(time.RFC3339), 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				f, err := query.Compile(tc.q, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f, Tenants: []string{"acme"}, Limit: 10})
+				if err != nil || len(hits) != tc.want {
+					t.Fatalf("%s: %d hits, %v; want %d", tc.q, len(hits), err, tc.want)
+				}
+			})
+		}
+	})
+}
