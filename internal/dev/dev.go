@@ -67,7 +67,7 @@ type Options struct {
 // Info is what a running dev instance offers.
 type Info struct {
 	DataDir, IngestURL, QueryURL, KafkaAddr, ArchiveDir, SecretsDir string
-	Deployment, Tenant                                             string
+	Deployment, Tenant                                              string
 	// PublicKey verifies the checkpoints (note verifier key).
 	PublicKey string
 	// Tokens are the dev secrets: HOOK_TOKEN, OTEL_TOKEN, REGISTRY_TOKEN,

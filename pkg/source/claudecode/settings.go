@@ -54,4 +54,3 @@ func Settings(ingestURL, tokenEnv string, timeout int) (map[string]any, error) {
 	}
 	return map[string]any{"hooks": hooks}, nil
 }
-
