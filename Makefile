@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run stop test test-unit lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run run-stack stop test test-unit lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -29,14 +29,20 @@ image-layout:
 	@for b in $(BINARIES); do echo "go build (static) $$b"; CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags '$(LDFLAGS)' -o bin/static/$$b ./cmd/$$b || exit 1; done
 	$(GO) run ./internal/ociimage/build -bin bin/static -out bin/oci -version $(VERSION) -commit $(COMMIT) -created $(DATE)
 
-# Runs what exists today end to end over ../shared/fixtures: the real Kafka broker and
-# ingest fed with hooks, canonical events and CloudEvents; then canonicalise, chain,
-# sign, verify with only the public key, prove, detect tampering.
+# The one-command trial: trailkeep dev (the whole pipeline in one process on an
+# embedded Kafka broker and an in-process ClickHouse engine), fed the shared
+# fixtures; then search, SQL, prove, verify the archive offline, detect tampering.
 run: build
-	TRAILCTL=bin/trailctl scripts/demo.sh
+	BIN=bin scripts/demo.sh
+
+# The same over the distributed stack: the real Kafka broker, ClickHouse server,
+# versitygw and one process per service.
+run-stack: build
+	TRAILCTL=bin/trailctl scripts/demo-stack.sh
 
 # Stops what `make run` left running.
 stop:
+	@if [ -f .run/dev.pid ] && kill -0 $$(cat .run/dev.pid) 2>/dev/null; then echo "stopping trailkeep dev"; kill -- -$$(cat .run/dev.pid) 2>/dev/null || kill $$(cat .run/dev.pid); while kill -0 $$(cat .run/dev.pid) 2>/dev/null; do sleep 0.2; done; fi; rm -f .run/dev.pid
 	scripts/exporter-local.sh stop
 	scripts/versitygw.sh stop
 	scripts/query-local.sh stop

@@ -102,7 +102,7 @@ func verifyS3(cmd *cobra.Command, s *s3VerifyFlags, sv *storeVerifyFlags, keys [
 			fmt.Fprintf(w, "PROBLEM  %s\n", p)
 		}
 		if len(rep.Problems) == 0 {
-			fmt.Fprintf(w, "OK  s3://%s/%s verified offline in %s\n", bucket, prefix, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(w, "OK  %s verified offline in %s\n", s.url, time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if len(rep.Problems) > 0 {

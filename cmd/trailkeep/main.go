@@ -96,7 +96,7 @@ One of its entries:
 
 Try:
   export TRAILKEEP_QUERY_TOKEN={{index .Tokens "ADMIN_TOKEN"}}
-  trailctl search --api {{.QueryURL}} 'action:tool.*' --limit 5
+  trailctl search --api {{.QueryURL}} 'event:tool.*' --limit 5
   trailctl prove --api {{.QueryURL}} <event id from the search>
   trailctl verify --s3 file://{{.ArchiveDir}} --deployment {{.Deployment}} --pubkey {{.SecretsDir}}/checkpoints.pub
 
