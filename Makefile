@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run run-stack stop test test-unit lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run run-stack stop test test-unit lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-dev bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -17,7 +17,9 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # The commit date, not the build time: the same commit builds the same bytes.
 DATE    ?= $(shell d=$$(git log -1 --format=%ct 2>/dev/null) && date -u -d @$$d +%Y-%m-%dT%H:%M:%SZ || date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X github.com/trailkeep/trailkeep/internal/version.Version=$(VERSION) -X github.com/trailkeep/trailkeep/internal/version.Commit=$(COMMIT) -X github.com/trailkeep/trailkeep/internal/version.Date=$(DATE)
-BINARIES := trailctl ingest chainer query exporter trailkeep
+# The service images; trailkeep (dev mode) is built too but not imaged: it loads libchdb.
+IMAGES   := trailctl ingest chainer query exporter
+BINARIES := $(IMAGES) trailkeep
 
 build:
 	@for b in $(BINARIES); do echo "go build $$b"; $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$$b ./cmd/$$b || exit 1; done
@@ -26,7 +28,7 @@ build:
 # written as an OCI image layout in bin/oci, one image per binary. Publish with e.g.
 # `skopeo copy oci:bin/oci:ingest docker://REGISTRY/trailkeep/ingest:$(VERSION)`.
 image-layout:
-	@for b in $(BINARIES); do echo "go build (static) $$b"; CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags '$(LDFLAGS)' -o bin/static/$$b ./cmd/$$b || exit 1; done
+	@for b in $(IMAGES); do echo "go build (static) $$b"; CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags '$(LDFLAGS)' -o bin/static/$$b ./cmd/$$b || exit 1; done
 	$(GO) run ./internal/ociimage/build -bin bin/static -out bin/oci -version $(VERSION) -commit $(COMMIT) -created $(DATE)
 
 # The one-command trial: trailkeep dev (the whole pipeline in one process on an
@@ -107,6 +109,11 @@ bench-search:
 
 # Exporter throughput per sink (versitygw, in-process HEC and Datadog intake) and the
 # memory a stalled sink holds (figures in BENCHMARKS.md).
+# trailkeep dev on this machine: start-up, sustained NDJSON ingest with ack latency,
+# RSS at TRAILKEEP_BENCH_DEV_EVENTS (default 1M) stored events, first-page search.
+bench-dev:
+	$(GO) test ./internal/e2e -run '^$$' -bench 'DevMode' -benchtime 1x -timeout 30m | tee bench-dev.out
+
 bench-exporter:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'Export(S3|HEC|Datadog)|StalledSink' -benchtime 1x -timeout 30m | tee bench-exporter.out
 

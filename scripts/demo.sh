@@ -12,6 +12,12 @@ data=.run/dev
 run=.run/demo
 mkdir -p "$run" .run
 step() { printf '\n== %s\n' "$*"; }
+# A fresh Debian may lack the demo's HTTP client and JSON reader.
+missing=(); for c in curl python3; do command -v "$c" >/dev/null || missing+=("$c"); done
+if ((${#missing[@]})); then
+  sudo=""; [[ $(id -u) != 0 ]] && sudo=sudo
+  echo "demo: installing ${missing[*]} (apt)"; $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 if [[ -f .run/dev.pid ]] && kill -0 "$(cat .run/dev.pid)" 2>/dev/null; then
   step "stopping the trailkeep dev left by the last run"

@@ -26,7 +26,7 @@ import (
 
 // devInstance is a `trailkeep dev` process on its own data directory and ports.
 type devInstance struct {
-	t                *testing.T
+	t                testing.TB
 	bin, trailctl    string
 	data, ingest, qy string
 	env              []string
@@ -36,7 +36,7 @@ type devInstance struct {
 	tokens           map[string]string
 }
 
-func newDev(t *testing.T) *devInstance {
+func newDev(t testing.TB) *devInstance {
 	t.Helper()
 	integration.Require(t, "trailkeep dev (embedded broker and the in-process ClickHouse engine)")
 	root, err := repo.Root()
