@@ -101,7 +101,10 @@ func (d *devInstance) start() {
 }
 
 func (d *devInstance) logText() string {
-	b, _ := os.ReadFile(d.log.Name())
+	b, err := os.ReadFile(d.log.Name())
+	if err != nil {
+		return "(log unreadable: " + err.Error() + ")"
+	}
 	return tailOf(string(b), 4000)
 }
 
@@ -140,7 +143,10 @@ func (d *devInstance) post(path, token, contentType string, body []byte) (int, [
 		return 0, []byte(err.Error())
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, []byte(err.Error()) // an answer cut off is not an acknowledgement
+	}
 	return resp.StatusCode, b
 }
 
@@ -158,7 +164,10 @@ func (d *devInstance) sql(stmt string) [][]any {
 	var out struct {
 		Rows [][]any `json:"rows"`
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		d.t.Fatalf("SQL %q: reading the answer: %v", stmt, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		d.t.Fatalf("SQL %q: %d %s", stmt, resp.StatusCode, b)
 	}

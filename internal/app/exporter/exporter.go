@@ -229,40 +229,11 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 			}
 			out = append(out, built{s, base(name, cfg.DatadogBatchRecords, cfg.DatadogBatchBytes, cfg.DatadogLinger)})
 		case "s3":
-			if (cfg.S3Bucket == "") == (cfg.S3Dir == "") {
-				return nil, closeAll, errors.New("sink s3 needs one of TRAILKEEP_S3_BUCKET and TRAILKEEP_S3_DIR")
-			}
-			var mode types.ObjectLockMode
-			var retention time.Duration
-			switch strings.ToUpper(cfg.S3LockMode) {
-			case "NONE":
-			case "COMPLIANCE", "GOVERNANCE":
-				mode = types.ObjectLockMode(strings.ToUpper(cfg.S3LockMode))
-				var err error
-				if retention, err = ParseRetention(cfg.S3Retention); err != nil {
-					return nil, closeAll, fmt.Errorf("TRAILKEEP_S3_RETENTION: %w", err)
-				}
-			default:
-				return nil, closeAll, fmt.Errorf("TRAILKEEP_S3_LOCK_MODE %q: want COMPLIANCE, GOVERNANCE or none", cfg.S3LockMode)
-			}
-			sc := sinks3.Config{Bucket: cfg.S3Bucket, Prefix: cfg.S3Prefix, Mode: mode, Retention: retention,
-				LegalHold: cfg.S3LegalHold, Checksum: cfg.S3Checksum, Logger: log}
-			if cfg.S3Dir != "" {
-				if mode != "" || cfg.S3LegalHold {
-					return nil, closeAll, errors.New("TRAILKEEP_S3_DIR has no Object Lock: set TRAILKEEP_S3_LOCK_MODE=none and no legal hold")
-				}
-				if sc.Objects, err = localdir.New(cfg.S3Dir); err != nil {
-					return nil, closeAll, fmt.Errorf("TRAILKEEP_S3_DIR: %w", err)
-				}
-			} else if sc.Client, err = sinks3.NewClient(ctx, sinks3.ClientConfig{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, AccessKey: cfg.S3AccessKey,
-				SecretKey: cfg.S3SecretKey, PathStyle: cfg.S3PathStyle, Checksum: cfg.S3Checksum}); err != nil {
-				return nil, closeAll, err
-			}
-			s, err := sinks3.New(sc)
+			sk, err := buildS3(ctx, cfg, log)
 			if err != nil {
 				return nil, closeAll, err
 			}
-			out = append(out, built{s, base(name, cfg.S3BatchRecords, cfg.S3BatchBytes, cfg.S3Linger)})
+			out = append(out, built{sk, base(name, cfg.S3BatchRecords, cfg.S3BatchBytes, cfg.S3Linger)})
 		default:
 			return nil, closeAll, fmt.Errorf("TRAILKEEP_EXPORTER_SINKS: unknown sink %q (want splunk, datadog, s3)", name)
 		}
@@ -347,4 +318,38 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("every sink stopped: %v", stopped)
 	}
 	return nil
+}
+
+// buildS3 builds the archive sink: a bucket with Object Lock, or a directory.
+func buildS3(ctx context.Context, cfg Config, log *slog.Logger) (*sinks3.Sink, error) {
+	if (cfg.S3Bucket == "") == (cfg.S3Dir == "") {
+		return nil, errors.New("sink s3 needs one of TRAILKEEP_S3_BUCKET and TRAILKEEP_S3_DIR")
+	}
+	var mode types.ObjectLockMode
+	var retention time.Duration
+	var err error
+	switch strings.ToUpper(cfg.S3LockMode) {
+	case "NONE":
+	case "COMPLIANCE", "GOVERNANCE":
+		mode = types.ObjectLockMode(strings.ToUpper(cfg.S3LockMode))
+		if retention, err = ParseRetention(cfg.S3Retention); err != nil {
+			return nil, fmt.Errorf("TRAILKEEP_S3_RETENTION: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("TRAILKEEP_S3_LOCK_MODE %q: want COMPLIANCE, GOVERNANCE or none", cfg.S3LockMode)
+	}
+	sc := sinks3.Config{Bucket: cfg.S3Bucket, Prefix: cfg.S3Prefix, Mode: mode, Retention: retention,
+		LegalHold: cfg.S3LegalHold, Checksum: cfg.S3Checksum, Logger: log}
+	if cfg.S3Dir != "" {
+		if mode != "" || cfg.S3LegalHold {
+			return nil, errors.New("TRAILKEEP_S3_DIR has no Object Lock: set TRAILKEEP_S3_LOCK_MODE=none and no legal hold")
+		}
+		if sc.Objects, err = localdir.New(cfg.S3Dir); err != nil {
+			return nil, fmt.Errorf("TRAILKEEP_S3_DIR: %w", err)
+		}
+	} else if sc.Client, err = sinks3.NewClient(ctx, sinks3.ClientConfig{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, AccessKey: cfg.S3AccessKey,
+		SecretKey: cfg.S3SecretKey, PathStyle: cfg.S3PathStyle, Checksum: cfg.S3Checksum}); err != nil {
+		return nil, err
+	}
+	return sinks3.New(sc)
 }
