@@ -48,6 +48,10 @@ type Error struct {
 
 func (e *Error) Error() string { return "chdb: " + e.Message }
 
+// Exception returns the code and message (the store maps them onto its server
+// errors).
+func (e *Error) Exception() (int32, string) { return e.Code, e.Message }
+
 var (
 	openMu sync.Mutex
 	opened *Engine // the engine of this process, once Open succeeded

@@ -12,9 +12,16 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/trailkeep/trailkeep/internal/chdb"
 )
+
+// Engine is an in-process ClickHouse: internal/chdb.Engine. An interface, so that
+// only the binary that embeds the engine (trailkeep) links its loader; the services'
+// static binaries do not.
+type Engine interface {
+	// QueryBytes runs one statement and returns its output in format. A rejected
+	// statement's error has an Exception() (code int32, message string) method.
+	QueryBytes(sql, format string) ([]byte, error)
+}
 
 // EmbeddedOptions configure OpenEmbedded.
 type EmbeddedOptions struct {
@@ -27,7 +34,7 @@ type EmbeddedOptions struct {
 // It runs the modern DDL and the same statements as a server: only the transport
 // differs (statements as text, results as RowBinaryWithNamesAndTypes). Call Migrate
 // before use. Closing the store leaves the engine open: it belongs to the process.
-func OpenEmbedded(e *chdb.Engine, o EmbeddedOptions) (*Store, error) {
+func OpenEmbedded(e Engine, o EmbeddedOptions) (*Store, error) {
 	if o.Database == "" {
 		o.Database = "trailkeep"
 	}
@@ -50,7 +57,7 @@ func OpenEmbedded(e *chdb.Engine, o EmbeddedOptions) (*Store, error) {
 
 // embeddedConn runs statements on the in-process engine. Every statement runs with
 // session_timezone UTC, so times parse and print the same on every machine.
-type embeddedConn struct{ e *chdb.Engine }
+type embeddedConn struct{ e Engine }
 
 func (c embeddedConn) run(ctx context.Context, query string, args []any, format string) ([]byte, error) {
 	q, err := bindPositional(query, args)
@@ -66,11 +73,12 @@ func (c embeddedConn) exec(ctx context.Context, q, format string) ([]byte, error
 		return nil, err
 	}
 	out, err := c.e.QueryBytes(q, format)
-	var ce *chdb.Error
+	var ce interface{ Exception() (int32, string) }
 	if errors.As(err, &ce) {
 		// The same error type as the native protocol's, so QueryError and the
 		// limit mapping see one thing.
-		return nil, &ch.Exception{Code: ce.Code, Message: ce.Message}
+		code, msg := ce.Exception()
+		return nil, &ch.Exception{Code: code, Message: msg}
 	}
 	return out, err
 }
