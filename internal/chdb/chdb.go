@@ -60,8 +60,9 @@ var (
 // Open loads the library at lib and connects an engine whose data lives in dir
 // (created 0700 if missing; it survives the process, so a restart finds its tables).
 // A process has one engine: opening again with the same dir returns it, with another
-// dir fails.
-func Open(lib, dir string) (*Engine, error) {
+// dir fails. serverSettings ("name=value", e.g. "mark_cache_size=67108864") are the
+// engine's server settings, fixed for the process.
+func Open(lib, dir string, serverSettings ...string) (*Engine, error) {
 	openMu.Lock()
 	defer openMu.Unlock()
 	abs, err := filepath.Abs(dir)
@@ -77,7 +78,7 @@ func Open(lib, dir string) (*Engine, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, err
 	}
-	e, err := connect(lib, abs)
+	e, err := connect(lib, abs, serverSettings)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func Open(lib, dir string) (*Engine, error) {
 	return e, nil
 }
 
-func connect(lib, dir string) (*Engine, error) {
+func connect(lib, dir string, serverSettings []string) (*Engine, error) {
 	// Loading and connecting install ClickHouse's signal handlers over the Go
 	// runtime's; take the runtime's back once connected (see savedHandlers.restore).
 	saved, err := saveSignalHandlers()
@@ -112,6 +113,9 @@ func connect(lib, dir string) (*Engine, error) {
 	purego.RegisterLibFunc(&e.resultError, h, "chdb_result_error")
 
 	args := []string{"clickhouse", "--path=" + dir}
+	for _, kv := range serverSettings {
+		args = append(args, "--"+kv)
+	}
 	cargs := make([]*byte, len(args))
 	keep := make([][]byte, len(args))
 	for i, a := range args {

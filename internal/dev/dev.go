@@ -158,12 +158,19 @@ func Run(ctx context.Context, o Options) error {
 	return runAll(ctx, o, info, comps)
 }
 
+// engineSettings size the engine's caches for one machine shared with everything
+// else: ClickHouse's defaults (5 GiB mark and index caches) are a server's.
+var engineSettings = []string{
+	"mark_cache_size=67108864", "index_mark_cache_size=33554432", "primary_index_cache_size=33554432",
+	"query_condition_cache_size=16777216", "uncompressed_cache_size=0",
+}
+
 func openEngine(o Options) (*chdb.Engine, error) {
 	lib, err := chdb.Fetch(o.ChDBCache, o.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("the in-process ClickHouse engine: %w", err)
 	}
-	e, err := chdb.Open(lib, filepath.Join(o.DataDir, "clickhouse"))
+	e, err := chdb.Open(lib, filepath.Join(o.DataDir, "clickhouse"), engineSettings...)
 	if err != nil {
 		return nil, fmt.Errorf("the in-process ClickHouse engine: %w", err)
 	}
