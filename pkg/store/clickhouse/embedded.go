@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,7 +65,15 @@ func (c embeddedConn) run(ctx context.Context, query string, args []any, format 
 	if err != nil {
 		return nil, err
 	}
-	return c.exec(ctx, q+settingsClause(settingsFrom(ctx)), format)
+	settings := settingsFrom(ctx)
+	if _, ro := settings["readonly"]; ro && overridesSettings(q) {
+		return nil, &ch.Exception{Code: CodeReadonly, Message: "Cannot modify settings in readonly mode: the statement has a SETTINGS clause"}
+	}
+	clause, err := settingsClause(settings)
+	if err != nil {
+		return nil, err
+	}
+	return c.exec(ctx, q+clause, format)
 }
 
 // exec runs a complete statement.
@@ -85,7 +94,7 @@ func (c embeddedConn) exec(ctx context.Context, q, format string) ([]byte, error
 
 // settingsClause renders settings (plus session_timezone) as a trailing SETTINGS
 // clause, in a stable order.
-func settingsClause(s ch.Settings) string {
+func settingsClause(s ch.Settings) (string, error) {
 	keys := make([]string, 0, len(s))
 	for k := range s {
 		keys = append(keys, k)
@@ -95,11 +104,12 @@ func settingsClause(s ch.Settings) string {
 	for _, k := range keys {
 		v, err := literal(s[k], false)
 		if err != nil || !identRE.MatchString(k) {
-			continue // settings are the store's own constants
+			// Never dropped: a lost readonly or limit would run the statement unbounded.
+			return "", fmt.Errorf("clickhouse: setting %q = %v cannot be sent to the embedded engine (a setting name must match %s): %v", k, s[k], identRE, err)
 		}
 		parts = append(parts, k+" = "+v)
 	}
-	return " SETTINGS " + strings.Join(parts, ", ")
+	return " SETTINGS " + strings.Join(parts, ", "), nil
 }
 
 func (c embeddedConn) Exec(ctx context.Context, query string, args ...any) error {
@@ -318,44 +328,72 @@ func literal(v any, inValues bool) (string, error) {
 	return "", fmt.Errorf("clickhouse: embedded engine: no literal for %T", v)
 }
 
-// bindPositional replaces each ? outside quotes and comments with its argument.
-func bindPositional(query string, args []any) (string, error) {
-	if len(args) == 0 {
-		return query, nil
-	}
-	var sb strings.Builder
-	n := 0
+// quoted marks the bytes of query inside a string literal or a quoted identifier
+// ('…', "…", `…`, with backslash escapes), quotes included.
+func quoted(query string) []bool {
+	in := make([]bool, len(query))
 	var quote byte
 	for i := 0; i < len(query); i++ {
 		c := query[i]
 		switch {
 		case quote != 0:
-			sb.WriteByte(c)
+			in[i] = true
 			if c == '\\' && i+1 < len(query) {
 				i++
-				sb.WriteByte(query[i])
+				in[i] = true
 			} else if c == quote {
 				quote = 0
 			}
-			continue
 		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case c == '?':
-			if n >= len(args) {
-				return "", fmt.Errorf("clickhouse: %d arguments for more placeholders", len(args))
-			}
-			lit, err := literal(args[n], false)
-			if err != nil {
-				return "", err
-			}
-			sb.WriteString(lit)
-			n++
+			quote, in[i] = c, true
+		}
+	}
+	return in
+}
+
+// bindPositional replaces each ? outside quotes with its argument.
+func bindPositional(query string, args []any) (string, error) {
+	if len(args) == 0 {
+		return query, nil
+	}
+	in := quoted(query)
+	var sb strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' || in[i] {
+			sb.WriteByte(query[i])
 			continue
 		}
-		sb.WriteByte(c)
+		if n >= len(args) {
+			return "", fmt.Errorf("clickhouse: %d arguments for more placeholders", len(args))
+		}
+		lit, err := literal(args[n], false)
+		if err != nil {
+			return "", err
+		}
+		sb.WriteString(lit)
+		n++
 	}
 	if n != len(args) {
 		return "", fmt.Errorf("clickhouse: %d placeholders for %d arguments", n, len(args))
 	}
 	return sb.String(), nil
+}
+
+// settingsKeyword finds SETTINGS as a word outside quotes.
+var settingsKeyword = regexp.MustCompile(`(?i)\bSETTINGS\b`)
+
+// overridesSettings reports whether query carries a SETTINGS clause of its own.
+// On a server, readonly=1 arrives with the protocol and forbids changing any
+// setting; here it is a SETTINGS clause in the text, which a subquery's own
+// SETTINGS readonly=0 overrides (ClickHouse 26.5). So a read-only statement that
+// sets anything is refused before it runs.
+func overridesSettings(query string) bool {
+	in := quoted(query)
+	for _, m := range settingsKeyword.FindAllStringIndex(query, -1) {
+		if !in[m[0]] {
+			return true
+		}
+	}
+	return false
 }

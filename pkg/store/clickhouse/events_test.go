@@ -178,6 +178,11 @@ func TestReadOnlySQL(t *testing.T) {
 		if _, _, _, err := run("SELECT * FROM file('/etc/hostname', 'TSV', 'line String')", lim); err == nil || !strings.Contains(err.Error(), "readonly mode") {
 			t.Errorf("a table function in read-only mode: %v", err)
 		}
+		// ... nor switch read-only off from inside (the embedded engine receives
+		// readonly as text, which a subquery's own SETTINGS would override).
+		if _, _, _, err := run("SELECT * FROM (SELECT * FROM file('/etc/hostname', 'TSV', 'line String') SETTINGS readonly = 0)", lim); err == nil || !strings.Contains(err.Error(), "readonly mode") {
+			t.Errorf("a subquery setting readonly = 0: %v", err)
+		}
 	})
 }
 

@@ -107,7 +107,9 @@ func assignValue(d, s reflect.Value) error {
 }
 
 func numeric(k reflect.Kind) bool {
-	return (k >= reflect.Int && k <= reflect.Uint64) || k == reflect.Float32 || k == reflect.Float64 || k == reflect.Bool
+	// Not Bool: reflect cannot convert between bool and numbers (a Bool column
+	// scans into a bool through the assignable case).
+	return (k >= reflect.Int && k <= reflect.Uint64) || k == reflect.Float32 || k == reflect.Float64
 }
 
 // decodeRowBinary decodes a RowBinaryWithNamesAndTypes result.
