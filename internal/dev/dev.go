@@ -254,11 +254,14 @@ func configure(o Options, info Info, store *clickhouse.Store) ([]component, erro
 }
 
 // runAll runs the components until ctx ends or one fails, and stops the rest.
+// Readiness is awaited on this goroutine, so every component is started (wg.Add)
+// before wg.Wait, and none starts after the context ended: a failing component
+// cancels ctx, which ends the waits at once.
 func runAll(ctx context.Context, o Options, info Info, comps []component) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(comps)+1)
+	errc := make(chan error, len(comps))
 	start := func(after bool) {
 		for _, c := range comps {
 			if c.afterTopics != after {
@@ -276,42 +279,28 @@ func runAll(ctx context.Context, o Options, info Info, comps []component) error 
 		}
 	}
 	start(false)
-	readyErr := make(chan error, 1)
-	go func() {
-		if err := waitTopics(ctx, info.KafkaAddr); err != nil {
-			readyErr <- err
-			return
-		}
+	err := waitTopics(ctx, info.KafkaAddr)
+	if err == nil {
 		start(true)
-		readyErr <- waitReady(ctx, o, &info)
-	}()
-	var first error
-	select {
-	case err := <-readyErr:
-		if err == nil && o.Ready != nil {
+		err = waitReady(ctx, o, &info)
+	}
+	if err == nil {
+		if o.Ready != nil {
 			o.Ready(info)
 		}
-		first = err
-	case first = <-errc:
-	}
-	if first == nil {
-		select {
-		case <-ctx.Done():
-		case first = <-errc:
-		}
+		<-ctx.Done()
 	}
 	stop()
 	wg.Wait()
-	if first == nil {
-		select {
-		case first = <-errc:
-		default:
-		}
+	select {
+	case cerr := <-errc: // the failure that stopped everything comes first
+		return cerr
+	default:
 	}
-	if first != nil && ctx.Err() != nil && errors.Is(first, context.Canceled) {
-		first = nil
+	if errors.Is(err, context.Canceled) {
+		return nil // stopped (signal) while starting
 	}
-	return first
+	return err
 }
 
 // waitTopics waits until the chainer has created its output topics.
@@ -340,9 +329,10 @@ func waitTopics(ctx context.Context, addr string) error {
 // secrets the banner shows.
 func waitReady(ctx context.Context, o Options, info *Info) error {
 	info.IngestURL, info.QueryURL = "http://"+o.IngestAddr, "http://"+o.QueryAddr
+	cl := &http.Client{Timeout: 2 * time.Second} // a hung probe must not stall start-up
 	for _, u := range []string{info.IngestURL + "/readyz", info.QueryURL + "/readyz"} {
 		for {
-			if resp, err := http.Get(u); err == nil {
+			if resp, err := cl.Get(u); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					break
