@@ -137,6 +137,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer broker.Close()
 	info.KafkaAddr = broker.ListenAddrs()[0]
+	if err := recoverBroker(ctx, broker, o.Logger); err != nil {
+		return fmt.Errorf("embedded broker: %w", err)
+	}
 	engine, err := openEngine(o)
 	if err != nil {
 		return err
