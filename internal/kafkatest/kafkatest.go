@@ -63,6 +63,10 @@ func Private(t testing.TB, name string, port int) *Broker {
 			"TRAILKEEP_KAFKA_EXCLUSIVE=1", // never a broker another test owns
 		},
 	}
+	// Its own, so empty at the start: a previous run's topics would be this one's.
+	if err := os.RemoveAll(filepath.Join(r, ".run", name)); err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
 	t.Cleanup(func() { b.run(t, "stop") })
 	b.Start(t)
 	return b
