@@ -130,16 +130,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := trialsecrets.Init(info.SecretsDir, o.Tenant, "dev@"+o.Tenant+".example"); err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(o.DataDir, "kafka")), kfake.SyncWrites(),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }))
+	broker, err := openBroker(ctx, o.DataDir, o.Logger)
 	if err != nil {
-		return fmt.Errorf("embedded broker: %w", err)
+		return err
 	}
 	defer broker.Close()
 	info.KafkaAddr = broker.ListenAddrs()[0]
-	if err := recoverBroker(ctx, broker, o.Logger); err != nil {
-		return fmt.Errorf("embedded broker: %w", err)
-	}
 	engine, err := openEngine(o)
 	if err != nil {
 		return err
@@ -159,6 +155,44 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	return runAll(ctx, o, info, comps)
+}
+
+// openBroker starts the embedded broker on the data directory's log (on a free
+// loopback port) and repairs what a killed run left in it.
+func openBroker(ctx context.Context, dataDir string, logger *slog.Logger) (*kfake.Cluster, error) {
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(dataDir, "kafka")), kfake.SyncWrites(),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }))
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := recoverBroker(ctx, broker, logger); err != nil {
+		broker.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	return broker, nil
+}
+
+// OpenLog serves the log of a stopped trailkeep dev's data directory on an
+// embedded broker, for tools that read it (trailctl migrate). It holds the
+// directory's lock, so trailkeep dev cannot start on it meanwhile; closeLog stops
+// the broker and releases the lock.
+func OpenLog(ctx context.Context, dataDir string, logger *slog.Logger) (broker *kfake.Cluster, closeLog func(), err error) {
+	if _, err := os.Stat(filepath.Join(dataDir, "kafka")); err != nil {
+		return nil, nil, fmt.Errorf("%s is not a trailkeep dev data directory (no kafka log): %w", dataDir, err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	broker, err = openBroker(ctx, dataDir, logger)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return broker, func() { broker.Close(); unlock() }, nil
 }
 
 // engineSettings size the engine's caches for one machine shared with everything

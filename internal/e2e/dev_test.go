@@ -144,7 +144,13 @@ func (d *devInstance) stop() {
 
 // post sends body to an ingest endpoint with a token and returns status and body.
 func (d *devInstance) post(path, token, contentType string, body []byte) (int, []byte) {
-	req, _ := http.NewRequest(http.MethodPost, "http://"+d.ingest+path, bytes.NewReader(body))
+	return httpPost("http://"+d.ingest+path, token, contentType, body)
+}
+
+// httpPost posts body with a bearer token; a transport error or an answer cut off
+// is status 0 (not an acknowledgement).
+func httpPost(url, token, contentType string, body []byte) (int, []byte) {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
@@ -154,7 +160,7 @@ func (d *devInstance) post(path, token, contentType string, body []byte) (int, [
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, []byte(err.Error()) // an answer cut off is not an acknowledgement
+		return 0, []byte(err.Error())
 	}
 	return resp.StatusCode, b
 }
