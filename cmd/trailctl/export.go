@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/export"
@@ -19,17 +21,17 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
+// exportOptions are the flags of trailctl export.
+type exportOptions struct {
+	sf                   storeFlags
+	tenants              []string
+	out, format, keyFile string
+	by                   string
+	quiet, force         bool
+}
+
 func newExportCmd() *cobra.Command {
-	var (
-		sf       storeFlags
-		tenants  []string
-		out      string
-		format   string
-		keyFile  string
-		by       string
-		quiet    bool
-		overwrit bool
-	)
+	var o exportOptions
 	cmd := &cobra.Command{
 		Use:   "export QUERY --out FILE --signing-key KEY",
 		Short: "Export matching events to a file with a signed manifest",
@@ -46,122 +48,155 @@ csv (flat columns plus the canonical event), ocsf (OCSF 1.1 API Activity, NDJSON
   trailctl export 'tenant:acme after:2026-01-01 before:2026-04-01' --out q1.ndjson --signing-key exporter.key`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := strings.TrimSpace(strings.Join(args, " "))
-			var f query.Filter
-			if q != "" && q != "*" {
-				var err error
-				if f, err = query.Compile(q, time.Now()); err != nil {
-					return usageError(err)
-				}
-			}
-			if out == "" || keyFile == "" {
-				return usageError(errors.New("--out and --signing-key are required (trailctl keys generate makes a key)"))
-			}
-			skey, err := readSigner(keyFile)
-			if err != nil {
-				return usageError(err)
-			}
-			signer, err := chain.NewSigner(skey)
-			if err != nil {
-				return usageError(fmt.Errorf("--signing-key: %w", err))
-			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-			if overwrit {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			}
-			file, err := os.OpenFile(out, flags, 0o644)
-			if err != nil {
-				return usageError(fmt.Errorf("%w (use --force to replace it)", err))
-			}
-			ok := false
-			defer func() {
-				if !ok { // never leave a partial file that looks complete
-					file.Close()
-					os.Remove(out)
-				}
-			}()
-			ctx := cmd.Context()
-			store, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			req := clickhouse.ExportRequest{Filter: f, Tenants: tenants}
-			total, err := store.Count(ctx, req)
-			if err != nil {
-				return err
-			}
-			bar := progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionSetDescription("exporting"),
-				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
-				progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetVisibility(!quiet), progressbar.OptionClearOnFinish())
-			tr := export.NewTracker(q, tenants, format, by, time.Now())
-			bw := bufio.NewWriterSize(file, 1<<20)
-			enc, err := export.NewEncoder(format, tr.Writer(bw))
-			if err != nil {
-				return usageError(err)
-			}
-			err = store.Export(ctx, req, func(rec chain.Record) error {
-				bar.Add(1)
-				return tr.Encode(enc, rec)
-			})
-			if err == nil {
-				err = enc.Close()
-			}
-			if err == nil {
-				err = bw.Flush()
-			}
-			if err == nil {
-				err = file.Sync()
-			}
-			if err != nil {
-				return fmt.Errorf("export: %w", err)
-			}
-			bar.Finish()
-			for _, p := range tr.PartitionRanges() {
-				cp, found, err := store.CoveringCheckpoint(ctx, p.Partition, p.LastSeq)
-				if err != nil {
-					return err
-				}
-				if found {
-					c, err := cp.Unverified()
-					if err != nil {
-						return err
-					}
-					p.Checkpoint, p.CheckpointSize = string(cp.Note), c.Size
-				}
-			}
-			m := tr.Finish(filepath.Base(out))
-			signed, err := export.Sign(m, signer)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out+".manifest", signed, 0o644); err != nil {
-				return err
-			}
-			if err := file.Close(); err != nil {
-				return err
-			}
-			ok = true
-			fmt.Fprintf(cmd.OutOrStdout(), "exported %d events (%d partitions, %d bytes, sha256 %s) to %s\nsigned manifest: %s.manifest\n",
-				m.Rows, len(m.Partitions), m.File.Bytes, m.File.SHA256, out, out)
-			for _, p := range m.Partitions {
-				if p.Checkpoint == "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "note: partition %d seq %d..%d is not covered by a signed checkpoint yet\n", p.Partition, p.FirstSeq, p.LastSeq)
-				}
-			}
-			return nil
+			return o.run(cmd, strings.TrimSpace(strings.Join(args, " ")))
 		},
 	}
-	sf.register(cmd)
+	o.sf.register(cmd)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&tenants, "tenant", nil, "only these tenants (default all)")
-	fl.StringVar(&out, "out", "", "file to write (the manifest goes to FILE.manifest)")
-	fl.StringVar(&format, "format", "ndjson", "ndjson, json, csv or ocsf")
-	fl.StringVar(&keyFile, "signing-key", "", "file with the exporter's note signing key (trailctl keys generate)")
-	fl.StringVar(&by, "by", defaultIdentity(), "who exports, recorded in the manifest")
-	fl.BoolVar(&quiet, "quiet", false, "no progress bar")
-	fl.BoolVar(&overwrit, "force", false, "replace an existing file")
+	fl.StringSliceVar(&o.tenants, "tenant", nil, "only these tenants (default all)")
+	fl.StringVar(&o.out, "out", "", "file to write (the manifest goes to FILE.manifest)")
+	fl.StringVar(&o.format, "format", "ndjson", "ndjson, json, csv or ocsf")
+	fl.StringVar(&o.keyFile, "signing-key", "", "file with the exporter's note signing key (trailctl keys generate)")
+	fl.StringVar(&o.by, "by", defaultIdentity(), "who exports, recorded in the manifest")
+	fl.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fl.BoolVar(&o.force, "force", false, "replace an existing file")
 	return cmd
+}
+
+// run exports the events matching q: validate, stream to the file, attach the
+// covering checkpoints, sign the manifest. A failed export leaves no file.
+func (o *exportOptions) run(cmd *cobra.Command, q string) error {
+	f, signer, err := o.validate(q)
+	if err != nil {
+		return err
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if o.force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	file, err := os.OpenFile(o.out, flags, 0o644)
+	if err != nil {
+		return usageError(fmt.Errorf("%w (use --force to replace it)", err))
+	}
+	ok := false
+	defer func() {
+		if !ok { // never leave a partial file that looks complete
+			file.Close()
+			os.Remove(o.out)
+		}
+	}()
+	ctx := cmd.Context()
+	store, err := o.sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tr, err := o.stream(cmd, store, clickhouse.ExportRequest{Filter: f, Tenants: o.tenants}, q, file)
+	if err != nil {
+		return err
+	}
+	if err := attachCheckpoints(ctx, store, tr); err != nil {
+		return err
+	}
+	m := tr.Finish(filepath.Base(o.out))
+	signed, err := export.Sign(m, signer)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out+".manifest", signed, 0o644); err != nil {
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	ok = true
+	fmt.Fprintf(cmd.OutOrStdout(), "exported %d events (%d partitions, %d bytes, sha256 %s) to %s\nsigned manifest: %s.manifest\n",
+		m.Rows, len(m.Partitions), m.File.Bytes, m.File.SHA256, o.out, o.out)
+	for _, p := range m.Partitions {
+		if p.Checkpoint == "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "note: partition %d seq %d..%d is not covered by a signed checkpoint yet\n", p.Partition, p.FirstSeq, p.LastSeq)
+		}
+	}
+	return nil
+}
+
+// validate compiles the query and reads the signing key.
+func (o *exportOptions) validate(q string) (query.Filter, note.Signer, error) {
+	var f query.Filter
+	if q != "" && q != "*" {
+		var err error
+		if f, err = query.Compile(q, time.Now()); err != nil {
+			return f, nil, usageError(err)
+		}
+	}
+	if o.out == "" || o.keyFile == "" {
+		return f, nil, usageError(errors.New("--out and --signing-key are required (trailctl keys generate makes a key)"))
+	}
+	skey, err := readSigner(o.keyFile)
+	if err != nil {
+		return f, nil, usageError(err)
+	}
+	signer, err := chain.NewSigner(skey)
+	if err != nil {
+		return f, nil, usageError(fmt.Errorf("--signing-key: %w", err))
+	}
+	return f, signer, nil
+}
+
+// stream writes every matching record to file (synced) and returns the tracker
+// that holds the manifest's figures.
+func (o *exportOptions) stream(cmd *cobra.Command, store *clickhouse.Store, req clickhouse.ExportRequest, q string, file *os.File) (*export.Tracker, error) {
+	ctx := cmd.Context()
+	total, err := store.Count(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	bar := progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionSetDescription("exporting"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetVisibility(!o.quiet), progressbar.OptionClearOnFinish())
+	tr := export.NewTracker(q, o.tenants, o.format, o.by, time.Now())
+	bw := bufio.NewWriterSize(file, 1<<20)
+	enc, err := export.NewEncoder(o.format, tr.Writer(bw))
+	if err != nil {
+		return nil, usageError(err)
+	}
+	err = store.Export(ctx, req, func(rec chain.Record) error {
+		bar.Add(1)
+		return tr.Encode(enc, rec)
+	})
+	if err == nil {
+		err = enc.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = file.Sync()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	bar.Finish()
+	return tr, nil
+}
+
+// attachCheckpoints records, per exported partition, the signed checkpoint that
+// covers its last exported seq (none yet: left empty, and reported).
+func attachCheckpoints(ctx context.Context, store *clickhouse.Store, tr *export.Tracker) error {
+	for _, p := range tr.PartitionRanges() {
+		cp, found, err := store.CoveringCheckpoint(ctx, p.Partition, p.LastSeq)
+		if err != nil {
+			return err
+		}
+		if found {
+			c, err := cp.Unverified()
+			if err != nil {
+				return err
+			}
+			p.Checkpoint, p.CheckpointSize = string(cp.Note), c.Size
+		}
+	}
+	return nil
 }
 
 func defaultIdentity() string {

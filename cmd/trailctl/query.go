@@ -16,29 +16,40 @@ import (
 
 var savedNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
+// savedQueries is what the trailctl query subcommands share: the store flags and
+// the tenant whose saved queries they manage.
+type savedQueries struct {
+	sf     storeFlags
+	tenant string
+}
+
+// withStore checks --tenant, then runs fn on an open store.
+func (s *savedQueries) withStore(cmd *cobra.Command, fn func(*clickhouse.Store) error) error {
+	if !savedNameRE.MatchString(s.tenant) {
+		return usageError(errors.New("--tenant is required (a tenant slug)"))
+	}
+	store, err := s.sf.open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(store)
+}
+
 func newQueryCmd() *cobra.Command {
-	var sf storeFlags
-	var tenant string
+	s := &savedQueries{}
 	cmd := &cobra.Command{
 		Use:   "query",
 		Short: "Saved searches: named filter-language queries stored per tenant",
 	}
-	sf.register(cmd)
+	s.sf.register(cmd)
 	cmd.PersistentFlags().AddFlagSet(cmd.Flags())
-	cmd.PersistentFlags().StringVar(&tenant, "tenant", "", "tenant the saved query belongs to (required)")
-	// withStore checks --tenant, then runs fn on an open store.
-	withStore := func(cmd *cobra.Command, fn func(*clickhouse.Store) error) error {
-		if !savedNameRE.MatchString(tenant) {
-			return usageError(errors.New("--tenant is required (a tenant slug)"))
-		}
-		store, err := sf.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		return fn(store)
-	}
+	cmd.PersistentFlags().StringVar(&s.tenant, "tenant", "", "tenant the saved query belongs to (required)")
+	cmd.AddCommand(newQuerySaveCmd(s), newQueryListCmd(s), newQueryRunCmd(s), newQueryDeleteCmd(s))
+	return cmd
+}
 
+func newQuerySaveCmd(s *savedQueries) *cobra.Command {
 	var description, by string
 	save := &cobra.Command{
 		Use:   "save NAME QUERY",
@@ -52,25 +63,28 @@ func newQueryCmd() *cobra.Command {
 			if _, err := query.Compile(q, time.Now()); err != nil {
 				return usageError(err)
 			}
-			return withStore(cmd, func(store *clickhouse.Store) error {
-				if err := store.SaveQuery(cmd.Context(), clickhouse.SavedQuery{Tenant: tenant, Name: args[0], Query: q, Description: description, SavedBy: by, SavedAt: time.Now()}); err != nil {
+			return s.withStore(cmd, func(store *clickhouse.Store) error {
+				if err := store.SaveQuery(cmd.Context(), clickhouse.SavedQuery{Tenant: s.tenant, Name: args[0], Query: q, Description: description, SavedBy: by, SavedAt: time.Now()}); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s: %s\n", tenant, args[0], q)
+				fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s: %s\n", s.tenant, args[0], q)
 				return nil
 			})
 		},
 	}
 	save.Flags().StringVar(&description, "description", "", "what the query is for")
 	save.Flags().StringVar(&by, "by", defaultIdentity(), "who saves it")
+	return save
+}
 
-	list := &cobra.Command{
+func newQueryListCmd(s *savedQueries) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List a tenant's saved queries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(store *clickhouse.Store) error {
-				qs, err := store.SavedQueries(cmd.Context(), tenant)
+			return s.withStore(cmd, func(store *clickhouse.Store) error {
+				qs, err := store.SavedQueries(cmd.Context(), s.tenant)
 				if err != nil {
 					return err
 				}
@@ -83,7 +97,9 @@ func newQueryCmd() *cobra.Command {
 			})
 		},
 	}
+}
 
+func newQueryRunCmd(s *savedQueries) *cobra.Command {
 	var so searchOptions
 	run := &cobra.Command{
 		Use:   "run NAME",
@@ -91,39 +107,40 @@ func newQueryCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q clickhouse.SavedQuery
-			err := withStore(cmd, func(store *clickhouse.Store) (err error) {
-				q, err = store.SavedQuery(cmd.Context(), tenant, args[0])
+			err := s.withStore(cmd, func(store *clickhouse.Store) (err error) {
+				q, err = store.SavedQuery(cmd.Context(), s.tenant, args[0])
 				return err
 			})
 			if errors.Is(err, clickhouse.ErrNotFound) {
-				return failed("tenant %s has no saved query %q (trailctl query list)", tenant, args[0])
+				return failed("tenant %s has no saved query %q (trailctl query list)", s.tenant, args[0])
 			}
 			if err != nil {
 				return err
 			}
-			so.query, so.tenants = q.Query, []string{tenant}
-			return doSearch(cmd, &sf, so)
+			so.query, so.tenants = q.Query, []string{s.tenant}
+			return doSearch(cmd, &s.sf, so)
 		},
 	}
 	run.Flags().IntVar(&so.limit, "limit", 50, "events per page")
 	run.Flags().StringVar(&so.cursor, "cursor", "", "continue after a previous page")
 	run.Flags().StringVarP(&so.output, "output", "o", "table", "table, json or csv")
 	run.Flags().BoolVar(&so.failEmpty, "fail-empty", false, "exit 1 when nothing matches")
+	return run
+}
 
-	del := &cobra.Command{
+func newQueryDeleteCmd(s *savedQueries) *cobra.Command {
+	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a saved query",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := withStore(cmd, func(store *clickhouse.Store) error {
-				return store.DeleteQuery(cmd.Context(), tenant, args[0], defaultIdentity())
+			err := s.withStore(cmd, func(store *clickhouse.Store) error {
+				return store.DeleteQuery(cmd.Context(), s.tenant, args[0], defaultIdentity())
 			})
 			if errors.Is(err, clickhouse.ErrNotFound) {
-				return failed("tenant %s has no saved query %q", tenant, args[0])
+				return failed("tenant %s has no saved query %q", s.tenant, args[0])
 			}
 			return err
 		},
 	}
-	cmd.AddCommand(save, list, run, del)
-	return cmd
 }
