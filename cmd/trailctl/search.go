@@ -166,14 +166,10 @@ func searchPage(ctx context.Context, sf *storeFlags, o searchOptions, req clickh
 			return nil, "", err
 		}
 		hits, next, err := cl.Search(ctx, o.query, o.tenants, o.limit, o.cursor)
-		var ae *queryapi.APIError
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-			return nil, "", usageError(err)
+		if err != nil {
+			return nil, "", apiFailure(err)
 		}
-		if errors.As(err, &ae) {
-			return nil, "", failed("%v", err)
-		}
-		return hits, next, err
+		return hits, next, nil
 	}
 	store, err := sf.open(ctx)
 	if err != nil {
@@ -185,6 +181,20 @@ func searchPage(ctx context.Context, sf *storeFlags, o searchOptions, req clickh
 		return hits, "", err
 	}
 	return hits, next.String(), nil
+}
+
+// apiFailure gives an answer of the query API its exit code: a request it refused
+// as malformed (400) is a usage error (2), any other refusal a failure (1); a
+// transport error stays as it is.
+func apiFailure(err error) error {
+	var ae *queryapi.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		return usageError(err)
+	}
+	if errors.As(err, &ae) {
+		return failed("%v", err)
+	}
+	return err
 }
 
 // apiFlags send a command through the query API instead of reading ClickHouse.

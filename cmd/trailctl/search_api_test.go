@@ -93,3 +93,52 @@ func TestProveThroughAPI(t *testing.T) {
 		t.Fatalf("unknown event: exit %d %s", code, stderr)
 	}
 }
+
+// TestSQLThroughAPI: `sql --api` posts the statement and row limit with the token,
+// prints the API's columns and rows (a UInt64 above 2^53 exactly), turns a 400 into
+// a usage error naming the field, and refuses flags the API decides.
+func TestSQLThroughAPI(t *testing.T) {
+	var body struct {
+		SQL     string `json:"sql"`
+		MaxRows int    `json:"max_rows"`
+	}
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/sql" || json.NewDecoder(r.Body).Decode(&body) != nil {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if strings.Contains(body.SQL, "system.") {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"invalid_request","message":"the statement is outside the audit tables","errors":[{"field":"/sql","rule":"scope","message":"table system.users is not an audit table"}]}`))
+			return
+		}
+		w.Write([]byte(`{"columns":[{"name":"actor_id","type":"String"},{"name":"n","type":"UInt64"}],"rows":[["sarah",18446744073709551615]],"truncated":true}`))
+	}))
+	defer srv.Close()
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", "tk_test")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"table", []string{"SELECT actor_id, count() AS n FROM audit_events GROUP BY actor_id", "--max-rows", "7"}, 0, "18446744073709551615", "result cut at 7 rows"},
+		{"json keeps the number", []string{"SELECT 1", "-o", "json"}, 0, `{"actor_id":"sarah","n":18446744073709551615}`, ""},
+		{"refused statement", []string{"SELECT * FROM system.users"}, 2, "", "system.users is not an audit table"},
+		{"--tenant is the token's", []string{"SELECT 1", "--tenant", "acme"}, 2, "", "--tenant does not apply with --api"},
+		{"--timeout is the API's", []string{"SELECT 1", "--timeout", "5s"}, 2, "", "--timeout does not apply with --api"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, stderr, code := run(t, append([]string{"sql", "--api", srv.URL}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, stderr)
+			}
+			if tc.name == "table" && (auth != "Bearer tk_test" || body.MaxRows != 7 || !strings.HasPrefix(body.SQL, "SELECT actor_id")) {
+				t.Fatalf("request: auth %q, body %+v", auth, body)
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 func newSQLCmd() *cobra.Command {
 	var (
 		sf      storeFlags
+		api     apiFlags
 		tenants []string
 		maxRows int
 		timeout time.Duration
@@ -40,6 +41,9 @@ restricted to those tenants.
 			if output != "table" && output != "json" && output != "csv" {
 				return usageError(errors.New("-o must be table, json or csv"))
 			}
+			if api.url != "" {
+				return sqlThroughAPI(cmd, &api, strings.Join(args, " "), maxRows, output)
+			}
 			stmt, err := sqlscope.Scope{Database: sf.Database, Tenants: tenants}.Rewrite(strings.Join(args, " "))
 			if err != nil {
 				return usageError(err)
@@ -50,7 +54,6 @@ restricted to those tenants.
 				return err
 			}
 			defer store.Close()
-			w := cmd.OutOrStdout()
 			var cols []clickhouse.Column
 			var rows [][]any
 			truncated, err := store.ReadOnly(ctx, stmt, clickhouse.SQLLimits{MaxRows: maxRows, MaxTime: timeout},
@@ -59,22 +62,47 @@ restricted to those tenants.
 			if err != nil {
 				return failed("%v", err)
 			}
-			if err := printRows(w, output, cols, rows); err != nil {
-				return err
-			}
-			if truncated {
-				fmt.Fprintf(cmd.ErrOrStderr(), "result cut at %d rows (--max-rows)\n", maxRows)
-			}
-			return nil
+			return printSQL(cmd, output, cols, rows, truncated, maxRows)
 		},
 	}
 	sf.register(cmd)
+	api.register(cmd)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&tenants, "tenant", nil, "restrict audit_events to these tenants (default all)")
+	fl.StringSliceVar(&tenants, "tenant", nil, "restrict audit_events to these tenants (default all; with --api the token's tenants apply)")
 	fl.IntVar(&maxRows, "max-rows", 10000, "most rows returned")
 	fl.DurationVar(&timeout, "timeout", 60*time.Second, "server-side execution limit")
 	fl.StringVarP(&output, "output", "o", "table", "table, json (one object per row) or csv")
 	return cmd
+}
+
+// sqlThroughAPI runs the statement through POST /v1/sql: the API scopes it to the
+// token's tenants and enforces its own time limit, so --tenant and --timeout do not
+// apply and are refused rather than silently ignored.
+func sqlThroughAPI(cmd *cobra.Command, api *apiFlags, stmt string, maxRows int, output string) error {
+	for _, f := range []string{"tenant", "timeout"} {
+		if cmd.Flags().Changed(f) {
+			return usageError(fmt.Errorf("--%s does not apply with --api: the token's tenants and the API's limits do", f))
+		}
+	}
+	cl, err := api.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.SQL(cmd.Context(), stmt, maxRows)
+	if err != nil {
+		return apiFailure(err)
+	}
+	return printSQL(cmd, output, res.Columns, res.Rows, res.Truncated, maxRows)
+}
+
+func printSQL(cmd *cobra.Command, output string, cols []clickhouse.Column, rows [][]any, truncated bool, maxRows int) error {
+	if err := printRows(cmd.OutOrStdout(), output, cols, rows); err != nil {
+		return err
+	}
+	if truncated {
+		fmt.Fprintf(cmd.ErrOrStderr(), "result cut at %d rows (--max-rows)\n", maxRows)
+	}
+	return nil
 }
 
 func printRows(w io.Writer, output string, cols []clickhouse.Column, rows [][]any) error {

@@ -1,6 +1,7 @@
 package queryapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,12 +87,52 @@ func (c *Client) Proof(ctx context.Context, id string, latest bool) (proof.Bundl
 	return b, nil
 }
 
+// SQLResult is the answer of POST /v1/sql. Numbers are json.Number, so a UInt64
+// arrives exactly.
+type SQLResult struct {
+	Columns   []clickhouse.Column `json:"columns"`
+	Rows      [][]any             `json:"rows"`
+	Truncated bool                `json:"truncated"`
+}
+
+// SQL runs one read-only statement through POST /v1/sql, scoped by the API to the
+// token's tenants; maxRows 0 is the API's limit.
+func (c *Client) SQL(ctx context.Context, stmt string, maxRows int) (SQLResult, error) {
+	body, err := json.Marshal(struct {
+		SQL     string `json:"sql"`
+		MaxRows int    `json:"max_rows,omitempty"`
+	}{stmt, maxRows})
+	if err != nil {
+		return SQLResult{}, err
+	}
+	var res SQLResult
+	err = c.do(ctx, http.MethodPost, "/v1/sql", body, func(b []byte) error {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		return dec.Decode(&res)
+	})
+	return res, err
+}
+
 func (c *Client) get(ctx context.Context, path string, into any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.BaseURL, "/")+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil, func(b []byte) error { return json.Unmarshal(b, into) })
+}
+
+// do sends one request and hands a 2xx body to decode; any other answer is an
+// *APIError with the API's code and field errors.
+func (c *Client) do(ctx context.Context, method, path string, reqBody []byte, decode func([]byte) error) error {
+	var rd io.Reader
+	if reqBody != nil {
+		rd = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Minute}
@@ -121,7 +162,7 @@ func (c *Client) get(ctx context.Context, path string, into any) error {
 		}
 		return &APIError{Status: resp.StatusCode, Code: e.Error, Message: msg}
 	}
-	if err := json.Unmarshal(body, into); err != nil {
+	if err := decode(body); err != nil {
 		return fmt.Errorf("query API: unexpected answer: %w", err)
 	}
 	return nil
