@@ -5,16 +5,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/template"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +43,8 @@ func main() {
 func newDevCmd() *cobra.Command {
 	var o dev.Options
 	var level string
+	var memLimit int64
+	var pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run ingest, chainer, writer, query API and archive in one process (not for production)",
@@ -54,6 +62,12 @@ archive directory without Object Lock.`,
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 			}
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
+			// A soft limit for the Go heap, which otherwise grows to twice the live
+			// data between collections; the ClickHouse engine's memory is its own.
+			// GOMEMLIMIT, when set, wins.
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set && memLimit > 0 {
+				debug.SetMemoryLimit(memLimit << 20)
+			}
 			out := cmd.OutOrStdout()
 			o.Ready = func(info dev.Info) {
 				if err := banner(out, info); err != nil {
@@ -62,6 +76,11 @@ archive directory without Object Lock.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if pprofAddr != "" {
+				if err := servePprof(ctx, pprofAddr); err != nil {
+					return err
+				}
+			}
 			return dev.Run(ctx, o)
 		},
 	}
@@ -72,7 +91,28 @@ archive directory without Object Lock.`,
 	f.StringVar(&o.Tenant, "tenant", "acme", "tenant of the dev tokens")
 	f.StringVar(&o.Deployment, "deployment", "dev", "the log's name in checkpoint origins")
 	f.StringVar(&level, "log-level", "warn", "debug, info, warn or error")
+	f.Int64Var(&memLimit, "go-memory-limit", 400, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)")
 	return cmd
+}
+
+// servePprof serves /debug/pprof/ on addr until ctx ends: profiling the whole
+// pipeline under load is how its costs are found.
+func servePprof(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); srv.Close() }()
+	return nil
 }
 
 var bannerTmpl = template.Must(template.New("banner").Parse(`

@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trailkeep/trailkeep/internal/proctest"
 )
 
 // BenchmarkDevMode measures `trailkeep dev` on this machine, everything co-located
@@ -27,6 +32,8 @@ func BenchmarkDevMode(b *testing.B) {
 	}
 	d := newDev(b)
 	start := time.Now()
+	pprofAddr := proctest.Addr(b)
+	d.args = []string{"--pprof-addr", pprofAddr}
 	d.start()
 	b.ReportMetric(time.Since(start).Seconds(), "startup-s")
 
@@ -78,6 +85,7 @@ func BenchmarkDevMode(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ack-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ack-ms")
 	b.ReportMetric(float64(rssKiB(d.cmd.Process.Pid))/1024, "rss-MiB")
+	logMemory(b, d.cmd.Process.Pid, "http://"+pprofAddr)
 
 	var searches []time.Duration
 	for i := 0; i < 40; i++ {
@@ -109,4 +117,40 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return -1
+}
+
+// logMemory logs where the process's memory is: its anonymous and file-backed RSS
+// (the ClickHouse engine's library is most of the latter) and the top of the Go
+// heap's in-use profile; what the Go heap does not explain is the engine's.
+func logMemory(b *testing.B, pid int, pprofURL string) {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.HasPrefix(l, "Rss") || strings.HasPrefix(l, "VmHWM") {
+			b.Log(l)
+		}
+	}
+	resp, err := http.Get(pprofURL + "/debug/pprof/heap")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	prof := filepath.Join(os.TempDir(), "trailkeep-dev-heap.pprof")
+	f, err := os.Create(prof)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", "-sample_index=inuse_space", prof).CombinedOutput()
+	if err != nil {
+		b.Fatalf("go tool pprof: %v\n%s", err, out)
+	}
+	b.Logf("Go heap in use (profile %s):\n%s", prof, out)
 }

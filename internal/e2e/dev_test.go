@@ -34,6 +34,7 @@ type devInstance struct {
 	done             chan error
 	log              *os.File
 	tokens           map[string]string
+	args             []string // more trailkeep dev flags
 }
 
 func newDev(t testing.TB) *devInstance {
@@ -62,7 +63,7 @@ func newDev(t testing.TB) *devInstance {
 // start runs the process and waits for its banner (everything ready).
 func (d *devInstance) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(d.bin, "dev", "--data-dir", d.data, "--ingest-addr", d.ingest, "--query-addr", d.qy, "--log-level", "warn")
+	d.cmd = exec.Command(d.bin, append([]string{"dev", "--data-dir", d.data, "--ingest-addr", d.ingest, "--query-addr", d.qy, "--log-level", "warn"}, d.args...)...)
 	d.cmd.Env = d.env
 	pr, pw := io.Pipe()
 	d.cmd.Stdout, d.cmd.Stderr = io.MultiWriter(pw, d.log), d.log
