@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/internal/chtest"
@@ -137,31 +134,13 @@ func waitTopic(t *testing.T, addr, topic string) {
 
 // downloadBucket writes every current object of bucket to dir/<key>.
 func downloadBucket(t *testing.T, srv *s3test.Server, bucket, dir string) {
-	cl := srv.Client(t, "")
-	ctx := context.Background()
-	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
+	for _, o := range bucketObjects(t, srv.Client(t, ""), bucket) {
+		dst := filepath.Join(dir, filepath.FromSlash(o.name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range page.Contents {
-			obj, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(obj.Body)
-			obj.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			dst := filepath.Join(dir, filepath.FromSlash(*o.Key))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(dst, b, 0o444); err != nil {
-				t.Fatal(err)
-			}
+		if err := os.WriteFile(dst, o.data, 0o444); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

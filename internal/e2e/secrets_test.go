@@ -254,8 +254,8 @@ type object struct {
 	data []byte
 }
 
-// listObjects reads every object of bucket, gunzipping compressed ones.
-func listObjects(t *testing.T, cl *s3.Client, bucket string) []object {
+// bucketObjects reads every current object of bucket as stored.
+func bucketObjects(t *testing.T, cl *s3.Client, bucket string) []object {
 	t.Helper()
 	ctx := context.Background()
 	var out []object
@@ -275,12 +275,22 @@ func listObjects(t *testing.T, cl *s3.Client, bucket string) []object {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
-				if plain, err := io.ReadAll(zr); err == nil {
-					data = append(data, plain...)
-				}
-			}
 			out = append(out, object{aws.ToString(o.Key), data})
+		}
+	}
+	return out
+}
+
+// listObjects reads every object of bucket; a compressed one's text is appended
+// to its bytes, so a search finds what it holds.
+func listObjects(t *testing.T, cl *s3.Client, bucket string) []object {
+	t.Helper()
+	out := bucketObjects(t, cl, bucket)
+	for i, o := range out {
+		if zr, err := gzip.NewReader(bytes.NewReader(o.data)); err == nil {
+			if plain, err := io.ReadAll(zr); err == nil {
+				out[i].data = append(o.data, plain...)
+			}
 		}
 	}
 	return out
