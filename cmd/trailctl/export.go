@@ -18,12 +18,14 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 // exportOptions are the flags of trailctl export.
 type exportOptions struct {
 	sf                   storeFlags
+	api                  apiFlags
 	tenants              []string
 	out, format, keyFile string
 	by                   string
@@ -42,6 +44,11 @@ tenants, row count, the file's size and SHA-256, the earliest and latest
 occurred_at, and per partition the first and last seq with the signed checkpoint
 covering them. 'trailctl verify-export FILE.manifest' checks it.
 
+With --api URL the records come through the query API instead (scoped to the
+token's tenants and audited there; the stream is checked against the API's row
+count and SHA-256 trailers), and a partition's latest checkpoint is attached when
+it covers the export.
+
 Formats: ndjson (default: one chain record per line, verifiable), json (one array),
 csv (flat columns plus the canonical event), ocsf (OCSF 1.1 API Activity, NDJSON).
 
@@ -52,6 +59,7 @@ csv (flat columns plus the canonical event), ocsf (OCSF 1.1 API Activity, NDJSON
 		},
 	}
 	o.sf.register(cmd)
+	o.api.register(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&o.tenants, "tenant", nil, "only these tenants (default all)")
 	fl.StringVar(&o.out, "out", "", "file to write (the manifest goes to FILE.manifest)")
@@ -86,16 +94,16 @@ func (o *exportOptions) run(cmd *cobra.Command, q string) error {
 		}
 	}()
 	ctx := cmd.Context()
-	store, err := o.sf.open(ctx)
+	src, closeSrc, err := o.source(ctx, f, q)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	tr, err := o.stream(cmd, store, clickhouse.ExportRequest{Filter: f, Tenants: o.tenants}, q, file)
+	defer closeSrc()
+	tr, err := o.stream(cmd, src, q, file)
 	if err != nil {
 		return err
 	}
-	if err := attachCheckpoints(ctx, store, tr); err != nil {
+	if err := src.attachCheckpoints(ctx, tr); err != nil {
 		return err
 	}
 	m := tr.Finish(filepath.Base(o.out))
@@ -145,13 +153,13 @@ func (o *exportOptions) validate(q string) (query.Filter, note.Signer, error) {
 
 // stream writes every matching record to file (synced) and returns the tracker
 // that holds the manifest's figures.
-func (o *exportOptions) stream(cmd *cobra.Command, store *clickhouse.Store, req clickhouse.ExportRequest, q string, file *os.File) (*export.Tracker, error) {
+func (o *exportOptions) stream(cmd *cobra.Command, src exportSource, q string, file *os.File) (*export.Tracker, error) {
 	ctx := cmd.Context()
-	total, err := store.Count(ctx, req)
+	total, err := src.count(ctx)
 	if err != nil {
 		return nil, err
 	}
-	bar := progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionSetDescription("exporting"),
+	bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionSetDescription("exporting"),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
 		progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetVisibility(!o.quiet), progressbar.OptionClearOnFinish())
 	tr := export.NewTracker(q, o.tenants, o.format, o.by, time.Now())
@@ -160,7 +168,7 @@ func (o *exportOptions) stream(cmd *cobra.Command, store *clickhouse.Store, req 
 	if err != nil {
 		return nil, usageError(err)
 	}
-	err = store.Export(ctx, req, func(rec chain.Record) error {
+	err = src.export(ctx, func(rec chain.Record) error {
 		bar.Add(1)
 		return tr.Encode(enc, rec)
 	})
@@ -180,11 +188,86 @@ func (o *exportOptions) stream(cmd *cobra.Command, store *clickhouse.Store, req 
 	return tr, nil
 }
 
+// exportSource is where an export's records come from: ClickHouse, or the query
+// API with --api (scoped to the token and audited there).
+type exportSource interface {
+	count(ctx context.Context) (int64, error) // -1: not known up front
+	export(ctx context.Context, fn func(chain.Record) error) error
+	attachCheckpoints(ctx context.Context, tr *export.Tracker) error
+}
+
+// source opens the export's source; closeSrc releases it.
+func (o *exportOptions) source(ctx context.Context, f query.Filter, q string) (src exportSource, closeSrc func(), err error) {
+	if o.api.url != "" {
+		cl, err := o.api.client()
+		if err != nil {
+			return nil, nil, err
+		}
+		if q == "*" {
+			q = ""
+		}
+		return &apiExport{cl: cl, q: q, tenants: o.tenants}, func() {}, nil
+	}
+	store, err := o.sf.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &storeExport{store: store, req: clickhouse.ExportRequest{Filter: f, Tenants: o.tenants}}, func() { store.Close() }, nil
+}
+
+type storeExport struct {
+	store *clickhouse.Store
+	req   clickhouse.ExportRequest
+}
+
+func (s *storeExport) count(ctx context.Context) (int64, error) {
+	n, err := s.store.Count(ctx, s.req)
+	return int64(n), err
+}
+
+func (s *storeExport) export(ctx context.Context, fn func(chain.Record) error) error {
+	return s.store.Export(ctx, s.req, fn)
+}
+
+type apiExport struct {
+	cl      *queryapi.Client
+	q       string
+	tenants []string
+}
+
+func (a *apiExport) count(context.Context) (int64, error) { return -1, nil }
+
+func (a *apiExport) export(ctx context.Context, fn func(chain.Record) error) error {
+	if err := a.cl.Export(ctx, a.q, a.tenants, fn); err != nil {
+		return apiFailure(err)
+	}
+	return nil
+}
+
+// attachCheckpoints records, per exported partition, its latest checkpoint when
+// that covers the last exported seq (the API serves only the latest).
+func (a *apiExport) attachCheckpoints(ctx context.Context, tr *export.Tracker) error {
+	cps, err := a.cl.LatestCheckpoints(ctx)
+	if err != nil {
+		return apiFailure(err)
+	}
+	latest := map[int32]queryapi.Checkpoint{}
+	for _, cp := range cps {
+		latest[cp.Partition] = cp
+	}
+	for _, p := range tr.PartitionRanges() {
+		if cp, ok := latest[p.Partition]; ok && cp.TreeSize > p.LastSeq {
+			p.Checkpoint, p.CheckpointSize = cp.Note, cp.TreeSize
+		}
+	}
+	return nil
+}
+
 // attachCheckpoints records, per exported partition, the signed checkpoint that
 // covers its last exported seq (none yet: left empty, and reported).
-func attachCheckpoints(ctx context.Context, store *clickhouse.Store, tr *export.Tracker) error {
+func (s *storeExport) attachCheckpoints(ctx context.Context, tr *export.Tracker) error {
 	for _, p := range tr.PartitionRanges() {
-		cp, found, err := store.CoveringCheckpoint(ctx, p.Partition, p.LastSeq)
+		cp, found, err := s.store.CoveringCheckpoint(ctx, p.Partition, p.LastSeq)
 		if err != nil {
 			return err
 		}

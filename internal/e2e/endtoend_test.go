@@ -201,6 +201,21 @@ func journey(t *testing.T, d *deployment) {
 			t.Fatalf("verify-proof: exit %d\n%s", code, out)
 		}
 	})
+	t.Run("export through the API verifies", func(t *testing.T) {
+		dir := t.TempDir()
+		if out, code := d.ctl("keys", "generate", "exporter", "--dir", dir); code != 0 {
+			t.Fatalf("keys generate: exit %d\n%s", code, out)
+		}
+		file := filepath.Join(dir, "acme.ndjson")
+		out, code := d.ctl("export", "tenant:acme", "--api", d.query, "--out", file, "--signing-key", filepath.Join(dir, "exporter.key"), "--quiet")
+		if code != 0 || !strings.Contains(out, "exported") {
+			t.Fatalf("export --api: exit %d\n%s", code, out)
+		}
+		out, code = d.ctl("verify-export", file+".manifest", "--exporter-key", filepath.Join(dir, "exporter.pub"), "--verifier-key", filepath.Join(d.secrets, trialsecrets.SignerPub))
+		if code != 0 || !strings.HasPrefix(out, "OK") {
+			t.Fatalf("verify-export: exit %d\n%s", code, out)
+		}
+	})
 	t.Run("archive verifies and tampering is caught", func(t *testing.T) {
 		pub := filepath.Join(d.secrets, trialsecrets.SignerPub)
 		eventually(t, 60*time.Second, func() string {

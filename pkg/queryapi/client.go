@@ -1,8 +1,11 @@
 package queryapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/proof"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -25,7 +29,8 @@ type Client struct {
 	BaseURL string
 	// Token is the bearer token (from trailctl tokens query).
 	Token string
-	// HTTP defaults to a client with a 2-minute timeout.
+	// HTTP defaults to a client with a 2-minute timeout (none for Export, which
+	// its context bounds).
 	HTTP *http.Client
 }
 
@@ -114,20 +119,81 @@ func (c *Client) SQL(ctx context.Context, stmt string, maxRows int) (SQLResult, 
 	return res, err
 }
 
+// Export streams GET /v1/export (format ndjson) and hands fn each chain record in
+// the API's order. The body's SHA-256 and row count are checked against the API's
+// trailers: an export cut or altered in transit is an error, never a short file.
+func (c *Client) Export(ctx context.Context, q string, tenants []string, fn func(chain.Record) error) error {
+	v := url.Values{"q": {q}, "format": {"ndjson"}}
+	for _, t := range tenants {
+		v.Add("tenant", t)
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/v1/export?"+v.Encode(), nil, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	sc := bufio.NewScanner(io.TeeReader(resp.Body, h))
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	var rows uint64
+	for sc.Scan() {
+		var rec chain.Record
+		if err := rec.UnmarshalJSON(sc.Bytes()); err != nil {
+			return fmt.Errorf("query API: export line %d: %w", rows+1, err)
+		}
+		rows++
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("query API: export cut after %d rows: %w", rows, err)
+	}
+	wantRows, wantSum := resp.Trailer.Get("X-Trailkeep-Rows"), resp.Trailer.Get("X-Trailkeep-Sha256")
+	if wantRows == "" || wantSum == "" {
+		return fmt.Errorf("query API: export ended after %d rows without its row count and SHA-256 trailers: incomplete", rows)
+	}
+	if got := strconv.FormatUint(rows, 10); got != wantRows {
+		return fmt.Errorf("query API: export has %s rows, the API sent %s", got, wantRows)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != wantSum {
+		return fmt.Errorf("query API: export's SHA-256 is %s, the API sent %s", got, wantSum)
+	}
+	return nil
+}
+
+// Checkpoint is one partition's latest signed checkpoint (GET /v1/checkpoints/latest).
+type Checkpoint struct {
+	Partition int32  `json:"partition"`
+	Origin    string `json:"origin"`
+	TreeSize  uint64 `json:"tree_size"`
+	Note      string `json:"checkpoint"`
+}
+
+// LatestCheckpoints returns the latest checkpoint of each partition holding the
+// token's tenants, unverified: checking them is the caller's step.
+func (c *Client) LatestCheckpoints(ctx context.Context) ([]Checkpoint, error) {
+	var out struct {
+		Checkpoints []Checkpoint `json:"checkpoints"`
+	}
+	err := c.get(ctx, "/v1/checkpoints/latest", &out)
+	return out.Checkpoints, err
+}
+
 func (c *Client) get(ctx context.Context, path string, into any) error {
 	return c.do(ctx, http.MethodGet, path, nil, func(b []byte) error { return json.Unmarshal(b, into) })
 }
 
-// do sends one request and hands a 2xx body to decode; any other answer is an
-// *APIError with the API's code and field errors.
-func (c *Client) do(ctx context.Context, method, path string, reqBody []byte, decode func([]byte) error) error {
+// send sends one request and returns a 2xx response with its body unread; any
+// other answer is an *APIError with the API's code and field errors.
+func (c *Client) send(ctx context.Context, method, path string, reqBody []byte, stream bool) (*http.Response, error) {
 	var rd io.Reader
 	if reqBody != nil {
 		rd = bytes.NewReader(reqBody)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	if reqBody != nil {
@@ -136,31 +202,46 @@ func (c *Client) do(ctx context.Context, method, path string, reqBody []byte, de
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Minute}
+		if stream { // an export runs as long as it runs; ctx bounds it
+			hc = &http.Client{}
+		}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("query API: %w", err)
+		return nil, fmt.Errorf("query API: %w", err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e struct {
+		Error   string             `json:"error"`
+		Message string             `json:"message"`
+		Errors  []event.FieldError `json:"errors"`
+	}
+	_ = json.Unmarshal(body, &e)
+	msg := e.Message
+	for _, fe := range e.Errors {
+		msg += fmt.Sprintf(" [%s: %s]", fe.Field, fe.Message)
+	}
+	if msg == "" {
+		msg = strings.TrimSpace(string(body))
+	}
+	return nil, &APIError{Status: resp.StatusCode, Code: e.Error, Message: msg}
+}
+
+// do sends one request and hands a 2xx body to decode; any other answer is an
+// *APIError with the API's code and field errors.
+func (c *Client) do(ctx context.Context, method, path string, reqBody []byte, decode func([]byte) error) error {
+	resp, err := c.send(ctx, method, path, reqBody, false)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("query API: reading the answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error   string             `json:"error"`
-			Message string             `json:"message"`
-			Errors  []event.FieldError `json:"errors"`
-		}
-		_ = json.Unmarshal(body, &e)
-		msg := e.Message
-		for _, fe := range e.Errors {
-			msg += fmt.Sprintf(" [%s: %s]", fe.Field, fe.Message)
-		}
-		if msg == "" {
-			msg = strings.TrimSpace(string(body))
-		}
-		return &APIError{Status: resp.StatusCode, Code: e.Error, Message: msg}
 	}
 	if err := decode(body); err != nil {
 		return fmt.Errorf("query API: unexpected answer: %w", err)
