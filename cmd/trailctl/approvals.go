@@ -18,6 +18,7 @@ import (
 func newApprovalsCmd() *cobra.Command {
 	var (
 		sf      storeFlags
+		api     apiFlags
 		tenants []string
 		limit   int
 		output  string
@@ -50,6 +51,17 @@ matching event), e.g. 'actor:sarah@acme.example session:7f3a... after:-7d'.`,
 				return usageError(fmt.Errorf("--limit must be between 1 and %d", clickhouse.MaxSearchLimit))
 			}
 			ctx := cmd.Context()
+			if api.url != "" {
+				cl, err := api.client()
+				if err != nil {
+					return err
+				}
+				calls, err := cl.Approvals(ctx, strings.Join(args, " "), tenants, limit)
+				if err != nil {
+					return apiFailure(err)
+				}
+				return writeApprovals(cmd, output, calls)
+			}
 			store, err := sf.open(ctx)
 			if err != nil {
 				return err
@@ -63,8 +75,9 @@ matching event), e.g. 'actor:sarah@acme.example session:7f3a... after:-7d'.`,
 		},
 	}
 	sf.register(cmd)
+	api.register(cmd)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&tenants, "tenant", nil, "only these tenants (default all)")
+	fl.StringSliceVar(&tenants, "tenant", nil, "only these tenants (default all; with --api, the token's)")
 	fl.IntVar(&limit, "limit", 100, "at most this many tool calls")
 	fl.StringVarP(&output, "output", "o", "table", "table, json (one object per line) or csv")
 	return cmd

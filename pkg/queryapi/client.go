@@ -162,6 +162,20 @@ func (c *Client) Export(ctx context.Context, q string, tenants []string, fn func
 	return nil
 }
 
+// Approvals fetches GET /v1/approvals: the approvals report over the token's
+// tenants (narrowed to tenants, when given), for the calls q selects.
+func (c *Client) Approvals(ctx context.Context, q string, tenants []string, limit int) ([]clickhouse.Approval, error) {
+	v := url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "format": {"json"}}
+	for _, t := range tenants {
+		v.Add("tenant", t)
+	}
+	var out struct {
+		Approvals []clickhouse.Approval `json:"approvals"`
+	}
+	err := c.get(ctx, "/v1/approvals?"+v.Encode(), &out)
+	return out.Approvals, err
+}
+
 // Checkpoint is one partition's latest signed checkpoint (GET /v1/checkpoints/latest).
 type Checkpoint struct {
 	Partition int32  `json:"partition"`
