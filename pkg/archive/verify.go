@@ -142,6 +142,17 @@ type partitionWalk struct {
 	p        int32
 	rep      PartitionReport
 	problems []Problem
+
+	// The digest walk: v extends the chain segment by segment (nil once it
+	// cannot: the rest is still checked object by object); listed is every
+	// digest key; prev is the digest before the current one.
+	v        *chain.Verifier
+	listed   map[string]bool
+	digests  map[string]string   // key -> sha256
+	days     map[string][]string // day -> digest keys
+	dayOrder []string
+	prev     *Digest
+	prevRef  *Ref
 }
 
 func (w *partitionWalk) problem(key, format string, args ...any) {
@@ -149,106 +160,121 @@ func (w *partitionWalk) problem(key, format string, args ...any) {
 }
 
 func verifyPartition(ctx context.Context, b Bucket, l Layout, opts VerifyOptions, p int32) (PartitionReport, []Problem, error) {
-	w := &partitionWalk{ctx: ctx, b: b, l: l, p: p, rep: PartitionReport{Partition: p}}
+	w := &partitionWalk{ctx: ctx, b: b, l: l, p: p, rep: PartitionReport{Partition: p},
+		listed: map[string]bool{}, digests: map[string]string{}, days: map[string][]string{}}
 	cps, err := w.checkpoints()
 	if err != nil {
 		return w.rep, nil, err
 	}
 	origin := chain.Origin(opts.Deployment, opts.Topic, p)
-	v, err := chain.NewVerifier(origin, p, opts.Verifiers, cps)
-	if err != nil {
+	if w.v, err = chain.NewVerifier(origin, p, opts.Verifiers, cps); err != nil {
 		w.problem(l.CheckpointDir(p), "checkpoints: %v", err)
-		v = nil
+		w.v = nil
 	}
 	keys, err := b.List(ctx, l.DigestDir(p))
 	if err != nil {
 		return w.rep, nil, err
 	}
-	digests := map[string]string{} // key -> sha256
-	days := map[string][]string{}  // day -> digest keys
-	var dayOrder []string
-	var prev *Digest
-	var prevRef *Ref
-	listed := map[string]bool{}
 	for _, k := range keys {
-		listed[k] = true
+		w.listed[k] = true
 	}
 	for _, key := range keys {
-		data, err := b.Get(ctx, key)
-		if err != nil {
+		if err := w.digest(key); err != nil {
 			return w.rep, nil, err
 		}
-		sum := Sum(data)
-		digests[key] = sum
-		var d Digest
-		if err := jsonv2.Unmarshal(data, &d, jsonv2.RejectUnknownMembers(true)); err != nil {
-			w.problem(key, "not a segment digest: %v", err)
-			v = nil
-			continue
-		}
-		if want := l.Digest(p, d.Date, d.FirstSeq, d.LastSeq); want != key || d.Partition != p || d.LastSeq < d.FirstSeq {
-			w.problem(key, "digest content (partition %d, %s, seqs %d..%d) does not match its key", d.Partition, d.Date, d.FirstSeq, d.LastSeq)
-		}
-		if _, ok := days[d.Date]; !ok {
-			dayOrder = append(dayOrder, d.Date)
-		}
-		days[d.Date] = append(days[d.Date], key)
-		w.rep.Segments++
-		switch {
-		case prev == nil && d.Previous != nil:
-			if !listed[d.Previous.Key] {
-				w.problem(d.Previous.Key, "missing: the first digest present, %s (seqs %d..%d), names it as its predecessor; records before seq %d are not in the archive", key, d.FirstSeq, d.LastSeq, d.FirstSeq)
-			} else {
-				w.problem(key, "names previous digest %s, which does not precede it", d.Previous.Key)
-			}
-			v = nil
-		case prev == nil && d.FirstSeq != 0:
-			w.problem(key, "the archive starts at seq %d, not 0", d.FirstSeq)
-			v = nil
-		case prev != nil && (d.Previous == nil || d.Previous.Key != prevRef.Key):
-			named := "none"
-			if d.Previous != nil {
-				named = d.Previous.Key
-			}
-			if d.Previous != nil && !listed[d.Previous.Key] {
-				w.problem(d.Previous.Key, "missing: named as predecessor by %s; records %d..%d are not in the archive", key, prev.LastSeq+1, d.FirstSeq-1)
-			} else {
-				w.problem(key, "names previous digest %s, but the preceding digest is %s", named, prevRef.Key)
-			}
-			v = nil
-		case prev != nil && d.Previous.SHA256 != prevRef.SHA256:
-			w.problem(prevRef.Key, "altered: its SHA-256 is %s but %s recorded %s", prevRef.SHA256, key, d.Previous.SHA256)
-		case prev != nil && d.FirstSeq != prev.LastSeq+1:
-			w.problem(key, "starts at seq %d but the previous segment ended at %d", d.FirstSeq, prev.LastSeq)
-			v = nil
-		}
-		recs := w.segment(key, &d)
-		if recs == nil {
-			v = nil
-		}
-		if v != nil {
-			for _, r := range recs {
-				if err := v.Add(r); err != nil {
-					w.problem(key, "chain: %v", err)
-					v = nil
-					break
-				}
-			}
-		}
-		prev, prevRef = &d, &Ref{Key: key, SHA256: sum}
 	}
-	if v != nil {
-		sum, err := v.Finish()
+	if w.v != nil {
+		sum, err := w.v.Finish()
 		if err != nil {
 			w.problem("", "chain: %v (if the exporter is behind the chainer, the checkpoint archive can lead the records briefly)", err)
 		} else {
 			w.rep.AnchoredSize, w.rep.Unanchored, w.rep.Root = sum.AnchoredSize, sum.Unanchored(), sum.Root.String()
 		}
 	}
-	if err := w.manifests(digests, days, dayOrder); err != nil {
+	if err := w.manifests(w.digests, w.days, w.dayOrder); err != nil {
 		return w.rep, nil, err
 	}
 	return w.rep, w.problems, nil
+}
+
+// digest checks one segment digest: its content against its key, its link to the
+// digest before it, and its segment, whose records extend the chain.
+func (w *partitionWalk) digest(key string) error {
+	data, err := w.b.Get(w.ctx, key)
+	if err != nil {
+		return err
+	}
+	sum := Sum(data)
+	w.digests[key] = sum
+	var d Digest
+	if err := jsonv2.Unmarshal(data, &d, jsonv2.RejectUnknownMembers(true)); err != nil {
+		w.problem(key, "not a segment digest: %v", err)
+		w.v = nil
+		return nil
+	}
+	if want := w.l.Digest(w.p, d.Date, d.FirstSeq, d.LastSeq); want != key || d.Partition != w.p || d.LastSeq < d.FirstSeq {
+		w.problem(key, "digest content (partition %d, %s, seqs %d..%d) does not match its key", d.Partition, d.Date, d.FirstSeq, d.LastSeq)
+	}
+	if _, ok := w.days[d.Date]; !ok {
+		w.dayOrder = append(w.dayOrder, d.Date)
+	}
+	w.days[d.Date] = append(w.days[d.Date], key)
+	w.rep.Segments++
+	if !w.linked(key, &d) {
+		w.v = nil
+	}
+	recs := w.segment(key, &d)
+	if recs == nil {
+		w.v = nil
+	}
+	if w.v != nil {
+		for _, r := range recs {
+			if err := w.v.Add(r); err != nil {
+				w.problem(key, "chain: %v", err)
+				w.v = nil
+				break
+			}
+		}
+	}
+	w.prev, w.prevRef = &d, &Ref{Key: key, SHA256: sum}
+	return nil
+}
+
+// linked checks that d follows the previous digest (or starts the archive at seq
+// 0) and reports what breaks the link; false when records are missing or out of
+// order, so the chain cannot be followed past d. An altered predecessor is
+// reported but keeps the chain: its records are checked on their own.
+func (w *partitionWalk) linked(key string, d *Digest) bool {
+	prev, prevRef := w.prev, w.prevRef
+	switch {
+	case prev == nil && d.Previous != nil:
+		if !w.listed[d.Previous.Key] {
+			w.problem(d.Previous.Key, "missing: the first digest present, %s (seqs %d..%d), names it as its predecessor; records before seq %d are not in the archive", key, d.FirstSeq, d.LastSeq, d.FirstSeq)
+		} else {
+			w.problem(key, "names previous digest %s, which does not precede it", d.Previous.Key)
+		}
+		return false
+	case prev == nil && d.FirstSeq != 0:
+		w.problem(key, "the archive starts at seq %d, not 0", d.FirstSeq)
+		return false
+	case prev != nil && (d.Previous == nil || d.Previous.Key != prevRef.Key):
+		named := "none"
+		if d.Previous != nil {
+			named = d.Previous.Key
+		}
+		if d.Previous != nil && !w.listed[d.Previous.Key] {
+			w.problem(d.Previous.Key, "missing: named as predecessor by %s; records %d..%d are not in the archive", key, prev.LastSeq+1, d.FirstSeq-1)
+		} else {
+			w.problem(key, "names previous digest %s, but the preceding digest is %s", named, prevRef.Key)
+		}
+		return false
+	case prev != nil && d.Previous.SHA256 != prevRef.SHA256:
+		w.problem(prevRef.Key, "altered: its SHA-256 is %s but %s recorded %s", prevRef.SHA256, key, d.Previous.SHA256)
+	case prev != nil && d.FirstSeq != prev.LastSeq+1:
+		w.problem(key, "starts at seq %d but the previous segment ended at %d", d.FirstSeq, prev.LastSeq)
+		return false
+	}
+	return true
 }
 
 func (w *partitionWalk) checkpoints() ([]chain.SignedCheckpoint, error) {
