@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,47 +65,14 @@ version had been recorded by then.`,
 				return err
 			}
 			defer store.Close()
-			var entries []versions.Entry
-			req := clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit}
-			for {
-				hits, next, err := store.Search(ctx, req)
-				if err != nil {
-					return err
-				}
-				for _, h := range hits {
-					var ev event.Event
-					if err := json.Unmarshal(h.Event, &ev); err != nil {
-						return fmt.Errorf("stored event %d/%d: %w", h.Partition, h.Seq, err)
-					}
-					entries = append(entries, versions.Entry{Event: ev, Partition: h.Partition, Seq: h.Seq})
-				}
-				if next == nil {
-					break
-				}
-				if len(entries) >= maxTimelineEvents {
-					return failed("%s has more than %d events; narrow it with --tenant", resource, maxTimelineEvents)
-				}
-				req.After = next
+			entries, err := resourceEntries(ctx, store, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit}, resource)
+			if err != nil {
+				return err
 			}
 			history := versions.History(entries)
 			inForce, known := versions.InForce(history, at)
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				doc := map[string]any{"resource": resource, "changes": history}
-				if !at.IsZero() {
-					doc["at"] = event.FormatTime(at)
-					if known {
-						doc["in_force"] = inForce
-					}
-				}
-				b, _ := json.Marshal(doc)
-				fmt.Fprintln(w, string(b))
-			} else {
-				printTimeline(w, resource, history)
-				if !at.IsZero() && known {
-					fmt.Fprintf(w, "\nin force at %s: version %s, since %s (%s by %s%s)\n", at.UTC().Format(time.RFC3339), inForce.ToVersion,
-						inForce.At.Format(time.RFC3339), inForce.Action, inForce.Actor, approvedBy(inForce))
-				}
+			if err := printHistory(cmd.OutOrStdout(), output, resource, history, at, inForce, known); err != nil {
+				return err
 			}
 			if !at.IsZero() && !known {
 				return failed("no version of %s had taken effect by %s", resource, at.UTC().Format(time.RFC3339))
@@ -120,6 +88,57 @@ version had been recorded by then.`,
 	fl.StringVarP(&output, "output", "o", "table", "table or json")
 	cmd.MarkFlagRequired("resource")
 	return cmd
+}
+
+// resourceEntries reads every event of the resource req selects, page by page, up
+// to maxTimelineEvents.
+func resourceEntries(ctx context.Context, store *clickhouse.Store, req clickhouse.SearchRequest, resource string) ([]versions.Entry, error) {
+	var entries []versions.Entry
+	for {
+		hits, next, err := store.Search(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hits {
+			var ev event.Event
+			if err := json.Unmarshal(h.Event, &ev); err != nil {
+				return nil, fmt.Errorf("stored event %d/%d: %w", h.Partition, h.Seq, err)
+			}
+			entries = append(entries, versions.Entry{Event: ev, Partition: h.Partition, Seq: h.Seq})
+		}
+		if next == nil {
+			return entries, nil
+		}
+		if len(entries) >= maxTimelineEvents {
+			return nil, failed("%s has more than %d events; narrow it with --tenant", resource, maxTimelineEvents)
+		}
+		req.After = next
+	}
+}
+
+// printHistory prints the changes and, with at, the version in force then.
+func printHistory(w io.Writer, output, resource string, history []versions.Change, at time.Time, inForce versions.Change, known bool) error {
+	if output == "json" {
+		doc := map[string]any{"resource": resource, "changes": history}
+		if !at.IsZero() {
+			doc["at"] = event.FormatTime(at)
+			if known {
+				doc["in_force"] = inForce
+			}
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	printTimeline(w, resource, history)
+	if !at.IsZero() && known {
+		fmt.Fprintf(w, "\nin force at %s: version %s, since %s (%s by %s%s)\n", at.UTC().Format(time.RFC3339), inForce.ToVersion,
+			inForce.At.Format(time.RFC3339), inForce.Action, inForce.Actor, approvedBy(inForce))
+	}
+	return nil
 }
 
 func approvedBy(c versions.Change) string {
