@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,15 +41,9 @@ not_executed.
 An optional QUERY in the search filter language selects the calls (every call with a
 matching event), e.g. 'actor:sarah@acme.example session:7f3a... after:-7d'.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := query.Compile(strings.Join(args, " "), time.Now())
+			f, err := reportArgs(args, output, limit, "table", "json", "csv")
 			if err != nil {
-				return usageError(err)
-			}
-			if output != "table" && output != "json" && output != "csv" {
-				return usageError(fmt.Errorf("-o must be table, json or csv"))
-			}
-			if limit < 1 || limit > clickhouse.MaxSearchLimit {
-				return usageError(fmt.Errorf("--limit must be between 1 and %d", clickhouse.MaxSearchLimit))
+				return err
 			}
 			ctx := cmd.Context()
 			if api.url != "" {
@@ -81,6 +76,22 @@ matching event), e.g. 'actor:sarah@acme.example session:7f3a... after:-7d'.`,
 	fl.IntVar(&limit, "limit", 100, "at most this many tool calls")
 	fl.StringVarP(&output, "output", "o", "table", "table, json (one object per line) or csv")
 	return cmd
+}
+
+// reportArgs checks what a report command (approvals, drift) was given: the
+// optional QUERY, -o among outputs, and --limit.
+func reportArgs(args []string, output string, limit int, outputs ...string) (query.Filter, error) {
+	f, err := query.Compile(strings.Join(args, " "), time.Now())
+	if err != nil {
+		return f, usageError(err)
+	}
+	if !slices.Contains(outputs, output) {
+		return f, usageError(fmt.Errorf("-o must be %s or %s", strings.Join(outputs[:len(outputs)-1], ", "), outputs[len(outputs)-1]))
+	}
+	if limit < 1 || limit > clickhouse.MaxSearchLimit {
+		return f, usageError(fmt.Errorf("--limit must be between 1 and %d", clickhouse.MaxSearchLimit))
+	}
+	return f, nil
 }
 
 func writeApprovals(cmd *cobra.Command, output string, calls []clickhouse.Approval) error {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
-	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -37,15 +36,9 @@ approval record at all.
 
 Exit codes: 0 no drift, 1 drift found, 2 usage.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := query.Compile(strings.Join(args, " "), time.Now())
+			f, err := reportArgs(args, output, limit, "table", "json")
 			if err != nil {
-				return usageError(err)
-			}
-			if output != "table" && output != "json" {
-				return usageError(fmt.Errorf("-o must be table or json"))
-			}
-			if limit < 1 || limit > clickhouse.MaxSearchLimit {
-				return usageError(fmt.Errorf("--limit must be between 1 and %d", clickhouse.MaxSearchLimit))
+				return err
 			}
 			ctx := cmd.Context()
 			store, err := sf.open(ctx)
