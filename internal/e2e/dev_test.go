@@ -191,8 +191,14 @@ func sqlAPI(t testing.TB, url, token, stmt string) [][]any {
 
 // ctl runs trailctl with the admin token and returns output and exit code.
 func (d *devInstance) ctl(args ...string) (string, int) {
-	cmd := exec.Command(d.trailctl, args...)
-	cmd.Env = append(append([]string(nil), d.env...), "TRAILKEEP_QUERY_TOKEN="+d.tokens["ADMIN_TOKEN"])
+	return runCtl(d.trailctl, d.env, d.tokens["ADMIN_TOKEN"], args...)
+}
+
+// runCtl runs the trailctl binary with env and the query token; a binary that
+// could not run is exit code -1.
+func runCtl(bin string, env []string, token string, args ...string) (string, int) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append([]string(nil), env...), "TRAILKEEP_QUERY_TOKEN="+token)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return string(out), ee.ExitCode()

@@ -43,16 +43,7 @@ type deployment struct {
 
 // ctl runs trailctl with the admin query token.
 func (d *deployment) ctl(args ...string) (string, int) {
-	cmd := exec.Command(d.trailctl, args...)
-	cmd.Env = append(append([]string(nil), d.env...), "TRAILKEEP_QUERY_TOKEN="+d.tokens["ADMIN_TOKEN"])
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	}
-	if err != nil {
-		return err.Error(), -1
-	}
-	return string(out), 0
+	return runCtl(d.trailctl, d.env, d.tokens["ADMIN_TOKEN"], args...)
 }
 
 // embedded is `trailkeep dev`.
