@@ -13,6 +13,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 	"github.com/trailkeep/trailkeep/pkg/versions"
 )
@@ -23,6 +24,7 @@ const maxTimelineEvents = 100_000
 func newTimelineCmd() *cobra.Command {
 	var (
 		sf       storeFlags
+		api      apiFlags
 		resource string
 		atFlag   string
 		tenants  []string
@@ -55,17 +57,28 @@ version had been recorded by then.`,
 			if output != "table" && output != "json" {
 				return usageError(fmt.Errorf("-o must be table or json"))
 			}
-			f, err := query.Compile(`resource:"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(resource)+`"`, time.Now())
+			q := `resource:"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(resource) + `"`
+			f, err := query.Compile(q, time.Now())
 			if err != nil {
 				return usageError(err)
 			}
 			ctx := cmd.Context()
-			store, err := sf.open(ctx)
-			if err != nil {
-				return err
+			var page searchPager
+			if api.url != "" {
+				cl, err := api.client()
+				if err != nil {
+					return err
+				}
+				page = apiPager(ctx, cl, q, tenants)
+			} else {
+				store, err := sf.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				page = storePager(ctx, store, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit})
 			}
-			defer store.Close()
-			entries, err := resourceEntries(ctx, store, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit}, resource)
+			entries, err := resourceEntries(page, resource)
 			if err != nil {
 				return err
 			}
@@ -81,6 +94,7 @@ version had been recorded by then.`,
 		},
 	}
 	sf.register(cmd)
+	api.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&resource, "resource", "", "the resource, TYPE:ID or TYPE:NAME (required)")
 	fl.StringVar(&atFlag, "at", "", "also print the version in force at this time (RFC 3339, date, -30d)")
@@ -90,12 +104,40 @@ version had been recorded by then.`,
 	return cmd
 }
 
-// resourceEntries reads every event of the resource req selects, page by page, up
-// to maxTimelineEvents.
-func resourceEntries(ctx context.Context, store *clickhouse.Store, req clickhouse.SearchRequest, resource string) ([]versions.Entry, error) {
+// searchPager returns the next page of a search; more is false after the last.
+type searchPager func() (hits []clickhouse.Hit, more bool, err error)
+
+// storePager pages through req in the store.
+func storePager(ctx context.Context, store *clickhouse.Store, req clickhouse.SearchRequest) searchPager {
+	return func() ([]clickhouse.Hit, bool, error) {
+		hits, next, err := store.Search(ctx, req)
+		if err != nil || next == nil {
+			return hits, false, err
+		}
+		req.After = next
+		return hits, true, nil
+	}
+}
+
+// apiPager pages through q with the query API (GET /v1/events, its largest page).
+func apiPager(ctx context.Context, cl *queryapi.Client, q string, tenants []string) searchPager {
+	cursor := ""
+	return func() ([]clickhouse.Hit, bool, error) {
+		hits, next, err := cl.Search(ctx, q, tenants, clickhouse.MaxSearchLimit, cursor)
+		if err != nil {
+			return nil, false, apiFailure(err)
+		}
+		cursor = next
+		return hits, next != "", nil
+	}
+}
+
+// resourceEntries reads every event of the resource, page by page, up to
+// maxTimelineEvents.
+func resourceEntries(page searchPager, resource string) ([]versions.Entry, error) {
 	var entries []versions.Entry
 	for {
-		hits, next, err := store.Search(ctx, req)
+		hits, more, err := page()
 		if err != nil {
 			return nil, err
 		}
@@ -106,13 +148,12 @@ func resourceEntries(ctx context.Context, store *clickhouse.Store, req clickhous
 			}
 			entries = append(entries, versions.Entry{Event: ev, Partition: h.Partition, Seq: h.Seq})
 		}
-		if next == nil {
+		if !more {
 			return entries, nil
 		}
 		if len(entries) >= maxTimelineEvents {
 			return nil, failed("%s has more than %d events; narrow it with --tenant", resource, maxTimelineEvents)
 		}
-		req.After = next
 	}
 }
 

@@ -103,4 +103,18 @@ func TestTimeline(t *testing.T) {
 	if _, _, code := timeline(); code != 2 {
 		t.Fatalf("no --resource: exit %d", code)
 	}
+
+	// Through the query API the timeline is the same, byte for byte.
+	api := apiOver(t, store)
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", apiToken)
+	for _, args := range [][]string{
+		{"--resource", "skill:api-conventions", "--at", "2026-01-19"},
+		{"--resource", "skill:skl_9", "--at", "2026-03-01", "-o", "json"},
+	} {
+		direct, _, _ := timeline(args...)
+		via, errOut, code := run(t, append([]string{"timeline", "--api", api}, args...)...)
+		if code != 0 || via != direct {
+			t.Fatalf("timeline %v through the API (exit %d, %s) differs from the store:\n%s\nvs\n%s", args, code, errOut, via, direct)
+		}
+	}
 }
