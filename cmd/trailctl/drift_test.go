@@ -53,4 +53,18 @@ func TestDrift(t *testing.T) {
 	if _, _, code := drift("after:whenever"); code != 2 {
 		t.Fatalf("bad query: exit %d", code)
 	}
+
+	// Through the query API: the same report and exit codes.
+	api := apiOver(t, store)
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", apiToken)
+	for _, args := range [][]string{{"--tenant", "acme"}, {"-o", "json", "--tenant", "acme", "--unapproved"}, {"--tenant", "globex"}} {
+		direct, _, dcode := drift(args...)
+		via, errOut, code := run(t, append([]string{"drift", "--api", api}, args...)...)
+		if code != dcode || via != direct {
+			t.Fatalf("drift %v through the API (exit %d, want %d; %s) differs from the store:\n%s\nvs\n%s", args, code, dcode, errOut, via, direct)
+		}
+	}
+	if _, errOut, code := run(t, "drift", "--api", api, "after:whenever"); code != 2 {
+		t.Fatalf("bad query through the API: exit %d %s", code, errOut)
+	}
 }

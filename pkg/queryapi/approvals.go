@@ -61,3 +61,45 @@ func (s *Server) approvals(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"approvals": calls})
 }
+
+// drift answers GET /v1/drift?q=&limit=&unapproved=true: the tool calls over the
+// caller's tenants whose executed parameters are not among the approved ones
+// (clickhouse.FindDrift), audited like every read.
+func (s *Server) drift(w http.ResponseWriter, r *http.Request, c *call) {
+	qv := r.URL.Query()
+	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "unapproved": qv.Get("unapproved"), "report": "drift"}
+	if !c.authorize(w, ActionSearched, RoleReader, meta) {
+		return
+	}
+	_, f, err := compile(r, s.o.Now())
+	if err != nil {
+		c.invalid(w, ActionSearched, meta, queryError("q", err))
+		return
+	}
+	limit, fe := pageLimit(qv.Get("limit"))
+	if fe != nil {
+		c.invalid(w, ActionSearched, meta, *fe)
+		return
+	}
+	unapproved := false
+	switch qv.Get("unapproved") {
+	case "", "false":
+	case "true":
+		unapproved = true
+	default:
+		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "unapproved", Rule: "enum", Limit: "true, false", Message: "unapproved must be true or false"})
+		return
+	}
+	if !c.audit(ActionSearched, event.StatusSuccess, "", meta) {
+		return
+	}
+	found, err := s.o.Store.FindDrift(r.Context(), clickhouse.DriftRequest{Filter: f, Tenants: c.tenants, Unapproved: unapproved, Limit: limit})
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	if found == nil {
+		found = []clickhouse.Drift{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"drift": found})
+}

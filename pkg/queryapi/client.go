@@ -176,6 +176,20 @@ func (c *Client) Approvals(ctx context.Context, q string, tenants []string, limi
 	return out.Approvals, err
 }
 
+// Drift fetches GET /v1/drift: the tool calls over the token's tenants (narrowed
+// to tenants, when given) whose executed parameters were not approved.
+func (c *Client) Drift(ctx context.Context, q string, tenants []string, unapproved bool, limit int) ([]clickhouse.Drift, error) {
+	v := url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "unapproved": {strconv.FormatBool(unapproved)}}
+	for _, t := range tenants {
+		v.Add("tenant", t)
+	}
+	var out struct {
+		Drift []clickhouse.Drift `json:"drift"`
+	}
+	err := c.get(ctx, "/v1/drift?"+v.Encode(), &out)
+	return out.Drift, err
+}
+
 // Checkpoint is one partition's latest signed checkpoint (GET /v1/checkpoints/latest).
 type Checkpoint struct {
 	Partition int32  `json:"partition"`

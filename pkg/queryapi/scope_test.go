@@ -65,6 +65,10 @@ func (s *scopeStore) Approvals(_ context.Context, req clickhouse.ApprovalsReques
 	s.record("Approvals", req.Tenants, "")
 	return nil, nil
 }
+func (s *scopeStore) FindDrift(_ context.Context, req clickhouse.DriftRequest) ([]clickhouse.Drift, error) {
+	s.record("FindDrift", req.Tenants, "")
+	return nil, nil
+}
 func (s *scopeStore) Ping(context.Context) error { return nil }
 func (s *scopeStore) ProofCheckpoint(context.Context, int32, uint64, bool) (chain.SignedCheckpoint, bool, error) {
 	return chain.SignedCheckpoint{}, false, nil
@@ -121,6 +125,8 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 		{"GET", "/v1/export", ""},
 		{"GET", "/v1/export?tenant=globex", ""},
 		{"GET", "/v1/approvals", ""},
+		{"GET", "/v1/drift", ""},
+		{"GET", "/v1/drift?unapproved=true&tenant=globex", ""},
 	}
 	for name, tk := range tokens {
 		for _, rq := range requests {

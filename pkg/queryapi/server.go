@@ -140,6 +140,7 @@ func New(o Options) (*Server, error) {
 	s.route("POST /v1/sql", "sql", s.runSQL)
 	s.route("GET /v1/export", "export", s.export)
 	s.route("GET /v1/approvals", "approvals", s.approvals)
+	s.route("GET /v1/drift", "drift", s.drift)
 	s.route("/v1/", "unknown", s.notFound)
 	return s, nil
 }

@@ -25,6 +25,7 @@ type Store interface {
 	ReadOnly(ctx context.Context, stmt string, lim clickhouse.SQLLimits, columns func([]clickhouse.Column) error, row func([]any) error) (truncated bool, err error)
 	Export(ctx context.Context, req clickhouse.ExportRequest, fn func(chain.Record) error) error
 	Approvals(ctx context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error)
+	FindDrift(ctx context.Context, req clickhouse.DriftRequest) ([]clickhouse.Drift, error)
 	Ping(ctx context.Context) error
 }
 
