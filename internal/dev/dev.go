@@ -19,17 +19,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/internal/app/chainer"
@@ -37,6 +34,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/app/ingest"
 	"github.com/trailkeep/trailkeep/internal/app/query"
 	"github.com/trailkeep/trailkeep/internal/chdb"
+	"github.com/trailkeep/trailkeep/internal/devlog"
 	"github.com/trailkeep/trailkeep/internal/trialsecrets"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -120,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
-	unlock, err := lockDataDir(o.DataDir)
+	unlock, err := devlog.Lock(o.DataDir)
 	if err != nil {
 		return err
 	}
@@ -130,7 +128,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := trialsecrets.Init(info.SecretsDir, o.Tenant, "dev@"+o.Tenant+".example"); err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
-	broker, err := openBroker(ctx, o.DataDir, o.Logger)
+	broker, err := devlog.Open(ctx, o.DataDir, o.Logger)
 	if err != nil {
 		return err
 	}
@@ -157,44 +155,6 @@ func Run(ctx context.Context, o Options) error {
 	return runAll(ctx, o, info, comps)
 }
 
-// openBroker starts the embedded broker on the data directory's log (on a free
-// loopback port) and repairs what a killed run left in it.
-func openBroker(ctx context.Context, dataDir string, logger *slog.Logger) (*kfake.Cluster, error) {
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(dataDir, "kafka")), kfake.SyncWrites(),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }))
-	if err != nil {
-		return nil, fmt.Errorf("embedded broker: %w", err)
-	}
-	if err := recoverBroker(ctx, broker, logger); err != nil {
-		broker.Close()
-		return nil, fmt.Errorf("embedded broker: %w", err)
-	}
-	return broker, nil
-}
-
-// OpenLog serves the log of a stopped trailkeep dev's data directory on an
-// embedded broker, for tools that read it (trailctl migrate). It holds the
-// directory's lock, so trailkeep dev cannot start on it meanwhile; closeLog stops
-// the broker and releases the lock.
-func OpenLog(ctx context.Context, dataDir string, logger *slog.Logger) (broker *kfake.Cluster, closeLog func(), err error) {
-	if _, err := os.Stat(filepath.Join(dataDir, "kafka")); err != nil {
-		return nil, nil, fmt.Errorf("%s is not a trailkeep dev data directory (no kafka log): %w", dataDir, err)
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	unlock, err := lockDataDir(dataDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	broker, err = openBroker(ctx, dataDir, logger)
-	if err != nil {
-		unlock()
-		return nil, nil, err
-	}
-	return broker, func() { broker.Close(); unlock() }, nil
-}
-
 // engineSettings size the engine's caches for one machine shared with everything
 // else: ClickHouse's defaults (5 GiB mark and index caches) are a server's.
 var engineSettings = []string{
@@ -212,26 +172,6 @@ func openEngine(o Options) (*chdb.Engine, error) {
 		return nil, fmt.Errorf("the in-process ClickHouse engine: %w", err)
 	}
 	return e, nil
-}
-
-// lockDataDir creates the data directory (0700) and holds an exclusive lock on it:
-// two instances on one directory would interleave two brokers' logs.
-func lockDataDir(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s is in use by another trailkeep dev (lock %s): %w", dir, f.Name(), err)
-	}
-	return func() { f.Close() }, nil
 }
 
 // component is one of the pipeline's services with its configuration.

@@ -231,7 +231,7 @@ func eventually(t *testing.T, timeout time.Duration, check func() string) {
 // archive (chain, segments and checkpoints from seq 0) verifies.
 //
 // A kill inside one of the chainer's transactions is the case that matters: the
-// embedded broker's crash recovery aborts it without a marker, which internal/dev
+// embedded broker's crash recovery aborts it without a marker, which internal/devlog
 // repairs at start (recover.go); before that, this test stalled the restore or lost
 // the restarted chainer's records in about one run in four.
 func TestDevModeSurvivesKill9(t *testing.T) {

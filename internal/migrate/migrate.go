@@ -30,7 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/trailkeep/trailkeep/internal/dev"
+	"github.com/trailkeep/trailkeep/internal/devlog"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
@@ -100,7 +100,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	broker, closeLog, err := dev.OpenLog(ctx, o.DataDir, o.Logger)
+	broker, closeLog, err := devlog.OpenLog(ctx, o.DataDir, o.Logger)
 	if err != nil {
 		return Result{}, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/trailkeep/trailkeep/internal/dev"
+	"github.com/trailkeep/trailkeep/internal/devlog"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
@@ -173,7 +173,7 @@ func TestRunRefuses(t *testing.T) {
 			return t.TempDir(), dst
 		}, "not a trailkeep dev data directory"},
 		{"trailkeep dev running on it", func(t *testing.T) (string, *kfake.Cluster) {
-			_, closeLog, err := dev.OpenLog(context.Background(), src, nil)
+			_, closeLog, err := devlog.OpenLog(context.Background(), src, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
