@@ -2,14 +2,20 @@ package devlog
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
 )
 
 const sealTopic = "audit.chained"
@@ -159,5 +165,104 @@ func TestOpenTransactionOfACleanShutdownIsLeftAlone(t *testing.T) {
 	sealed, err := sealCrashedTransactions(context.Background(), c2, []string{sealTopic})
 	if err != nil || len(sealed) != 0 {
 		t.Fatalf("sealed %v, %v; want nothing", sealed, err)
+	}
+}
+
+// The chainer's offset on audit.events is moved past inputs whose chained records
+// or dead letters are committed — the state a kill between kfake's commit markers
+// and its transactional offset commit leaves — and left alone when it is right.
+func TestChainerResumesAfterWhatItChained(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		chained   int  // inputs 0..chained-1 have chained records
+		dead      bool // input `chained` has a dead letter
+		committed int64
+		want      string
+	}{
+		{"offset lost after the markers", 3, false, 1, "audit.events/0: 1 -> 3"},
+		{"a dead letter is last", 3, true, 1, "audit.events/0: 1 -> 4"},
+		{"no offset committed at all", 2, false, -1, "audit.events/0: 0 -> 2"},
+		{"offset right", 3, false, 3, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, kafka.EventsTopic, kafka.ChainedTopic, kafka.DeadLetterTopic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			plain, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(kafka.EventsTopic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer plain.Close()
+			var inputs [][]byte
+			for i := range 5 {
+				v := []byte(fmt.Sprintf(`{"id":"ev-%d"}`, i))
+				inputs = append(inputs, v)
+				if err := plain.ProduceSync(ctx, &kgo.Record{Value: v}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tx, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("chainer-0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Close()
+			if err := tx.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			ch := chain.New(0)
+			for i := range tc.chained {
+				rec, err := ch.Append(inputs[i], time.Unix(1700000000, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := rec.MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.ProduceSync(ctx, &kgo.Record{Topic: kafka.ChainedTopic, Value: b}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.dead {
+				src := fmt.Sprintf("%s/0@%d", kafka.EventsTopic, tc.chained)
+				if err := tx.ProduceSync(ctx, &kgo.Record{Topic: kafka.DeadLetterTopic, Value: inputs[tc.chained],
+					Headers: []kgo.RecordHeader{{Key: "source", Value: []byte(src)}}}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				t.Fatal(err)
+			}
+			adm := kadm.NewClient(plain)
+			if tc.committed >= 0 {
+				offs := kadm.Offsets{}
+				offs.AddOffset(kafka.EventsTopic, 0, tc.committed, -1)
+				if _, err := adm.CommitOffsets(ctx, ChainerGroup, offs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			moved, err := resumeChainer(ctx, c, ChainerGroup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(moved, ","); got != tc.want {
+				t.Fatalf("moved %q, want %q", got, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			offs, err := adm.FetchOffsets(ctx, ChainerGroup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, _ := offs.Lookup(kafka.EventsTopic, 0)
+			if want := tc.want[strings.LastIndex(tc.want, " ")+1:]; fmt.Sprint(o.At) != want {
+				t.Fatalf("the group's committed offset is %d, want %s", o.At, want)
+			}
+		})
 	}
 }
