@@ -20,6 +20,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/integration"
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
+	"github.com/trailkeep/trailkeep/internal/proctest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/ingest"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -42,6 +43,7 @@ func (p *proc) start() {
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.bin)
 	cmd.Env = append(os.Environ(), p.env...)
+	proctest.DieWithTest(cmd)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.bin, err)

@@ -65,6 +65,7 @@ func (d *devInstance) start() {
 	d.t.Helper()
 	d.cmd = exec.Command(d.bin, append([]string{"dev", "--data-dir", d.data, "--ingest-addr", d.ingest, "--query-addr", d.qy, "--log-level", "warn"}, d.args...)...)
 	d.cmd.Env = d.env
+	proctest.DieWithTest(d.cmd)
 	pr, pw := io.Pipe()
 	d.cmd.Stdout, d.cmd.Stderr = io.MultiWriter(pw, d.log), d.log
 	if err := d.cmd.Start(); err != nil {

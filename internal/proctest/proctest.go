@@ -56,6 +56,7 @@ func Start(t testing.TB, bin string, env ...string) *Proc {
 	cmd := exec.Command(bin)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	DieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +75,16 @@ func Start(t testing.TB, bin string, env ...string) *Proc {
 		}
 	})
 	return p
+}
+
+// DieWithTest makes cmd's process get SIGKILL when the test process dies: a test
+// binary killed by its timeout runs no cleanup, and would otherwise leave the
+// servers it started running (Linux: PR_SET_PDEATHSIG).
+func DieWithTest(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 }
 
 // Log is what the process wrote so far.
