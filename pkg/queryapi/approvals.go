@@ -14,17 +14,8 @@ import (
 func (s *Server) approvals(w http.ResponseWriter, r *http.Request, c *call) {
 	qv := r.URL.Query()
 	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "format": qv.Get("format"), "report": "approvals"}
-	if !c.authorize(w, ActionSearched, RoleReader, meta) {
-		return
-	}
-	_, f, err := compile(r, s.o.Now())
-	if err != nil {
-		c.invalid(w, ActionSearched, meta, queryError("q", err))
-		return
-	}
-	limit, fe := pageLimit(qv.Get("limit"))
-	if fe != nil {
-		c.invalid(w, ActionSearched, meta, *fe)
+	f, limit, ok := s.searchArgs(w, r, c, meta)
+	if !ok {
 		return
 	}
 	req := clickhouse.ApprovalsRequest{Filter: f, Tenants: c.tenants, Limit: limit}
@@ -68,17 +59,8 @@ func (s *Server) approvals(w http.ResponseWriter, r *http.Request, c *call) {
 func (s *Server) drift(w http.ResponseWriter, r *http.Request, c *call) {
 	qv := r.URL.Query()
 	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "unapproved": qv.Get("unapproved"), "report": "drift"}
-	if !c.authorize(w, ActionSearched, RoleReader, meta) {
-		return
-	}
-	_, f, err := compile(r, s.o.Now())
-	if err != nil {
-		c.invalid(w, ActionSearched, meta, queryError("q", err))
-		return
-	}
-	limit, fe := pageLimit(qv.Get("limit"))
-	if fe != nil {
-		c.invalid(w, ActionSearched, meta, *fe)
+	f, limit, ok := s.searchArgs(w, r, c, meta)
+	if !ok {
 		return
 	}
 	unapproved := false

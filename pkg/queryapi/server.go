@@ -413,21 +413,31 @@ func pageLimit(v string) (int, *event.FieldError) {
 	return n, nil
 }
 
-// GET /v1/events?q=&limit=&cursor=&tenant=
-func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request, c *call) {
-	qv := r.URL.Query()
-	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "cursor": qv.Get("cursor")}
+// searchArgs authorizes a reader's search-shaped call (events, approvals, drift)
+// and reads its filter (q) and page limit; on false it has answered and audited.
+func (s *Server) searchArgs(w http.ResponseWriter, r *http.Request, c *call, meta map[string]any) (query.Filter, int, bool) {
 	if !c.authorize(w, ActionSearched, RoleReader, meta) {
-		return
+		return query.Filter{}, 0, false
 	}
 	_, f, err := compile(r, s.o.Now())
 	if err != nil {
 		c.invalid(w, ActionSearched, meta, queryError("q", err))
-		return
+		return query.Filter{}, 0, false
 	}
-	limit, fe := pageLimit(qv.Get("limit"))
+	limit, fe := pageLimit(r.URL.Query().Get("limit"))
 	if fe != nil {
 		c.invalid(w, ActionSearched, meta, *fe)
+		return query.Filter{}, 0, false
+	}
+	return f, limit, true
+}
+
+// GET /v1/events?q=&limit=&cursor=&tenant=
+func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request, c *call) {
+	qv := r.URL.Query()
+	meta := map[string]any{"query": qv.Get("q"), "limit": qv.Get("limit"), "cursor": qv.Get("cursor")}
+	f, limit, ok := s.searchArgs(w, r, c, meta)
+	if !ok {
 		return
 	}
 	req := clickhouse.SearchRequest{Filter: f, Tenants: c.tenants, Limit: limit}
