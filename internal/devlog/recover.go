@@ -93,33 +93,15 @@ func sealCrashedTransactions(ctx context.Context, c *kfake.Cluster, topics []str
 
 // lastRecord reads the record at offset off, uncommitted data and markers included.
 func lastRecord(ctx context.Context, c *kfake.Cluster, topic string, partition int32, off int64) (*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(off)}}))
-	if err != nil {
-		return nil, err
+	var found *kgo.Record
+	err := Scan(ctx, c.ListenAddrs(), topic, partition, off, off+1, kgo.ReadUncommitted(), func(r *kgo.Record) bool {
+		found = r
+		return false
+	})
+	if err == nil && found == nil {
+		err = fmt.Errorf("offset %d not returned", off)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("offset %d not returned: %w", off, err)
-		}
-		if err := fs.Err(); err != nil {
-			return nil, err
-		}
-		var found *kgo.Record
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset == off {
-				found = r
-			}
-		})
-		if found != nil {
-			return found, nil
-		}
-	}
+	return found, err
 }
 
 // writeAbortMarker appends an abort marker for the producer of r, as a coordinator
@@ -253,7 +235,7 @@ func lastCommitted(ctx context.Context, c *kfake.Cluster, topic string, p int32)
 	for window := int64(64); ; window *= 4 {
 		start := max(pi.LogStartOffset, pi.LastStableOffset-window)
 		var last *kgo.Record
-		err := scan(ctx, c, topic, p, start, pi.LastStableOffset, func(r *kgo.Record) bool {
+		err := Scan(ctx, c.ListenAddrs(), topic, p, start, pi.LastStableOffset, kgo.ReadCommitted(), func(r *kgo.Record) bool {
 			if !r.Attrs.IsControl() {
 				last = r
 			}
@@ -269,7 +251,7 @@ func lastCommitted(ctx context.Context, c *kfake.Cluster, topic string, p int32)
 // whose value is value.
 func findValue(ctx context.Context, c *kfake.Cluster, topic string, p int32, from, end int64, value []byte) (int64, bool, error) {
 	at, found := int64(0), false
-	err := scan(ctx, c, topic, p, from, end, func(r *kgo.Record) bool {
+	err := Scan(ctx, c.ListenAddrs(), topic, p, from, end, kgo.ReadCommitted(), func(r *kgo.Record) bool {
 		if bytes.Equal(r.Value, value) {
 			at, found = r.Offset, true
 			return false
@@ -279,21 +261,21 @@ func findValue(ctx context.Context, c *kfake.Cluster, topic string, p int32, fro
 	return at, found, err
 }
 
-// scan hands fn the committed records of topic/p in [from, end), markers included,
-// until fn returns false.
-func scan(ctx context.Context, c *kfake.Cluster, topic string, p int32, from, end int64, fn func(*kgo.Record) bool) error {
+// Scan hands fn the records of topic/p in [from, end) at isolation level iso,
+// transaction markers included, in order, until fn returns false. A broker that
+// returns nothing for 30 s before end is an error, never a short read.
+func Scan(ctx context.Context, brokers []string, topic string, p int32, from, end int64, iso kgo.IsolationLevel, fn func(*kgo.Record) bool) error {
 	if from >= end {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.KeepControlRecords(), kgo.FetchIsolationLevel(iso),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	for next := from; next < end; {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if err := ctx.Err(); err != nil {

@@ -237,63 +237,36 @@ func prepareDestination(ctx context.Context, dst *kgo.Client, p plan, replicatio
 // partition of the destination and waits until every one is acknowledged. For
 // audit.checkpoints it also returns the deployment named in their origins.
 func copyPartition(ctx context.Context, srcAddrs []string, dst *kgo.Client, part Partition) (int64, string, error) {
-	if part.To <= part.From {
-		return 0, "", nil
-	}
-	src, err := kgo.NewClient(kgo.SeedBrokers(srcAddrs...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{part.Topic: {part.Partition: kgo.NewOffset().At(part.From)}}))
-	if err != nil {
-		return 0, "", err
-	}
-	defer src.Close()
 	var (
 		n          int64
 		deployment string
+		perr       error
 		failed     = make(chan error, 1)
 	)
-	for next := part.From; next < part.To; {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		fs := src.PollFetches(pctx)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return n, "", err
+	err := devlog.Scan(ctx, srcAddrs, part.Topic, part.Partition, part.From, part.To, kgo.ReadCommitted(), func(r *kgo.Record) bool {
+		if r.Attrs.IsControl() {
+			return true
 		}
-		if err := fs.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return n, "", fmt.Errorf("read the source: %w", err)
+		if part.Topic == kafka.CheckpointsTopic && deployment == "" {
+			if deployment, perr = checkpointDeployment(r.Value); perr != nil {
+				perr = fmt.Errorf("source offset %d: %w", r.Offset, perr)
+				return false
+			}
 		}
-		progressed := false
-		var perr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= part.To || perr != nil {
-				return
-			}
-			progressed, next = true, r.Offset+1
-			if r.Attrs.IsControl() {
-				return
-			}
-			if part.Topic == kafka.CheckpointsTopic && deployment == "" {
-				if deployment, perr = checkpointDeployment(r.Value); perr != nil {
-					perr = fmt.Errorf("source offset %d: %w", r.Offset, perr)
-					return
+		n++
+		out := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+		dst.Produce(ctx, out, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case failed <- err:
+				default:
 				}
 			}
-			n++
-			out := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
-			dst.Produce(ctx, out, func(_ *kgo.Record, err error) {
-				if err != nil {
-					select {
-					case failed <- err:
-					default:
-					}
-				}
-			})
 		})
-		if perr != nil {
-			return n, "", perr
-		}
-		if !progressed {
-			return n, "", fmt.Errorf("the source returned nothing for 30s at offset %d of %d", next, part.To)
-		}
+		return true
+	})
+	if err = errors.Join(err, perr); err != nil {
+		return n, "", fmt.Errorf("read the source: %w", err)
 	}
 	if err := dst.Flush(ctx); err != nil {
 		return n, "", err
