@@ -190,23 +190,7 @@ func (f *Feed) WaitDeadLetters(t testing.TB, topic string, want int) []*kgo.Reco
 // DeadLetters reads every record of a dead-letter topic, with its headers.
 func (f *Feed) DeadLetters(t testing.TB, topic string) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.Broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		// Generous: a fresh client's first fetch (metadata, offsets, fetch) on a
-		// loaded 2-core machine took over 3 s and made a present record look absent.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if fs.Empty() {
-			return out
-		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
+	return kafkatest.ReadAll(t, f.Broker, topic)
 }
 
 // Header returns the value of header k of r.
