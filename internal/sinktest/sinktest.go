@@ -43,6 +43,15 @@ type Feed struct {
 // `every` records of a partition.
 func New(t testing.TB, partitions int32, every uint64) *Feed {
 	t.Helper()
+	f := NewUncreated(t, partitions, every)
+	f.CreateTopics(t)
+	return f
+}
+
+// NewUncreated is New without creating the topics (a consumer that starts before
+// the chainer has created them); CreateTopics creates them.
+func NewUncreated(t testing.TB, partitions int32, every uint64) *Feed {
+	t.Helper()
 	b := kafkatest.Shared(t)
 	f := &Feed{Broker: b.Addr, Chained: kafkatest.Topic(kafka.ChainedTopic), Checkpoints: kafkatest.Topic(kafka.CheckpointsTopic),
 		Partitions: partitions, Log: chaintest.New(t, "exporter.test", every), Want: map[[2]uint64]bool{},
@@ -57,13 +66,18 @@ func New(t testing.TB, partitions int32, every uint64) *Feed {
 	}
 	t.Cleanup(cl.Close)
 	f.cl = cl
+	return f
+}
+
+// CreateTopics creates the chained and checkpoint topics.
+func (f *Feed) CreateTopics(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: f.Chained, Partitions: partitions, Replication: 1},
-		kafka.Topic{Name: f.Checkpoints, Partitions: partitions, Replication: 1}); err != nil {
+	if err := kafka.EnsureTopics(ctx, f.cl, kafka.Topic{Name: f.Chained, Partitions: f.Partitions, Replication: 1},
+		kafka.Topic{Name: f.Checkpoints, Partitions: f.Partitions, Replication: 1}); err != nil {
 		t.Fatal(err)
 	}
-	return f
 }
 
 // Tenant returns the tenant that lives on partition p (ingest keys by tenant).

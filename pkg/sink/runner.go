@@ -408,7 +408,25 @@ func (r *Runner) waitForRoom(ctx context.Context) bool {
 	}
 }
 
+// ensureDeadLetter creates the dead-letter topic with the chained topic's partition
+// count, waiting for the chained topic if it does not exist yet: on a fresh
+// deployment the consumers start before the chainer has created its topics, and a
+// Runner that exited then would only be restarted into the same wait.
 func (r *Runner) ensureDeadLetter(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := r.createDeadLetter(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		d := min(r.backoff(attempt, 0), 2*time.Second)
+		r.log.Warn("dead-letter topic not created yet (is the chained topic there?); retrying", "topic", r.cfg.DeadLetterTopic, "in", d, "err", err)
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Runner) createDeadLetter(ctx context.Context) error {
 	// An existing dead-letter topic is used as it is, whatever its partition count:
 	// dead letters keep their source position in headers, not in the partition.
 	if td, err := kadm.NewClient(r.cl).ListTopics(ctx, r.cfg.DeadLetterTopic); err == nil {

@@ -109,3 +109,29 @@ func TestUndecodableRecordDeadLettered(t *testing.T) {
 		t.Fatalf("dead letters: %d", len(dl))
 	}
 }
+
+// A Runner started before the chained topic exists (a fresh deployment, consumers
+// up before the chainer) waits for it instead of exiting, then delivers everything.
+func TestRunnerWaitsForTheChainedTopic(t *testing.T) {
+	f := sinktest.NewUncreated(t, 2, 1000)
+	order := &orderSink{next: map[int32]uint64{}}
+	_, done, _ := f.Run(t, order, sink.Config{BatchRecords: 10, Linger: time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	select {
+	case err := <-done:
+		t.Fatalf("the Runner returned before its topic existed: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	f.CreateTopics(t)
+	f.Add(t, 50)
+	sinktest.Wait(t, 60*time.Second, func() error {
+		order.mu.Lock()
+		defer order.mu.Unlock()
+		if order.err != nil {
+			t.Fatal(order.err)
+		}
+		if order.count < 50 {
+			return fmt.Errorf("%d of 50 delivered", order.count)
+		}
+		return nil
+	})
+}
