@@ -61,6 +61,7 @@ func TestTopicDefaults(t *testing.T) {
 	want := map[string]string{
 		"TRAILKEEP_EVENTS_TOPIC": kafka.EventsTopic, "TRAILKEEP_CHAINED_TOPIC": kafka.ChainedTopic,
 		"TRAILKEEP_CHECKPOINTS_TOPIC": kafka.CheckpointsTopic, "TRAILKEEP_DEADLETTER_TOPIC": kafka.DeadLetterTopic,
+		"TRAILKEEP_WRITER_DEADLETTER_TOPIC": kafka.WriterDeadLetterTopic,
 	}
 	seen := 0
 	for bin, vs := range vars {

@@ -201,14 +201,15 @@ func configure(o Options, info Info, store *clickhouse.Store) ([]component, erro
 		"TRAILKEEP_WRITER_STATIC_MEMBERSHIP": "false", // kfake lacks KIP-345
 		// A writer batch is held as rows and again as the INSERT's text: the server's
 		// 10k rows are most of dev's Go heap for a throughput one machine does not need.
-		"TRAILKEEP_WRITER_BATCH_ROWS": "2500",
-		"TRAILKEEP_QUERY_ADDR":        o.QueryAddr,
-		"TRAILKEEP_QUERY_TOKENS_FILE": s(trialsecrets.QueryTokens),
-		"TRAILKEEP_EXPORTER_SINKS":    "s3",
-		"TRAILKEEP_EXPORTER_ADDR":     "127.0.0.1:0",
-		"TRAILKEEP_S3_DIR":            info.ArchiveDir,
-		"TRAILKEEP_S3_LOCK_MODE":      "none",
-		"TRAILKEEP_S3_LINGER":         "2s",
+		"TRAILKEEP_WRITER_BATCH_ROWS":   "2500",
+		"TRAILKEEP_WRITER_BUFFER_BYTES": "4194304",
+		"TRAILKEEP_QUERY_ADDR":          o.QueryAddr,
+		"TRAILKEEP_QUERY_TOKENS_FILE":   s(trialsecrets.QueryTokens),
+		"TRAILKEEP_EXPORTER_SINKS":      "s3",
+		"TRAILKEEP_EXPORTER_ADDR":       "127.0.0.1:0",
+		"TRAILKEEP_S3_DIR":              info.ArchiveDir,
+		"TRAILKEEP_S3_LOCK_MODE":        "none",
+		"TRAILKEEP_S3_LINGER":           "2s",
 	}
 	look := envconfig.MultiLookuper(envconfig.MapLookuper(wiring), envconfig.OsLookuper())
 	process := func(target any) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -119,6 +120,10 @@ func BenchmarkChainerThroughput(b *testing.B) {
 // writer's batches, over pre-filled chained records, for the default batch size (10k
 // rows) and larger ones. Each size stores into its own fresh database.
 func BenchmarkWriterThroughput(b *testing.B) {
+	writerRows := benchEvents
+	if v := os.Getenv("TRAILKEEP_BENCH_WRITER_ROWS"); v != "" {
+		writerRows, _ = strconv.Atoi(v)
+	}
 	broker := kafkatest.Shared(b)
 	prefix := kafkatest.Topic("bench-writer")
 	cl, _ := kgo.NewClient(kgo.SeedBrokers(broker.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
@@ -131,7 +136,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	var fillErr atomic.Value
 	st := event.Stamp{Tenant: "acme", Tool: "registry", ReceivedAt: time.Now()}
 	var wg sync.WaitGroup
-	for i := 0; i < benchEvents; i++ {
+	for i := 0; i < writerRows; i++ {
 		doc := map[string]any{"action": "skill.updated", "actor": map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%500)},
 			"resource": map[string]any{"type": "skill", "id": fmt.Sprintf("skl_%d", i)}, "metadata": map[string]any{"team": "payments", "note": "Adjusted rate limiting instructions for payments endpoints"}}
 		st.Apply(doc)
@@ -152,11 +157,11 @@ func BenchmarkWriterThroughput(b *testing.B) {
 		b.Fatalf("filling %s.chained: %v", prefix, err)
 	}
 	for _, rows := range []int{10000, 25000, 50000} {
-		b.Run(fmt.Sprintf("batch=%d", rows), func(b *testing.B) { benchWriter(b, broker.Addr, prefix, rows) })
+		b.Run(fmt.Sprintf("batch=%d", rows), func(b *testing.B) { benchWriter(b, broker.Addr, prefix, rows, writerRows) })
 	}
 }
 
-func benchWriter(b *testing.B, broker, prefix string, rows int) {
+func benchWriter(b *testing.B, broker, prefix string, rows, writerRows int) {
 	store := chtest.Store(b)
 	ctx := context.Background()
 	waitQuiet(b)
@@ -173,7 +178,7 @@ func benchWriter(b *testing.B, broker, prefix string, rows int) {
 		done := make(chan error, 1)
 		go func() { done <- w.Run(rctx) }()
 		last, lastAt := w.Stats(), time.Now()
-		for last.Rows < benchEvents {
+		for last.Rows < int64(writerRows) {
 			select {
 			case err := <-done:
 				b.Fatalf("writer stopped after %+v: %v", w.Stats(), err)
@@ -189,7 +194,7 @@ func benchWriter(b *testing.B, broker, prefix string, rows int) {
 		cancel()
 		<-done
 		w.Close()
-		b.ReportMetric(float64(benchEvents)/el.Seconds(), "rows/s")
+		b.ReportMetric(float64(writerRows)/el.Seconds(), "rows/s")
 		b.ReportMetric(float64(w.Stats().Batches), "batches")
 	}
 }

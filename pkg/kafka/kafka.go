@@ -31,6 +31,10 @@ const (
 	CheckpointsTopic = "audit.checkpoints"
 	// DeadLetterTopic holds input the chainer could not chain, with the reason.
 	DeadLetterTopic = "audit.deadletter"
+	// WriterDeadLetterTopic holds audit.chained values the ClickHouse writer could
+	// not decode, with the reason and source (exporters have their own,
+	// audit.exporter.<sink>.deadletter).
+	WriterDeadLetterTopic = "audit.writer.deadletter"
 )
 
 // Group is a consumer-group member of the data flow (the chainer, the ClickHouse

@@ -129,6 +129,7 @@ type Runner struct {
 	cps    CheckpointSink // nil unless the sink archives checkpoints
 	acks   AckSink        // nil unless the sink acknowledges asynchronously
 	opener Opener         // nil unless the sink keeps per-partition state
+	decode func(offset int64, value []byte) (Record, error)
 	name   string
 	log    *slog.Logger
 	m      *Metrics
@@ -165,6 +166,10 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 	r.cps, _ = s.(CheckpointSink)
 	r.opener, _ = s.(Opener)
 	r.acks, _ = s.(AckSink)
+	r.decode = Decode
+	if d, ok := s.(Decoder); ok {
+		r.decode = d.DecodeRecord
+	}
 	topics := []string{cfg.ChainedTopic}
 	if r.cps != nil {
 		topics = append(topics, cfg.CheckpointTopic)
@@ -843,7 +848,7 @@ func (d decoded) slice(lo, hi int) decoded { return decoded{d.recs[lo:hi], d.src
 func (pt *partition) decode(ctx context.Context, in []*kgo.Record) (decoded, error) {
 	d := decoded{recs: make([]Record, 0, len(in)), src: make([]*kgo.Record, 0, len(in))}
 	for _, kr := range in {
-		rec, err := Decode(kr.Offset, kr.Value)
+		rec, err := pt.r.decode(kr.Offset, kr.Value)
 		if err != nil {
 			if err := pt.r.deadLetter(ctx, pt.cl, kr, "undecodable", err); err != nil {
 				return decoded{}, err

@@ -1,7 +1,9 @@
-// Package sink delivers the chained audit log from Kafka to the systems that keep it
-// past ClickHouse's hot window: a SIEM (package sink/splunk, sink/datadog) or the WORM
-// archive (package sink/s3). Each destination implements Sink; a Runner feeds one Sink
-// from audit.chained in its own consumer group.
+// Package sink delivers the chained audit log from Kafka to the systems that keep it:
+// ClickHouse for search (package store/clickhouse's Writer), a SIEM (package
+// sink/splunk, sink/datadog) or the WORM archive (package sink/s3). Each destination
+// implements Sink; a Runner feeds one Sink from audit.chained in its own consumer
+// group. The Runner is the one consume-batch-commit loop of the data flow after the
+// chainer.
 //
 // The Runner's guarantees, which every Sink relies on:
 //
@@ -78,6 +80,14 @@ type Ack interface {
 type Opener interface {
 	OpenPartition(ctx context.Context, partition int32) error
 	ClosePartition(partition int32)
+}
+
+// Decoder is implemented by sinks that parse each event themselves (the ClickHouse
+// writer builds a full row from it) and so do not need the Runner to read Record's
+// Tenant, ID, Action and OccurredAt: DecodeRecord replaces Decode for them, sparing
+// a second parse of every event. An error dead-letters the record as undecodable.
+type Decoder interface {
+	DecodeRecord(offset int64, value []byte) (Record, error)
 }
 
 // Batch is consecutive records of one partition of audit.chained, in offset order.

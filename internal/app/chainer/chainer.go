@@ -18,12 +18,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trailkeep/trailkeep/internal/service"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -102,13 +104,19 @@ type Config struct {
 	// OpenStore, when set, replaces the ClickHouse connection: trailkeep dev passes its
 	// in-process engine. Not read from the environment.
 	OpenStore func(context.Context) (*clickhouse.Store, error)
-	// Rows per ClickHouse insert...
+	// A partition's rows go to ClickHouse in batches of this many rows (the batches
+	// of every partition that arrive while an insert runs share the next insert)...
 	WriterBatchRows int `env:"TRAILKEEP_WRITER_BATCH_ROWS, default=10000"`
-	// ... or this long after the first waiting row.
+	// ... or of what arrived this long after the first waiting row.
 	WriterBatchAge time.Duration `env:"TRAILKEEP_WRITER_BATCH_AGE, default=1s"`
-	// WriterMaxBatchRows caps how far a batch grows while the previous insert is in
-	// flight; 0 means 5 × TRAILKEEP_WRITER_BATCH_ROWS.
-	WriterMaxBatchRows int `env:"TRAILKEEP_WRITER_MAX_BATCH_ROWS, default=0"`
+	// Topic of audit.chained values the writer could not decode, with the reason.
+	WriterDeadLetter string `env:"TRAILKEEP_WRITER_DEADLETTER_TOPIC, default=audit.writer.deadletter"`
+	// Bytes of fetched records one partition may hold while its insert runs.
+	WriterBufferBytes int `env:"TRAILKEEP_WRITER_BUFFER_BYTES, default=33554432"`
+	// The writer's stall watchdog: a group with lag and nothing stored for this long
+	// is logged, counted (trailkeep_exporter_stalls_total{sink="clickhouse"}) and
+	// gets a fresh consumer; negative disables it.
+	WriterStallTimeout time.Duration `env:"TRAILKEEP_WRITER_STALL_TIMEOUT, default=5m"`
 }
 
 // Run runs the chainer until ctx ends or it fails.
@@ -126,6 +134,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	errc := make(chan error, 3)
 	stages := 0
 	var ready readiness
+	reg := prometheus.NewRegistry()
 	if cfg.ChainerEnabled {
 		stages++
 		ready.want("chainer")
@@ -134,11 +143,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.WriterEnabled {
 		stages++
 		ready.want("writer")
-		go func() { errc <- runWriter(ctx, *cfg, log, &ready) }()
+		m := sink.NewMetrics(reg)
+		go func() { errc <- runWriter(ctx, *cfg, log, &ready, m) }()
 	}
 	if cfg.Addr != "" && stages > 0 {
 		stages++
-		go func() { errc <- service.Serve(ctx, cfg.Addr, healthMux(&ready), 5*time.Second, log) }()
+		go func() { errc <- service.Serve(ctx, cfg.Addr, healthMux(&ready, reg), 5*time.Second, log) }()
 	}
 	if stages == 0 {
 		return errors.New("both stages are disabled (TRAILKEEP_CHAINER_ENABLED, TRAILKEEP_WRITER_ENABLED)")
@@ -198,7 +208,7 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readin
 	return nil
 }
 
-func runWriter(ctx context.Context, cfg Config, log *slog.Logger, ready *readiness) error {
+func runWriter(ctx context.Context, cfg Config, log *slog.Logger, ready *readiness, m *sink.Metrics) error {
 	var store *clickhouse.Store
 	for {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -254,7 +264,9 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger, ready *readine
 		return err
 	}
 	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
-		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge, MaxBatchRows: cfg.WriterMaxBatchRows, Logger: log})
+		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge,
+		DeadLetterTopic: cfg.WriterDeadLetter, BufferBytes: cfg.WriterBufferBytes, StallTimeout: cfg.WriterStallTimeout, Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(),
+		Metrics: m, Logger: log})
 	if err != nil {
 		return err
 	}

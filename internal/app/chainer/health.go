@@ -46,9 +46,10 @@ func (r *readiness) waiting() []string {
 	return out
 }
 
-// healthMux serves the probes an orchestrator uses and the process's metrics.
-func healthMux(r *readiness) http.Handler {
-	reg := prometheus.NewRegistry()
+// healthMux serves the probes an orchestrator uses (/healthz, /readyz) and the
+// process's metrics (/metrics): reg's series, the writer's among them, and the Go
+// and process collectors.
+func healthMux(r *readiness, reg *prometheus.Registry) http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -5,13 +5,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestReadyzWaitsForEveryStage(t *testing.T) {
 	var r readiness
 	r.want("chainer")
 	r.want("writer")
-	h := healthMux(&r)
+	h := healthMux(&r, prometheus.NewRegistry())
 	probe := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

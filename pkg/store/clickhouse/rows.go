@@ -94,17 +94,23 @@ type rowEvent struct {
 type eventColumn struct {
 	name  string
 	cell  func(*eventRow) any
-	slice func([]eventRow) any
+	slice func(chunks [][]eventRow) any
 }
 
 func column[T any](name string, get func(*eventRow) T) eventColumn {
 	return eventColumn{
 		name: name,
 		cell: func(x *eventRow) any { return get(x) },
-		slice: func(rows []eventRow) any {
-			out := make([]T, len(rows))
-			for i := range rows {
-				out[i] = get(&rows[i])
+		slice: func(chunks [][]eventRow) any {
+			n := 0
+			for _, rows := range chunks {
+				n += len(rows)
+			}
+			out := make([]T, 0, n)
+			for _, rows := range chunks {
+				for i := range rows {
+					out = append(out, get(&rows[i]))
+				}
 			}
 			return out
 		},

@@ -232,10 +232,15 @@ func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 	return s.insertRows(ctx, rows)
 }
 
-// insertRows sends rows as one native batch, column by column: each column is
-// appended as one typed slice, which the driver encodes without boxing every value.
-func (s *Store) insertRows(ctx context.Context, rows []eventRow) error {
-	if len(rows) == 0 {
+// insertRows sends the rows of chunks as one native batch, column by column: each
+// column is appended as one typed slice, which the driver encodes without boxing
+// every value.
+func (s *Store) insertRows(ctx context.Context, chunks ...[]eventRow) error {
+	n := 0
+	for _, rows := range chunks {
+		n += len(rows)
+	}
+	if n == 0 {
 		return nil
 	}
 	b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+EventColumns+")")
@@ -243,13 +248,13 @@ func (s *Store) insertRows(ctx context.Context, rows []eventRow) error {
 		return fmt.Errorf("clickhouse: prepare insert: %w", err)
 	}
 	for i, c := range eventColumnList {
-		if err := b.Column(i).Append(c.slice(rows)); err != nil {
+		if err := b.Column(i).Append(c.slice(chunks)); err != nil {
 			b.Abort()
-			return fmt.Errorf("clickhouse: append column %s of %d rows: %w", c.name, len(rows), err)
+			return fmt.Errorf("clickhouse: append column %s of %d rows: %w", c.name, n, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("clickhouse: insert %d records: %w", len(rows), err)
+		return fmt.Errorf("clickhouse: insert %d records: %w", n, err)
 	}
 	return nil
 }

@@ -1,0 +1,465 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/trailkeep/trailkeep/internal/parallel"
+	"github.com/trailkeep/trailkeep/pkg/sink"
+)
+
+// Sink stores chained records and signed checkpoints in ClickHouse. It is the
+// ClickHouse writer's destination behind a sink.Runner (see Writer), so the writer
+// consumes, batches, commits, dead-letters and watches for stalls exactly as every
+// exporter does; what is particular to ClickHouse lives here:
+//
+//   - Idempotence on (partition, seq): per partition it knows the highest stored seq
+//     (read from ClickHouse when the Runner opens the partition) and skips what is
+//     already stored, so a re-delivery never duplicates a row.
+//   - No holes: a record beyond the next expected seq means rows ClickHouse
+//     acknowledged are missing; the Sink refuses it as Fatal (ErrGap) and the Runner
+//     stops without committing, rather than store a chain with a hole.
+//   - Few, large inserts (group commit): every insert is a MergeTree part the server
+//     writes and later merges, so the batches of all partitions that arrive while an
+//     insert runs go to ClickHouse together in the next one. Batches are accepted
+//     (Send) while earlier ones are being inserted, so decoding overlaps the
+//     server's work.
+//   - Inserts happen one at a time, in the order batches were accepted, and a
+//     failed insert is retried (after dropping what ClickHouse did store: an insert
+//     whose acknowledgement was lost may have been applied) before any later one is
+//     sent: a partition's rows never land out of order, so a later batch never
+//     hides an earlier one that failed.
+//   - A stored checkpoint never covers rows that are not stored: a checkpoint waits
+//     until its partition's rows up to its size are in ClickHouse.
+//   - A closed (revoked) partition's rows leave the queue, and closing waits for an
+//     insert attempt that carries them, so the next owner, which reads what is
+//     stored, never inserts the same rows beside it.
+type Sink struct {
+	store         *Store
+	log           *slog.Logger
+	insertTimeout time.Duration
+
+	mu     sync.Mutex
+	parts  map[int32]*stored // chained partitions the Runner opened
+	moved  chan struct{}     // closed (and replaced) when a stored seq advances
+	totals WriterStats
+	next   *group        // accepting rows for the insert after the running one
+	flying *group        // being inserted (or retried); nil when idle
+	wake   chan struct{} // cuts a retry's backoff short (a partition closed)
+}
+
+// stored is what the Sink knows of one partition.
+type stored struct {
+	maxSeq   int64 // highest seq in ClickHouse; -1: none
+	accepted int64 // highest seq stored or queued for insert
+}
+
+// group is the rows of one insert, from every partition that sent a batch while
+// the previous insert ran: one chunk per batch, each of one partition in seq order.
+type group struct {
+	chunks  []chunk
+	done    chan struct{} // closed once the rows are stored (or dropped: their partition closed)
+	attempt chan struct{} // closed when the running insert attempt ends; nil between attempts
+}
+
+// chunk is one batch's rows.
+type chunk struct {
+	p    int32
+	rows []eventRow
+}
+
+func (g *group) size() (n int) {
+	for _, c := range g.chunks {
+		n += len(c.rows)
+	}
+	return n
+}
+
+// carries says whether g holds rows of partition p.
+func (g *group) carries(p int32) bool {
+	for _, c := range g.chunks {
+		if c.p == p {
+			return true
+		}
+	}
+	return false
+}
+
+// drop takes partition p's chunks out of g (into a new slice: the old one may be
+// being inserted).
+func (g *group) drop(p int32) {
+	keep := make([]chunk, 0, len(g.chunks))
+	for _, c := range g.chunks {
+		if c.p != p {
+			keep = append(keep, c)
+		}
+	}
+	g.chunks = keep
+}
+
+var (
+	_ sink.AckSink        = (*Sink)(nil)
+	_ sink.CheckpointSink = (*Sink)(nil)
+	_ sink.Opener         = (*Sink)(nil)
+	_ sink.Decoder        = (*Sink)(nil)
+)
+
+// NewSink returns a Sink on an opened and migrated Store. An insert that runs
+// longer than insertTimeout (0: one minute) fails and is retried.
+func NewSink(store *Store, log *slog.Logger, insertTimeout time.Duration) *Sink {
+	if log == nil {
+		log = slog.Default()
+	}
+	if insertTimeout <= 0 {
+		insertTimeout = time.Minute
+	}
+	return &Sink{store: store, log: log, insertTimeout: insertTimeout, parts: map[int32]*stored{},
+		moved: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// Name is "clickhouse": the label of the writer's series among the Runner's metrics.
+func (s *Sink) Name() string { return "clickhouse" }
+
+// DecodeRecord reads the chained record only: Send parses the event into its row,
+// so the Runner's header parse would be a second pass over every event.
+func (s *Sink) DecodeRecord(offset int64, value []byte) (sink.Record, error) {
+	rec := sink.Record{Offset: offset, Value: value}
+	err := rec.Chain.UnmarshalJSON(value)
+	return rec, err
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Sink) Stats() WriterStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.totals
+}
+
+// OpenPartition reads partition p's highest stored seq, after waiting for inserts
+// still running on the server (a previous owner's).
+func (s *Sink) OpenPartition(ctx context.Context, p int32) error {
+	if err := s.store.WaitInserts(ctx); err != nil {
+		return err
+	}
+	top := int64(-1)
+	seq, ok, err := s.store.MaxSeq(ctx, p)
+	if err != nil {
+		return err
+	}
+	if ok {
+		top = int64(seq)
+	}
+	s.mu.Lock()
+	s.parts[p] = &stored{maxSeq: top, accepted: top}
+	s.mu.Unlock()
+	return nil
+}
+
+// ClosePartition forgets partition p and takes its rows out of the queue; if an
+// insert attempt carrying them runs, it returns once that attempt ended.
+func (s *Sink) ClosePartition(p int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.parts, p)
+	if s.next != nil {
+		s.next.drop(p)
+	}
+	for g := s.flying; g != nil && g.carries(p); g = s.flying {
+		if a := g.attempt; a != nil {
+			s.mu.Unlock()
+			<-a
+			s.mu.Lock()
+			continue
+		}
+		g.drop(p)
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Deliver stores the batch's records that ClickHouse does not hold yet.
+func (s *Sink) Deliver(ctx context.Context, b *sink.Batch) error {
+	a, err := s.Send(ctx, b)
+	if err != nil {
+		return err
+	}
+	return a.Wait(ctx)
+}
+
+// Send queues the batch's records that are neither stored nor queued for the next
+// insert; the Ack is done once they are stored.
+func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
+	s.mu.Lock()
+	st := s.parts[b.Partition]
+	var accepted int64
+	if st != nil {
+		accepted = st.accepted
+	}
+	s.mu.Unlock()
+	if st == nil {
+		return nil, sink.Fatalf("partition %d was not opened", b.Partition)
+	}
+	// The Runner sends a partition's batches one at a time, so accepted cannot
+	// change between here and the update below.
+	keep, skipped, err := admit(b, accepted)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := buildRows(b.Records, keep)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.totals.Skipped += int64(skipped)
+	if len(rows) == 0 {
+		return storedAck{}, nil
+	}
+	st.accepted = int64(rows[len(rows)-1].Seq)
+	g := s.next
+	if g == nil {
+		g = &group{done: make(chan struct{})}
+		s.next = g
+	}
+	g.chunks = append(g.chunks, chunk{p: b.Partition, rows: rows})
+	if s.flying == nil {
+		s.startInsert()
+	}
+	return groupAck{g}, nil
+}
+
+// storedAck is the Ack of a batch that was stored already.
+type storedAck struct{}
+
+func (storedAck) Wait(context.Context) error { return nil }
+
+// groupAck waits for the insert carrying a batch.
+type groupAck struct{ g *group }
+
+func (a groupAck) Wait(ctx context.Context) error {
+	select {
+	case <-a.g.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startInsert makes the next group the one being inserted. Called with s.mu held.
+func (s *Sink) startInsert() {
+	g := s.next
+	s.next, s.flying = nil, g
+	if g != nil {
+		go s.insertGroup(g)
+	}
+}
+
+// insertGroup inserts g, retrying until it is stored, then starts the next group.
+func (s *Sink) insertGroup(g *group) {
+	for attempt := 1; ; attempt++ {
+		s.mu.Lock()
+		chunks := g.chunks
+		if len(chunks) == 0 {
+			break // every partition of the group closed; s.mu stays held for below
+		}
+		g.attempt = make(chan struct{})
+		s.mu.Unlock()
+		rows := make([][]eventRow, len(chunks))
+		for i, c := range chunks {
+			rows[i] = c.rows
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.insertTimeout)
+		err := s.store.insertRows(ctx, rows...)
+		cancel()
+		s.mu.Lock()
+		close(g.attempt)
+		g.attempt = nil
+		if err == nil {
+			s.stored(chunks)
+			break
+		}
+		s.mu.Unlock()
+		s.retryAfter(g, attempt, err)
+	}
+	close(g.done)
+	s.startInsert()
+	s.mu.Unlock()
+}
+
+// stored records that chunks are in ClickHouse. Called with s.mu held.
+func (s *Sink) stored(chunks []chunk) {
+	s.totals.Batches++
+	for _, c := range chunks {
+		s.totals.Rows += int64(len(c.rows))
+		if st := s.parts[c.p]; st != nil {
+			st.maxSeq = max(st.maxSeq, int64(c.rows[len(c.rows)-1].Seq))
+		}
+	}
+	close(s.moved)
+	s.moved = make(chan struct{})
+}
+
+// retryAfter waits out the backoff after a failed insert (cut short when a
+// partition closes), then drops from g what ClickHouse stored nonetheless.
+func (s *Sink) retryAfter(g *group, attempt int, err error) {
+	backoff := min(30*time.Second, time.Duration(1<<min(attempt-1, 5))*time.Second)
+	s.log.Warn("clickhouse writer: insert failed; retrying", "rows", g.size(), "attempt", attempt, "in", backoff, "err", err)
+	select {
+	case <-time.After(backoff):
+	case <-s.wake:
+	}
+	if err := s.dropStored(g); err != nil {
+		s.log.Warn("clickhouse writer: re-reading stored maxima failed", "err", err)
+	}
+}
+
+// dropStored removes from g the rows ClickHouse already holds.
+func (s *Sink) dropStored(g *group) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.insertTimeout)
+	defer cancel()
+	s.mu.Lock()
+	parts := map[int32]bool{}
+	for _, c := range g.chunks {
+		parts[c.p] = true
+	}
+	s.mu.Unlock()
+	tops := map[int32]int64{}
+	for p := range parts {
+		seq, ok, err := s.store.MaxSeq(ctx, p)
+		if err != nil {
+			return err
+		}
+		tops[p] = -1
+		if ok {
+			tops[p] = int64(seq)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := make([]chunk, 0, len(g.chunks))
+	for _, c := range g.chunks {
+		top, ok := tops[c.p]
+		if !ok {
+			keep = append(keep, c)
+			continue
+		}
+		// A chunk is one partition's rows in seq order: what is stored is a prefix.
+		i := 0
+		for i < len(c.rows) && int64(c.rows[i].Seq) <= top {
+			i++
+		}
+		if i < len(c.rows) {
+			keep = append(keep, chunk{p: c.p, rows: c.rows[i:]})
+		}
+	}
+	g.chunks = keep
+	return nil
+}
+
+// admit returns the positions in b of the records to store, in seq order, and how
+// many are already stored or queued, given the partition's highest such seq top
+// (-1: none); a record of another partition or beyond the next seq is a Fatal error.
+func admit(b *sink.Batch, top int64) (keep []int, skipped int, err error) {
+	next, have := top+1, top >= 0
+	for i := range b.Records {
+		r := &b.Records[i]
+		if r.Chain.Partition != b.Partition {
+			return nil, 0, sink.Fatalf("audit.chained partition %d offset %d holds a record of partition %d", b.Partition, r.Offset, r.Chain.Partition)
+		}
+		seq := int64(r.Chain.Seq)
+		switch {
+		case seq < next:
+			skipped++
+			continue
+		case seq > next && have:
+			return nil, 0, sink.Fatalf("%w: partition %d: ClickHouse holds up to seq %d, audit.chained offset %d has seq %d", ErrGap, b.Partition, next-1, r.Offset, seq)
+		}
+		keep = append(keep, i)
+		next, have = seq+1, true
+	}
+	return keep, skipped, nil
+}
+
+// buildRows builds the rows of recs[keep] on all cores.
+func buildRows(recs []sink.Record, keep []int) ([]eventRow, error) {
+	rows := make([]eventRow, len(keep))
+	errs := make([]error, len(keep))
+	parallel.For(len(keep), 256, func(i int) { errs[i] = rows[i].fill(recs[keep[i]].Chain) })
+	for i, err := range errs {
+		if err != nil {
+			r := recs[keep[i]]
+			return nil, sink.Fatalf("audit.chained partition %d offset %d (seq %d) cannot be stored: %w", r.Chain.Partition, r.Offset, r.Chain.Seq, err)
+		}
+	}
+	return rows, nil
+}
+
+// DeliverCheckpoints stores the checkpoints ClickHouse does not hold yet, once the
+// rows they cover are stored.
+func (s *Sink) DeliverCheckpoints(ctx context.Context, p int32, cps []sink.Checkpoint) error {
+	if err := s.store.WaitInserts(ctx); err != nil {
+		return err
+	}
+	have, err := s.store.MaxCheckpoint(ctx, p)
+	if err != nil {
+		return err
+	}
+	var keep []StoredCheckpoint
+	for _, c := range cps {
+		if c.Size > have {
+			keep = append(keep, StoredCheckpoint{Partition: p, SignedCheckpoint: c.Signed})
+			have = c.Size
+		}
+	}
+	s.mu.Lock()
+	s.totals.Skipped += int64(len(cps) - len(keep))
+	s.mu.Unlock()
+	if len(keep) == 0 {
+		return nil
+	}
+	if err := s.waitStored(ctx, p, int64(have)-1); err != nil {
+		return err
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.insertTimeout)
+	defer cancel()
+	if err := s.store.InsertCheckpoints(ictx, keep); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.totals.Checkpoints += int64(len(keep))
+	s.mu.Unlock()
+	return nil
+}
+
+// waitStored returns once partition p's rows up to seq are in ClickHouse: at once
+// when this Sink stored them, otherwise (the partition is another writer's, or not
+// opened yet) by asking ClickHouse every second.
+func (s *Sink) waitStored(ctx context.Context, p int32, seq int64) error {
+	for {
+		s.mu.Lock()
+		st, moved := s.parts[p], s.moved
+		mine := st != nil && st.maxSeq >= seq
+		s.mu.Unlock()
+		if mine {
+			return nil
+		}
+		top, ok, err := s.store.MaxSeq(ctx, p)
+		if err != nil {
+			return fmt.Errorf("checkpoint of partition %d: %w", p, err)
+		}
+		if ok && int64(top) >= seq {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-moved:
+		case <-time.After(time.Second):
+		}
+	}
+}
