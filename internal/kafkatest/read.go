@@ -54,7 +54,9 @@ func ReadAll(t testing.TB, broker, topic string) []*kgo.Record {
 		if ctx.Err() != nil {
 			t.Fatalf("reading %s: %d records read, partitions short of their end offsets: %v; fetch errors: %v", topic, len(out), want, fetchErrs)
 		}
-		fs.EachError(func(_ string, p int32, err error) { fetchErrs = append(fetchErrs, fmt.Errorf("partition %d: %w", p, err)) })
+		fs.EachError(func(_ string, p int32, err error) {
+			fetchErrs = append(fetchErrs, fmt.Errorf("partition %d: %w", p, err))
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := want[r.Partition]
 			if !ok || r.Offset >= end {
