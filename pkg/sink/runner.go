@@ -313,7 +313,11 @@ func (r *Runner) watch(ctx context.Context, cl *kgo.Client, stalled func()) {
 			return
 		case <-t.C:
 		}
-		if a := r.acked.Load(); a != lastAcked {
+		if a := r.acked.Load(); a != lastAcked || !r.hasPartitions() {
+			// Before its first assignment (a fresh or restarted client still
+			// joining the group) a consumer cannot acknowledge anything: counting
+			// that time made a join slower than StallTimeout a stall, and the
+			// restart that followed began the same join again.
 			lastAcked, since = a, time.Now()
 			continue
 		}
@@ -334,6 +338,13 @@ func (r *Runner) watch(ctx context.Context, cl *kgo.Client, stalled func()) {
 			return
 		}
 	}
+}
+
+// hasPartitions reports whether the consumer holds an assigned partition.
+func (r *Runner) hasPartitions() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.parts) > 0
 }
 
 // holdsWork reports whether partition tp has records it received and has not yet

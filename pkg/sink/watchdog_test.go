@@ -90,3 +90,27 @@ func TestWatchdogQuietWithoutLag(t *testing.T) {
 		t.Fatalf("watchdog reported %d stalls on a caught-up sink", st.Stalls)
 	}
 }
+
+// TestWatchdogDoesNotCountTheJoin: the time a restarted consumer spends joining the
+// group is not a stall. With a StallTimeout shorter than a group join, counting it
+// restarted the consumer again and again and delivery never resumed.
+func TestWatchdogDoesNotCountTheJoin(t *testing.T) {
+	f := sinktest.New(t, 1, 1000)
+	f.Add(t, 100)
+	s := &hangingSink{before: 2, next: map[int32]uint64{}}
+	r, _, _ := f.Run(t, s, sink.Config{BatchRecords: 10, Linger: time.Millisecond, StallTimeout: 150 * time.Millisecond})
+	sinktest.Wait(t, 60*time.Second, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err != nil {
+			t.Fatal(s.err)
+		}
+		if s.count < 100 {
+			return fmt.Errorf("%d of 100 delivered, %d stalls seen", s.count, r.Stats().Stalls)
+		}
+		return nil
+	})
+	if st := r.Stats(); st.Stalls != 1 {
+		t.Fatalf("watchdog reported %d stalls for one hung delivery, want 1", st.Stalls)
+	}
+}
