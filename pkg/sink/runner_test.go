@@ -41,6 +41,26 @@ func (s *orderSink) Deliver(_ context.Context, b *sink.Batch) error {
 	return nil
 }
 
+// wait waits until n records were delivered and more (if set) holds, failing at
+// once on an order violation.
+func (s *orderSink) wait(t *testing.T, n int, more func() error) {
+	t.Helper()
+	sinktest.Wait(t, 60*time.Second, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err != nil {
+			t.Fatal(s.err)
+		}
+		if s.count < n {
+			return fmt.Errorf("%d of %d delivered", s.count, n)
+		}
+		if more != nil {
+			return more()
+		}
+		return nil
+	})
+}
+
 // stalledSink never acknowledges.
 type stalledSink struct{}
 
@@ -62,17 +82,7 @@ func TestStalledSinkIsBoundedAndIsolated(t *testing.T) {
 	stalled, _, _ := f.Run(t, stalledSink{}, sink.Config{BufferBytes: buffer, BatchRecords: 10, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
 	order := &orderSink{next: map[int32]uint64{}}
 	f.Run(t, order, sink.Config{BatchRecords: 37, Linger: time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
-	sinktest.Wait(t, 60*time.Second, func() error {
-		order.mu.Lock()
-		defer order.mu.Unlock()
-		if order.err != nil {
-			t.Fatal(order.err)
-		}
-		if order.count < len(f.Want) {
-			return fmt.Errorf("%d of %d delivered", order.count, len(f.Want))
-		}
-		return nil
-	})
+	order.wait(t, len(f.Want), nil)
 	// Per partition: the buffer limit plus at most one poll (1000 records).
 	if got := stalled.Stats().BufferedBytes; got > 2*(buffer+1<<20) {
 		t.Fatalf("stalled sink buffers %d bytes", got)
@@ -92,14 +102,9 @@ func TestUndecodableRecordDeadLettered(t *testing.T) {
 	f.Add(t, 20)
 	order := &orderSink{next: map[int32]uint64{}}
 	r, _, _ := f.Run(t, order, sink.Config{BatchRecords: 7, Linger: time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
-	sinktest.Wait(t, 60*time.Second, func() error {
-		order.mu.Lock()
-		defer order.mu.Unlock()
-		if order.err != nil {
-			t.Fatal(order.err)
-		}
-		if order.count < 40 || r.Stats().Acknowledged < 41 {
-			return fmt.Errorf("%d of 40 delivered, %d of 41 acknowledged", order.count, r.Stats().Acknowledged)
+	order.wait(t, 40, func() error {
+		if r.Stats().Acknowledged < 41 {
+			return fmt.Errorf("%d of 41 acknowledged", r.Stats().Acknowledged)
 		}
 		return nil
 	})
@@ -123,15 +128,5 @@ func TestRunnerWaitsForTheChainedTopic(t *testing.T) {
 	}
 	f.CreateTopics(t)
 	f.Add(t, 50)
-	sinktest.Wait(t, 60*time.Second, func() error {
-		order.mu.Lock()
-		defer order.mu.Unlock()
-		if order.err != nil {
-			t.Fatal(order.err)
-		}
-		if order.count < 50 {
-			return fmt.Errorf("%d of 50 delivered", order.count)
-		}
-		return nil
-	})
+	order.wait(t, 50, nil)
 }

@@ -144,18 +144,23 @@ func (s *Sink) OpenPartition(ctx context.Context, p int32) error {
 	if err := s.store.WaitInserts(ctx); err != nil {
 		return err
 	}
-	top := int64(-1)
-	seq, ok, err := s.store.MaxSeq(ctx, p)
+	top, err := s.storedTop(ctx, p)
 	if err != nil {
 		return err
-	}
-	if ok {
-		top = int64(seq)
 	}
 	s.mu.Lock()
 	s.parts[p] = &stored{maxSeq: top, accepted: top}
 	s.mu.Unlock()
 	return nil
+}
+
+// storedTop returns the highest seq of partition p in ClickHouse, -1 when none.
+func (s *Sink) storedTop(ctx context.Context, p int32) (int64, error) {
+	seq, ok, err := s.store.MaxSeq(ctx, p)
+	if err != nil || !ok {
+		return -1, err
+	}
+	return int64(seq), nil
 }
 
 // ClosePartition forgets partition p and takes its rows out of the queue; if an
@@ -330,14 +335,11 @@ func (s *Sink) dropStored(g *group) error {
 	s.mu.Unlock()
 	tops := map[int32]int64{}
 	for p := range parts {
-		seq, ok, err := s.store.MaxSeq(ctx, p)
+		top, err := s.storedTop(ctx, p)
 		if err != nil {
 			return err
 		}
-		tops[p] = -1
-		if ok {
-			tops[p] = int64(seq)
-		}
+		tops[p] = top
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -448,11 +450,11 @@ func (s *Sink) waitStored(ctx context.Context, p int32, seq int64) error {
 		if mine {
 			return nil
 		}
-		top, ok, err := s.store.MaxSeq(ctx, p)
+		top, err := s.storedTop(ctx, p)
 		if err != nil {
 			return fmt.Errorf("checkpoint of partition %d: %w", p, err)
 		}
-		if ok && int64(top) >= seq {
+		if top >= seq {
 			return nil
 		}
 		select {

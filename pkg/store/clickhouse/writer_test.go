@@ -69,9 +69,7 @@ func (f *chainedFixture) add(p int32, n int, produce bool) []chain.Record {
 		out = append(out, rec)
 		if produce {
 			val, _ := rec.MarshalJSON()
-			if err := f.cl.ProduceSync(context.Background(), &kgo.Record{Topic: f.topic, Partition: p, Value: val}).FirstErr(); err != nil {
-				f.t.Fatal(err)
-			}
+			f.produceRaw(p, val)
 		}
 	}
 	f.recs[p] = append(f.recs[p], out...)
@@ -163,18 +161,7 @@ func TestWriterCommitsOnlyStoredBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 		for p := int32(0); p < 2; p++ {
-			var seqs []uint64
-			if err := store.Records(ctx, p, 0, func(r chain.Record) error { seqs = append(seqs, r.Seq); return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if len(seqs) != 270 {
-				t.Fatalf("partition %d holds %d rows, want 270 exactly once", p, len(seqs))
-			}
-			for i, s := range seqs {
-				if s != uint64(i) {
-					t.Fatalf("partition %d row %d has seq %d", p, i, s)
-				}
-			}
+			wantSeqs(t, store, p, 270)
 		}
 	})
 }
