@@ -23,10 +23,13 @@ import (
 //     acknowledged are missing; the Sink refuses it as Fatal (ErrGap) and the Runner
 //     stops without committing, rather than store a chain with a hole.
 //   - Few, large inserts (group commit): every insert is a MergeTree part the server
-//     writes and later merges, so the batches of all partitions that arrive while an
-//     insert runs go to ClickHouse together in the next one. Batches are accepted
-//     (Send) while earlier ones are being inserted, so decoding overlaps the
-//     server's work.
+//     writes and later merges, so the batches of all partitions go to ClickHouse
+//     together. The next insert starts once the rows queued by all partitions reach
+//     BatchRows or the oldest has waited BatchAge (and the running insert ended):
+//     the threshold is the whole writer's, not each partition's, so a partition's
+//     remainder does not wait out BatchAge while others' rows could fill the
+//     insert. Batches are accepted (Send) while earlier ones are being inserted, so
+//     decoding overlaps the server's work.
 //   - Inserts happen one at a time, in the order batches were accepted, and a
 //     failed insert is retried (after dropping what ClickHouse did store: an insert
 //     whose acknowledgement was lost may have been applied) before any later one is
@@ -38,9 +41,9 @@ import (
 //     insert attempt that carries them, so the next owner, which reads what is
 //     stored, never inserts the same rows beside it.
 type Sink struct {
-	store         *Store
-	log           *slog.Logger
-	insertTimeout time.Duration
+	store *Store
+	cfg   SinkConfig
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	parts  map[int32]*stored // chained partitions the Runner opened
@@ -61,6 +64,8 @@ type stored struct {
 // the previous insert ran: one chunk per batch, each of one partition in seq order.
 type group struct {
 	chunks  []chunk
+	since   time.Time     // when the first chunk was queued: BatchAge runs from here
+	timer   *time.Timer   // starts the insert at since+BatchAge if BatchRows is not reached first
 	done    chan struct{} // closed once the rows are stored (or dropped: their partition closed)
 	attempt chan struct{} // closed when the running insert attempt ends; nil between attempts
 }
@@ -107,16 +112,35 @@ var (
 	_ sink.Decoder        = (*Sink)(nil)
 )
 
-// NewSink returns a Sink on an opened and migrated Store. An insert that runs
-// longer than insertTimeout (0: one minute) fails and is retried.
-func NewSink(store *Store, log *slog.Logger, insertTimeout time.Duration) *Sink {
-	if log == nil {
-		log = slog.Default()
+// SinkConfig configures a Sink. Zero values take the documented defaults.
+type SinkConfig struct {
+	// An insert starts once the rows queued by all partitions reach BatchRows or
+	// the oldest of them has waited BatchAge, and the previous insert ended.
+	// Defaults 10,000 and 1s.
+	BatchRows int
+	BatchAge  time.Duration
+	// InsertTimeout bounds one insert; a slower one fails and is retried.
+	// Default 1m.
+	InsertTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// NewSink returns a Sink on an opened and migrated Store.
+func NewSink(store *Store, cfg SinkConfig) *Sink {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	if insertTimeout <= 0 {
-		insertTimeout = time.Minute
+	if cfg.BatchRows <= 0 {
+		cfg.BatchRows = 10000
 	}
-	return &Sink{store: store, log: log, insertTimeout: insertTimeout, parts: map[int32]*stored{},
+	if cfg.BatchAge <= 0 {
+		cfg.BatchAge = time.Second
+	}
+	if cfg.InsertTimeout <= 0 {
+		cfg.InsertTimeout = time.Minute
+	}
+	return &Sink{store: store, cfg: cfg, log: cfg.Logger, parts: map[int32]*stored{},
 		moved: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
@@ -228,13 +252,11 @@ func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
 	st.accepted = int64(rows[len(rows)-1].Seq)
 	g := s.next
 	if g == nil {
-		g = &group{done: make(chan struct{})}
+		g = &group{done: make(chan struct{}), since: time.Now()}
 		s.next = g
 	}
 	g.chunks = append(g.chunks, chunk{p: b.Partition, rows: rows})
-	if s.flying == nil {
-		s.startInsert()
-	}
+	s.maybeInsert()
 	return groupAck{g}, nil
 }
 
@@ -255,16 +277,34 @@ func (a groupAck) Wait(ctx context.Context) error {
 	}
 }
 
-// startInsert makes the next group the one being inserted. Called with s.mu held.
-func (s *Sink) startInsert() {
+// maybeInsert starts inserting the next group if no insert runs and the group is
+// due (BatchRows rows, or its oldest waited BatchAge); otherwise it makes sure a
+// timer will look again when the group's age is up. Called with s.mu held.
+func (s *Sink) maybeInsert() {
 	g := s.next
-	s.next, s.flying = nil, g
-	if g != nil {
-		go s.insertGroup(g)
+	if s.flying != nil || g == nil {
+		return
 	}
+	due := g.since.Add(s.cfg.BatchAge)
+	if g.size() < s.cfg.BatchRows && time.Now().Before(due) {
+		if g.timer == nil {
+			g.timer = time.AfterFunc(time.Until(due), func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.maybeInsert()
+			})
+		}
+		return
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	s.next, s.flying = nil, g
+	go s.insertGroup(g)
 }
 
-// insertGroup inserts g, retrying until it is stored, then starts the next group.
+// insertGroup inserts g, retrying until it is stored, then starts the next group
+// if it is due.
 func (s *Sink) insertGroup(g *group) {
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
@@ -278,7 +318,7 @@ func (s *Sink) insertGroup(g *group) {
 		for i, c := range chunks {
 			rows[i] = c.rows
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.insertTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
 		err := s.store.insertRows(ctx, rows...)
 		cancel()
 		s.mu.Lock()
@@ -292,7 +332,8 @@ func (s *Sink) insertGroup(g *group) {
 		s.retryAfter(g, attempt, err)
 	}
 	close(g.done)
-	s.startInsert()
+	s.flying = nil
+	s.maybeInsert()
 	s.mu.Unlock()
 }
 
@@ -325,7 +366,7 @@ func (s *Sink) retryAfter(g *group, attempt int, err error) {
 
 // dropStored removes from g the rows ClickHouse already holds.
 func (s *Sink) dropStored(g *group) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.insertTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
 	defer cancel()
 	s.mu.Lock()
 	parts := map[int32]bool{}
@@ -427,7 +468,7 @@ func (s *Sink) DeliverCheckpoints(ctx context.Context, p int32, cps []sink.Check
 	if err := s.waitStored(ctx, p, int64(have)-1); err != nil {
 		return err
 	}
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.insertTimeout)
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.InsertTimeout)
 	defer cancel()
 	if err := s.store.InsertCheckpoints(ictx, keep); err != nil {
 		return err

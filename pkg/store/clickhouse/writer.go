@@ -30,11 +30,10 @@ type WriterConfig struct {
 	DeadLetterTopic string
 	Replication     int16
 	TopicConfigs    map[string]*string
-	// A partition's batch is inserted when it holds BatchRows rows or its oldest
-	// row waited BatchAge. Defaults 10,000 and 1s. Each partition inserts on its
-	// own, one batch at a time, so a quiet stream makes up to one insert per
-	// partition per BatchAge: with many partitions and little traffic, raise
-	// BatchAge rather than let ClickHouse write many small parts.
+	// An insert starts once the rows received from all partitions reach
+	// BatchRows or the oldest of them waited BatchAge (SinkConfig). Defaults
+	// 10,000 and 1s: a quiet stream makes about one insert per BatchAge, however
+	// many partitions the writer holds.
 	BatchRows int
 	BatchAge  time.Duration
 	// BufferBytes is how much fetched data one partition may hold while its insert
@@ -72,6 +71,10 @@ type WriterStats struct {
 // chain with a hole; investigate before restarting.
 var ErrGap = errors.New("seq gap between ClickHouse and audit.chained")
 
+// handoverLinger is how long the Runner holds a partition's partial batch before
+// passing it to the Sink, which does the real batching across partitions.
+const handoverLinger = 20 * time.Millisecond
+
 // NewWriter builds a writer on an opened and migrated Store.
 func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if cfg.Group == "" {
@@ -89,14 +92,18 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if cfg.BufferBytes <= 0 {
 		cfg.BufferBytes = 32 << 20
 	}
-	s := NewSink(store, cfg.Logger, cfg.InsertTimeout)
+	s := NewSink(store, SinkConfig{BatchRows: cfg.BatchRows, BatchAge: cfg.BatchAge, InsertTimeout: cfg.InsertTimeout, Logger: cfg.Logger})
 	r, err := sink.NewRunner(s, sink.Config{
 		Brokers: cfg.Brokers, Group: cfg.Group, InstanceID: cfg.InstanceID,
 		ChainedTopic: cfg.ChainedTopic, CheckpointTopic: cfg.CheckpointTopic,
 		DeadLetterTopic: cfg.DeadLetterTopic, Replication: cfg.Replication, TopicConfigs: cfg.TopicConfigs,
 		// Rows, not bytes, bound a batch: BatchBytes only keeps one insert's
 		// memory sane when records are unusually large.
-		BatchRecords: cfg.BatchRows, BatchBytes: max(64<<20, cfg.BufferBytes/2), Linger: cfg.BatchAge,
+		BatchRecords: cfg.BatchRows, BatchBytes: max(64<<20, cfg.BufferBytes/2),
+		// The Sink applies BatchRows and BatchAge to all partitions together, so
+		// a partition hands its rows over almost at once instead of lingering
+		// on its own share of the threshold.
+		Linger:      min(cfg.BatchAge, handoverLinger),
 		BufferBytes: cfg.BufferBytes, StallTimeout: cfg.StallTimeout,
 		// One batch per partition in the running insert and one in the next: what
 		// group commit needs, and a bound on the rows held in memory.

@@ -92,12 +92,17 @@ func (f *chainedFixture) committed(group string) map[int32]int64 {
 	return out
 }
 
-// startWriter runs a writer with small batches; done delivers Run's result, and stop
-// cancels it and returns that result (nil for a clean cancel).
-func startWriter(t *testing.T, store *clickhouse.Store, broker, group string, f *chainedFixture) (w *clickhouse.Writer, done <-chan error, stop func() error) {
+// startWriter runs a writer with small batches (changed by the edits); done
+// delivers Run's result, and stop cancels it and returns that result (nil for a
+// clean cancel).
+func startWriter(t *testing.T, store *clickhouse.Store, broker, group string, f *chainedFixture, edits ...func(*clickhouse.WriterConfig)) (w *clickhouse.Writer, done <-chan error, stop func() error) {
 	t.Helper()
-	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker}, Group: group,
-		ChainedTopic: f.topic, CheckpointTopic: f.topic + ".cp", DeadLetterTopic: f.topic + ".dl", BatchRows: 50, BatchAge: 100 * time.Millisecond})
+	cfg := clickhouse.WriterConfig{Brokers: []string{broker}, Group: group,
+		ChainedTopic: f.topic, CheckpointTopic: f.topic + ".cp", DeadLetterTopic: f.topic + ".dl", BatchRows: 50, BatchAge: 100 * time.Millisecond}
+	for _, e := range edits {
+		e(&cfg)
+	}
+	w, err := clickhouse.NewWriter(store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +167,33 @@ func TestWriterCommitsOnlyStoredBatches(t *testing.T) {
 		}
 		for p := int32(0); p < 2; p++ {
 			wantSeqs(t, store, p, 270)
+		}
+	})
+}
+
+// TestWriterBatchesAcrossPartitions: BatchRows counts the rows of all partitions
+// together. Four partitions of 10 rows fill a 40-row insert at once, so with a
+// BatchAge of an hour they are stored in one insert now; a per-partition threshold
+// (10 < 40 each) would hold every row for the hour.
+func TestWriterBatchesAcrossPartitions(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		f := newChainedFixture(t, broker.Addr, 4)
+		for p := int32(0); p < 4; p++ {
+			f.add(p, 10, true)
+		}
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-writer", f, func(c *clickhouse.WriterConfig) {
+			c.BatchRows, c.BatchAge = 40, time.Hour
+		})
+		waitFor(t, "40 rows", func() bool { return w.Stats().Rows == 40 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); st.Batches != 1 {
+			t.Errorf("the 40 rows took %d inserts, want 1: %+v", st.Batches, st)
+		}
+		for p := int32(0); p < 4; p++ {
+			wantSeqs(t, store, p, 10)
 		}
 	})
 }
