@@ -52,6 +52,11 @@ type Sink struct {
 	next   *group        // accepting rows for the insert after the running one
 	flying *group        // being inserted (or retried); nil when idle
 	wake   chan struct{} // cuts a retry's backoff short (a partition closed)
+
+	// building admits one batch at a time into buildRows, which already uses
+	// every core: partitions decoding side by side would only crowd out the
+	// running insert and the ClickHouse server on the same cores.
+	building chan struct{}
 }
 
 // stored is what the Sink knows of one partition.
@@ -141,7 +146,7 @@ func NewSink(store *Store, cfg SinkConfig) *Sink {
 		cfg.InsertTimeout = time.Minute
 	}
 	return &Sink{store: store, cfg: cfg, log: cfg.Logger, parts: map[int32]*stored{},
-		moved: make(chan struct{}), wake: make(chan struct{}, 1)}
+		moved: make(chan struct{}), wake: make(chan struct{}, 1), building: make(chan struct{}, 1)}
 }
 
 // Name is "clickhouse": the label of the writer's series among the Runner's metrics.
@@ -239,7 +244,9 @@ func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.building <- struct{}{}
 	rows, err := buildRows(b.Records, keep)
+	<-s.building
 	if err != nil {
 		return nil, err
 	}
