@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +13,6 @@ import (
 	"github.com/trailkeep/trailkeep/internal/fixtures/canonical"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
-	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -90,19 +86,7 @@ const apiToken = "tk_trailctl_api_test_000000000000000001"
 // access events are accepted and dropped.
 func apiOver(t *testing.T, store *clickhouse.Store) string {
 	t.Helper()
-	sum := sha256.Sum256([]byte(apiToken))
-	toks, err := queryapi.ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"admin","sha256":%q,"role":"admin","tenants":["*"]}]}`, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := queryapi.New(queryapi.Options{Store: store, Tokens: toks, Publisher: dropAccess{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return hs.URL
+	return apiWithTokens(t, store, func(h http.Handler) http.Handler { return h }, map[string]string{apiToken: `"name":"admin","role":"admin","tenants":["*"]`})
 }
 
 type dropAccess struct{}

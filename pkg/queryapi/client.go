@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,6 +161,41 @@ func (c *Client) Export(ctx context.Context, q string, tenants []string, fn func
 		return fmt.Errorf("query API: export's SHA-256 is %s, the API sent %s", got, wantSum)
 	}
 	return nil
+}
+
+// Follow calls GET /v1/follow. With after nil it returns no records and the
+// caller's head, the position a tail starts from; otherwise the records matching
+// q stored after that position (at most limit, the server waiting up to wait for
+// the first) and the position to pass next.
+func (c *Client) Follow(ctx context.Context, q string, tenants []string, after clickhouse.Position, limit int, wait time.Duration) ([]chain.Record, clickhouse.Position, error) {
+	v := url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "wait": {wait.String()}}
+	if after != nil {
+		v.Set("after", after.String())
+	}
+	for _, t := range tenants {
+		v.Add("tenant", t)
+	}
+	var resp struct {
+		Records  []json.RawMessage `json:"records"`
+		Position *string           `json:"position"`
+	}
+	if err := c.get(ctx, "/v1/follow?"+v.Encode(), &resp); err != nil {
+		return nil, after, err
+	}
+	if resp.Position == nil {
+		return nil, after, errors.New("query API: follow answer without a position")
+	}
+	next, err := clickhouse.ParsePosition(*resp.Position)
+	if err != nil {
+		return nil, after, fmt.Errorf("query API: follow answer: %w", err)
+	}
+	recs := make([]chain.Record, len(resp.Records))
+	for i, raw := range resp.Records {
+		if err := recs[i].UnmarshalJSON(raw); err != nil {
+			return nil, after, fmt.Errorf("query API: follow record %d: %w", i+1, err)
+		}
+	}
+	return recs, next, nil
 }
 
 // Approvals fetches GET /v1/approvals: the approvals report over the token's

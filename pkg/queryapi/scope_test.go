@@ -61,6 +61,14 @@ func (s *scopeStore) Export(_ context.Context, req clickhouse.ExportRequest, _ f
 	s.record("Export", req.Tenants, "")
 	return nil
 }
+func (s *scopeStore) Head(_ context.Context, tenants []string) (clickhouse.Position, error) {
+	s.record("Head", tenants, "")
+	return clickhouse.Position{}, nil
+}
+func (s *scopeStore) Follow(_ context.Context, req clickhouse.ExportRequest, pos clickhouse.Position, _ int) ([]chain.Record, clickhouse.Position, error) {
+	s.record("Follow", req.Tenants, "")
+	return nil, pos, nil
+}
 func (s *scopeStore) Approvals(_ context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error) {
 	s.record("Approvals", req.Tenants, "")
 	return nil, nil
@@ -124,6 +132,10 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 		{"POST", "/v1/sql", `{"sql":"SELECT tenant FROM audit_events WHERE tenant = 'globex'"}`},
 		{"GET", "/v1/export", ""},
 		{"GET", "/v1/export?tenant=globex", ""},
+		{"GET", "/v1/follow", ""},
+		{"GET", "/v1/follow?tenant=globex", ""},
+		{"GET", "/v1/follow?after=", ""},
+		{"GET", "/v1/follow?after=0:4,1:2&q=result:denied&tenant=acme", ""},
 		{"GET", "/v1/approvals", ""},
 		{"GET", "/v1/drift", ""},
 		{"GET", "/v1/drift?unapproved=true&tenant=globex", ""},

@@ -139,6 +139,7 @@ func New(o Options) (*Server, error) {
 	s.route("GET /v1/checkpoints/latest", "checkpoints", s.latestCheckpoints)
 	s.route("POST /v1/sql", "sql", s.runSQL)
 	s.route("GET /v1/export", "export", s.export)
+	s.route("GET /v1/follow", "follow", s.follow)
 	s.route("GET /v1/approvals", "approvals", s.approvals)
 	s.route("GET /v1/drift", "drift", s.drift)
 	s.route("/v1/", "unknown", s.notFound)
@@ -200,7 +201,7 @@ func (w *statusWriter) Flush() {
 
 // endpointAction is the access-log action of an endpoint's calls.
 var endpointAction = map[string]string{
-	"events": ActionSearched, "event": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "unknown": ActionSearched,
+	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "unknown": ActionSearched,
 	"proof": ActionVerified, "checkpoints": ActionVerified, "export": ActionExported,
 }
 

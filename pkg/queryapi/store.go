@@ -24,6 +24,10 @@ type Store interface {
 	Database() string
 	ReadOnly(ctx context.Context, stmt string, lim clickhouse.SQLLimits, columns func([]clickhouse.Column) error, row func([]any) error) (truncated bool, err error)
 	Export(ctx context.Context, req clickhouse.ExportRequest, fn func(chain.Record) error) error
+	// Head returns the tenants' (nil: every tenant's) highest stored seq per
+	// partition; Follow the matching records stored after a position.
+	Head(ctx context.Context, tenants []string) (clickhouse.Position, error)
+	Follow(ctx context.Context, req clickhouse.ExportRequest, pos clickhouse.Position, limit int) ([]chain.Record, clickhouse.Position, error)
 	Approvals(ctx context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error)
 	FindDrift(ctx context.Context, req clickhouse.DriftRequest) ([]clickhouse.Drift, error)
 	Ping(ctx context.Context) error

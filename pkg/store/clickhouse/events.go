@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -305,8 +307,55 @@ func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Rec
 	return nil
 }
 
-// Position is, per partition, the last seq a reader has seen.
+// Position is, per partition, the last seq a reader has seen. A partition that is
+// absent has not been seen at all: all of its records are after the position.
 type Position map[int32]uint64
+
+// maxPositionPartitions bounds a parsed Position (a partition count far above any
+// deployment's, so a crafted one cannot make a statement of unbounded size).
+const maxPositionPartitions = 4096
+
+// String is the position's text form, "P:SEQ,P:SEQ" in partition order ("" when no
+// partition has been seen), which ParsePosition reads back.
+func (pos Position) String() string {
+	ps := make([]int32, 0, len(pos))
+	for p := range pos {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d:%d", p, pos[p])
+	}
+	return b.String()
+}
+
+// ParsePosition reads Position.String's form. Each partition appears once.
+func ParsePosition(text string) (Position, error) {
+	pos := Position{}
+	if text == "" {
+		return pos, nil
+	}
+	for item := range strings.SplitSeq(text, ",") {
+		ps, ss, ok := strings.Cut(item, ":")
+		p, perr := strconv.ParseInt(ps, 10, 32)
+		seq, serr := strconv.ParseUint(ss, 10, 64)
+		if !ok || perr != nil || serr != nil || p < 0 {
+			return nil, fmt.Errorf("position item %q: want PARTITION:SEQ with a partition from 0 and a seq from 0", item)
+		}
+		if _, dup := pos[int32(p)]; dup {
+			return nil, fmt.Errorf("position names partition %d twice", p)
+		}
+		if len(pos) == maxPositionPartitions {
+			return nil, fmt.Errorf("position names more than %d partitions", maxPositionPartitions)
+		}
+		pos[int32(p)] = seq
+	}
+	return pos, nil
+}
 
 func (pos Position) condition() (string, []any) {
 	if len(pos) == 0 {
@@ -327,15 +376,23 @@ func (pos Position) condition() (string, []any) {
 	return "(" + strings.Join(ors, " OR ") + ")", args
 }
 
-func tailStartQuery(db string) Query {
-	return Query{"tail_start", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events GROUP BY chain_partition", nil}
+func tailStartQuery(db string, tenants []string) Query {
+	sql := "SELECT chain_partition, max(seq) FROM " + db + ".audit_events"
+	var args []any
+	if len(tenants) > 0 {
+		var in string
+		in, args = tenantIn(tenants)
+		sql += " WHERE " + in
+	}
+	return Query{"tail_start", sql + " GROUP BY chain_partition", args}
 }
 
-// Head returns the highest stored seq of every partition: the position from which
-// Follow reports only new records.
-func (s *Store) Head(ctx context.Context) (Position, error) {
-	q := tailStartQuery(s.db)
-	rows, err := s.conn.Query(ctx, q.SQL)
+// Head returns, per partition, the highest stored seq of the tenants' events (nil:
+// every tenant's): the position from which Follow reports only new records. Scoped
+// to the tenants so a tenant's reader does not learn how many events others have.
+func (s *Store) Head(ctx context.Context, tenants []string) (Position, error) {
+	q := tailStartQuery(s.db, tenants)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: head: %w", err)
 	}

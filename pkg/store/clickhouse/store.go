@@ -550,7 +550,7 @@ func Queries(db string, p int32, from uint64) []Query {
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), latestCheckpointsQuery(db), coveringCheckpointQuery(db, p, from),
-		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db),
+		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db, nil), tailStartQuery(db, []string{"acme"}),
 		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow),
 		savedQueriesQuery(db, "acme", ""), savedQueriesQuery(db, "acme", "weekly"),
 		recordByIDQuery(db, "0190b8a2-6f1c-7cc3-9a51-0b8d2c4e5f60", []string{"acme"}, 7*24*time.Hour), recordByIDQuery(db, "not-a-uuid", nil, 0)}
