@@ -232,14 +232,18 @@ type ExportRequest struct {
 }
 
 func eventPartitionsQuery(db string, tenants []string) Query {
-	sql := "SELECT chain_partition, min(seq), max(seq) FROM " + db + ".audit_events"
-	var args []any
-	if len(tenants) > 0 {
-		var in string
-		in, args = tenantIn(tenants)
-		sql += " WHERE " + in
+	where, args := tenantWhere(tenants)
+	return Query{"event_partitions", "SELECT chain_partition, min(seq), max(seq) FROM " + db + ".audit_events" + where + " GROUP BY chain_partition ORDER BY chain_partition", args}
+}
+
+// tenantWhere is the WHERE clause (with a leading space) confining a statement to
+// tenants, or "" for every tenant.
+func tenantWhere(tenants []string) (string, []any) {
+	if len(tenants) == 0 {
+		return "", nil
 	}
-	return Query{"event_partitions", sql + " GROUP BY chain_partition ORDER BY chain_partition", args}
+	in, args := tenantIn(tenants)
+	return " WHERE " + in, args
 }
 
 func exportWindowQuery(db string, req ExportRequest, p int32, from, to uint64) Query {
@@ -377,14 +381,8 @@ func (pos Position) condition() (string, []any) {
 }
 
 func tailStartQuery(db string, tenants []string) Query {
-	sql := "SELECT chain_partition, max(seq) FROM " + db + ".audit_events"
-	var args []any
-	if len(tenants) > 0 {
-		var in string
-		in, args = tenantIn(tenants)
-		sql += " WHERE " + in
-	}
-	return Query{"tail_start", sql + " GROUP BY chain_partition", args}
+	where, args := tenantWhere(tenants)
+	return Query{"tail_start", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events" + where + " GROUP BY chain_partition", args}
 }
 
 // Head returns, per partition, the highest stored seq of the tenants' events (nil:
