@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 type storeVerifyFlags struct {
 	store             bool
 	sf                storeFlags
+	api               apiFlags
 	deployment, topic string
 	tenants           []string
 	after, before     string
@@ -26,6 +28,7 @@ type storeVerifyFlags struct {
 
 func (s *storeVerifyFlags) register(cmd *cobra.Command) {
 	s.sf.register(cmd)
+	s.api.register(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&s.store, "store", false, "verify the chains stored in ClickHouse instead of files")
 	f.StringVar(&s.deployment, "deployment", "", "with --store or --s3: the deployment name in checkpoint origins (<deployment>/<topic>/<partition>)")
@@ -63,15 +66,15 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 		}
 	}
 	ctx := cmd.Context()
-	store, err := s.sf.open(ctx)
+	src, err := s.chainSource(ctx)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer src.close()
 	parts := []int32{}
 	if onePartition != nil {
 		parts = append(parts, *onePartition)
-	} else if parts, err = store.Partitions(ctx, s.tenants); err != nil {
+	} else if parts, err = src.partitions(ctx, s.tenants); err != nil {
 		return err
 	}
 	if len(parts) == 0 {
@@ -80,9 +83,9 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 	var results []verify.Result
 	bad := 0
 	for _, p := range parts {
-		r, err := verify.Partition(ctx, store, chain.Origin(s.deployment, s.topic, p), p, verifiers, rng)
+		r, err := verify.Partition(ctx, src, chain.Origin(s.deployment, s.topic, p), p, verifiers, rng)
 		if err != nil {
-			return err
+			return src.failure(err)
 		}
 		if !r.OK {
 			bad++
@@ -94,6 +97,35 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 		return failed("verification FAILED in %d of %d partition(s)", bad, len(results))
 	}
 	return nil
+}
+
+// chainSource is the stored chain verify --store walks: ClickHouse, or with --api
+// the query API (an all-tenant admin token). Either way the verifier checks what it
+// reads against the public keys: the API is a transport, not a trusted party.
+type chainSource struct {
+	verify.Source
+	partitions func(ctx context.Context, tenants []string) ([]int32, error)
+	failure    func(error) error
+	close      func()
+}
+
+func (s *storeVerifyFlags) chainSource(ctx context.Context) (*chainSource, error) {
+	if s.api.url != "" {
+		cl, err := s.api.client()
+		if err != nil {
+			return nil, err
+		}
+		partitions := func(ctx context.Context, tenants []string) ([]int32, error) {
+			ps, err := cl.Partitions(ctx, tenants)
+			return ps, apiFailure(err)
+		}
+		return &chainSource{Source: cl.Chain(), partitions: partitions, failure: apiFailure, close: func() {}}, nil
+	}
+	store, err := s.sf.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &chainSource{Source: store, partitions: store.Partitions, failure: func(err error) error { return err }, close: func() { store.Close() }}, nil
 }
 
 func printResults(w io.Writer, results []verify.Result, output string) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,8 +54,28 @@ func TestVerifyStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	verify := func(args ...string) (string, string, int) {
-		return run(t, append([]string{"verify", "--store", "--clickhouse", chtest.Addr, "--database", store.Database(), "--verifier-key", pub}, args...)...)
+	// Every check runs on both transports: ClickHouse directly and the query API
+	// (one read path; the verifier trusts neither).
+	const readerToken = "tk_trailctl_verify_test_acme_reader_01"
+	api := apiWithTokens(t, store, func(h http.Handler) http.Handler { return h },
+		map[string]string{apiToken: `"name":"admin","role":"admin","tenants":["*"]`, readerToken: `"name":"acme-reader","role":"reader","tenants":["acme"]`})
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", apiToken)
+	transports := []struct {
+		name string
+		args []string
+	}{
+		{"store", []string{"--clickhouse", chtest.Addr, "--database", store.Database()}},
+		{"api", []string{"--api", api}},
+	}
+	var verify func(args ...string) (string, string, int)
+	each := func(checks func()) {
+		for _, tr := range transports {
+			verify = func(args ...string) (string, string, int) {
+				return run(t, append(append([]string{"verify", "--store", "--verifier-key", pub}, tr.args...), args...)...)
+			}
+			t.Logf("verify --store over %s", tr.name)
+			checks()
+		}
 	}
 	expect := func(out string, code, wantCode int, wants ...string) {
 		t.Helper()
@@ -68,24 +89,32 @@ func TestVerifyStore(t *testing.T) {
 		}
 	}
 
-	out, _, code := verify("--deployment", "test")
-	expect(out, code, 0, "OK      test/audit.chained/0  records 30 (seq 0..29)  checkpoints 6 verified (sizes 5..30)",
-		"OK      test/audit.chained/1  records 12 (seq 0..11)  checkpoints 2 verified (sizes 5..10)",
-		"WARNING 2 record(s) after the last signed checkpoint", "2 partition(s), 42 records verified")
+	each(func() {
+		out, _, code := verify("--deployment", "test")
+		expect(out, code, 0, "OK      test/audit.chained/0  records 30 (seq 0..29)  checkpoints 6 verified (sizes 5..30)",
+			"OK      test/audit.chained/1  records 12 (seq 0..11)  checkpoints 2 verified (sizes 5..10)",
+			"WARNING 2 record(s) after the last signed checkpoint", "2 partition(s), 42 records verified")
 
-	out, _, code = verify("--deployment", "test", "--tenant", "globex")
-	expect(out, code, 0, "test/audit.chained/1  records 12")
-	if strings.Contains(out, "audit.chained/0") {
-		t.Fatalf("--tenant globex verified acme's partition too:\n%s", out)
+		out, _, code = verify("--deployment", "test", "--tenant", "globex")
+		expect(out, code, 0, "test/audit.chained/1  records 12")
+		if strings.Contains(out, "audit.chained/0") {
+			t.Fatalf("--tenant globex verified acme's partition too:\n%s", out)
+		}
+
+		// Records chained in [base+10m, base+14m): seq 10..13, widened to checkpoints 10 and 15.
+		out, _, code = verify("--deployment", "test", "--partition", "0",
+			"--after", base.Add(10*time.Minute).Format(time.RFC3339), "--before", base.Add(14*time.Minute).Format(time.RFC3339))
+		expect(out, code, 0, "test/audit.chained/0  records 5 (seq 10..14)  checkpoints 1 verified (sizes 10..15)")
+
+		out, _, code = verify("--deployment", "prod")
+		expect(out, code, 1, "FAILED  prod/audit.chained/0", "bad_signature")
+	})
+
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", readerToken)
+	if _, errOut, code := run(t, "verify", "--store", "--verifier-key", pub, "--api", api, "--deployment", "test", "--partition", "0"); code != 1 || !strings.Contains(errOut, "admin token for all tenants") {
+		t.Fatalf("a tenant's reader walking a whole chain: exit %d %s", code, errOut)
 	}
-
-	// Records chained in [base+10m, base+14m): seq 10..13, widened to checkpoints 10 and 15.
-	out, _, code = verify("--deployment", "test", "--partition", "0",
-		"--after", base.Add(10*time.Minute).Format(time.RFC3339), "--before", base.Add(14*time.Minute).Format(time.RFC3339))
-	expect(out, code, 0, "test/audit.chained/0  records 5 (seq 10..14)  checkpoints 1 verified (sizes 10..15)")
-
-	out, _, code = verify("--deployment", "prod")
-	expect(out, code, 1, "FAILED  prod/audit.chained/0", "bad_signature")
+	t.Setenv("TRAILKEEP_QUERY_TOKEN", apiToken)
 
 	if err := store.Exec(ctx, "ALTER TABLE "+store.Database()+".audit_events UPDATE event = replaceOne(event, 'skill.updated', 'skill.deleted') WHERE chain_partition = 0 AND seq = 7"); err != nil {
 		t.Fatal(err)
@@ -95,13 +124,15 @@ func TestVerifyStore(t *testing.T) {
 			break
 		}
 	}
-	out, errOut, code := verify("--deployment", "test")
-	expect(out, code, 1, "FAILED  test/audit.chained/0", "partition 0 seq 7: modified", "OK      test/audit.chained/1")
-	if !strings.Contains(errOut, "FAILED in 1 of 2 partition(s)") {
-		t.Fatalf("stderr: %s", errOut)
-	}
-	out, _, code = verify("--deployment", "test", "-o", "json", "--partition", "0")
-	expect(out, code, 1, `"ok":false`, `"kind":"modified"`, `"seq":7`)
+	each(func() {
+		out, errOut, code := verify("--deployment", "test")
+		expect(out, code, 1, "FAILED  test/audit.chained/0", "partition 0 seq 7: modified", "OK      test/audit.chained/1")
+		if !strings.Contains(errOut, "FAILED in 1 of 2 partition(s)") {
+			t.Fatalf("stderr: %s", errOut)
+		}
+		out, _, code = verify("--deployment", "test", "-o", "json", "--partition", "0")
+		expect(out, code, 1, `"ok":false`, `"kind":"modified"`, `"seq":7`)
+	})
 
 	if _, errOut, code := verify(); code != 2 || !strings.Contains(errOut, "--deployment") {
 		t.Fatalf("without --deployment: exit %d %s", code, errOut)

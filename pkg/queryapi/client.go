@@ -20,6 +20,7 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/proof"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+	"github.com/trailkeep/trailkeep/pkg/verify"
 )
 
 // Client calls the query API with a bearer token: what trailctl uses with --api, so
@@ -196,6 +197,78 @@ func (c *Client) Follow(ctx context.Context, q string, tenants []string, after c
 		}
 	}
 	return recs, next, nil
+}
+
+// Partitions fetches GET /v1/partitions: the partitions holding the tenants'
+// events (nil: the token's scope; for an all-tenant token, every checkpointed one).
+func (c *Client) Partitions(ctx context.Context, tenants []string) ([]int32, error) {
+	v := url.Values{}
+	for _, t := range tenants {
+		v.Add("tenant", t)
+	}
+	var out struct {
+		Partitions []int32 `json:"partitions"`
+	}
+	err := c.get(ctx, "/v1/partitions?"+v.Encode(), &out)
+	return out.Partitions, err
+}
+
+// Chain is the stored chain read through the API (an all-tenant admin token's
+// calls), a verify.Source: `trailctl verify --store --api` walks it exactly as it
+// walks ClickHouse, so what the API serves is checked, not trusted.
+func (c *Client) Chain() *ChainSource { return &ChainSource{c: c} }
+
+// ChainSource implements verify.Source over GET /v1/partitions/{p}/....
+type ChainSource struct{ c *Client }
+
+var _ verify.Source = (*ChainSource)(nil)
+
+// Checkpoints fetches partition p's signed checkpoints.
+func (s *ChainSource) Checkpoints(ctx context.Context, p int32) ([]chain.SignedCheckpoint, error) {
+	var out struct {
+		Checkpoints []chain.SignedCheckpoint `json:"checkpoints"`
+	}
+	err := s.c.get(ctx, fmt.Sprintf("/v1/partitions/%d/checkpoints", p), &out)
+	return out.Checkpoints, err
+}
+
+// SeqRange fetches the first and last seq of p chained in [from, to).
+func (s *ChainSource) SeqRange(ctx context.Context, p int32, from, to time.Time) (uint64, uint64, bool, error) {
+	var out SeqRange
+	err := s.c.get(ctx, fmt.Sprintf("/v1/partitions/%d/seq-range?from_ns=%d&to_ns=%d", p, from.UnixNano(), to.UnixNano()), &out)
+	return out.First, out.Last, out.OK, err
+}
+
+// RecordsBetween streams p's records with from <= seq < to. A stream that ends
+// without the API's row count, or with another count, is an error.
+func (s *ChainSource) RecordsBetween(ctx context.Context, p int32, from, to uint64, fn func(chain.Record) error) error {
+	const maxSeq = 1<<63 - 1 // the API's bound: a seq past it cannot exist
+	from, to = min(from, maxSeq), min(to, maxSeq)
+	resp, err := s.c.send(ctx, http.MethodGet, fmt.Sprintf("/v1/partitions/%d/records?from=%d&to=%d", p, from, to), nil, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	rows := 0
+	for sc.Scan() {
+		var rec chain.Record
+		if err := rec.UnmarshalJSON(sc.Bytes()); err != nil {
+			return fmt.Errorf("query API: partition %d record line %d: %w", p, rows+1, err)
+		}
+		rows++
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("query API: partition %d records cut after %d: %w", p, rows, err)
+	}
+	if want := resp.Trailer.Get("X-Trailkeep-Rows"); want != strconv.Itoa(rows) {
+		return fmt.Errorf("query API: partition %d: %d records received, the API's count is %q: incomplete", p, rows, want)
+	}
+	return nil
 }
 
 // Approvals fetches GET /v1/approvals: the approvals report over the token's

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -68,6 +69,18 @@ func (s *scopeStore) Head(_ context.Context, tenants []string) (clickhouse.Posit
 func (s *scopeStore) Follow(_ context.Context, req clickhouse.ExportRequest, pos clickhouse.Position, _ int) ([]chain.Record, clickhouse.Position, error) {
 	s.record("Follow", req.Tenants, "")
 	return nil, pos, nil
+}
+func (s *scopeStore) Checkpoints(context.Context, int32) ([]chain.SignedCheckpoint, error) {
+	s.record("Checkpoints", nil, "")
+	return nil, nil
+}
+func (s *scopeStore) SeqRange(context.Context, int32, time.Time, time.Time) (uint64, uint64, bool, error) {
+	s.record("SeqRange", nil, "")
+	return 0, 0, false, nil
+}
+func (s *scopeStore) RecordsBetween(context.Context, int32, uint64, uint64, func(chain.Record) error) error {
+	s.record("RecordsBetween", nil, "")
+	return nil
 }
 func (s *scopeStore) Approvals(_ context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error) {
 	s.record("Approvals", req.Tenants, "")
@@ -136,6 +149,12 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 		{"GET", "/v1/follow?tenant=globex", ""},
 		{"GET", "/v1/follow?after=", ""},
 		{"GET", "/v1/follow?after=0:4,1:2&q=result:denied&tenant=acme", ""},
+		{"GET", "/v1/partitions", ""},
+		{"GET", "/v1/partitions?tenant=globex", ""},
+		{"GET", "/v1/partitions/0/checkpoints", ""},
+		{"GET", "/v1/partitions/1/seq-range?from_ns=0&to_ns=99", ""},
+		{"GET", "/v1/partitions/2/records?from=0&to=10", ""},
+		{"GET", "/v1/partitions/2/records?tenant=acme", ""},
 		{"GET", "/v1/approvals", ""},
 		{"GET", "/v1/drift", ""},
 		{"GET", "/v1/drift?unapproved=true&tenant=globex", ""},

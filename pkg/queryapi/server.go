@@ -140,6 +140,10 @@ func New(o Options) (*Server, error) {
 	s.route("POST /v1/sql", "sql", s.runSQL)
 	s.route("GET /v1/export", "export", s.export)
 	s.route("GET /v1/follow", "follow", s.follow)
+	s.route("GET /v1/partitions", "partitions", s.partitions)
+	s.route("GET /v1/partitions/{p}/checkpoints", "chain", s.partitionCheckpoints)
+	s.route("GET /v1/partitions/{p}/seq-range", "chain", s.partitionSeqRange)
+	s.route("GET /v1/partitions/{p}/records", "chain", s.partitionRecords)
 	s.route("GET /v1/approvals", "approvals", s.approvals)
 	s.route("GET /v1/drift", "drift", s.drift)
 	s.route("/v1/", "unknown", s.notFound)
@@ -202,7 +206,7 @@ func (w *statusWriter) Flush() {
 // endpointAction is the access-log action of an endpoint's calls.
 var endpointAction = map[string]string{
 	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "unknown": ActionSearched,
-	"proof": ActionVerified, "checkpoints": ActionVerified, "export": ActionExported,
+	"proof": ActionVerified, "checkpoints": ActionVerified, "partitions": ActionVerified, "chain": ActionVerified, "export": ActionExported,
 }
 
 // statusOf is the access-event status of an HTTP answer.

@@ -6,6 +6,7 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/proof"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+	"github.com/trailkeep/trailkeep/pkg/verify"
 )
 
 // Store is what the query API reads. *clickhouse.Store implements it; the API
@@ -13,6 +14,8 @@ import (
 // are the API's and the queries are the store's.
 type Store interface {
 	proof.Source
+	// verify.Source: a partition's checkpoints and records, for GET /v1/partitions/{p}/...
+	verify.Source
 	// RecordByID returns the stored record of event id within tenants (nil: any),
 	// or clickhouse.ErrNotFound.
 	RecordByID(ctx context.Context, id string, tenants []string) (chain.Record, error)
