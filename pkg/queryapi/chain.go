@@ -57,17 +57,8 @@ func (s *Server) partitionSeqRange(w http.ResponseWriter, r *http.Request, c *ca
 	if !ok {
 		return
 	}
-	from, fe := intParam(r, "from_ns", math.MinInt64, math.MinInt64, math.MaxInt64)
-	var to int64
-	if fe == nil {
-		to, fe = intParam(r, "to_ns", math.MaxInt64, math.MinInt64, math.MaxInt64)
-	}
-	if fe != nil {
-		c.invalid(w, ActionVerified, meta, *fe)
-		return
-	}
-	meta["from_ns"], meta["to_ns"] = strconv.FormatInt(from, 10), strconv.FormatInt(to, 10)
-	if !c.audit(ActionVerified, event.StatusSuccess, "", meta) {
+	from, to, ok := c.rangeParams(w, r, meta, "from_ns", "to_ns", math.MinInt64)
+	if !ok {
 		return
 	}
 	lo, hi, found, err := s.o.Store.SeqRange(r.Context(), p, time.Unix(0, from), time.Unix(0, to))
@@ -93,17 +84,8 @@ func (s *Server) partitionRecords(w http.ResponseWriter, r *http.Request, c *cal
 	if !ok {
 		return
 	}
-	from, fe := intParam(r, "from", 0, 0, math.MaxInt64)
-	var to int64
-	if fe == nil {
-		to, fe = intParam(r, "to", math.MaxInt64, 0, math.MaxInt64)
-	}
-	if fe != nil {
-		c.invalid(w, ActionVerified, meta, *fe)
-		return
-	}
-	meta["from"], meta["to"] = strconv.FormatInt(from, 10), strconv.FormatInt(to, 10)
-	if !c.audit(ActionVerified, event.StatusSuccess, "", meta) {
+	from, to, ok := c.rangeParams(w, r, meta, "from", "to", 0)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -156,6 +138,22 @@ func (c *call) wholeChain(w http.ResponseWriter, r *http.Request) (int32, map[st
 		return 0, meta, false
 	}
 	return int32(p), meta, true
+}
+
+// rangeParams reads a [from, to) pair of integer parameters, each from lo (from's
+// default) to MaxInt64 (to's default), into meta, and audits the call; on false it
+// has answered and audited.
+func (c *call) rangeParams(w http.ResponseWriter, r *http.Request, meta map[string]any, fromName, toName string, lo int64) (from, to int64, ok bool) {
+	from, fe := intParam(r, fromName, lo, lo, math.MaxInt64)
+	if fe == nil {
+		to, fe = intParam(r, toName, math.MaxInt64, lo, math.MaxInt64)
+	}
+	if fe != nil {
+		c.invalid(w, ActionVerified, meta, *fe)
+		return 0, 0, false
+	}
+	meta[fromName], meta[toName] = strconv.FormatInt(from, 10), strconv.FormatInt(to, 10)
+	return from, to, c.audit(ActionVerified, event.StatusSuccess, "", meta)
 }
 
 // intParam reads an integer query parameter within [lo, hi], def when absent.

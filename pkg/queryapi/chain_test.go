@@ -2,8 +2,6 @@ package queryapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -41,12 +39,7 @@ func TestChainSourceRecords(t *testing.T) {
 	for i := range 5 {
 		log.Add(0, "acme", at.Add(time.Duration(i)*time.Second), chaintest.Doc("rule.updated", fmt.Sprint("u", i), "rule", "r"))
 	}
-	sum := sha256.Sum256([]byte("secret-admin"))
-	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"a","sha256":%q,"role":"admin","tenants":["*"]}]}`, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Options{Store: &chainStore{recs: log.Records}, Tokens: ts, Publisher: &okPublisher{}})
+	s, err := New(Options{Store: &chainStore{recs: log.Records}, Tokens: oneToken(t, "secret-admin", "admin", "*"), Publisher: &okPublisher{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,17 @@ func (s *followStore) Follow(_ context.Context, _ clickhouse.ExportRequest, pos 
 	return s.recs, next, nil
 }
 
+// oneToken is a token set of one token: secret, role, tenants.
+func oneToken(t *testing.T, secret, role string, tenants ...string) *Tokens {
+	t.Helper()
+	sum := sha256.Sum256([]byte(secret))
+	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":%q,"sha256":%q,"role":%q,"tenants":["%s"]}]}`, role, hex.EncodeToString(sum[:]), role, strings.Join(tenants, `","`))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
 // TestFollow: without after the answer is the head and no records; with after,
 // the records after it and the next position, waiting for the first when asked
 // to; a malformed after or wait is refused naming the field, and nothing is read.
@@ -58,11 +69,7 @@ func TestFollow(t *testing.T) {
 	for i := range 3 {
 		log.Add(0, "acme", at.Add(time.Duration(i)*time.Second), chaintest.Doc("rule.updated", fmt.Sprint("u", i), "rule", "r"))
 	}
-	sum := sha256.Sum256([]byte("secret-reader"))
-	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"r","sha256":%q,"role":"reader","tenants":["acme"]}]}`, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := oneToken(t, "secret-reader", "reader", "acme")
 	get := func(st Store, path string) (int, followResponse, string) {
 		s, err := New(Options{Store: st, Tokens: ts, Publisher: &okPublisher{}})
 		if err != nil {
