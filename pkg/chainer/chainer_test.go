@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
 
@@ -332,4 +333,90 @@ func runUntilError(c *Chainer) error {
 	r := v.(*running)
 	<-r.finished
 	return r.err
+}
+
+// TestRestoreAfterRetention: retention deletes a topic's oldest records (DeleteRecords
+// moves the log start exactly as retention does). With the tail since the last
+// checkpoint still there the chain resumes; once the records it needs are gone —
+// the whole partition, as time retention empties a quiet one — restore refuses
+// with a TrimmedError naming the topic and offsets, instead of forking the chain
+// at seq 0 or stalling on an offset that no longer exists.
+func TestRestoreAfterRetention(t *testing.T) {
+	e := newEnv(t, 1)
+	e.produceEvents(t, 0, 25)
+	c, stop := e.start(t, "a")
+	waitFor(t, "25 events chained", func() bool { return c.Stats().Chained == 25 })
+	waitFor(t, "the checkpoint at 25", func() bool {
+		_, cps, _ := e.read(t, 0)
+		if len(cps) == 0 {
+			return false
+		}
+		cp, _ := cps[len(cps)-1].Unverified()
+		return cp.Size == 25
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(e.cl)
+	trim := func(topic string, before int64) {
+		t.Helper()
+		var o kadm.Offsets
+		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: before})
+		resp, err := adm.DeleteRecords(ctx, o)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			t.Fatalf("delete records of %s before %d: %v", topic, before, err)
+		}
+	}
+	restore := func() (*chain.Chain, error) {
+		t.Helper()
+		r, err := New(e.config("restore"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		return r.restore(ctx, 0)
+	}
+
+	// The records before seq 20 go: the checkpoint at 25 and the records after it
+	// (none) are all restore needs.
+	var offset20 int64 = -1
+	if err := tail(ctx, []string{e.broker.Addr}, nil, e.topic("chained"), 0, 0, e.end(t, ctx, e.topic("chained"), 0), func(r *kgo.Record) error {
+		var rec chain.Record
+		if err := rec.UnmarshalJSON(r.Value); err == nil && rec.Seq == 20 {
+			offset20 = r.Offset
+		}
+		return nil
+	}); err != nil || offset20 < 0 {
+		t.Fatalf("offset of seq 20: %d, %v", offset20, err)
+	}
+	trim(e.topic("chained"), offset20)
+	if ch, err := restore(); err != nil || ch.Size() != 25 {
+		t.Fatalf("restore with the tail since the checkpoint: %v, %v", ch, err)
+	}
+
+	for _, tc := range []struct {
+		name, topic string
+		wantNeed    uint64
+	}{
+		{"every chained record deleted", e.topic("chained"), 25},
+		{"and every checkpoint", e.topic("checkpoints"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			end := e.end(t, ctx, tc.topic, 0)
+			trim(tc.topic, end)
+			ch, err := restore()
+			var te *TrimmedError
+			if !errors.As(err, &te) || te.Seen || te.NeedSeq != tc.wantNeed || te.Topic != e.topic("chained") || te.LogStart == 0 {
+				t.Fatalf("restore = %v, %v; want a TrimmedError of %s needing seq %d", ch, err, e.topic("chained"), tc.wantNeed)
+			}
+			if !strings.Contains(err.Error(), "retention") {
+				t.Fatalf("the error does not say what to do: %v", err)
+			}
+		})
+	}
 }

@@ -27,6 +27,9 @@ func tail(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, p
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
+		// A range deleted under the reader (retention) is an error, never a
+		// silent jump to the log start: a tail with a hole must not be restored.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 	}, opts...)
 	cl, err := kgo.NewClient(o...)
 	if err != nil {
@@ -77,6 +80,51 @@ func tail(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, p
 	return nil
 }
 
+// offsetBounds returns partition p's log start offset (what retention has not
+// deleted) and last stable offset.
+func offsetBounds(ctx context.Context, cl *kgo.Client, topic string, partition int32) (low, end int64, err error) {
+	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	o, ok := starts.Lookup(topic, partition)
+	if !ok {
+		return 0, 0, fmt.Errorf("topic %s has no partition %d", topic, partition)
+	}
+	if o.Err != nil {
+		return 0, 0, fmt.Errorf("start offset of %s/%d: %w", topic, partition, o.Err)
+	}
+	end, err = lastStable(ctx, cl, topic, partition)
+	return o.Offset, end, err
+}
+
+// TrimmedError means the records partition Partition's chain needs to resume were
+// deleted from Topic, almost always by retention (a partition quiet for longer
+// than retention.ms loses even its last segment). The chainer refuses to start the
+// partition: a chain restored without them would fork (restart at seq 0) or not
+// verify. Recover by raising retention.ms on the chained and checkpoint topics
+// above the longest quiet period; the deleted records themselves are in
+// ClickHouse and the S3 archive, but the chainer cannot restore from those yet.
+type TrimmedError struct {
+	Topic     string
+	Partition int32
+	// LogStart is the first offset the broker still holds; End its last stable one.
+	LogStart, End int64
+	// NeedSeq is the seq restore has to read from (the last checkpoint's size);
+	// HaveSeq the lowest seq still in the topic when Seen.
+	NeedSeq, HaveSeq uint64
+	Seen             bool
+}
+
+func (e *TrimmedError) Error() string {
+	have := "none of its records remain"
+	if e.Seen {
+		have = fmt.Sprintf("the lowest seq left is %d", e.HaveSeq)
+	}
+	return fmt.Sprintf("chainer: partition %d cannot be restored: %s/%d holds offsets from %d to %d only (retention?); restore needs seq %d on and %s. Raise retention.ms on the chained and checkpoint topics; this partition stays stopped rather than fork its chain",
+		e.Partition, e.Topic, e.Partition, e.LogStart, e.End, e.NeedSeq, have)
+}
+
 func lastStable(ctx context.Context, cl *kgo.Client, topic string, partition int32) (int64, error) {
 	offs, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
 	if err != nil {
@@ -108,13 +156,13 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 		}
 		from = parsed.Size
 	}
-	end, err := lastStable(ctx, c.sess.Client(), c.cfg.ChainedTopic, p)
+	low, end, err := offsetBounds(ctx, c.sess.Client(), c.cfg.ChainedTopic, p)
 	if err != nil {
 		return nil, err
 	}
 	window := int64(c.cfg.CheckpointEvery)*2 + 64
 	for {
-		start := max(0, end-window)
+		start := max(low, end-window)
 		var after []chain.Record
 		minSeq := uint64(1<<63 - 1)
 		seen := false
@@ -133,7 +181,10 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 		if err != nil {
 			return nil, err
 		}
-		if start == 0 || (seen && minSeq <= from) {
+		if start == low && low > 0 && !(seen && minSeq <= from) {
+			return nil, &TrimmedError{Topic: c.cfg.ChainedTopic, Partition: p, LogStart: low, End: end, NeedSeq: from, HaveSeq: minSeq, Seen: seen}
+		}
+		if start == low || (seen && minSeq <= from) {
 			ch, err := chain.Restore(c.origin(p), p, cp, c.cfg.Verifiers, after)
 			if err != nil {
 				return nil, fmt.Errorf("chainer: the committed tail of partition %d does not verify; refusing to extend it: %w", p, err)
@@ -144,13 +195,16 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 	}
 }
 
+// lastCheckpoint returns partition p's last committed checkpoint, nil when the
+// checkpoint topic holds none (retention may have deleted older ones: restore then
+// needs the chain's records from seq 0, and says so when they are gone too).
 func (c *Chainer) lastCheckpoint(ctx context.Context, p int32) (*chain.SignedCheckpoint, error) {
-	end, err := lastStable(ctx, c.sess.Client(), c.cfg.CheckpointTopic, p)
+	low, end, err := offsetBounds(ctx, c.sess.Client(), c.cfg.CheckpointTopic, p)
 	if err != nil {
 		return nil, err
 	}
 	for window := int64(8); ; window *= 8 {
-		start := max(0, end-window)
+		start := max(low, end-window)
 		var last *chain.SignedCheckpoint
 		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.CheckpointTopic, p, start, end, func(r *kgo.Record) error {
 			var cp chain.SignedCheckpoint
@@ -163,7 +217,7 @@ func (c *Chainer) lastCheckpoint(ctx context.Context, p int32) (*chain.SignedChe
 		if err != nil {
 			return nil, err
 		}
-		if last != nil || start == 0 {
+		if last != nil || start == low {
 			return last, nil
 		}
 	}
