@@ -158,6 +158,15 @@ func Topic(prefix string) string {
 	return prefix + "." + hex.EncodeToString(b[:])
 }
 
+// KeepRecords is the topic config of a test topic that holds records stamped in the
+// past (generated logs, fixed dates): without it the broker's time retention
+// (7 days by default, checked every 5 minutes) deletes them while the test reads,
+// which looks exactly like a consumer that stopped.
+func KeepRecords() map[string]*string {
+	forever := "-1"
+	return map[string]*string{"retention.ms": &forever}
+}
+
 // CreateTopic creates topic with partitions (replication 1) on b, as the component
 // that owns it in production would (ingest creates the events topic).
 func (b *Broker) CreateTopic(t testing.TB, topic string, partitions int32) {

@@ -74,8 +74,9 @@ func (f *Feed) CreateTopics(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, f.cl, kafka.Topic{Name: f.Chained, Partitions: f.Partitions, Replication: 1},
-		kafka.Topic{Name: f.Checkpoints, Partitions: f.Partitions, Replication: 1}); err != nil {
+	// The records carry Start-based timestamps, older than the broker's retention.
+	if err := kafka.EnsureTopics(ctx, f.cl, kafka.Topic{Name: f.Chained, Partitions: f.Partitions, Replication: 1, Configs: kafkatest.KeepRecords()},
+		kafka.Topic{Name: f.Checkpoints, Partitions: f.Partitions, Replication: 1, Configs: kafkatest.KeepRecords()}); err != nil {
 		t.Fatal(err)
 	}
 }
