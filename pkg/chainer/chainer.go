@@ -240,6 +240,11 @@ func (c *Chainer) Run(ctx context.Context) error {
 				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
 			}
 		})
+		if kafka.RecordsDeleted(fetchErr) {
+			// Events ingest acknowledged were deleted before they were chained:
+			// continuing would leave them out of the log without a trace.
+			return fmt.Errorf("chainer: %w: the events at this position were deleted from the input topic (retention) before they were chained; stopping rather than skip them. Raise retention.ms on it above the longest chainer outage", fetchErr)
+		}
 		if fetchErr != nil {
 			c.cfg.Logger.Warn("chainer: fetch error; retrying", "err", fetchErr)
 			continue

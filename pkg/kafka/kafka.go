@@ -52,13 +52,24 @@ type Group struct {
 	Assigned, Revoked, Lost func(context.Context, *kgo.Client, map[string][]int32)
 }
 
+// RecordsDeleted reports whether a fetch error means the broker no longer holds the
+// records at the member's position: they were deleted (retention.ms, retention.bytes
+// or DeleteRecords) before the member read them. For an audit log that is data
+// lost to this consumer, so members stop rather than continue past it.
+func RecordsDeleted(err error) bool { return errors.Is(err, kerr.OffsetOutOfRange) }
+
 // Opts are g's client options; the member adds its own (commit policy, producer).
 func (g Group) Opts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(g.Brokers...),
 		kgo.ConsumerGroup(g.Name),
 		kgo.ConsumeTopics(g.Topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// A new group starts at the beginning of the log. Records deleted
+		// (retention) before a member read them are never skipped: the
+		// partition fails with OffsetOutOfRange (see RecordsDeleted) instead of
+		// resuming at the log start, and every member stops on it.
+		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	}
 	if g.InstanceID != "" {

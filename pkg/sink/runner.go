@@ -248,7 +248,11 @@ func (r *Runner) consume(ctx context.Context) (stalled bool) {
 			break
 		}
 		fs.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			switch {
+			case errors.Is(err, context.Canceled):
+			case kafka.RecordsDeleted(err):
+				r.stopOn(&RecordsDeletedError{Sink: r.name, Topic: t, Partition: p, Err: err})
+			default:
 				r.log.Warn("fetch failed; the client retries", "topic", t, "partition", p, "err", err)
 			}
 		})
@@ -522,6 +526,14 @@ func (r *Runner) stopAll() {
 
 func (r *Runner) fatal(err error) {
 	r.log.Error("sink stopped: delivery refused for a reason retrying cannot fix; nothing was committed past the last acknowledged batch. Fix the sink's configuration or credentials and restart the exporter", "err", err)
+	r.stopOn(err)
+}
+
+// stopOn ends Run with err (after committing what was acknowledged).
+func (r *Runner) stopOn(err error) {
+	if _, ok := err.(*RecordsDeletedError); ok {
+		r.log.Error("sink stopped: records were deleted from Kafka before it read them", "err", err)
+	}
 	r.mu.Lock()
 	fail := r.fail
 	r.mu.Unlock()

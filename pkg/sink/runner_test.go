@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/trailkeep/trailkeep/internal/sinktest"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 )
@@ -129,4 +132,63 @@ func TestRunnerWaitsForTheChainedTopic(t *testing.T) {
 	f.CreateTopics(t)
 	f.Add(t, 50)
 	order.wait(t, 50, nil)
+}
+
+// TestRunnerStopsOnDeletedRecords: records deleted from the chained topic (retention;
+// DeleteRecords moves the log start as retention does) before the sink read them
+// stop the Runner with a RecordsDeletedError. It must not resume at the log start,
+// which would leave a hole in the destination that no one sees.
+func TestRunnerStopsOnDeletedRecords(t *testing.T) {
+	f := sinktest.New(t, 1, 1000)
+	f.Add(t, 20)
+	cfg := sink.Config{Group: "g-deleted-" + f.Chained, BatchRecords: 5, Linger: time.Millisecond}
+	first := &orderSink{next: map[int32]uint64{}}
+	r, result, cancel := f.Run(t, first, cfg)
+	first.wait(t, 20, func() error {
+		if r.Stats().Acknowledged < 20 {
+			return fmt.Errorf("%d of 20 acknowledged", r.Stats().Acknowledged)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-result; err != nil {
+		t.Fatal(err)
+	}
+
+	f.Add(t, 20) // seq 20..39, then all 40 are deleted before the sink comes back
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.Broker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	ends, err := adm.ListEndOffsets(ctx, f.Chained)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(f.Chained, 0)
+	var del kadm.Offsets
+	del.Add(kadm.Offset{Topic: f.Chained, Partition: 0, At: end.Offset})
+	if resp, err := adm.DeleteRecords(ctx, del); err != nil || resp.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, resp.Error())
+	}
+
+	second := &orderSink{next: map[int32]uint64{0: 20}}
+	_, result, _ = f.Run(t, second, cfg)
+	select {
+	case err := <-result:
+		var rd *sink.RecordsDeletedError
+		if !errors.As(err, &rd) || rd.Topic != f.Chained || rd.Partition != 0 {
+			t.Fatalf("the Runner ended with %v, want a RecordsDeletedError for %s/0", err, f.Chained)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("the Runner neither stopped nor reported the deleted records")
+	}
+	second.mu.Lock()
+	defer second.mu.Unlock()
+	if second.count != 0 {
+		t.Fatalf("the sink received %d records from past the deleted range", second.count)
+	}
 }

@@ -173,6 +173,27 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// RecordsDeletedError stops a Runner whose position in Topic/Partition the broker no
+// longer holds: the records there were deleted (retention) before this sink read
+// them, so they can never reach it. The Runner stops instead of skipping to the log
+// start, which would leave a silent hole in the destination. To go on, recover the
+// missing range (ClickHouse, the S3 archive or an export hold it) and, knowing what
+// is missing, move the group's offset past it (kafka-consumer-groups.sh
+// --reset-offsets); raise retention.ms on the chained topic above the longest
+// time an exporter can be down.
+type RecordsDeletedError struct {
+	Sink, Topic string
+	Partition   int32
+	Err         error
+}
+
+func (e *RecordsDeletedError) Error() string {
+	return fmt.Sprintf("sink %s: %s/%d: the broker no longer holds the records at this consumer's position (deleted by retention before the sink read them); stopping rather than skip them: %v",
+		e.Sink, e.Topic, e.Partition, e.Err)
+}
+
+func (e *RecordsDeletedError) Unwrap() error { return e.Err }
+
 // Retryable returns a Retry error, after a delay the server asked for (0: none).
 func Retryable(err error, after time.Duration) error {
 	return &Error{Kind: Retry, RetryAfter: after, Index: -1, Err: err}
