@@ -82,6 +82,9 @@ type partitionState struct {
 // Stats are cumulative counters, for metrics and tests.
 type Stats struct {
 	Chained, DeadLettered, Checkpoints, Commits, Aborts, Restores int64
+	// Refused counts partitions this instance stopped fetching because their
+	// chain cannot be restored (TrimmedError).
+	Refused int64
 }
 
 // Errors.
@@ -253,10 +256,25 @@ func (c *Chainer) Run(ctx context.Context) error {
 			if isFatal(err) {
 				return err
 			}
-			c.cfg.Logger.Warn("chainer: transaction aborted; partitions will be restored", "err", err)
+			var trimmed *TrimmedError
+			if errors.As(err, &trimmed) {
+				c.cfg.Logger.Error("chainer: a partition cannot be restored; its events are not chained until the cause is fixed", "partition", trimmed.Partition, "err", err)
+			} else {
+				c.cfg.Logger.Warn("chainer: transaction aborted; partitions will be restored", "err", err)
+			}
+			// The aborted records come back with the next poll at once: wait, so
+			// a failure that persists is retried once a second, not in a hot loop.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(abortBackoff):
+			}
 		}
 	}
 }
+
+// abortBackoff is the pause after an aborted transaction before the next poll.
+const abortBackoff = time.Second
 
 // transaction chains one poll's records (possibly none, to emit due checkpoints).
 func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
@@ -274,14 +292,16 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 	// while; no transaction should be open meanwhile.
 	for p := range byPart {
 		if err := c.ensure(ctx, p); err != nil {
-			c.abortTouched(byPart)
-			return err
+			var trimmed *TrimmedError
+			if errors.As(err, &trimmed) {
+				c.refuse(p)
+			}
+			return c.rewind(ctx, byPart, err)
 		}
 	}
 	out, n, err := c.build(byPart, due)
 	if err != nil {
-		c.abortTouched(byPart)
-		return err
+		return c.rewind(ctx, byPart, err)
 	}
 	if err := c.sess.Begin(); err != nil {
 		return fatal(fmt.Errorf("chainer: begin transaction: %w", err))
@@ -454,6 +474,28 @@ func (c *Chainer) abortTx(ctx context.Context, byPart map[int32][]*kgo.Record) {
 		c.cfg.Logger.Warn("chainer: abort", "err", err)
 	}
 	c.abortTouched(byPart)
+}
+
+// rewind gives up a poll that failed before its transaction began (a restore or
+// build error): an empty transaction is opened and aborted, which puts the
+// session back at the committed offsets. Without it the poll's records would stay
+// consumed, and the next transaction would commit past events no chain holds.
+func (c *Chainer) rewind(ctx context.Context, byPart map[int32][]*kgo.Record, cause error) error {
+	if err := c.sess.Begin(); err != nil {
+		return fatal(fmt.Errorf("chainer: begin the transaction that rewinds a failed poll (%v): %w", cause, err))
+	}
+	c.abortTx(ctx, byPart)
+	return cause
+}
+
+// refuse stops fetching input partition p, whose chain cannot be restored: its
+// events stay unconsumed in the input topic (nothing is lost, the lag shows it)
+// while the other partitions go on. A restart tries again.
+func (c *Chainer) refuse(p int32) {
+	c.sess.Client().PauseFetchPartitions(map[string][]int32{c.cfg.InputTopic: {p}})
+	c.mu.Lock()
+	c.stats.Refused++
+	c.mu.Unlock()
 }
 
 func (c *Chainer) abortTouched(byPart map[int32][]*kgo.Record) {

@@ -420,3 +420,50 @@ func TestRestoreAfterRetention(t *testing.T) {
 		})
 	}
 }
+
+// TestUnrestorablePartitionLosesNothing: partition 0's chain is trimmed away, so it
+// cannot be restored, while partition 1 is healthy and its events arrive in the
+// same polls as partition 0's. Partition 1 must chain every one of its events —
+// a poll that failed must not be committed past by a later transaction — and
+// partition 0's events must stay unconsumed in the input topic, not be dropped.
+func TestUnrestorablePartitionLosesNothing(t *testing.T) {
+	e := newEnv(t, 2)
+	want1 := e.produceEvents(t, 1, 5)
+	e.produceEvents(t, 0, 5)
+	c, stop := e.start(t, "a")
+	waitFor(t, "10 events chained", func() bool { return c.Stats().Chained == 10 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(e.cl)
+	for _, topic := range []string{e.topic("chained"), e.topic("checkpoints")} {
+		var o kadm.Offsets
+		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: e.end(t, ctx, topic, 0)})
+		if resp, err := adm.DeleteRecords(ctx, o); err != nil || resp.Error() != nil {
+			t.Fatalf("delete records of %s: %v %v", topic, err, resp.Error())
+		}
+	}
+	committed0 := e.end(t, ctx, e.topic("events"), 0) // everything before is chained
+
+	for range 3 { // interleaved, so polls carry both partitions
+		e.produceEvents(t, 0, 2)
+		want1 = append(want1, e.produceEvents(t, 1, 2)...)
+	}
+	c2, stop2 := e.start(t, "b")
+	waitFor(t, "partition 0 refused", func() bool { return c2.Stats().Refused == 1 })
+	want1 = append(want1, e.produceEvents(t, 1, 3)...) // partition 1 alone now
+	waitFor(t, "partition 1's 9 new events chained", func() bool { return c2.Stats().Chained == 9 })
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	e.verify(t, 1, want1)
+	offs, err := adm.FetchOffsets(ctx, e.prefix+"-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup(e.topic("events"), 0); !ok || o.At != committed0 {
+		t.Fatalf("partition 0 of the input committed at %+v (found %v), want %d: its unchained events were consumed", o, ok, committed0)
+	}
+}
