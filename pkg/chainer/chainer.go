@@ -237,20 +237,25 @@ func (c *Chainer) Run(ctx context.Context) error {
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var fetchErr error
+		var fetchErr, deleted error
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+				if kafka.RecordsDeleted(err) {
+					deleted = fetchErr
+				}
 			}
 		})
-		if kafka.RecordsDeleted(fetchErr) {
+		if deleted != nil {
 			// Events ingest acknowledged were deleted before they were chained:
 			// continuing would leave them out of the log without a trace.
-			return fmt.Errorf("chainer: %w: the events at this position were deleted from the input topic (retention) before they were chained; stopping rather than skip them. Raise retention.ms on it above the longest chainer outage", fetchErr)
+			return fmt.Errorf("chainer: %w: the events at this position were deleted from the input topic (retention) before they were chained; stopping rather than skip them. Raise retention.ms on it above the longest chainer outage", deleted)
 		}
 		if fetchErr != nil {
-			c.cfg.Logger.Warn("chainer: fetch error; retrying", "err", fetchErr)
-			continue
+			// Errors are per partition: the poll's records of the other
+			// partitions are chained below. Skipping them instead would leave
+			// them consumed, and the next transaction would commit past them.
+			c.cfg.Logger.Warn("chainer: fetch error; the client retries that partition", "err", fetchErr)
 		}
 		if err := c.transaction(ctx, fetches); err != nil {
 			if isFatal(err) {
