@@ -586,6 +586,9 @@ type partition struct {
 	// last acknowledged (or dead-lettered): the partition holds work while
 	// fetched > ackedNext.
 	fetched, ackedNext int64
+	// caughtUp is what take found for the batch it returned last (Batch.CaughtUp);
+	// the worker goroutine alone reads it.
+	caughtUp bool
 }
 
 func (pt *partition) push(recs []*kgo.Record, hwm int64) {
@@ -638,6 +641,8 @@ func (pt *partition) take() []*kgo.Record {
 					pt.queue = nil
 				}
 				pt.bytes -= size
+				// At most a transaction marker after the last record: caught up.
+				pt.caughtUp = len(pt.queue) == 0 && pt.hwm-(out[k-1].Offset+1) <= 1
 				pt.mu.Unlock()
 				pt.r.buffered.Add(-int64(size))
 				select {
@@ -779,7 +784,7 @@ func (pt *partition) sendRecords(ctx context.Context, in []*kgo.Record) (*inflig
 	}
 	fl := &inflight{d: d, in: in}
 	err = pt.deliverRange(ctx, d, func(ctx context.Context, lo, hi int) error {
-		a, err := pt.r.acks.Send(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi]})
+		a, err := pt.r.acks.Send(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs)})
 		if err == nil {
 			fl.acks = append(fl.acks, pendingAck{lo, hi, a})
 		}
@@ -896,7 +901,7 @@ func (pt *partition) deliverRange(ctx context.Context, d decoded, send func(ctx 
 // deliverDecoded delivers d synchronously (Sink.Deliver).
 func (pt *partition) deliverDecoded(ctx context.Context, d decoded) error {
 	return pt.deliverRange(ctx, d, func(ctx context.Context, lo, hi int) error {
-		return pt.r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi]})
+		return pt.r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs)})
 	})
 }
 

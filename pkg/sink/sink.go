@@ -94,6 +94,11 @@ type Decoder interface {
 type Batch struct {
 	Partition int32
 	Records   []Record
+	// CaughtUp: when the batch was taken the partition had nothing more buffered
+	// and the broker reported nothing after it. A sink that batches across
+	// partitions may send a partial batch at once when all of them are caught up,
+	// instead of waiting for more that is not coming.
+	CaughtUp bool
 }
 
 // Record is one chained record as it was read from Kafka.

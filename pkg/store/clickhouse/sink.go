@@ -28,8 +28,10 @@ import (
 //     BatchRows or the oldest has waited BatchAge (and the running insert ended):
 //     the threshold is the whole writer's, not each partition's, so a partition's
 //     remainder does not wait out BatchAge while others' rows could fill the
-//     insert. Batches are accepted (Send) while earlier ones are being inserted, so
-//     decoding overlaps the server's work.
+//     insert. One exception: after a full insert, once every partition has caught
+//     up (Batch.CaughtUp) the remainder goes at once, so working off a backlog does
+//     not end with a BatchAge wait. Batches are accepted (Send) while earlier ones
+//     are being inserted, so decoding overlaps the server's work.
 //   - Inserts happen one at a time, in the order batches were accepted, and a
 //     failed insert is retried (after dropping what ClickHouse did store: an insert
 //     whose acknowledgement was lost may have been applied) before any later one is
@@ -49,9 +51,12 @@ type Sink struct {
 	parts  map[int32]*stored // chained partitions the Runner opened
 	moved  chan struct{}     // closed (and replaced) when a stored seq advances
 	totals WriterStats
-	next   *group        // accepting rows for the insert after the running one
-	flying *group        // being inserted (or retried); nil when idle
-	wake   chan struct{} // cuts a retry's backoff short (a partition closed)
+	// lastFull: the last insert carried BatchRows or more, i.e. the writer was
+	// working off a backlog (see maybeInsert).
+	lastFull bool
+	next     *group        // accepting rows for the insert after the running one
+	flying   *group        // being inserted (or retried); nil when idle
+	wake     chan struct{} // cuts a retry's backoff short (a partition closed)
 
 	// building admits one batch at a time into buildRows, which already uses
 	// every core: partitions decoding side by side would only crowd out the
@@ -63,6 +68,7 @@ type Sink struct {
 type stored struct {
 	maxSeq   int64 // highest seq in ClickHouse; -1: none
 	accepted int64 // highest seq stored or queued for insert
+	caughtUp bool  // the partition's last batch was Batch.CaughtUp
 }
 
 // group is the rows of one insert, from every partition that sent a batch while
@@ -257,6 +263,7 @@ func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
 		return storedAck{}, nil
 	}
 	st.accepted = int64(rows[len(rows)-1].Seq)
+	st.caughtUp = b.CaughtUp
 	g := s.next
 	if g == nil {
 		g = &group{done: make(chan struct{}), since: time.Now()}
@@ -293,7 +300,7 @@ func (s *Sink) maybeInsert() {
 		return
 	}
 	due := g.since.Add(s.cfg.BatchAge)
-	if g.size() < s.cfg.BatchRows && time.Now().Before(due) {
+	if g.size() < s.cfg.BatchRows && time.Now().Before(due) && !s.backlogDrained() {
 		if g.timer == nil {
 			g.timer = time.AfterFunc(time.Until(due), func() {
 				s.mu.Lock()
@@ -308,6 +315,23 @@ func (s *Sink) maybeInsert() {
 	}
 	s.next, s.flying = nil, g
 	go s.insertGroup(g)
+}
+
+// backlogDrained: the last insert was a full one and every partition has caught
+// up since, so the rows queued are a backlog's remainder and nothing more is
+// coming soon. They go at once instead of waiting out BatchAge. A steady trickle
+// never has a full insert before it, so it stays at about one insert per
+// BatchAge. Called with s.mu held.
+func (s *Sink) backlogDrained() bool {
+	if !s.lastFull || len(s.parts) == 0 {
+		return false
+	}
+	for _, st := range s.parts {
+		if !st.caughtUp {
+			return false
+		}
+	}
+	return true
 }
 
 // insertGroup inserts g, retrying until it is stored, then starts the next group
@@ -347,6 +371,11 @@ func (s *Sink) insertGroup(g *group) {
 // stored records that chunks are in ClickHouse. Called with s.mu held.
 func (s *Sink) stored(chunks []chunk) {
 	s.totals.Batches++
+	n := 0
+	for _, c := range chunks {
+		n += len(c.rows)
+	}
+	s.lastFull = n >= s.cfg.BatchRows
 	for _, c := range chunks {
 		s.totals.Rows += int64(len(c.rows))
 		if st := s.parts[c.p]; st != nil {

@@ -198,6 +198,32 @@ func TestWriterBatchesAcrossPartitions(t *testing.T) {
 	})
 }
 
+// TestWriterSendsABacklogsRemainderAtOnce: after a full insert (BatchRows), rows
+// that arrive once every partition has caught up are a backlog's remainder and go
+// at once, not after BatchAge (an hour here); after that small insert, a trickle
+// is batched by BatchAge again.
+func TestWriterSendsABacklogsRemainderAtOnce(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		f := newChainedFixture(t, broker.Addr, 1)
+		f.add(0, 40, true)
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-remainder", f, func(c *clickhouse.WriterConfig) {
+			c.BatchRows, c.BatchAge = 40, time.Hour
+		})
+		waitFor(t, "the full insert of 40 rows", func() bool { return w.Stats().Rows == 40 })
+		f.add(0, 5, true)
+		waitFor(t, "the remainder of 5 rows, without waiting an hour", func() bool { return w.Stats().Rows == 45 })
+		f.add(0, 3, true) // a trickle now: the last insert was not full
+		time.Sleep(2 * time.Second)
+		if st := w.Stats(); st.Rows != 45 || st.Batches != 2 {
+			t.Errorf("after a small insert, 3 more rows were inserted before BatchAge: %+v", st)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestWriterStopsOnGap: when ClickHouse lacks rows that audit.chained skips over, the
 // writer stops with ErrGap rather than store a chain with a hole.
 func TestWriterStopsOnGap(t *testing.T) {
