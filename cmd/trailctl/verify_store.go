@@ -66,16 +66,16 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 		}
 	}
 	ctx := cmd.Context()
-	src, err := s.chainSource(ctx)
+	src, closeSrc, err := s.chainSource(ctx)
 	if err != nil {
 		return err
 	}
-	defer src.close()
+	defer closeSrc()
 	parts := []int32{}
 	if onePartition != nil {
 		parts = append(parts, *onePartition)
-	} else if parts, err = src.partitions(ctx, s.tenants); err != nil {
-		return err
+	} else if parts, err = src.Partitions(ctx, s.tenants); err != nil {
+		return apiFailure(err) // an API refusal gets its exit code; a store error stays as it is
 	}
 	if len(parts) == 0 {
 		return failed("nothing to verify: the store has no checkpointed partition%s", map[bool]string{true: " holding these tenants", false: ""}[len(s.tenants) > 0])
@@ -85,7 +85,7 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 	for _, p := range parts {
 		r, err := verify.Partition(ctx, src, chain.Origin(s.deployment, s.topic, p), p, verifiers, rng)
 		if err != nil {
-			return src.failure(err)
+			return apiFailure(err)
 		}
 		if !r.OK {
 			bad++
@@ -99,33 +99,29 @@ func verifyStore(cmd *cobra.Command, s *storeVerifyFlags, keys []string, onePart
 	return nil
 }
 
-// chainSource is the stored chain verify --store walks: ClickHouse, or with --api
-// the query API (an all-tenant admin token). Either way the verifier checks what it
-// reads against the public keys: the API is a transport, not a trusted party.
-type chainSource struct {
+// storedChain is what verify --store walks: ClickHouse (*clickhouse.Store), or with
+// --api the query API (*queryapi.ChainSource, an all-tenant admin token). Either way
+// the verifier checks what it reads against the public keys: the API is a
+// transport, not a trusted party.
+type storedChain interface {
 	verify.Source
-	partitions func(ctx context.Context, tenants []string) ([]int32, error)
-	failure    func(error) error
-	close      func()
+	Partitions(ctx context.Context, tenants []string) ([]int32, error)
 }
 
-func (s *storeVerifyFlags) chainSource(ctx context.Context) (*chainSource, error) {
+// chainSource opens the stored chain and returns it with its close function.
+func (s *storeVerifyFlags) chainSource(ctx context.Context) (storedChain, func(), error) {
 	if s.api.url != "" {
 		cl, err := s.api.client()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		partitions := func(ctx context.Context, tenants []string) ([]int32, error) {
-			ps, err := cl.Partitions(ctx, tenants)
-			return ps, apiFailure(err)
-		}
-		return &chainSource{Source: cl.Chain(), partitions: partitions, failure: apiFailure, close: func() {}}, nil
+		return cl.Chain(), func() {}, nil
 	}
 	store, err := s.sf.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &chainSource{Source: store, partitions: store.Partitions, failure: func(err error) error { return err }, close: func() { store.Close() }}, nil
+	return store, func() { store.Close() }, nil
 }
 
 func printResults(w io.Writer, results []verify.Result, output string) {

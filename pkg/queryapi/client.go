@@ -135,21 +135,9 @@ func (c *Client) Export(ctx context.Context, q string, tenants []string, fn func
 	}
 	defer resp.Body.Close()
 	h := sha256.New()
-	sc := bufio.NewScanner(io.TeeReader(resp.Body, h))
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var rows uint64
-	for sc.Scan() {
-		var rec chain.Record
-		if err := rec.UnmarshalJSON(sc.Bytes()); err != nil {
-			return fmt.Errorf("query API: export line %d: %w", rows+1, err)
-		}
-		rows++
-		if err := fn(rec); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("query API: export cut after %d rows: %w", rows, err)
+	rows, err := scanRecords(io.TeeReader(resp.Body, h), "export", fn)
+	if err != nil {
+		return err
 	}
 	wantRows, wantSum := resp.Trailer.Get("X-Trailkeep-Rows"), resp.Trailer.Get("X-Trailkeep-Sha256")
 	if wantRows == "" || wantSum == "" {
@@ -223,6 +211,12 @@ type ChainSource struct{ c *Client }
 
 var _ verify.Source = (*ChainSource)(nil)
 
+// Partitions is Client.Partitions, so a ChainSource lists what it can walk as a
+// store does.
+func (s *ChainSource) Partitions(ctx context.Context, tenants []string) ([]int32, error) {
+	return s.c.Partitions(ctx, tenants)
+}
+
 // Checkpoints fetches partition p's signed checkpoints.
 func (s *ChainSource) Checkpoints(ctx context.Context, p int32) ([]chain.SignedCheckpoint, error) {
 	var out struct {
@@ -249,26 +243,37 @@ func (s *ChainSource) RecordsBetween(ctx context.Context, p int32, from, to uint
 		return err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	rows := 0
-	for sc.Scan() {
-		var rec chain.Record
-		if err := rec.UnmarshalJSON(sc.Bytes()); err != nil {
-			return fmt.Errorf("query API: partition %d record line %d: %w", p, rows+1, err)
-		}
-		rows++
-		if err := fn(rec); err != nil {
-			return err
-		}
+	rows, err := scanRecords(resp.Body, fmt.Sprintf("partition %d records", p), fn)
+	if err != nil {
+		return err
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("query API: partition %d records cut after %d: %w", p, rows, err)
-	}
-	if want := resp.Trailer.Get("X-Trailkeep-Rows"); want != strconv.Itoa(rows) {
+	if want := resp.Trailer.Get("X-Trailkeep-Rows"); want != strconv.FormatUint(rows, 10) {
 		return fmt.Errorf("query API: partition %d: %d records received, the API's count is %q: incomplete", p, rows, want)
 	}
 	return nil
+}
+
+// scanRecords reads an NDJSON stream of chain records (the API's export and
+// partition records) into fn and returns how many it read; what names the stream
+// in errors. fn's own error is returned as it is.
+func scanRecords(r io.Reader, what string, fn func(chain.Record) error) (uint64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	var rows uint64
+	for sc.Scan() {
+		var rec chain.Record
+		if err := rec.UnmarshalJSON(sc.Bytes()); err != nil {
+			return rows, fmt.Errorf("query API: %s line %d: %w", what, rows+1, err)
+		}
+		rows++
+		if err := fn(rec); err != nil {
+			return rows, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return rows, fmt.Errorf("query API: %s cut after %d rows: %w", what, rows, err)
+	}
+	return rows, nil
 }
 
 // Approvals fetches GET /v1/approvals: the approvals report over the token's
