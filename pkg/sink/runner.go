@@ -784,7 +784,7 @@ func (pt *partition) sendRecords(ctx context.Context, in []*kgo.Record) (*inflig
 	}
 	fl := &inflight{d: d, in: in}
 	err = pt.deliverRange(ctx, d, func(ctx context.Context, lo, hi int) error {
-		a, err := pt.r.acks.Send(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs)})
+		a, err := pt.r.acks.Send(ctx, pt.batch(d, lo, hi))
 		if err == nil {
 			fl.acks = append(fl.acks, pendingAck{lo, hi, a})
 		}
@@ -863,6 +863,12 @@ func Decode(offset int64, value []byte) (Record, error) {
 
 // decoded is a batch's sink records, each beside the Kafka record it came from (the
 // one to dead-letter if the sink rejects it).
+// batch is the Batch of d.recs[lo:hi]; only the part that ends the taken records
+// can be CaughtUp.
+func (pt *partition) batch(d decoded, lo, hi int) *Batch {
+	return &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs)}
+}
+
 type decoded struct {
 	recs []Record
 	src  []*kgo.Record
@@ -901,7 +907,7 @@ func (pt *partition) deliverRange(ctx context.Context, d decoded, send func(ctx 
 // deliverDecoded delivers d synchronously (Sink.Deliver).
 func (pt *partition) deliverDecoded(ctx context.Context, d decoded) error {
 	return pt.deliverRange(ctx, d, func(ctx context.Context, lo, hi int) error {
-		return pt.r.sink.Deliver(ctx, &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs)})
+		return pt.r.sink.Deliver(ctx, pt.batch(d, lo, hi))
 	})
 }
 

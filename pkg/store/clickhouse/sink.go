@@ -45,7 +45,6 @@ import (
 type Sink struct {
 	store *Store
 	cfg   SinkConfig
-	log   *slog.Logger
 
 	mu     sync.Mutex
 	parts  map[int32]*stored // chained partitions the Runner opened
@@ -151,7 +150,7 @@ func NewSink(store *Store, cfg SinkConfig) *Sink {
 	if cfg.InsertTimeout <= 0 {
 		cfg.InsertTimeout = time.Minute
 	}
-	return &Sink{store: store, cfg: cfg, log: cfg.Logger, parts: map[int32]*stored{},
+	return &Sink{store: store, cfg: cfg, parts: map[int32]*stored{},
 		moved: make(chan struct{}), wake: make(chan struct{}, 1), building: make(chan struct{}, 1)}
 }
 
@@ -374,14 +373,12 @@ func (s *Sink) stored(chunks []chunk) {
 	n := 0
 	for _, c := range chunks {
 		n += len(c.rows)
-	}
-	s.lastFull = n >= s.cfg.BatchRows
-	for _, c := range chunks {
-		s.totals.Rows += int64(len(c.rows))
 		if st := s.parts[c.p]; st != nil {
 			st.maxSeq = max(st.maxSeq, int64(c.rows[len(c.rows)-1].Seq))
 		}
 	}
+	s.totals.Rows += int64(n)
+	s.lastFull = n >= s.cfg.BatchRows
 	close(s.moved)
 	s.moved = make(chan struct{})
 }
@@ -390,13 +387,13 @@ func (s *Sink) stored(chunks []chunk) {
 // partition closes), then drops from g what ClickHouse stored nonetheless.
 func (s *Sink) retryAfter(g *group, attempt int, err error) {
 	backoff := min(30*time.Second, time.Duration(1<<min(attempt-1, 5))*time.Second)
-	s.log.Warn("clickhouse writer: insert failed; retrying", "rows", g.size(), "attempt", attempt, "in", backoff, "err", err)
+	s.cfg.Logger.Warn("clickhouse writer: insert failed; retrying", "rows", g.size(), "attempt", attempt, "in", backoff, "err", err)
 	select {
 	case <-time.After(backoff):
 	case <-s.wake:
 	}
 	if err := s.dropStored(g); err != nil {
-		s.log.Warn("clickhouse writer: re-reading stored maxima failed", "err", err)
+		s.cfg.Logger.Warn("clickhouse writer: re-reading stored maxima failed", "err", err)
 	}
 }
 
