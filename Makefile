@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run run-stack stop test test-unit lint bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-dev bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-dev bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -80,6 +80,11 @@ test-unit: lint
 	@before=$$(scripts/servers-running.sh); \
 	$(GO) test -short -count=1 ./... || exit $$?; \
 	for s in kafka clickhouse versitygw; do case " $$before " in *" $$s "*) ;; *) if scripts/$$s.sh status >/dev/null 2>&1; then echo "make test-unit started $$s: a unit test reached a server without the integration gate"; exit 1; fi;; esac; done
+
+# The README's console images, taken by the browser test itself (headless Chromium
+# against a real ClickHouse), written to docs/.
+screenshots:
+	TRAILKEEP_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 ./pkg/console -run 'TestConsoleSearchOpenAndVerify$$'
 
 # Figures for BENCHMARKS.md, on one core as the targets are stated.
 bench:

@@ -95,5 +95,14 @@ if "$bin/trailctl" verify --s3 "file://$PWD/$run/archive-tampered" --deployment 
   echo "tampering was NOT detected" >&2; exit 1
 fi
 echo "tampering detected and located, as it must be."
+step "the web console: search, event detail and proofs checked in your browser"
+# What the console's sign-in does: the token must read through the query API.
+curl -fsS -o /dev/null -D "$run/console.headers" "$qapi/ui/" && grep -qi '^content-security-policy:' "$run/console.headers" ||
+  { echo "the console is not served at $qapi/ui/" >&2; exit 1; }
+curl -fsS -o /dev/null -H "Authorization: Bearer $AUDITOR_TOKEN" -H 'X-Trailkeep-Console: make-run' "$qapi/v1/checkpoints/latest" ||
+  { echo "the auditor token does not sign in" >&2; exit 1; }
+printf '  open   %s/ui/\n  token  %s   (auditor of tenant acme; kept in the tab only)\n  key    %s   (pin it at sign-in)\n' \
+  "$qapi" "$AUDITOR_TOKEN" "$(cat "$data/secrets/checkpoints.pub")"
+
 printf '\nmake run took %s s. trailkeep dev keeps running (pid %s, log %s); make stop ends it.\n' \
   "$(elapsed)" "$(cat .run/dev.pid)" "$run/dev.log"

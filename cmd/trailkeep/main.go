@@ -121,12 +121,14 @@ files, and an archive directory without Object Lock.
 
   ingest        {{.IngestURL}}   (Claude Code hooks, events, CloudEvents, OTLP/HTTP logs)
   query API     {{.QueryURL}}
+  web console   {{.QueryURL}}/ui/   (sign in with the auditor token; pin the public key)
   data          {{.DataDir}}
   archive       {{.ArchiveDir}}
   public key    {{.PublicKey}}
 
   ingest token (hooks)   {{index .Tokens "HOOK_TOKEN"}}
   admin query token      {{index .Tokens "ADMIN_TOKEN"}}
+  auditor query token    {{index .Tokens "AUDITOR_TOKEN"}}
   (all five tokens: {{.SecretsDir}}/tokens.env, 0600)
 
 Claude Code: merge the "hooks" of {{.Settings}} into ~/.claude/settings.json

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
@@ -24,6 +26,8 @@ type Log struct {
 	chains      map[int32]*chain.Chain
 	sign        func(c *chain.Chain, origin string) chain.SignedCheckpoint
 	VerifierKey string
+	// Signer signs the log's checkpoints (for tests that sign something else).
+	Signer      note.Signer
 	Records     []chain.Record
 	Checkpoints []clickhouse.StoredCheckpoint
 }
@@ -39,7 +43,7 @@ func New(t testing.TB, deployment string, every uint64) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Log{t: t, Deployment: deployment, Topic: kafka.ChainedTopic, Every: every, chains: map[int32]*chain.Chain{}, VerifierKey: vkey,
+	return &Log{t: t, Deployment: deployment, Topic: kafka.ChainedTopic, Every: every, chains: map[int32]*chain.Chain{}, VerifierKey: vkey, Signer: signer,
 		sign: func(c *chain.Chain, origin string) chain.SignedCheckpoint {
 			cp, err := c.Sign(origin, signer)
 			if err != nil {

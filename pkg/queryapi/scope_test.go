@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/console"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -98,13 +99,17 @@ func (s *scopeStore) Leaves(context.Context, int32) chain.LeafSource { return ch
 
 // okPublisher acknowledges every access event and counts them.
 type okPublisher struct {
-	mu sync.Mutex
-	n  int
+	mu   sync.Mutex
+	n    int
+	last []byte
 }
 
 func (p *okPublisher) Publish(_ context.Context, msgs []kafka.Message) []error {
 	p.mu.Lock()
 	p.n += len(msgs)
+	if len(msgs) > 0 {
+		p.last = msgs[len(msgs)-1].Value
+	}
 	p.mu.Unlock()
 	return make([]error, len(msgs))
 }
@@ -170,6 +175,7 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 				}
 				req := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
 				req.Header.Set("Authorization", "Bearer secret-"+name)
+				req.Header.Set(console.ViewHeader, "scope <b>test</b>")
 				if rq.body != "" {
 					req.Header.Set("Content-Type", "application/json")
 				}
@@ -177,6 +183,13 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 				s.Handler().ServeHTTP(rec, req)
 				if rec.Code == http.StatusOK && pub.n == 0 {
 					t.Errorf("%d with no access event", rec.Code)
+				}
+				// The console's view is in the access event, kept as text.
+				if !strings.Contains(string(pub.last), `"console_view":"scope <b>test</b>"`) {
+					t.Errorf("access event lacks the console view: %s", pub.last)
+				}
+				if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+					t.Errorf("X-Content-Type-Options %q, want nosniff", got)
 				}
 				all := slices.Equal(tk.tenants, []string{"*"})
 				for _, c := range st.calls {

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/console"
 	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/proof"
@@ -242,6 +243,8 @@ func (s *Server) route(pattern, name string, h func(w http.ResponseWriter, r *ht
 			s.calls.WithLabelValues(name, strconv.Itoa(max(sw.code, 200))).Inc()
 		}()
 		sw.Header().Set("Cache-Control", "no-store")
+		// Answers carry untrusted event text: never let a browser sniff one as HTML.
+		sw.Header().Set("X-Content-Type-Options", "nosniff")
 		tok, err := s.o.Tokens.authenticate(r)
 		if err != nil {
 			sw.Header().Set("WWW-Authenticate", `Bearer realm="trailkeep"`)
@@ -337,6 +340,9 @@ func (c *call) audit(action, status, reason string, meta map[string]any) bool {
 		return false
 	}
 	m := map[string]any{"endpoint": c.endpoint}
+	if v := c.r.Header.Get(console.ViewHeader); v != "" {
+		m["console_view"] = v // untrusted text: sanitised and bounded like every value
+	}
 	for k, v := range meta {
 		m[k] = v
 	}

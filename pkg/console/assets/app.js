@@ -1,0 +1,318 @@
+// app.js is the console's views. Rules every view keeps:
+//   - every value from the API is written with textContent (never innerHTML), so
+//     event fields, which agents and senders write, stay text;
+//   - links are built from fixed paths and encodeURIComponent, never from values;
+//   - the token lives in sessionStorage (this tab), the pinned key in localStorage;
+//   - each call names its view in the X-Trailkeep-Console header for the access log.
+import { verifyBundle, openNote, parseCheckpoint, parseVerifierKey, rawValue, hex, VerifyError } from "./verify.js";
+
+const TOKEN = "trailkeep.token";
+const KEY = "trailkeep.verifierKey";
+const $ = (id) => document.getElementById(id);
+const dec = new TextDecoder();
+
+// ---- API ------------------------------------------------------------------------
+
+class APIError extends Error {
+  constructor(status, body) {
+    const msg = body && body.message ? body.message : `HTTP ${status}`;
+    super(msg);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+// api calls the query API and returns the response's bytes (raw: proofs and
+// canonical events are hashed as sent).
+async function apiBytes(path, view) {
+  const token = sessionStorage.getItem(TOKEN);
+  const resp = await fetch(path, {
+    headers: { Authorization: `Bearer ${token}`, "X-Trailkeep-Console": view },
+    cache: "no-store",
+    credentials: "omit",
+    redirect: "error",
+  });
+  const bytes = new Uint8Array(await resp.arrayBuffer());
+  if (!resp.ok) {
+    let body = null;
+    try {
+      body = JSON.parse(dec.decode(bytes));
+    } catch {
+      /* not JSON: the status says enough */
+    }
+    if (resp.status === 401) {
+      sessionStorage.removeItem(TOKEN);
+      location.hash = "#/signin";
+    }
+    throw new APIError(resp.status, body);
+  }
+  return bytes;
+}
+
+async function api(path, view) {
+  return JSON.parse(dec.decode(await apiBytes(path, view)));
+}
+
+function describe(err) {
+  if (err instanceof APIError) {
+    const fields = (err.body && err.body.fields) || [];
+    const f = fields.map((x) => `${x.field} (${x.rule}${x.limit ? ": " + x.limit : ""})`).join(", ");
+    return `${err.message}${f ? " — " + f : ""} [HTTP ${err.status}]`;
+  }
+  return String(err && err.message ? err.message : err);
+}
+
+// ---- DOM helpers ------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return e;
+}
+
+function show(view) {
+  for (const s of document.querySelectorAll("main > section")) s.hidden = s.id !== `view-${view}`;
+  $("nav").hidden = view === "signin";
+  const h = document.querySelector(`#view-${view} h1`);
+  if (h) document.title = `${h.textContent} · trailkeep console`;
+}
+
+function setText(id, text) {
+  $(id).textContent = text || "";
+}
+
+// ---- sign-in and settings -----------------------------------------------------------
+
+function signedIn() {
+  return !!sessionStorage.getItem(TOKEN);
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const token = $("signin-token").value.trim();
+  const key = $("signin-key").value.trim();
+  setText("signin-error", "");
+  if (key) {
+    try {
+      await parseVerifierKey(key);
+    } catch (e) {
+      setText("signin-error", `Key: ${e.message}`);
+      return;
+    }
+    localStorage.setItem(KEY, key);
+  }
+  sessionStorage.setItem(TOKEN, token);
+  try {
+    await api("/v1/checkpoints/latest", "signin");
+  } catch (e) {
+    sessionStorage.removeItem(TOKEN);
+    setText("signin-error", `Sign-in failed: ${describe(e)}`);
+    return;
+  }
+  $("signin-token").value = "";
+  location.hash = "#/search";
+}
+
+async function pinKey(ev) {
+  ev.preventDefault();
+  const key = $("settings-key").value.trim();
+  try {
+    const vk = await parseVerifierKey(key);
+    localStorage.setItem(KEY, key);
+    setText("settings-status", `Pinned ${vk.name}+${hex(vk.id)}.`);
+  } catch (e) {
+    setText("settings-status", `Not pinned: ${e.message}`);
+  }
+}
+
+// ---- search ------------------------------------------------------------------------------
+
+let cursor = "";
+
+function searchQuery() {
+  const terms = [$("q").value.trim()];
+  // The time range becomes after:/before: terms of the filter language, so what
+  // was searched is exactly the query text the access log records.
+  for (const k of ["after", "before"]) {
+    const v = $(k).value.trim();
+    if (v) terms.push(`${k}:${/\s/.test(v) ? JSON.stringify(v) : v}`);
+  }
+  return terms.filter(Boolean).join(" ");
+}
+
+async function search(more) {
+  setText("search-error", "");
+  const params = new URLSearchParams({ q: searchQuery(), limit: $("limit").value });
+  if (more && cursor) params.set("cursor", cursor);
+  setText("search-status", "Searching…");
+  let page;
+  try {
+    page = await api(`/v1/events?${params}`, "search");
+  } catch (e) {
+    setText("search-status", "");
+    setText("search-error", describe(e));
+    return;
+  }
+  const body = $("results-body");
+  if (!more) body.replaceChildren();
+  for (const hit of page.events) body.append(resultRow(hit));
+  cursor = page.next_cursor || "";
+  $("more").hidden = !cursor;
+  $("results").hidden = body.children.length === 0;
+  setText("search-status", body.children.length === 0 ? "No events match." : `${body.children.length} events${cursor ? ", more on the next page" : ""}.`);
+}
+
+function actorText(a) {
+  if (!a) return "";
+  return `${a.type || ""}:${a.email || a.id || ""}`;
+}
+
+function resultRow(hit) {
+  const e = hit.event || {};
+  const link = el("a", { href: `#/event/${encodeURIComponent(e.id || "")}` }, e.id || "");
+  const res = e.resource ? `${e.resource.type || ""}:${e.resource.name || e.resource.id || ""}` : "";
+  return el("tr", {}, el("td", {}, e.occurred_at || ""), el("td", {}, e.tenant || ""), el("td", {}, actorText(e.actor)), el("td", {}, e.action || ""),
+    el("td", {}, res), el("td", {}, (e.result && e.result.status) || ""), el("td", {}, link));
+}
+
+// ---- event detail and its proof badge -------------------------------------------------
+
+async function showEvent(id) {
+  setText("event-error", "");
+  for (const x of ["event-position", "event-json", "event-redactions"]) $(x).replaceChildren();
+  const badge = $("badge");
+  badge.className = "badge";
+  badge.textContent = "Checking the proof in your browser…";
+  let bytes;
+  try {
+    bytes = await apiBytes(`/v1/events/${encodeURIComponent(id)}`, "event");
+  } catch (e) {
+    badge.textContent = "";
+    setText("event-error", describe(e));
+    return;
+  }
+  const rec = JSON.parse(dec.decode(bytes));
+  const eventBytes = rawValue(bytes, ["event"]);
+  $("event-json").textContent = dec.decode(eventBytes);
+  const pos = $("event-position");
+  for (const [k, v] of [["Partition", rec.partition], ["Seq", dec.decode(rawValue(bytes, ["seq"]))], ["Chained at", rec.chained_at], ["Leaf hash", rec.leaf_hash], ["Previous hash", rec.prev_hash]]) {
+    pos.append(el("dt", {}, k), el("dd", {}, v));
+  }
+  const red = (rec.event && rec.event.redactions) || [];
+  $("event-redactions").textContent = red.length ? red.map((r) => `${r.field} (rule ${r.rule})`).join("; ") : "None: ingest removed nothing from this event.";
+  await proveEvent(id, bytes, eventBytes);
+}
+
+// proveEvent fetches the event's proof and checks it here; the bundle must prove
+// the very record shown (same position, same bytes), not just any record.
+async function proveEvent(id, recBytes, eventBytes) {
+  const badge = $("badge");
+  const key = localStorage.getItem(KEY);
+  if (!key) {
+    badge.className = "badge warn";
+    badge.replaceChildren("Not verified: no public key is pinned. ", el("a", { href: "#/settings" }, "Pin the log's key"), " to check proofs in your browser.");
+    return;
+  }
+  try {
+    const bundle = await apiBytes(`/v1/events/${encodeURIComponent(id)}/proof`, "event-proof");
+    const shown = JSON.parse(dec.decode(recBytes));
+    const proven = JSON.parse(dec.decode(rawValue(bundle, ["record"])));
+    const same = dec.decode(rawValue(bundle, ["record", "event"])) === dec.decode(eventBytes) &&
+      dec.decode(rawValue(bundle, ["record", "seq"])) === dec.decode(rawValue(recBytes, ["seq"])) &&
+      proven.partition === shown.partition && proven.leaf_hash === shown.leaf_hash && proven.chained_at === shown.chained_at && proven.prev_hash === shown.prev_hash;
+    if (!same) throw new VerifyError("record", "the proof is about a different record than the one shown");
+    const r = await verifyBundle(bundle, key);
+    badge.className = "badge ok";
+    badge.textContent = `Verified in your browser against key ${r.key.split("+").slice(0, 2).join("+")}: seq ${r.seq} of ${r.origin} is in its signed tree of ${r.treeSize} entries (root ${r.root.slice(0, 16)}…).`;
+  } catch (e) {
+    badge.className = "badge bad";
+    if (e instanceof APIError && e.status === 409) {
+      badge.className = "badge warn";
+      badge.textContent = `Not verified yet: ${e.message}`;
+      return;
+    }
+    badge.textContent = e instanceof VerifyError ? `Verification FAILED at step "${e.step}": ${e.message}` : `Verification FAILED: ${describe(e)}`;
+  }
+}
+
+// ---- log health --------------------------------------------------------------------------
+
+async function showHealth() {
+  setText("health-error", "");
+  const body = $("health-body");
+  body.replaceChildren();
+  let out;
+  try {
+    out = await api("/v1/checkpoints/latest", "health");
+  } catch (e) {
+    setText("health-error", describe(e));
+    return;
+  }
+  const key = localStorage.getItem(KEY);
+  const vk = key ? await parseVerifierKey(key).catch(() => null) : null;
+  for (const c of out.checkpoints) {
+    let sig = "no key pinned";
+    if (vk) {
+      try {
+        const cp = parseCheckpoint(await openNote(c.checkpoint, vk));
+        sig = cp.origin === c.origin && String(cp.size) === String(c.tree_size) ? "verified in your browser" : "FAILED: the listed values differ from the signed ones";
+      } catch (e) {
+        sig = `FAILED: ${e.message}`;
+      }
+    }
+    body.append(el("tr", {}, el("td", {}, c.partition), el("td", {}, c.origin), el("td", {}, c.tree_size), el("td", { class: "mono" }, c.root_hash), el("td", {}, sig)));
+  }
+  $("health").hidden = out.checkpoints.length === 0;
+  if (out.checkpoints.length === 0) setText("health-error", "No signed checkpoints yet for the tenants this token may read.");
+}
+
+// ---- routing -----------------------------------------------------------------------------
+
+async function route() {
+  const h = location.hash || "#/search";
+  if (!signedIn() && h !== "#/signin") {
+    location.hash = "#/signin";
+    return;
+  }
+  const [, view, arg] = /^#\/([a-z]+)(?:\/(.*))?$/.exec(h) || [];
+  switch (view) {
+    case "signin":
+      show("signin");
+      $("signin-key").value = localStorage.getItem(KEY) || "";
+      $("signin-token").focus();
+      return;
+    case "event":
+      show("event");
+      await showEvent(decodeURIComponent(arg || ""));
+      return;
+    case "health":
+      show("health");
+      await showHealth();
+      return;
+    case "settings":
+      show("settings");
+      $("settings-key").value = localStorage.getItem(KEY) || "";
+      return;
+    default:
+      show("search");
+  }
+}
+
+function start() {
+  $("signin-form").addEventListener("submit", signIn);
+  $("settings-form").addEventListener("submit", pinKey);
+  $("search-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    search(false);
+  });
+  $("more").addEventListener("click", () => search(true));
+  $("signout").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN);
+    location.hash = "#/signin";
+  });
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();

@@ -1,0 +1,397 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/trailkeep/trailkeep/internal/browsertest"
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/console"
+	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
+)
+
+// xssCorpus: values an agent or sender could put in an event, each trying to run
+// script or change the page if a view ever wrote it as HTML or used it as a URL.
+var xssCorpus = []string{
+	`<script>window.__pwned="script"</script>`,
+	`<img src=x onerror="window.__pwned='img'">`,
+	`<svg onload="window.__pwned='svg'"><circle r="9"/></svg>`,
+	`javascript:window.__pwned='url'`,
+	`"><iframe srcdoc="<script>parent.__pwned='iframe'</script>"></iframe>`,
+	`</pre><b id="injected">bold</b><pre>`,
+	`<a href="javascript:window.__pwned='link'">click</a>`,
+	`{{constructor.constructor('window.__pwned=1')()}}`,
+}
+
+// accessLog records the access events the API publishes.
+type accessLog struct {
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func (a *accessLog) Publish(_ context.Context, msgs []kafka.Message) []error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, m := range msgs {
+		a.msgs = append(a.msgs, m.Value)
+	}
+	return make([]error, len(msgs))
+}
+
+// views returns the console_view of every access event so far.
+func (a *accessLog) views() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
+	for _, b := range a.msgs {
+		var ev struct {
+			Metadata map[string]any `json:"metadata"`
+		}
+		if json.Unmarshal(b, &ev) == nil {
+			if v, ok := ev.Metadata["console_view"].(string); ok {
+				out[v]++
+			}
+		}
+	}
+	return out
+}
+
+type consoleStack struct {
+	url    string
+	token  string
+	key    string
+	log    *chaintest.Log
+	xss    []chain.Record
+	access *accessLog
+	// tamper, when set, rewrites proof responses (see serveProofs).
+	tamper atomic.Pointer[func(path string, body []byte) []byte]
+}
+
+func newConsoleStack(t *testing.T) *consoleStack {
+	store := chtest.Store(t)
+	log := chaintest.New(t, "console.example", 5)
+	base := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	s := &consoleStack{log: log, access: &accessLog{}}
+	for i := range 30 {
+		doc := chaintest.Doc([]string{"skill.updated", "tool.executed", "team.member_added"}[i%3], fmt.Sprintf("user%d@acme.example", i%4), "skill", fmt.Sprintf("skill-%d", i%5))
+		log.Add(0, "acme", base.Add(time.Duration(i)*time.Minute), doc)
+	}
+	for i, payload := range xssCorpus {
+		doc := chaintest.Doc("skill.updated", payload, "skill", payload)
+		doc["resource"].(map[string]any)["name"] = payload
+		doc["metadata"] = map[string]any{"note": payload}
+		s.xss = append(s.xss, log.Add(0, "acme", base.Add(time.Duration(40+i)*time.Minute), doc))
+	}
+	for i := range 6 { // another tenant's events, which the token must never show
+		log.Add(1, "globex", base.Add(time.Duration(i)*time.Minute), chaintest.Doc("skill.updated", "ops@globex.example", "skill", "globex-secret"))
+	}
+	log.Sign(0)
+	log.Sign(1)
+	ctx := context.Background()
+	if err := store.InsertRecords(ctx, log.Records); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InsertCheckpoints(ctx, log.Checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	s.token = "tk_console_reader"
+	tokens, err := queryapi.ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"auditor","sha256":"%x","role":"reader","tenants":["acme"],"actor":{"type":"user","id":"auditor@acme.example"}}]}`, sha(s.token))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: tokens, Publisher: s.access})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", s.serveProofs(api.Handler()))
+	mux.Handle(console.Prefix, console.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		api.Close()
+	})
+	s.url, s.key = srv.URL, log.VerifierKey
+	return s
+}
+
+// serveProofs passes proof responses through the tamper function, if one is set:
+// the browser must notice whatever the server changes.
+func (s *consoleStack) serveProofs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := s.tamper.Load()
+		if f == nil || !strings.HasSuffix(r.URL.Path, "/proof") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write((*f)(r.URL.Path, rec.Body.Bytes()))
+	})
+}
+
+func (s *consoleStack) setTamper(f func(path string, body []byte) []byte) {
+	if f == nil {
+		s.tamper.Store(nil)
+		return
+	}
+	s.tamper.Store(&f)
+}
+
+// signIn signs in with the keyboard only: type the token, Tab to the key, Enter.
+func (s *consoleStack) signIn(t *testing.T, ctx context.Context, key string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("signin-token")),
+		chromedp.SendKeys(chromedp.ID("signin-token"), s.token),
+		chromedp.KeyEvent("\t"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if focused, _ := browsertest.Eval[string](ctx, `document.activeElement.id`); focused != "signin-key" {
+		t.Fatalf("Tab from the token field focused %q, want the key field", focused)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(key), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `!document.getElementById('view-search').hidden`, `document.getElementById('signin-error').textContent`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *consoleStack) search(t *testing.T, ctx context.Context, q string) int {
+	t.Helper()
+	err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/ui/#/search"), chromedp.WaitVisible(chromedp.ID("q")),
+		chromedp.SetValue(chromedp.ID("q"), q), chromedp.SetValue(chromedp.ID("limit"), "500"), chromedp.Click(chromedp.CSS("#search-form button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.getElementById('search-status').textContent.match(/events|No events/)`, `document.getElementById('search-error').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := browsertest.Eval[int](ctx, `document.querySelectorAll('#results-body tr').length`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// openEvent shows the event view of id and waits for the proof badge to settle.
+func (s *consoleStack) openEvent(t *testing.T, ctx context.Context, id string) (class, text string) {
+	t.Helper()
+	// A fresh page each time: a hash change alone would keep the previous
+	// badge on screen until the new check starts.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(s.url+"/ui/#/event/"+id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `['ok','bad','warn'].some((c) => document.getElementById('badge').classList.contains(c)) || document.getElementById('event-error').textContent`, `document.getElementById('badge').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	class, _ = browsertest.Eval[string](ctx, `document.getElementById('badge').className + (document.getElementById('event-error').textContent ? ' error' : '')`)
+	text, _ = browsertest.Eval[string](ctx, `document.getElementById('badge').textContent + document.getElementById('event-error').textContent`)
+	return class, text
+}
+
+func TestConsoleSearchOpenAndVerify(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	s.signIn(t, ctx, s.key)
+
+	if n := s.search(t, ctx, "event:skill.*"); n != 10+len(xssCorpus) {
+		t.Errorf("event:skill.* shows %d rows, want %d (acme's skill events only)", n, 10+len(xssCorpus))
+	}
+	if n := s.search(t, ctx, "resource:globex-secret"); n != 0 {
+		t.Errorf("another tenant's events are shown: %d rows", n)
+	}
+	n := s.search(t, ctx, "event:tool.executed")
+	if n != 10 {
+		t.Errorf("event:tool.executed shows %d rows, want 10", n)
+	}
+	screenshot(t, ctx, "console-search.png")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#results-body tr:first-child a"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `['ok','bad','warn'].some((c) => document.getElementById('badge').classList.contains(c))`, `document.getElementById('badge').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := browsertest.Eval[string](ctx, `document.getElementById('badge').className + ' | ' + document.getElementById('badge').textContent`)
+	vk := strings.Join(strings.SplitN(s.key, "+", 3)[:2], "+")
+	if !strings.HasPrefix(text, "badge ok | Verified in your browser against key "+vk) {
+		t.Errorf("badge: %q, want verified against %s", text, vk)
+	}
+	screenshot(t, ctx, "console-event.png")
+
+	views := s.access.views()
+	for _, v := range []string{"signin", "search", "event", "event-proof"} {
+		if views[v] == 0 {
+			t.Errorf("no access event names the console view %q (seen: %v)", v, views)
+		}
+	}
+}
+
+// Whatever the server alters in a proof, or whichever key the reader pinned, the
+// badge must not say verified, and must say which step failed.
+func TestConsoleRefusesTamperedProofs(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	s.signIn(t, ctx, s.key)
+	target := s.log.Records[17] // partition 0, inside a multi-level tree
+	other := s.log.Records[3]
+	var otherProof []byte
+	s.setTamper(func(path string, body []byte) []byte {
+		if strings.Contains(path, eventID(t, other)) {
+			otherProof = body
+		}
+		return body
+	})
+	if class, text := s.openEvent(t, ctx, eventID(t, other)); class != "badge ok" {
+		t.Fatalf("untampered proof: %s %q", class, text)
+	}
+	_, wrongKey, err := chain.GenerateKey("console.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		tamper func(body []byte) []byte
+		key    string
+		want   string
+	}{
+		{"path hash", func(b []byte) []byte { return replaceNth(b, `"inclusion":["`, 1) }, "", `step "inclusion"`},
+		{"event byte", func(b []byte) []byte { return bytes.Replace(b, []byte("acme.example"), []byte("acme.exampl3"), 1) }, "", `step "record"`},
+		{"another record's proof", func([]byte) []byte { return otherProof }, "", `step "record"`},
+		{"checkpoint size", func(b []byte) []byte { return bytes.Replace(b, []byte(`/0\n`), []byte(`/0\n9`), 1) }, "", `step "signature"`},
+		{"wrong pinned key", func(b []byte) []byte { return b }, wrongKey, `step "signature"`},
+		{"not a proof", func([]byte) []byte { return []byte(`<html>proxy error</html>`) }, "", `step "format"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			key := s.key
+			if c.key != "" {
+				key = c.key
+			}
+			if _, err := browsertest.Eval[chromedp.Void](ctx, fmt.Sprintf(`localStorage.setItem('trailkeep.verifierKey', %q)`, key)); err != nil {
+				t.Fatal(err)
+			}
+			s.setTamper(func(_ string, b []byte) []byte { return c.tamper(b) })
+			class, text := s.openEvent(t, ctx, eventID(t, target))
+			if class != "badge bad" || !strings.Contains(text, c.want) {
+				t.Errorf("badge %s %q, want bad naming %s", class, text, c.want)
+			}
+		})
+	}
+}
+
+// replaceNth changes the hex digit right after the first occurrence of marker.
+func replaceNth(b []byte, marker string, _ int) []byte {
+	i := bytes.Index(b, []byte(marker))
+	if i < 0 {
+		return b
+	}
+	out := bytes.Clone(b)
+	j := i + len(marker)
+	if out[j] == '0' {
+		out[j] = '1'
+	} else {
+		out[j] = '0'
+	}
+	return out
+}
+
+// Event fields carrying HTML, script, javascript: URLs and SVG are shown as text in
+// the result table and the event view; none runs or adds an element.
+func TestConsoleShowsHostileFieldsAsText(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	s.signIn(t, ctx, s.key)
+	check := func(where string) {
+		t.Helper()
+		res, err := browsertest.Eval[map[string]any](ctx, `({
+		  pwned: window.__pwned || '',
+		  injected: document.querySelectorAll('main img, main svg, main iframe, main script, main object, main embed, #injected').length,
+		  jsLinks: Array.from(document.querySelectorAll('a')).filter((a) => !a.getAttribute('href').startsWith('#')).length,
+		  title: document.title,
+		})`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res["pwned"] != "" || res["injected"] != float64(0) || res["jsLinks"] != float64(0) || !strings.HasSuffix(res["title"].(string), "trailkeep console") {
+			t.Errorf("%s: hostile content took effect: %v", where, res)
+		}
+	}
+	if n := s.search(t, ctx, "event:skill.*"); n == 0 {
+		t.Fatal("no rows")
+	}
+	text, _ := browsertest.Eval[string](ctx, `document.getElementById('results-body').textContent`)
+	for _, p := range xssCorpus {
+		if !strings.Contains(text, p) {
+			t.Errorf("result table does not show %q as text", p)
+		}
+	}
+	check("result table")
+	for i, rec := range s.xss {
+		class, _ := s.openEvent(t, ctx, eventID(t, rec))
+		if class != "badge ok" {
+			t.Errorf("event with payload %d: badge %s", i, class)
+		}
+		shown, _ := browsertest.Eval[string](ctx, `document.getElementById('event-json').textContent`)
+		if shown != string(rec.Event) {
+			t.Errorf("event view shows %q, want the canonical bytes %q", shown, rec.Event)
+		}
+		check(fmt.Sprintf("event view of payload %d", i))
+	}
+}
+
+// screenshot saves the page as name under $TRAILKEEP_SCREENSHOTS (the README's
+// images: make screenshots), else in the test's temporary directory.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := os.Getenv("TRAILKEEP_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// eventID is the id inside a record's canonical event.
+func eventID(t *testing.T, rec chain.Record) string {
+	var ev struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(rec.Event, &ev); err != nil || ev.ID == "" {
+		t.Fatalf("record %d/%d: no event id (%v)", rec.Partition, rec.Seq, err)
+	}
+	return ev.ID
+}
