@@ -395,3 +395,36 @@ func eventID(t *testing.T, rec chain.Record) string {
 	}
 	return ev.ID
 }
+
+// Every view passes axe-core's WCAG 2.1 A/AA rules with no serious or critical
+// violation, in the states a reader sees: signed out, results shown, an event
+// with its badge, log health, settings.
+func TestConsoleAccessibility(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	audit := func(view string) {
+		t.Helper()
+		for _, v := range browsertest.Axe(t, ctx) {
+			t.Errorf("%s: %s", view, v)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/ui/"), chromedp.WaitVisible(chromedp.ID("signin-token"))); err != nil {
+		t.Fatal(err)
+	}
+	audit("sign-in")
+	s.signIn(t, ctx, s.key)
+	if s.search(t, ctx, "event:skill.*") == 0 {
+		t.Fatal("no rows to audit")
+	}
+	audit("search results")
+	if class, text := s.openEvent(t, ctx, eventID(t, s.log.Records[0])); class != "badge ok" {
+		t.Fatalf("event view: %s %q", class, text)
+	}
+	audit("event")
+	for _, view := range []string{"health", "settings"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/ui/#/"+view), chromedp.WaitVisible(chromedp.ID("view-"+view))); err != nil {
+			t.Fatal(err)
+		}
+		audit(view)
+	}
+}

@@ -55,7 +55,7 @@ async function api(path, view) {
 
 function describe(err) {
   if (err instanceof APIError) {
-    const fields = (err.body && err.body.fields) || [];
+    const fields = (err.body && err.body.errors) || [];
     const f = fields.map((x) => `${x.field} (${x.rule}${x.limit ? ": " + x.limit : ""})`).join(", ");
     return `${err.message}${f ? " — " + f : ""} [HTTP ${err.status}]`;
   }
