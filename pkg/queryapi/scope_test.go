@@ -1,6 +1,7 @@
 package queryapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -223,6 +224,48 @@ func checkStatement(t *testing.T, stmt string, tenants []string, all bool) {
 	for _, tn := range tenants {
 		if !strings.Contains(stmt, "'"+tn+"'") {
 			t.Errorf("statement for %v does not confine to %q: %s", tenants, tn, stmt)
+		}
+	}
+}
+
+// TestEveryEndpointRefusesAndAuditsAnUnknownCaller: without a token, or with a
+// wrong one, every endpoint answers 401 and still writes its access event (with
+// the endpoint's action): an endpoint missing from the action table would write
+// none, and answer 503 instead.
+func TestEveryEndpointRefusesAndAuditsAnUnknownCaller(t *testing.T) {
+	sum := sha256.Sum256([]byte("secret-right"))
+	ts, err := ParseTokens([]byte(`{"tokens":[{"name":"right","sha256":"` + hex.EncodeToString(sum[:]) + `","role":"admin","tenants":["*"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/events", "/v1/events/x", "/v1/events/x/proof", "/v1/checkpoints/latest", "/v1/sql", "/v1/export",
+		"/v1/follow", "/v1/partitions", "/v1/partitions/0/checkpoints", "/v1/partitions/0/seq-range", "/v1/partitions/0/records",
+		"/v1/approvals", "/v1/drift", "/v1/nothing-here"} {
+		for _, auth := range []string{"", "Bearer wrong"} {
+			t.Run(path+" "+auth, func(t *testing.T) {
+				pub := &okPublisher{}
+				s, err := New(Options{Store: &scopeStore{}, Tokens: ts, Publisher: pub})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				method := "GET"
+				if path == "/v1/sql" {
+					method = "POST"
+				}
+				req := httptest.NewRequest(method, path, nil)
+				if auth != "" {
+					req.Header.Set("Authorization", auth)
+				}
+				rec := httptest.NewRecorder()
+				s.Handler().ServeHTTP(rec, req)
+				if rec.Code != http.StatusUnauthorized {
+					t.Errorf("%d, want 401: %s", rec.Code, rec.Body)
+				}
+				if pub.n != 1 || !bytes.Contains(pub.last, []byte(`"action":"audit_log.`)) {
+					t.Errorf("access events %d, last %s; want one naming an audit_log action", pub.n, pub.last)
+				}
+			})
 		}
 	}
 }

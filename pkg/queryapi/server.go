@@ -206,7 +206,7 @@ func (w *statusWriter) Flush() {
 
 // endpointAction is the access-log action of an endpoint's calls.
 var endpointAction = map[string]string{
-	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "unknown": ActionSearched,
+	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "drift": ActionSearched, "unknown": ActionSearched,
 	"proof": ActionVerified, "checkpoints": ActionVerified, "partitions": ActionVerified, "chain": ActionVerified, "export": ActionExported,
 }
 
@@ -225,6 +225,11 @@ func statusOf(code int) string {
 // every request that reaches it — served, refused, unauthenticated or failed —
 // produces exactly one access event before any byte of the answer.
 func (s *Server) route(pattern, name string, h func(w http.ResponseWriter, r *http.Request, c *call)) {
+	if endpointAction[name] == "" {
+		// A call before authorization is audited under this action; without one
+		// its access event is invalid and the call answers 503 unaudited.
+		panic("queryapi: endpoint " + name + " has no access-log action in endpointAction")
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx, cancel := s.gate.Context(r.Context())
