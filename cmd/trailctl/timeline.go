@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -17,9 +18,6 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 	"github.com/trailkeep/trailkeep/pkg/versions"
 )
-
-// maxTimelineEvents bounds how many events of one resource a timeline reads.
-const maxTimelineEvents = 100_000
 
 func newTimelineCmd() *cobra.Command {
 	var (
@@ -42,9 +40,9 @@ before T that took effect (a denied or failed change did not), and exits 1 when 
 version had been recorded by then.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			typ, id, ok := strings.Cut(resource, ":")
-			if !ok || typ == "" || id == "" || strings.ContainsAny(resource, "*?") {
-				return usageError(fmt.Errorf("--resource must be TYPE:ID without globs, e.g. skill:api-conventions"))
+			q, err := versions.Query(resource)
+			if err != nil {
+				return usageError(fmt.Errorf("--%w", err))
 			}
 			var at time.Time
 			if atFlag != "" {
@@ -57,13 +55,12 @@ version had been recorded by then.`,
 			if output != "table" && output != "json" {
 				return usageError(fmt.Errorf("-o must be table or json"))
 			}
-			q := `resource:"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(resource) + `"`
 			f, err := query.Compile(q, time.Now())
 			if err != nil {
 				return usageError(err)
 			}
 			ctx := cmd.Context()
-			var page searchPager
+			var page versions.Page
 			if api.url != "" {
 				cl, err := api.client()
 				if err != nil {
@@ -78,7 +75,11 @@ version had been recorded by then.`,
 				defer store.Close()
 				page = storePager(ctx, store, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit})
 			}
-			entries, err := resourceEntries(page, resource)
+			entries, err := versions.Read(page, resource)
+			var tm *versions.TooManyError
+			if errors.As(err, &tm) {
+				return failed("%v with --tenant", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -104,11 +105,8 @@ version had been recorded by then.`,
 	return cmd
 }
 
-// searchPager returns the next page of a search; more is false after the last.
-type searchPager func() (hits []clickhouse.Hit, more bool, err error)
-
 // storePager pages through req in the store.
-func storePager(ctx context.Context, store *clickhouse.Store, req clickhouse.SearchRequest) searchPager {
+func storePager(ctx context.Context, store *clickhouse.Store, req clickhouse.SearchRequest) versions.Page {
 	return func() ([]clickhouse.Hit, bool, error) {
 		hits, next, err := store.Search(ctx, req)
 		if err != nil || next == nil {
@@ -120,7 +118,7 @@ func storePager(ctx context.Context, store *clickhouse.Store, req clickhouse.Sea
 }
 
 // apiPager pages through q with the query API (GET /v1/events, its largest page).
-func apiPager(ctx context.Context, cl *queryapi.Client, q string, tenants []string) searchPager {
+func apiPager(ctx context.Context, cl *queryapi.Client, q string, tenants []string) versions.Page {
 	cursor := ""
 	return func() ([]clickhouse.Hit, bool, error) {
 		hits, next, err := cl.Search(ctx, q, tenants, clickhouse.MaxSearchLimit, cursor)
@@ -129,31 +127,6 @@ func apiPager(ctx context.Context, cl *queryapi.Client, q string, tenants []stri
 		}
 		cursor = next
 		return hits, next != "", nil
-	}
-}
-
-// resourceEntries reads every event of the resource, page by page, up to
-// maxTimelineEvents.
-func resourceEntries(page searchPager, resource string) ([]versions.Entry, error) {
-	var entries []versions.Entry
-	for {
-		hits, more, err := page()
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range hits {
-			var ev event.Event
-			if err := json.Unmarshal(h.Event, &ev); err != nil {
-				return nil, fmt.Errorf("stored event %d/%d: %w", h.Partition, h.Seq, err)
-			}
-			entries = append(entries, versions.Entry{Event: ev, Partition: h.Partition, Seq: h.Seq})
-		}
-		if !more {
-			return entries, nil
-		}
-		if len(entries) >= maxTimelineEvents {
-			return nil, failed("%s has more than %d events; narrow it with --tenant", resource, maxTimelineEvents)
-		}
 	}
 }
 

@@ -240,7 +240,7 @@ func TestEveryEndpointRefusesAndAuditsAnUnknownCaller(t *testing.T) {
 	}
 	for _, path := range []string{"/v1/events", "/v1/events/x", "/v1/events/x/proof", "/v1/checkpoints/latest", "/v1/sql", "/v1/export",
 		"/v1/follow", "/v1/partitions", "/v1/partitions/0/checkpoints", "/v1/partitions/0/seq-range", "/v1/partitions/0/records",
-		"/v1/approvals", "/v1/drift", "/v1/nothing-here"} {
+		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/nothing-here"} {
 		for _, auth := range []string{"", "Bearer wrong"} {
 			t.Run(path+" "+auth, func(t *testing.T) {
 				pub := &okPublisher{}

@@ -10,10 +10,14 @@ package versions
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/event"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 // Entry is one stored event with its chain position.
@@ -81,4 +85,54 @@ func InForce(history []Change, t time.Time) (c Change, ok bool) {
 		}
 	}
 	return c, ok
+}
+
+// MaxEvents bounds the events Read collects for one resource: a timeline is read
+// whole, and a resource with more events than this needs a narrower scope.
+const MaxEvents = 100_000
+
+// Page returns the next page of a search; more is false after the last.
+type Page func() (hits []clickhouse.Hit, more bool, err error)
+
+// TooManyError: the resource has more than MaxEvents events in the scope read.
+type TooManyError struct{ Resource string }
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("%s has more than %d events; narrow the tenants", e.Resource, MaxEvents)
+}
+
+// Read decodes every event page returns, with its chain position, up to MaxEvents.
+// trailctl timeline (on the store or the query API) and GET /v1/timeline both read
+// through it.
+func Read(page Page, resource string) ([]Entry, error) {
+	var entries []Entry
+	for {
+		hits, more, err := page()
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hits {
+			var ev event.Event
+			if err := json.Unmarshal(h.Event, &ev); err != nil {
+				return nil, fmt.Errorf("stored event %d/%d: %w", h.Partition, h.Seq, err)
+			}
+			entries = append(entries, Entry{Event: ev, Partition: h.Partition, Seq: h.Seq})
+		}
+		if !more {
+			return entries, nil
+		}
+		if len(entries) >= MaxEvents {
+			return nil, &TooManyError{Resource: resource}
+		}
+	}
+}
+
+// Query is the filter that finds a resource's events (TYPE:ID or TYPE:NAME, no
+// globs), or an error saying what is wrong with resource.
+func Query(resource string) (string, error) {
+	typ, id, ok := strings.Cut(resource, ":")
+	if !ok || typ == "" || id == "" || strings.ContainsAny(resource, "*?") {
+		return "", fmt.Errorf("resource must be TYPE:ID without globs, e.g. skill:api-conventions")
+	}
+	return `resource:"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(resource) + `"`, nil
 }
