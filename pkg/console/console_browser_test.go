@@ -99,6 +99,32 @@ func newConsoleStack(t *testing.T) *consoleStack {
 		doc["metadata"] = map[string]any{"note": payload}
 		s.xss = append(s.xss, log.Add(0, "acme", base.Add(time.Duration(40+i)*time.Minute), doc))
 	}
+	// A rule's versions (the third change denied) and one tool call whose executed
+	// parameters differ from the approved ones.
+	for i, to := range []string{"1", "2", "3"} {
+		doc := chaintest.Doc("rule.updated", "sarah@acme.example", "rule", "no-secrets")
+		doc["change"] = map[string]any{"to_version": to, "diff_summary": "rule v" + to}
+		if i == 2 {
+			doc["result"] = map[string]any{"status": "denied"}
+		} else {
+			doc["approval"] = map[string]any{"decision": "approved", "decided_by": "lead@acme.example"}
+		}
+		log.Add(0, "acme", base.Add(time.Duration(60+i)*time.Minute), doc)
+	}
+	digest := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+	for i, step := range []struct {
+		action   string
+		approval map[string]any
+	}{
+		{"tool.requested", map[string]any{"approved_params_digest": digest("a")}},
+		{"tool.decided", map[string]any{"decision": "approved", "decided_by": "lead@acme.example"}},
+		{"tool.result", map[string]any{"executed_params_digest": digest("b")}},
+	} {
+		doc := chaintest.Doc(step.action, "agent-7", "tool", "Bash")
+		doc["session"] = map[string]any{"id": "sess-1", "tool_use_id": "toolu_01"}
+		doc["approval"] = step.approval
+		log.Add(0, "acme", base.Add(time.Duration(70+i)*time.Minute), doc)
+	}
 	for i := range 6 { // another tenant's events, which the token must never show
 		log.Add(1, "globex", base.Add(time.Duration(i)*time.Minute), chaintest.Doc("skill.updated", "ops@globex.example", "skill", "globex-secret"))
 	}
@@ -421,10 +447,57 @@ func TestConsoleAccessibility(t *testing.T) {
 		t.Fatalf("event view: %s %q", class, text)
 	}
 	audit("event")
-	for _, view := range []string{"health", "settings"} {
+	for _, view := range []string{"timeline", "approvals", "drift", "health", "settings"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/ui/#/"+view), chromedp.WaitVisible(chromedp.ID("view-"+view))); err != nil {
 			t.Fatal(err)
 		}
 		audit(view)
+	}
+}
+
+// The report views answer the incident questions from the API's reports: which
+// version of a rule was in force, who approved a tool call, and what ran that
+// nobody approved.
+func TestConsoleReports(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	s.signIn(t, ctx, s.key)
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Millisecond).Add(61*time.Minute + 30*time.Second).Format(time.RFC3339)
+	cases := []struct {
+		name, hash, ready string
+		want              []string
+	}{
+		{"timeline", "#/timeline/resource=rule%3Ano-secrets&at=" + at, `document.querySelectorAll('#timeline-body tr').length === 3`,
+			[]string{"In force at", "version 2", "approved by lead@acme.example", "rule v3", "denied"}},
+		{"in force now: the denied change did not take effect", "#/timeline/resource=rule%3Ano-secrets&at=now", `document.getElementById('timeline-inforce').textContent`,
+			[]string{"version 2,"}},
+		{"approvals", "#/approvals", `document.querySelectorAll('#approvals-body tr').length === 1`,
+			[]string{"Bash", "lead@acme.example", "approved"}},
+		{"drift", "#/drift", `document.querySelectorAll('#drift-body tr').length === 1`,
+			[]string{"agent-7", "sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("b", 64)}},
+		{"health", "#/health", `document.querySelectorAll('#health-body tr').length === 1`,
+			[]string{"verified in your browser", ": anchored"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(s.url+"/ui/"+c.hash)); err != nil {
+				t.Fatal(err)
+			}
+			if err := browsertest.WaitFor(ctx, c.ready, `document.querySelector('main > section:not([hidden])').innerText`); err != nil {
+				t.Fatal(err)
+			}
+			text, _ := browsertest.Eval[string](ctx, `document.querySelector('main > section:not([hidden])').innerText`)
+			for _, w := range c.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("the %s view lacks %q:\n%s", c.name, w, text)
+				}
+			}
+		})
+	}
+	views := s.access.views()
+	for _, v := range []string{"timeline", "approvals", "drift", "health"} {
+		if views[v] == 0 {
+			t.Errorf("no access event names the console view %q (seen: %v)", v, views)
+		}
 	}
 }

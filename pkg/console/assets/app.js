@@ -236,6 +236,68 @@ async function proveEvent(id, recBytes, eventBytes) {
   }
 }
 
+// ---- reports: timeline, approvals, drift ------------------------------------------------
+
+// fillTable writes rows (arrays of cell values; a Node stays as it is) into a table
+// body, and shows the table only when there are rows.
+function fillTable(table, rows) {
+  const body = $(`${table}-body`);
+  body.replaceChildren(...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))));
+  $(table).hidden = rows.length === 0;
+}
+
+function eventLink(id) {
+  return el("a", { href: `#/event/${encodeURIComponent(id || "")}` }, id || "");
+}
+
+async function report(view, path, render) {
+  setText(`${view}-error`, "");
+  try {
+    render(await api(path, view));
+  } catch (e) {
+    fillTable(view, []);
+    setText(`${view}-error`, describe(e));
+  }
+}
+
+async function showTimeline() {
+  const resource = $("timeline-resource").value.trim();
+  if (!resource) return;
+  const params = new URLSearchParams({ resource });
+  const at = $("timeline-at").value.trim();
+  if (at) params.set("at", at);
+  setText("timeline-inforce", "");
+  await report("timeline", `/v1/timeline?${params}`, (out) => {
+    const dash = (v) => v || "-";
+    fillTable("timeline", out.changes.map((c) => [c.occurred_at, c.action, `${dash(c.from_version)} → ${dash(c.to_version)}`,
+      c.actor + (c.actor_email ? ` (${c.actor_email})` : ""), c.decided_by ? `${c.decision || "approved"} by ${c.decided_by}` : "none recorded",
+      dash(c.result), c.diff_summary || "", eventLink(c.event_id)]));
+    if (out.changes.length === 0) setText("timeline-error", `No version changes recorded for ${resource} in the tenants this token may read.`);
+    if (out.at) {
+      const f = out.in_force;
+      setText("timeline-inforce", f ? `In force at ${out.at}: version ${f.to_version}, since ${f.occurred_at} (${f.action} by ${f.actor}${f.decided_by ? ", " + (f.decision || "approved") + " by " + f.decided_by : ", no approval recorded"}).`
+        : `No version of ${resource} had taken effect by ${out.at}.`);
+    }
+  });
+}
+
+async function showApprovals() {
+  const params = new URLSearchParams({ q: $("approvals-q").value.trim(), limit: "1000" });
+  await report("approvals", `/v1/approvals?${params}`, (out) => {
+    fillTable("approvals", out.approvals.map((a) => [a.last_chained_at, a.tenant, a.tool, a.requested_by, a.decision, a.decided_by, a.executions, a.result, a.verdict]));
+    setText("approvals-status", `${out.approvals.length} tool calls.`);
+  });
+}
+
+async function showDrift() {
+  const params = new URLSearchParams({ q: $("drift-q").value.trim(), limit: "1000" });
+  if ($("drift-unapproved").checked) params.set("unapproved", "true");
+  await report("drift", `/v1/drift?${params}`, (out) => {
+    fillTable("drift", out.drift.map((d) => [d.LastChained, d.Tenant, d.Tool, d.Actor, (d.Approved || []).join(" "), (d.Executed || []).join(" "), d.ExecutedInput]));
+    setText("drift-status", out.drift.length ? `${out.drift.length} tool calls ran with parameters nobody approved.` : "No drift: everything that ran was approved as it ran.");
+  });
+}
+
 // ---- log health --------------------------------------------------------------------------
 
 async function showHealth() {
@@ -251,6 +313,17 @@ async function showHealth() {
   }
   const key = localStorage.getItem(KEY);
   const vk = key ? await parseVerifierKey(key).catch(() => null) : null;
+  // The caller's head: per partition, the seq of the newest event of its tenants.
+  const head = {};
+  try {
+    const f = await api("/v1/follow", "health");
+    for (const part of (f.position || "").split(",").filter(Boolean)) {
+      const [p, seq] = part.split(":");
+      head[p] = BigInt(seq);
+    }
+  } catch {
+    /* the table still shows the checkpoints; the column says unknown */
+  }
   for (const c of out.checkpoints) {
     let sig = "no key pinned";
     if (vk) {
@@ -261,7 +334,10 @@ async function showHealth() {
         sig = `FAILED: ${e.message}`;
       }
     }
-    body.append(el("tr", {}, el("td", {}, c.partition), el("td", {}, c.origin), el("td", {}, c.tree_size), el("td", { class: "mono" }, c.root_hash), el("td", {}, sig)));
+    const h = head[String(c.partition)];
+    const size = BigInt(c.tree_size);
+    const newest = h === undefined ? "unknown" : h < size ? `seq ${h}: anchored` : `seq ${h}: not anchored yet (${h + 1n - size} records of the partition after the checkpoint)`;
+    body.append(el("tr", {}, el("td", {}, c.partition), el("td", {}, c.origin), el("td", {}, c.tree_size), el("td", { class: "mono" }, c.root_hash), el("td", {}, sig), el("td", {}, newest)));
   }
   $("health").hidden = out.checkpoints.length === 0;
   if (out.checkpoints.length === 0) setText("health-error", "No signed checkpoints yet for the tenants this token may read.");
@@ -290,6 +366,24 @@ async function route() {
       show("health");
       await showHealth();
       return;
+    case "timeline": {
+      show("timeline");
+      const p = new URLSearchParams(arg || "");
+      if (p.get("resource")) {
+        $("timeline-resource").value = p.get("resource");
+        $("timeline-at").value = p.get("at") || "";
+        await showTimeline();
+      }
+      return;
+    }
+    case "approvals":
+      show("approvals");
+      await showApprovals();
+      return;
+    case "drift":
+      show("drift");
+      await showDrift();
+      return;
     case "settings":
       show("settings");
       $("settings-key").value = localStorage.getItem(KEY) || "";
@@ -307,6 +401,21 @@ function start() {
     search(false);
   });
   $("more").addEventListener("click", () => search(true));
+  $("timeline-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    // The address names the question, so it can be shared and reloaded.
+    const p = new URLSearchParams({ resource: $("timeline-resource").value.trim() });
+    if ($("timeline-at").value.trim()) p.set("at", $("timeline-at").value.trim());
+    const h = `#/timeline/${p}`;
+    if (location.hash === h) showTimeline();
+    else location.hash = h;
+  });
+  for (const [form, fn] of [["approvals-form", showApprovals], ["drift-form", showDrift]]) {
+    $(form).addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      fn();
+    });
+  }
   $("signout").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN);
     location.hash = "#/signin";
