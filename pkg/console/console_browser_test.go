@@ -257,6 +257,15 @@ func TestConsoleSearchOpenAndVerify(t *testing.T) {
 	if n != 10 {
 		t.Errorf("event:tool.executed shows %d rows, want 10", n)
 	}
+	if err := browsertest.WaitFor(ctx, `!document.getElementById('histogram').hidden`, `document.getElementById('histogram-caption').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := browsertest.Eval[map[string]any](ctx, `({caption: document.getElementById('histogram-caption').textContent,
+	  bars: document.querySelectorAll('#histogram-svg rect').length,
+	  sum: Array.from(document.querySelectorAll('#histogram-svg rect title')).reduce((a, t) => a + Number(t.textContent.split(': ').pop()), 0)})`)
+	if !strings.HasPrefix(hist["caption"].(string), "10 matching events from ") || hist["bars"] != float64(60) || hist["sum"] != float64(10) {
+		t.Errorf("histogram of event:tool.executed over the last 7 days: %v, want 60 bars holding 10 events", hist)
+	}
 	screenshot(t, ctx, "console-search.png")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#results-body tr:first-child a"))); err != nil {
 		t.Fatal(err)
@@ -358,7 +367,7 @@ func TestConsoleShowsHostileFieldsAsText(t *testing.T) {
 		t.Helper()
 		res, err := browsertest.Eval[map[string]any](ctx, `({
 		  pwned: window.__pwned || '',
-		  injected: document.querySelectorAll('main img, main svg, main iframe, main script, main object, main embed, #injected').length,
+		  injected: document.querySelectorAll('main img, main svg:not(#histogram-svg), main iframe, main script, main object, main embed, #injected').length,
 		  jsLinks: Array.from(document.querySelectorAll('a')).filter((a) => !a.getAttribute('href').startsWith('#')).length,
 		  title: document.title,
 		})`)

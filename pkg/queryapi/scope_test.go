@@ -48,6 +48,10 @@ func (s *scopeStore) Search(_ context.Context, req clickhouse.SearchRequest) ([]
 	s.record("Search", req.Tenants, "")
 	return nil, nil, nil
 }
+func (s *scopeStore) Histogram(_ context.Context, req clickhouse.HistogramRequest) ([]clickhouse.Bucket, error) {
+	s.record("Histogram", req.Tenants, "")
+	return nil, nil
+}
 func (s *scopeStore) LatestCheckpoints(context.Context) (map[int32]chain.SignedCheckpoint, error) {
 	return map[int32]chain.SignedCheckpoint{}, nil
 }
@@ -164,6 +168,10 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 		{"GET", "/v1/approvals", ""},
 		{"GET", "/v1/drift", ""},
 		{"GET", "/v1/drift?unapproved=true&tenant=globex", ""},
+		{"GET", "/v1/timeline?resource=skill:x", ""},
+		{"GET", "/v1/timeline?resource=skill:x&tenant=globex", ""},
+		{"GET", "/v1/histogram?q=event:skill.*", ""},
+		{"GET", "/v1/histogram?tenant=globex&from=-7d&buckets=7", ""},
 	}
 	for name, tk := range tokens {
 		for _, rq := range requests {
@@ -240,7 +248,7 @@ func TestEveryEndpointRefusesAndAuditsAnUnknownCaller(t *testing.T) {
 	}
 	for _, path := range []string{"/v1/events", "/v1/events/x", "/v1/events/x/proof", "/v1/checkpoints/latest", "/v1/sql", "/v1/export",
 		"/v1/follow", "/v1/partitions", "/v1/partitions/0/checkpoints", "/v1/partitions/0/seq-range", "/v1/partitions/0/records",
-		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/nothing-here"} {
+		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/histogram", "/v1/nothing-here"} {
 		for _, auth := range []string{"", "Bearer wrong"} {
 			t.Run(path+" "+auth, func(t *testing.T) {
 				pub := &okPublisher{}

@@ -148,6 +148,7 @@ func New(o Options) (*Server, error) {
 	s.route("GET /v1/approvals", "approvals", s.approvals)
 	s.route("GET /v1/drift", "drift", s.drift)
 	s.route("GET /v1/timeline", "timeline", s.timeline)
+	s.route("GET /v1/histogram", "histogram", s.histogram)
 	s.route("/v1/", "unknown", s.notFound)
 	return s, nil
 }
@@ -207,7 +208,7 @@ func (w *statusWriter) Flush() {
 
 // endpointAction is the access-log action of an endpoint's calls.
 var endpointAction = map[string]string{
-	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "drift": ActionSearched, "timeline": ActionSearched, "unknown": ActionSearched,
+	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "drift": ActionSearched, "timeline": ActionSearched, "histogram": ActionSearched, "unknown": ActionSearched,
 	"proof": ActionVerified, "checkpoints": ActionVerified, "partitions": ActionVerified, "chain": ActionVerified, "export": ActionExported,
 }
 

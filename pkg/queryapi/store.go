@@ -20,6 +20,8 @@ type Store interface {
 	// or clickhouse.ErrNotFound.
 	RecordByID(ctx context.Context, id string, tenants []string) (chain.Record, error)
 	Search(ctx context.Context, req clickhouse.SearchRequest) ([]clickhouse.Hit, *clickhouse.Cursor, error)
+	// Histogram counts the matching events per bucket of occurred_at.
+	Histogram(ctx context.Context, req clickhouse.HistogramRequest) ([]clickhouse.Bucket, error)
 	LatestCheckpoints(ctx context.Context) (map[int32]chain.SignedCheckpoint, error)
 	// Partitions lists the partitions holding the tenants' events.
 	Partitions(ctx context.Context, tenants []string) ([]int32, error)

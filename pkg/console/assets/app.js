@@ -141,8 +141,40 @@ function searchQuery() {
   return terms.filter(Boolean).join(" ");
 }
 
+// histogram draws the volume of the search over its time range (default the last
+// 7 days) as SVG bars, each with its count in a title for pointer and screen reader.
+async function histogram() {
+  const params = new URLSearchParams({ q: searchQuery(), from: $("after").value.trim() || "-7d", to: $("before").value.trim() || "now", buckets: "60" });
+  let h;
+  try {
+    h = await api(`/v1/histogram?${params}`, "search-histogram");
+  } catch {
+    $("histogram").hidden = true; // the search itself reports what is wrong
+    return;
+  }
+  const svg = $("histogram-svg");
+  const NS = "http://www.w3.org/2000/svg";
+  const peak = Math.max(1, ...h.buckets.map((b) => b.count));
+  svg.setAttribute("viewBox", `0 0 ${h.buckets.length} 100`);
+  svg.replaceChildren(...h.buckets.map((b, i) => {
+    const r = document.createElementNS(NS, "rect");
+    const height = b.count === 0 ? 0 : Math.max(2, (b.count / peak) * 100);
+    for (const [k, v] of [["x", i + 0.1], ["width", 0.8], ["y", 100 - height], ["height", height]]) r.setAttribute(k, String(v));
+    const title = document.createElementNS(NS, "title");
+    title.textContent = `${b.from}: ${b.count}`;
+    r.append(title);
+    return r;
+  }));
+  const unit = h.step_seconds >= 86400 ? `${h.step_seconds / 86400} d` : h.step_seconds >= 3600 ? `${Math.round(h.step_seconds / 360) / 10} h` : `${Math.round(h.step_seconds / 6) / 10} min`;
+  setText("histogram-caption", `${h.total} matching events from ${h.from} to ${h.to}, per ${unit}; peak ${peak}.`);
+  setText("histogram-from", h.from);
+  setText("histogram-to", h.to);
+  $("histogram").hidden = false;
+}
+
 async function search(more) {
   setText("search-error", "");
+  if (!more) histogram();
   const params = new URLSearchParams({ q: searchQuery(), limit: $("limit").value });
   if (more && cursor) params.set("cursor", cursor);
   setText("search-status", "Searching…");

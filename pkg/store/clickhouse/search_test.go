@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailkeep/trailkeep/internal/chdb"
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/event"
@@ -73,19 +74,25 @@ func scenarioEvents(t *testing.T, n int) ([]genEvent, []chain.Record) {
 	return evs, recs
 }
 
+// scenarioStores stores 300 scenario events on the 18.16 server and in a ClickHouse
+// 26 engine under the same database name.
+func scenarioStores(t *testing.T) (*clickhouse.Store, *chdb.Engine, []genEvent, []chain.Record) {
+	legacy := chtest.Store(t)
+	engine := modernEngine(t, legacy.Database())
+	evs, recs := scenarioEvents(t, 300)
+	if err := legacy.InsertRecords(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	engineInsertRecords(t, engine, legacy.Database(), recs)
+	return legacy, engine, evs, recs
+}
+
 // TestSearchScenariosOnBothGenerations runs the seed scenarios through the filter
 // language on the 18.16 server and on ClickHouse 26 in process: both must return
 // exactly the events a Go predicate selects, newest chain position first.
 func TestSearchScenariosOnBothGenerations(t *testing.T) {
-	legacy := chtest.Store(t)
-	db := legacy.Database()
-	engine := modernEngine(t, db)
-	ctx := context.Background()
-	evs, recs := scenarioEvents(t, 300)
-	if err := legacy.InsertRecords(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	engineInsertRecords(t, engine, db, recs)
+	legacy, engine, evs, recs := scenarioStores(t)
+	db, ctx := legacy.Database(), context.Background()
 	now := time.Date(2026, 2, 19, 0, 0, 0, 0, time.UTC)
 	in := func(g genEvent, from, to string) bool {
 		f, _ := time.Parse(time.DateOnly, from)
@@ -324,4 +331,80 @@ func TestSameSecondBounds(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestHistogramOnBothGenerations counts the scenario events per bucket on the
+// 18.16 server and checks them against a Go count of the same events, and the
+// statement on ClickHouse 26 against 18.16.
+func TestHistogramOnBothGenerations(t *testing.T) {
+	legacy, engine, evs, _ := scenarioStores(t)
+	db, ctx := legacy.Database(), context.Background()
+	now := time.Date(2026, 2, 19, 0, 0, 0, 0, time.UTC)
+	from := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name, q string
+		tenants []string
+		step    time.Duration
+		to      time.Time
+		want    func(genEvent) bool
+	}{
+		{"every event, daily", "", nil, 24 * time.Hour, from.Add(30 * 24 * time.Hour), func(genEvent) bool { return true }},
+		{"acme's skill events, 7-hour buckets", "event:skill.*", []string{"acme"}, 7 * time.Hour, from.Add(20 * 24 * time.Hour),
+			func(g genEvent) bool { return g.tenant == "acme" && strings.HasPrefix(g.action, "skill.") }},
+		{"a last partial bucket", "result:denied", nil, 24 * time.Hour, from.Add(10*24*time.Hour + 5*time.Hour),
+			func(g genEvent) bool { return g.result == "denied" }},
+		{"the query's own bounds narrow it", "after:2026-01-15 before:2026-01-20", []string{"acme", "globex"}, 24 * time.Hour, from.Add(15 * 24 * time.Hour),
+			func(g genEvent) bool {
+				return !g.occurred.Before(time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)) && g.occurred.Before(time.Date(2026, 1, 20, 0, 0, 0, 0, time.UTC))
+			}},
+		{"tenant scoping wins over the query", "tenant:globex", []string{"acme"}, 24 * time.Hour, from.Add(10 * 24 * time.Hour), func(genEvent) bool { return false }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := query.Compile(c.q, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := clickhouse.HistogramRequest{Filter: f, Tenants: c.tenants, From: from, To: c.to, Step: c.step}
+			got, err := legacy.Histogram(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := int((c.to.Sub(from) + c.step - 1) / c.step)
+			want := make([]uint64, n)
+			total := uint64(0)
+			for _, g := range evs {
+				if g.occurred.Before(from) || !g.occurred.Before(c.to) || !c.want(g) || (len(c.tenants) > 0 && !slices.Contains(c.tenants, g.tenant)) {
+					continue
+				}
+				want[int(g.occurred.Sub(from)/c.step)]++
+				total++
+			}
+			if len(got) != n {
+				t.Fatalf("%d buckets, want %d", len(got), n)
+			}
+			for i, b := range got {
+				if !b.From.Equal(from.Add(time.Duration(i)*c.step)) || b.Count != want[i] {
+					t.Errorf("bucket %d: %s %d, want %s %d", i, b.From, b.Count, from.Add(time.Duration(i)*c.step), want[i])
+				}
+			}
+			if total == 0 && c.name != "tenant scoping wins over the query" {
+				t.Errorf("no event falls in the range; the case tests nothing")
+			}
+			q := clickhouse.HistogramQuery(db, req)
+			sql := bindLiterals(q.SQL, q.Args)
+			modern, err := engine.Query(sql, "TSV")
+			if err != nil {
+				t.Fatalf("ClickHouse 26: %v\n%s", err, sql)
+			}
+			if old := legacyTSV(t, c.name, sql); modern != old {
+				t.Errorf("ClickHouse 26 and 18.16 differ:\n26.x: %.300q\n18.16: %.300q", modern, old)
+			}
+		})
+	}
+	for _, bad := range []clickhouse.HistogramRequest{{From: from, To: from}, {From: from, To: from.Add(time.Hour), Step: time.Second}} {
+		if _, err := legacy.Histogram(ctx, bad); err == nil {
+			t.Errorf("%v..%v step %v: no error", bad.From, bad.To, bad.Step)
+		}
+	}
 }
