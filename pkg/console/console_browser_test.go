@@ -138,7 +138,7 @@ func newConsoleStack(t *testing.T) *consoleStack {
 		t.Fatal(err)
 	}
 	s.token = "tk_console_reader"
-	tokens, err := queryapi.ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"auditor","sha256":"%x","role":"reader","tenants":["acme"],"actor":{"type":"user","id":"auditor@acme.example"}}]}`, sha(s.token))))
+	tokens, err := queryapi.ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":"auditor","sha256":"%x","role":"auditor","tenants":["acme"],"actor":{"type":"user","id":"auditor@acme.example"}}]}`, sha(s.token))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +451,10 @@ func TestConsoleAccessibility(t *testing.T) {
 	if s.search(t, ctx, "event:skill.*") == 0 {
 		t.Fatal("no rows to audit")
 	}
-	audit("search results")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#saved summary"))); err != nil {
+		t.Fatal(err)
+	}
+	audit("search results, saved queries open")
 	if class, text := s.openEvent(t, ctx, eventID(t, s.log.Records[0])); class != "badge ok" {
 		t.Fatalf("event view: %s %q", class, text)
 	}
@@ -508,5 +511,52 @@ func TestConsoleReports(t *testing.T) {
 		if views[v] == 0 {
 			t.Errorf("no access event names the console view %q (seen: %v)", v, views)
 		}
+	}
+}
+
+// Saved queries: save the current filter, see it listed, run it, delete it.
+func TestConsoleSavedQueries(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	s.signIn(t, ctx, s.key)
+	if n := s.search(t, ctx, "event:rule.*"); n != 3 {
+		t.Fatalf("event:rule.* shows %d rows, want 3", n)
+	}
+	err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#saved summary")), chromedp.WaitVisible(chromedp.ID("save-name")),
+		chromedp.SendKeys(chromedp.ID("save-name"), "rule-changes"), chromedp.SendKeys(chromedp.ID("save-description"), "every rule change <b>"),
+		chromedp.Click(chromedp.CSS("#save-form button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.getElementById('saved-status').textContent === 'Saved rule-changes.'`, `document.getElementById('saved-status').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	row, _ := browsertest.Eval[string](ctx, `document.querySelector('#saved-list-body tr').innerText`)
+	for _, w := range []string{"rule-changes", "acme", "event:rule.*", "every rule change <b>", "user:auditor@acme.example"} {
+		if !strings.Contains(row, w) {
+			t.Errorf("saved query row %q lacks %q", row, w)
+		}
+	}
+	// Run it from a fresh page: the list is read back from the store.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(s.url+"/ui/#/search"), chromedp.Click(chromedp.CSS("#saved summary"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.querySelector('#saved-list-body tr button')`, `document.getElementById('saved-status').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#saved-list-body button[aria-label="Run rule-changes"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.querySelectorAll('#results-body tr').length === 3`, `document.getElementById('search-status').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#saved-list-body button[aria-label="Delete rule-changes"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.getElementById('saved-status').textContent === 'Deleted rule-changes.' && document.getElementById('saved-list').hidden`, `document.getElementById('saved-status').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	if views := s.access.views(); views["saved-queries"] < 3 {
+		t.Errorf("saved-query calls in the access log: %d, want list, save and delete", views["saved-queries"])
 	}
 }

@@ -97,6 +97,18 @@ func (s *scopeStore) FindDrift(_ context.Context, req clickhouse.DriftRequest) (
 	return nil, nil
 }
 func (s *scopeStore) Ping(context.Context) error { return nil }
+func (s *scopeStore) SavedQueries(_ context.Context, tenant string) ([]clickhouse.SavedQuery, error) {
+	s.record("SavedQueries", []string{tenant}, "")
+	return nil, nil
+}
+func (s *scopeStore) SaveQuery(_ context.Context, q clickhouse.SavedQuery) error {
+	s.record("SaveQuery", []string{q.Tenant}, "")
+	return nil
+}
+func (s *scopeStore) DeleteQuery(_ context.Context, tenant, _, _ string) error {
+	s.record("DeleteQuery", []string{tenant}, "")
+	return nil
+}
 func (s *scopeStore) ProofCheckpoint(context.Context, int32, uint64, bool) (chain.SignedCheckpoint, bool, error) {
 	return chain.SignedCheckpoint{}, false, nil
 }
@@ -172,6 +184,13 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 		{"GET", "/v1/timeline?resource=skill:x&tenant=globex", ""},
 		{"GET", "/v1/histogram?q=event:skill.*", ""},
 		{"GET", "/v1/histogram?tenant=globex&from=-7d&buckets=7", ""},
+		{"GET", "/v1/queries", ""},
+		{"GET", "/v1/queries?tenant=globex", ""},
+		{"PUT", "/v1/queries/mine", `{"query":"event:skill.*"}`},
+		{"PUT", "/v1/queries/mine?tenant=acme", `{"query":"event:skill.*"}`},
+		{"PUT", "/v1/queries/mine?tenant=globex", `{"query":"event:skill.*"}`},
+		{"DELETE", "/v1/queries/mine?tenant=acme", ""},
+		{"DELETE", "/v1/queries/mine?tenant=globex", ""},
 	}
 	for name, tk := range tokens {
 		for _, rq := range requests {
@@ -248,7 +267,7 @@ func TestEveryEndpointRefusesAndAuditsAnUnknownCaller(t *testing.T) {
 	}
 	for _, path := range []string{"/v1/events", "/v1/events/x", "/v1/events/x/proof", "/v1/checkpoints/latest", "/v1/sql", "/v1/export",
 		"/v1/follow", "/v1/partitions", "/v1/partitions/0/checkpoints", "/v1/partitions/0/seq-range", "/v1/partitions/0/records",
-		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/histogram", "/v1/nothing-here"} {
+		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/histogram", "/v1/queries", "/v1/queries/x", "/v1/nothing-here"} {
 		for _, auth := range []string{"", "Bearer wrong"} {
 			t.Run(path+" "+auth, func(t *testing.T) {
 				pub := &okPublisher{}

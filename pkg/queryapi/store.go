@@ -35,6 +35,12 @@ type Store interface {
 	Follow(ctx context.Context, req clickhouse.ExportRequest, pos clickhouse.Position, limit int) ([]chain.Record, clickhouse.Position, error)
 	Approvals(ctx context.Context, req clickhouse.ApprovalsRequest) ([]clickhouse.Approval, error)
 	FindDrift(ctx context.Context, req clickhouse.DriftRequest) ([]clickhouse.Drift, error)
+	// SavedQueries, SaveQuery and DeleteQuery keep the tenants' saved queries (the
+	// only writes the query API makes; its ClickHouse user needs INSERT on
+	// saved_queries and nothing else).
+	SavedQueries(ctx context.Context, tenant string) ([]clickhouse.SavedQuery, error)
+	SaveQuery(ctx context.Context, q clickhouse.SavedQuery) error
+	DeleteQuery(ctx context.Context, tenant, name, by string) error
 	Ping(ctx context.Context) error
 }
 

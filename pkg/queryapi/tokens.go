@@ -67,6 +67,14 @@ type Actor struct {
 	Email string `json:"email,omitempty"`
 }
 
+// actorID is who the token speaks for, as type:id (saved_by of a saved query).
+func (t *Token) actorID() string {
+	if t.Actor != nil {
+		return t.Actor.Type + ":" + t.Actor.ID
+	}
+	return "service:" + t.Name
+}
+
 // All reports whether the token reads every tenant.
 func (t *Token) All() bool { return slices.Contains(t.Tenants, AllTenants) }
 

@@ -43,7 +43,8 @@ type Config struct {
 	TokensFile string `env:"TRAILKEEP_QUERY_TOKENS_FILE"`
 	Tokens     string `env:"TRAILKEEP_QUERY_TOKENS"`
 	// ClickHouse, as the chainer's writer reads it. Use a ClickHouse user that can
-	// only SELECT the audit tables: readonly is enforced per query as well.
+	// only SELECT the audit tables, and INSERT into saved_queries (saved queries
+	// are the one thing the API writes): readonly is enforced per query as well.
 	ClickHouseAddr []string `env:"TRAILKEEP_CLICKHOUSE_ADDR, default=127.0.0.1:9000"`
 	// Database holding audit_events and audit_checkpoints (created by migrations).
 	ClickHouseDatabase string `env:"TRAILKEEP_CLICKHOUSE_DATABASE, default=trailkeep"`

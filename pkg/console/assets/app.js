@@ -24,10 +24,12 @@ class APIError extends Error {
 
 // api calls the query API and returns the response's bytes (raw: proofs and
 // canonical events are hashed as sent).
-async function apiBytes(path, view) {
+async function apiBytes(path, view, init = {}) {
   const token = sessionStorage.getItem(TOKEN);
   const resp = await fetch(path, {
-    headers: { Authorization: `Bearer ${token}`, "X-Trailkeep-Console": view },
+    method: init.method || "GET",
+    body: init.body,
+    headers: { Authorization: `Bearer ${token}`, "X-Trailkeep-Console": view, ...(init.body ? { "Content-Type": "application/json" } : {}) },
     cache: "no-store",
     credentials: "omit",
     redirect: "error",
@@ -49,8 +51,8 @@ async function apiBytes(path, view) {
   return bytes;
 }
 
-async function api(path, view) {
-  return JSON.parse(dec.decode(await apiBytes(path, view)));
+async function api(path, view, init) {
+  return JSON.parse(dec.decode(await apiBytes(path, view, init)) || "null");
 }
 
 function describe(err) {
@@ -129,6 +131,7 @@ async function pinKey(ev) {
 // ---- search ------------------------------------------------------------------------------
 
 let cursor = "";
+let listedSaved = false; // the saved queries are listed once per page load
 
 function searchQuery() {
   const terms = [$("q").value.trim()];
@@ -206,6 +209,60 @@ function resultRow(hit) {
   const res = e.resource ? `${e.resource.type || ""}:${e.resource.name || e.resource.id || ""}` : "";
   return el("tr", {}, el("td", {}, e.occurred_at || ""), el("td", {}, e.tenant || ""), el("td", {}, actorText(e.actor)), el("td", {}, e.action || ""),
     el("td", {}, res), el("td", {}, (e.result && e.result.status) || ""), el("td", {}, link));
+}
+
+// ---- saved queries ---------------------------------------------------------------
+
+async function listSaved() {
+  let out;
+  try {
+    out = await api("/v1/queries", "saved-queries");
+  } catch (e) {
+    setText("saved-status", describe(e));
+    return;
+  }
+  const body = $("saved-list-body");
+  body.replaceChildren(...out.queries.map((q) => {
+    const run = el("button", { type: "button", class: "secondary" }, "Run");
+    run.setAttribute("aria-label", `Run ${q.name}`);
+    run.addEventListener("click", () => {
+      $("q").value = q.query;
+      $("after").value = $("before").value = "";
+      search(false);
+    });
+    const del = el("button", { type: "button", class: "secondary" }, "Delete");
+    del.setAttribute("aria-label", `Delete ${q.name}`);
+    del.addEventListener("click", () => deleteSaved(q));
+    return el("tr", {}, el("td", {}, q.name), el("td", {}, q.tenant), el("td", { class: "mono" }, q.query), el("td", {}, q.description || ""), el("td", {}, q.saved_by), el("td", {}, run, del));
+  }));
+  $("saved-list").hidden = out.queries.length === 0;
+  if (out.queries.length === 0) setText("saved-status", "No saved queries yet.");
+}
+
+async function saveQuery(ev) {
+  ev.preventDefault();
+  const name = $("save-name").value.trim();
+  const tenant = $("save-tenant").value.trim();
+  const path = `/v1/queries/${encodeURIComponent(name)}${tenant ? "?tenant=" + encodeURIComponent(tenant) : ""}`;
+  try {
+    await api(path, "saved-queries", { method: "PUT", body: JSON.stringify({ query: searchQuery(), description: $("save-description").value.trim() }) });
+  } catch (e) {
+    setText("saved-status", `Not saved: ${describe(e)}`);
+    return;
+  }
+  await listSaved();
+  setText("saved-status", `Saved ${name}.`);
+}
+
+async function deleteSaved(q) {
+  try {
+    await apiBytes(`/v1/queries/${encodeURIComponent(q.name)}?tenant=${encodeURIComponent(q.tenant)}`, "saved-queries", { method: "DELETE" });
+  } catch (e) {
+    setText("saved-status", `Not deleted: ${describe(e)}`);
+    return;
+  }
+  await listSaved();
+  setText("saved-status", `Deleted ${q.name}.`);
 }
 
 // ---- event detail and its proof badge -------------------------------------------------
@@ -422,6 +479,10 @@ async function route() {
       return;
     default:
       show("search");
+      if (!listedSaved) {
+        listedSaved = true;
+        listSaved();
+      }
   }
 }
 
@@ -433,6 +494,7 @@ function start() {
     search(false);
   });
   $("more").addEventListener("click", () => search(true));
+  $("save-form").addEventListener("submit", saveQuery);
   $("timeline-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     // The address names the question, so it can be shared and reloaded.
