@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/trailkeep/trailkeep/internal/browsertest"
@@ -23,6 +24,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/console"
+	"github.com/trailkeep/trailkeep/pkg/export"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
 )
@@ -459,7 +461,7 @@ func TestConsoleAccessibility(t *testing.T) {
 		t.Fatalf("event view: %s %q", class, text)
 	}
 	audit("event")
-	for _, view := range []string{"timeline", "approvals", "drift", "health", "settings"} {
+	for _, view := range []string{"timeline", "approvals", "drift", "export", "health", "settings"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/ui/#/"+view), chromedp.WaitVisible(chromedp.ID("view-"+view))); err != nil {
 			t.Fatal(err)
 		}
@@ -558,5 +560,102 @@ func TestConsoleSavedQueries(t *testing.T) {
 	}
 	if views := s.access.views(); views["saved-queries"] < 3 {
 		t.Errorf("saved-query calls in the access log: %d, want list, save and delete", views["saved-queries"])
+	}
+}
+
+// An export made in the browser verifies with the Go code: the manifest's
+// signature with the exporter's key, the file against its size and hash, and each
+// partition's checkpoint with the log's key covering what was exported.
+func TestConsoleExportVerifiesWithGo(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	dir := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	s.signIn(t, ctx, s.key)
+	skey, vkey, err := chain.GenerateKey("auditor-export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "exporter.key")
+	damaged := filepath.Join(t.TempDir(), "damaged.key")
+	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The hash names another key: a damaged file must be refused, not used.
+	bad := strings.Split(skey, "+")
+	bad[3] = "00000000"
+	if err := os.WriteFile(damaged, []byte(strings.Join(bad, "+")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(key string) string {
+		t.Helper()
+		err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(s.url+"/ui/#/export"), chromedp.WaitVisible(chromedp.ID("export-q")),
+			chromedp.SetValue(chromedp.ID("export-q"), "event:skill.* OR event:rule.*"), chromedp.SetUploadFiles(chromedp.ID("export-key"), []string{key}),
+			chromedp.Click(chromedp.CSS("#export-form button")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := browsertest.WaitFor(ctx, `document.getElementById('export-status').textContent.startsWith('Exported') || document.getElementById('export-error').textContent`,
+			`document.getElementById('export-error').textContent`); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := browsertest.Eval[string](ctx, `document.getElementById('export-error').textContent || document.getElementById('export-status').textContent`)
+		return out
+	}
+	if msg := run(damaged); !strings.Contains(msg, "does not match its key") {
+		t.Errorf("a damaged key file: %q, want it refused", msg)
+	}
+	if msg := run(keyFile); !strings.HasPrefix(msg, "Exported 21 events") {
+		t.Fatalf("export: %q, want 21 events (acme's 10 skill changes, 8 hostile skill events and 3 rule changes)", msg)
+	}
+	var file, manifest string
+	deadline := time.Now().Add(30 * time.Second)
+	for (file == "" || manifest == "") && time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			switch {
+			case strings.HasSuffix(e.Name(), ".ndjson"):
+				file = filepath.Join(dir, e.Name())
+			case strings.HasSuffix(e.Name(), ".ndjson.manifest"):
+				manifest = filepath.Join(dir, e.Name())
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if file == "" || manifest == "" {
+		t.Fatalf("downloads in %s: file %q, manifest %q", dir, file, manifest)
+	}
+	signed, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporter, err := chain.NewVerifiers(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := export.Open(signed, exporter)
+	if err != nil {
+		t.Fatalf("the manifest does not verify with the exporter's key: %v\n%s", err, signed)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := m.CheckFile(f); err != nil {
+		t.Error(err)
+	}
+	logKey, err := chain.NewVerifiers(s.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uncovered, err := m.CheckCheckpoints(logKey); err != nil || len(uncovered) != 0 {
+		t.Errorf("checkpoints: uncovered %v, %v", uncovered, err)
+	}
+	if m.Rows != 21 || strings.Join(m.Tenants, ",") != "acme" || len(m.Partitions) != 1 || m.Partitions[0].Rows != 21 || m.Format != "ndjson" || m.OccurredFrom == "" {
+		t.Errorf("manifest: %+v", m)
 	}
 }

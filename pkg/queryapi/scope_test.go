@@ -185,6 +185,7 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 		{"GET", "/v1/histogram?q=event:skill.*", ""},
 		{"GET", "/v1/histogram?tenant=globex&from=-7d&buckets=7", ""},
 		{"GET", "/v1/queries", ""},
+		{"GET", "/v1/me", ""},
 		{"GET", "/v1/queries?tenant=globex", ""},
 		{"PUT", "/v1/queries/mine", `{"query":"event:skill.*"}`},
 		{"PUT", "/v1/queries/mine?tenant=acme", `{"query":"event:skill.*"}`},
@@ -267,7 +268,7 @@ func TestEveryEndpointRefusesAndAuditsAnUnknownCaller(t *testing.T) {
 	}
 	for _, path := range []string{"/v1/events", "/v1/events/x", "/v1/events/x/proof", "/v1/checkpoints/latest", "/v1/sql", "/v1/export",
 		"/v1/follow", "/v1/partitions", "/v1/partitions/0/checkpoints", "/v1/partitions/0/seq-range", "/v1/partitions/0/records",
-		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/histogram", "/v1/queries", "/v1/queries/x", "/v1/nothing-here"} {
+		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/histogram", "/v1/queries", "/v1/queries/x", "/v1/me", "/v1/nothing-here"} {
 		for _, auth := range []string{"", "Bearer wrong"} {
 			t.Run(path+" "+auth, func(t *testing.T) {
 				pub := &okPublisher{}

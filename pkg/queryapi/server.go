@@ -150,6 +150,7 @@ func New(o Options) (*Server, error) {
 	s.route("GET /v1/timeline", "timeline", s.timeline)
 	s.route("GET /v1/histogram", "histogram", s.histogram)
 	s.route("GET /v1/queries", "queries", s.listQueries)
+	s.route("GET /v1/me", "me", s.me)
 	s.route("PUT /v1/queries/{name}", "query_saved", s.putQuery)
 	s.route("DELETE /v1/queries/{name}", "query_deleted", s.deleteQuery)
 	s.route("/v1/", "unknown", s.notFound)
@@ -211,7 +212,7 @@ func (w *statusWriter) Flush() {
 
 // endpointAction is the access-log action of an endpoint's calls.
 var endpointAction = map[string]string{
-	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "drift": ActionSearched, "timeline": ActionSearched, "histogram": ActionSearched, "queries": ActionSearched,
+	"events": ActionSearched, "event": ActionSearched, "follow": ActionSearched, "sql": ActionSearched, "approvals": ActionSearched, "drift": ActionSearched, "timeline": ActionSearched, "histogram": ActionSearched, "queries": ActionSearched, "me": ActionSearched,
 	"query_saved": ActionQuerySaved, "query_deleted": ActionQueryDeleted, "unknown": ActionSearched,
 	"proof": ActionVerified, "checkpoints": ActionVerified, "partitions": ActionVerified, "chain": ActionVerified, "export": ActionExported,
 }

@@ -387,6 +387,139 @@ async function showDrift() {
   });
 }
 
+// ---- export with a signed manifest ----------------------------------------------------
+
+// signerFromKeyFile reads a note signer key (PRIVATE+KEY+name+hash+base64 of 0x01
+// and the Ed25519 seed, as trailctl keys generate writes it) into a WebCrypto key,
+// checking its hash against the public key it implies.
+async function signerFromKeyFile(text) {
+  const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(text.trim());
+  if (!m) throw new Error("the file is not a signing key (PRIVATE+KEY+name+hash+key, as trailctl keys generate writes it)");
+  const [, name, hashHex, b64] = m;
+  const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  if (raw.length !== 33 || raw[0] !== 1) throw new Error("the signing key is not an Ed25519 key");
+  // PKCS #8 of an Ed25519 seed: a fixed 16-byte header, then the seed.
+  const der = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20, ...raw.subarray(1)]);
+  const key = await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, true, ["sign"]);
+  const jwk = await crypto.subtle.exportKey("jwk", key);
+  const pub = Uint8Array.from(atob(jwk.x.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (jwk.x.length % 4)) % 4)), (c) => c.charCodeAt(0));
+  const vkeyBytes = new Uint8Array([1, ...pub]);
+  const id = (await crypto.subtle.digest("SHA-256", new Uint8Array([...new TextEncoder().encode(name + "\n"), ...vkeyBytes]))).slice(0, 4);
+  if (hex(new Uint8Array(id)) !== hashHex) throw new Error("the signing key's hash does not match its key: the file is damaged");
+  const vkey = `${name}+${hashHex}+${btoa(String.fromCharCode(...vkeyBytes))}`;
+  return { name, id: new Uint8Array(id), key, vkey };
+}
+
+// signNote signs text (which ends in a newline) as a C2SP signed note.
+async function signNote(text, signer) {
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, signer.key, new TextEncoder().encode(text)));
+  return `${text}\n\u2014 ${signer.name} ${btoa(String.fromCharCode(...signer.id, ...sig))}\n`;
+}
+
+function download(name, blob) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+}
+
+// exportRun streams GET /v1/export (NDJSON), counting and noting each record's
+// position as it arrives, then hashes the file, attaches the latest checkpoint of
+// each partition that covers its last exported seq, and signs the manifest.
+async function exportRun(ev) {
+  ev.preventDefault();
+  setText("export-error", "");
+  $("export-manifest").hidden = true;
+  const keyFile = $("export-key").files[0];
+  let signer;
+  try {
+    signer = await signerFromKeyFile(await keyFile.text());
+  } catch (e) {
+    setText("export-error", `Key: ${e.message}`);
+    return;
+  }
+  const q = $("export-q").value.trim();
+  const tenant = $("export-tenant").value.trim();
+  const params = new URLSearchParams({ q, format: "ndjson" });
+  if (tenant) params.set("tenant", tenant);
+  const progress = $("export-progress");
+  progress.hidden = false;
+  progress.removeAttribute("value");
+  try {
+    const me = await api("/v1/me", "export");
+    const resp = await fetch(`/v1/export?${params}`, {
+      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN)}`, "X-Trailkeep-Console": "export" },
+      cache: "no-store", credentials: "omit", redirect: "error",
+    });
+    if (!resp.ok) throw new APIError(resp.status, await resp.json().catch(() => null));
+    const chunks = [];
+    const parts = new Map();
+    let bytes = 0, rows = 0, from = "", to = "", rest = new Uint8Array(0);
+    const reader = resp.body.getReader();
+    const observe = (line) => {
+      const p = Number(dec.decode(rawValue(line, ["partition"])));
+      const seq = BigInt(dec.decode(rawValue(line, ["seq"])));
+      const at = JSON.parse(dec.decode(rawValue(line, ["event", "occurred_at"])));
+      const cur = parts.get(p) || { partition: p, rows: 0, first: seq, last: seq };
+      cur.rows++;
+      if (seq < cur.first) cur.first = seq;
+      if (seq > cur.last) cur.last = seq;
+      parts.set(p, cur);
+      rows++;
+      if (!from || at < from) from = at;
+      if (at > to) to = at;
+    };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      bytes += value.length;
+      const buf = new Uint8Array(rest.length + value.length);
+      buf.set(rest);
+      buf.set(value, rest.length);
+      let start = 0;
+      for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, start)) {
+        observe(buf.subarray(start, i));
+        start = i + 1;
+      }
+      rest = buf.slice(start);
+      setText("export-status", `${rows} events, ${(bytes / 1048576).toFixed(1)} MiB received…`);
+    }
+    if (rest.length) throw new Error("the export ended in the middle of a record; it was cut off");
+    const file = new Blob(chunks, { type: "application/x-ndjson" });
+    const sha = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())));
+    const latest = new Map((await api("/v1/checkpoints/latest", "export")).checkpoints.map((c) => [c.partition, c]));
+    const name = `trailkeep-export-${new Date().toISOString().replace(/[:.]/g, "-")}.ndjson`;
+    const manifest = {
+      version: 1, query: q, tenants: tenant ? [tenant] : me.tenants.includes("*") ? [] : me.tenants, format: "ndjson",
+      created_at: new Date().toISOString().replace(/\.(\d{3})Z$/, (_, ms) => `.${ms}000000Z`), created_by: `${signer.name} (console, token ${me.name})`,
+      file: { name, bytes, sha256: sha }, rows, occurred_from: from, occurred_to: to,
+      partitions: [...parts.values()].sort((a, b) => a.partition - b.partition).map((p) => {
+        const out = { partition: p.partition, rows: p.rows, first_seq: p.first, last_seq: p.last };
+        const cp = latest.get(p.partition);
+        if (cp && BigInt(cp.tree_size) > p.last) Object.assign(out, { checkpoint: cp.checkpoint, checkpoint_size: BigInt(cp.tree_size) });
+        return out;
+      }),
+    };
+    // seq values are uint64: written as JSON numbers from their decimal text.
+    const body = JSON.stringify(manifest, (k, v) => (typeof v === "bigint" ? `@@${v}@@` : v), 2).replace(/"@@(\d+)@@"/g, "$1");
+    const signed = await signNote(body + "\n", signer);
+    download(name, file);
+    download(`${name}.manifest`, new Blob([signed], { type: "text/plain" }));
+    const uncovered = manifest.partitions.filter((p) => !p.checkpoint).map((p) => p.partition);
+    setText("export-status", `Exported ${rows} events (${bytes} bytes, sha256 ${sha}) to ${name}, with ${name}.manifest signed by ${signer.vkey}.` +
+      (uncovered.length ? ` Not covered by a signed checkpoint yet: partition ${uncovered.join(", ")}.` : ""));
+    $("export-manifest").textContent = signed;
+    $("export-manifest").hidden = false;
+  } catch (e) {
+    setText("export-error", `Export failed: ${describe(e)}`);
+    setText("export-status", "");
+  } finally {
+    progress.hidden = true;
+  }
+}
+
 // ---- log health --------------------------------------------------------------------------
 
 async function showHealth() {
@@ -465,6 +598,9 @@ async function route() {
       }
       return;
     }
+    case "export":
+      show("export");
+      return;
     case "approvals":
       show("approvals");
       await showApprovals();
@@ -495,6 +631,7 @@ function start() {
   });
   $("more").addEventListener("click", () => search(true));
   $("save-form").addEventListener("submit", saveQuery);
+  $("export-form").addEventListener("submit", exportRun);
   $("timeline-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     // The address names the question, so it can be shared and reloaded.
