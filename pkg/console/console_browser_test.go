@@ -490,7 +490,7 @@ func TestConsoleReports(t *testing.T) {
 		{"drift", "#/drift", `document.querySelectorAll('#drift-body tr').length === 1`,
 			[]string{"agent-7", "sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("b", 64)}},
 		{"health", "#/health", `document.querySelectorAll('#health-body tr').length === 1`,
-			[]string{"verified in your browser", ": anchored"}},
+			[]string{"verified in your browser", ": anchored", " s ago)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

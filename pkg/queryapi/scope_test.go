@@ -52,6 +52,9 @@ func (s *scopeStore) Histogram(_ context.Context, req clickhouse.HistogramReques
 	s.record("Histogram", req.Tenants, "")
 	return nil, nil
 }
+func (s *scopeStore) LatestCheckpointTimes(context.Context) (map[int32]time.Time, error) {
+	return nil, nil
+}
 func (s *scopeStore) LatestCheckpoints(context.Context) (map[int32]chain.SignedCheckpoint, error) {
 	return map[int32]chain.SignedCheckpoint{}, nil
 }

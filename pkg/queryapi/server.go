@@ -585,12 +585,19 @@ func (s *Server) latestCheckpoints(w http.ResponseWriter, r *http.Request, c *ca
 		}
 	}
 	slices.Sort(parts)
+	stored, err := s.o.Store.LatestCheckpointTimes(ctx)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
 	type cpJSON struct {
 		Partition  int32  `json:"partition"`
 		Origin     string `json:"origin"`
 		TreeSize   uint64 `json:"tree_size"`
 		RootHash   string `json:"root_hash"`
 		Checkpoint string `json:"checkpoint"`
+		// StoredAt is when the checkpoint was stored (the writer's clock, not signed).
+		StoredAt string `json:"stored_at,omitempty"`
 	}
 	out := struct {
 		Checkpoints []cpJSON `json:"checkpoints"`
@@ -605,7 +612,11 @@ func (s *Server) latestCheckpoints(w http.ResponseWriter, r *http.Request, c *ca
 			c.fail(w, err)
 			return
 		}
-		out.Checkpoints = append(out.Checkpoints, cpJSON{Partition: p, Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Root.String(), Checkpoint: string(sc.Note)})
+		j := cpJSON{Partition: p, Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Root.String(), Checkpoint: string(sc.Note)}
+		if at, ok := stored[p]; ok {
+			j.StoredAt = event.FormatTime(at)
+		}
+		out.Checkpoints = append(out.Checkpoints, j)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -520,6 +520,14 @@ async function exportRun(ev) {
   }
 }
 
+// age says how long ago an RFC 3339 time was, by this browser's clock.
+function age(at) {
+  if (!at) return "unknown";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000));
+  const text = s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`;
+  return `${at} (${text} ago)`;
+}
+
 // ---- log health --------------------------------------------------------------------------
 
 async function showHealth() {
@@ -559,7 +567,7 @@ async function showHealth() {
     const h = head[String(c.partition)];
     const size = BigInt(c.tree_size);
     const newest = h === undefined ? "unknown" : h < size ? `seq ${h}: anchored` : `seq ${h}: not anchored yet (${h + 1n - size} records of the partition after the checkpoint)`;
-    body.append(el("tr", {}, el("td", {}, c.partition), el("td", {}, c.origin), el("td", {}, c.tree_size), el("td", { class: "mono" }, c.root_hash), el("td", {}, sig), el("td", {}, newest)));
+    body.append(el("tr", {}, el("td", {}, c.partition), el("td", {}, c.origin), el("td", {}, c.tree_size), el("td", { class: "mono" }, c.root_hash), el("td", {}, sig), el("td", {}, age(c.stored_at)), el("td", {}, newest)));
   }
   $("health").hidden = out.checkpoints.length === 0;
   if (out.checkpoints.length === 0) setText("health-error", "No signed checkpoints yet for the tenants this token may read.");

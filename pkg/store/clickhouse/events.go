@@ -180,6 +180,32 @@ func (s *Store) LatestCheckpoints(ctx context.Context) (map[int32]chain.SignedCh
 	return out, rows.Err()
 }
 
+func latestCheckpointTimesQuery(db string) Query {
+	return Query{"latest_checkpoint_times", "SELECT chain_partition, argMax(signed_at, tree_size) FROM " + db + ".audit_checkpoints GROUP BY chain_partition ORDER BY chain_partition", nil}
+}
+
+// LatestCheckpointTimes returns, per partition, when its largest checkpoint was
+// stored (the signed_at column, whole seconds): how old the newest anchor is. The
+// time is the writer's clock, not part of what is signed.
+func (s *Store) LatestCheckpointTimes(ctx context.Context) (map[int32]time.Time, error) {
+	q := latestCheckpointTimesQuery(s.db)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: latest checkpoint times: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]time.Time{}
+	for rows.Next() {
+		var p uint32
+		var at time.Time
+		if err := rows.Scan(&p, &at); err != nil {
+			return nil, fmt.Errorf("clickhouse: latest checkpoint times: %w", err)
+		}
+		out[int32(p)] = at.UTC()
+	}
+	return out, rows.Err()
+}
+
 // CoveringCheckpoint returns the smallest signed checkpoint of partition p whose tree
 // contains seq, and ok=false when none has been signed yet.
 func (s *Store) CoveringCheckpoint(ctx context.Context, p int32, seq uint64) (cp chain.SignedCheckpoint, ok bool, err error) {
