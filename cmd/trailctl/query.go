@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -11,22 +13,74 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 var savedNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
-// savedQueries is what the trailctl query subcommands share: the store flags and
-// the tenant whose saved queries they manage.
+// savedQueries is what the trailctl query subcommands share: the store or API
+// flags and the tenant whose saved queries they manage.
 type savedQueries struct {
 	sf     storeFlags
+	api    apiFlags
 	tenant string
 }
 
-// withStore checks --tenant, then runs fn on an open store.
-func (s *savedQueries) withStore(cmd *cobra.Command, fn func(*clickhouse.Store) error) error {
+// savedStore keeps saved queries: the store (*clickhouse.Store) or the query API.
+type savedStore interface {
+	SavedQueries(ctx context.Context, tenant string) ([]clickhouse.SavedQuery, error)
+	SaveQuery(ctx context.Context, q clickhouse.SavedQuery) error
+	DeleteQuery(ctx context.Context, tenant, name, by string) error
+}
+
+// apiSaved keeps saved queries through the query API, which records the token's
+// actor as saved_by.
+type apiSaved struct{ cl *queryapi.Client }
+
+func (a apiSaved) SavedQueries(ctx context.Context, tenant string) ([]clickhouse.SavedQuery, error) {
+	qs, err := a.cl.SavedQueries(ctx, tenant)
+	return qs, apiFailure(err)
+}
+
+func (a apiSaved) SaveQuery(ctx context.Context, q clickhouse.SavedQuery) error {
+	return apiFailure(a.cl.SaveQuery(ctx, q))
+}
+
+func (a apiSaved) DeleteQuery(ctx context.Context, tenant, name, _ string) error {
+	err := a.cl.DeleteQuery(ctx, tenant, name)
+	var ae *queryapi.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return clickhouse.ErrNotFound
+	}
+	return apiFailure(err)
+}
+
+// savedQuery finds one saved query by name, or clickhouse.ErrNotFound.
+func savedQuery(ctx context.Context, st savedStore, tenant, name string) (clickhouse.SavedQuery, error) {
+	qs, err := st.SavedQueries(ctx, tenant)
+	if err != nil {
+		return clickhouse.SavedQuery{}, err
+	}
+	for _, q := range qs {
+		if q.Name == name {
+			return q, nil
+		}
+	}
+	return clickhouse.SavedQuery{}, clickhouse.ErrNotFound
+}
+
+// withStore checks --tenant, then runs fn on the query API (--api) or an open store.
+func (s *savedQueries) withStore(cmd *cobra.Command, fn func(savedStore) error) error {
 	if !savedNameRE.MatchString(s.tenant) {
 		return usageError(errors.New("--tenant is required (a tenant slug)"))
+	}
+	if s.api.url != "" {
+		cl, err := s.api.client()
+		if err != nil {
+			return err
+		}
+		return fn(apiSaved{cl})
 	}
 	store, err := s.sf.open(cmd.Context())
 	if err != nil {
@@ -43,6 +97,7 @@ func newQueryCmd() *cobra.Command {
 		Short: "Saved searches: named filter-language queries stored per tenant",
 	}
 	s.sf.register(cmd)
+	s.api.register(cmd)
 	cmd.PersistentFlags().AddFlagSet(cmd.Flags())
 	cmd.PersistentFlags().StringVar(&s.tenant, "tenant", "", "tenant the saved query belongs to (required)")
 	cmd.AddCommand(newQuerySaveCmd(s), newQueryListCmd(s), newQueryRunCmd(s), newQueryDeleteCmd(s))
@@ -63,7 +118,7 @@ func newQuerySaveCmd(s *savedQueries) *cobra.Command {
 			if _, err := query.Compile(q, time.Now()); err != nil {
 				return usageError(err)
 			}
-			return s.withStore(cmd, func(store *clickhouse.Store) error {
+			return s.withStore(cmd, func(store savedStore) error {
 				if err := store.SaveQuery(cmd.Context(), clickhouse.SavedQuery{Tenant: s.tenant, Name: args[0], Query: q, Description: description, SavedBy: by, SavedAt: time.Now()}); err != nil {
 					return err
 				}
@@ -83,7 +138,7 @@ func newQueryListCmd(s *savedQueries) *cobra.Command {
 		Short: "List a tenant's saved queries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return s.withStore(cmd, func(store *clickhouse.Store) error {
+			return s.withStore(cmd, func(store savedStore) error {
 				qs, err := store.SavedQueries(cmd.Context(), s.tenant)
 				if err != nil {
 					return err
@@ -107,8 +162,8 @@ func newQueryRunCmd(s *savedQueries) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q clickhouse.SavedQuery
-			err := s.withStore(cmd, func(store *clickhouse.Store) (err error) {
-				q, err = store.SavedQuery(cmd.Context(), s.tenant, args[0])
+			err := s.withStore(cmd, func(store savedStore) (err error) {
+				q, err = savedQuery(cmd.Context(), store, s.tenant, args[0])
 				return err
 			})
 			if errors.Is(err, clickhouse.ErrNotFound) {
@@ -117,7 +172,7 @@ func newQueryRunCmd(s *savedQueries) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			so.query, so.tenants = q.Query, []string{s.tenant}
+			so.query, so.tenants, so.api = q.Query, []string{s.tenant}, s.api
 			return doSearch(cmd, &s.sf, so)
 		},
 	}
@@ -134,7 +189,7 @@ func newQueryDeleteCmd(s *savedQueries) *cobra.Command {
 		Short: "Delete a saved query",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := s.withStore(cmd, func(store *clickhouse.Store) error {
+			err := s.withStore(cmd, func(store savedStore) error {
 				return store.DeleteQuery(cmd.Context(), s.tenant, args[0], defaultIdentity())
 			})
 			if errors.Is(err, clickhouse.ErrNotFound) {

@@ -322,6 +322,33 @@ func (c *Client) LatestCheckpoints(ctx context.Context) ([]Checkpoint, error) {
 	return out.Checkpoints, err
 }
 
+// SavedQueries fetches GET /v1/queries?tenant=: the tenant's saved queries.
+func (c *Client) SavedQueries(ctx context.Context, tenant string) ([]clickhouse.SavedQuery, error) {
+	var out struct {
+		Queries []clickhouse.SavedQuery `json:"queries"`
+	}
+	err := c.get(ctx, "/v1/queries?"+url.Values{"tenant": {tenant}}.Encode(), &out)
+	return out.Queries, err
+}
+
+// SaveQuery sends PUT /v1/queries/{name}?tenant=; the API records the token's actor
+// as saved_by and the time, so q.SavedBy and q.SavedAt are not sent.
+func (c *Client) SaveQuery(ctx context.Context, q clickhouse.SavedQuery) error {
+	body, err := json.Marshal(map[string]string{"query": q.Query, "description": q.Description})
+	if err != nil {
+		return err
+	}
+	path := "/v1/queries/" + url.PathEscape(q.Name) + "?" + url.Values{"tenant": {q.Tenant}}.Encode()
+	return c.do(ctx, http.MethodPut, path, body, func([]byte) error { return nil })
+}
+
+// DeleteQuery sends DELETE /v1/queries/{name}?tenant=; an absent query is an
+// *APIError with status 404.
+func (c *Client) DeleteQuery(ctx context.Context, tenant, name string) error {
+	path := "/v1/queries/" + url.PathEscape(name) + "?" + url.Values{"tenant": {tenant}}.Encode()
+	return c.do(ctx, http.MethodDelete, path, nil, func([]byte) error { return nil })
+}
+
 func (c *Client) get(ctx context.Context, path string, into any) error {
 	return c.do(ctx, http.MethodGet, path, nil, func(b []byte) error { return json.Unmarshal(b, into) })
 }
