@@ -178,6 +178,10 @@ func benchWriter(b *testing.B, broker, prefix string, rows, writerRows int) {
 		done := make(chan error, 1)
 		go func() { done <- w.Run(rctx) }()
 		last, lastAt := w.Stats(), time.Now()
+		// The first insert's end splits start-up (group join, partition set-up,
+		// topic checks) from the steady rate that follows.
+		var first time.Time
+		var firstRows int64
 		for last.Rows < int64(writerRows) {
 			select {
 			case err := <-done:
@@ -186,6 +190,9 @@ func benchWriter(b *testing.B, broker, prefix string, rows, writerRows int) {
 			}
 			if s := w.Stats(); s != last {
 				last, lastAt = s, time.Now()
+				if first.IsZero() && s.Rows > 0 {
+					first, firstRows = lastAt, s.Rows
+				}
 			} else if time.Since(lastAt) > time.Minute {
 				b.Fatalf("writer made no progress for a minute: %+v", s)
 			}
@@ -196,6 +203,8 @@ func benchWriter(b *testing.B, broker, prefix string, rows, writerRows int) {
 		w.Close()
 		b.ReportMetric(float64(writerRows)/el.Seconds(), "rows/s")
 		b.ReportMetric(float64(w.Stats().Batches), "batches")
+		b.ReportMetric(float64(first.Sub(start).Milliseconds()), "to-first-insert-ms")
+		b.ReportMetric(float64(last.Rows-firstRows)/lastAt.Sub(first).Seconds(), "after-first-rows/s")
 	}
 }
 

@@ -186,6 +186,9 @@ func (b *embeddedBatch) Column(i int) driver.BatchColumn { return batchColumn{b,
 
 func (b *embeddedBatch) Abort() error { b.done = true; return nil }
 
+// Flush does nothing: the embedded engine takes the whole INSERT at Send.
+func (b *embeddedBatch) Flush() error { return nil }
+
 func (b *embeddedBatch) Send() error {
 	if b.done {
 		return errors.New("clickhouse: embedded batch already sent")

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,4 +67,55 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestBlocks: an insert's chunks re-cut into blocks keep every row once, in order,
+// and no block exceeds the limit.
+func TestBlocks(t *testing.T) {
+	mk := func(p uint32, n int) []eventRow {
+		rows := make([]eventRow, n)
+		for i := range rows {
+			rows[i] = eventRow{Partition: p, Seq: uint64(i)}
+		}
+		return rows
+	}
+	cases := []struct {
+		name   string
+		chunks [][]eventRow
+		max    int
+		sizes  []int
+	}{
+		{"none", nil, 4, nil},
+		{"one small", [][]eventRow{mk(0, 3)}, 4, []int{3}},
+		{"exact", [][]eventRow{mk(0, 8)}, 4, []int{4, 4}},
+		{"across chunks", [][]eventRow{mk(0, 3), mk(1, 3), mk(2, 3)}, 4, []int{4, 4, 1}},
+		{"empty chunk", [][]eventRow{mk(0, 2), nil, mk(1, 2)}, 4, []int{4}},
+		{"large", [][]eventRow{mk(0, 10), mk(1, 1)}, 3, []int{3, 3, 3, 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var sizes []int
+			var got []eventRow
+			for blk := range blocks(c.chunks, c.max) {
+				n := 0
+				for _, rows := range blk {
+					n += len(rows)
+					got = append(got, rows...)
+				}
+				sizes = append(sizes, n)
+			}
+			var want []eventRow
+			for _, rows := range c.chunks {
+				want = append(want, rows...)
+			}
+			if !slices.Equal(sizes, c.sizes) || len(got) != len(want) {
+				t.Fatalf("block sizes %v (%d rows), want %v (%d rows)", sizes, len(got), c.sizes, len(want))
+			}
+			for i := range got {
+				if got[i].Partition != want[i].Partition || got[i].Seq != want[i].Seq {
+					t.Fatalf("row %d is %d/%d, want %d/%d", i, got[i].Partition, got[i].Seq, want[i].Partition, want[i].Seq)
+				}
+			}
+		})
+	}
 }

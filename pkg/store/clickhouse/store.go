@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"math"
 	"path"
 	"regexp"
@@ -70,7 +71,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if !identRE.MatchString(o.Database) {
 		return nil, fmt.Errorf("clickhouse: database name %q must match %s", o.Database, identRE)
 	}
-	conn, err := ch.Open(&ch.Options{
+	opts := ch.Options{
 		Addr: o.Addr,
 		Auth: ch.Auth{Database: "default", Username: o.Username, Password: o.Password},
 		TLS:  o.TLS,
@@ -78,17 +79,25 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// that kind; everything needed is in the DDL and the queries.
 		DialTimeout:     5 * time.Second,
 		ConnMaxLifetime: time.Hour,
-	})
+	}
+	conn, err := ch.Open(&opts)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open %v: %w", o.Addr, err)
 	}
-	s := &Store{conn: nativeConn{conn}, db: o.Database, ttl: o.HotWindow}
-	if err := conn.Ping(ctx); err != nil {
+	insOpts := opts
+	insOpts.MaxOpenConns, insOpts.MaxIdleConns = insertConns, insertConns
+	ins, err := ch.Open(&insOpts)
+	if err != nil {
 		conn.Close()
+		return nil, fmt.Errorf("clickhouse: open %v: %w", o.Addr, err)
+	}
+	s := &Store{conn: nativeConn{c: conn, ins: ins}, db: o.Database, ttl: o.HotWindow}
+	if err := conn.Ping(ctx); err != nil {
+		s.conn.Close()
 		return nil, fmt.Errorf("clickhouse: ping %v: %w", o.Addr, err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s.ver); err != nil {
-		conn.Close()
+		s.conn.Close()
 		return nil, fmt.Errorf("clickhouse: server version: %w", err)
 	}
 	s.modern = modernVersion(s.ver)
@@ -247,16 +256,54 @@ func (s *Store) insertRows(ctx context.Context, chunks ...[]eventRow) error {
 	if err != nil {
 		return fmt.Errorf("clickhouse: prepare insert: %w", err)
 	}
-	for i, c := range eventColumnList {
-		if err := b.Column(i).Append(c.slice(chunks)); err != nil {
+	for blk := range blocks(chunks, insertBlockRows) {
+		for i, c := range eventColumnList {
+			if err := b.Column(i).Append(c.slice(blk)); err != nil {
+				b.Abort()
+				return fmt.Errorf("clickhouse: append column %s of %d rows: %w", c.name, n, err)
+			}
+		}
+		if err := b.Flush(); err != nil {
 			b.Abort()
-			return fmt.Errorf("clickhouse: append column %s of %d rows: %w", c.name, n, err)
+			return fmt.Errorf("clickhouse: insert %d records: %w", n, err)
 		}
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("clickhouse: insert %d records: %w", n, err)
 	}
 	return nil
+}
+
+// insertBlockRows is how many rows one INSERT sends per block. The server squashes
+// the blocks of an INSERT into one part (min_insert_block_size_rows, 1M by
+// default), so this only bounds the client: its column and encode buffers hold one
+// block and are reused for the next, where one block per insert grew them from
+// nothing to the whole insert every time (the event column alone is ~450 bytes a
+// row) — most of the writer's memory traffic.
+const insertBlockRows = 8192
+
+// blocks yields chunks re-cut into runs of at most max rows, in order.
+func blocks(chunks [][]eventRow, max int) iter.Seq[[][]eventRow] {
+	return func(yield func([][]eventRow) bool) {
+		var blk [][]eventRow
+		n := 0
+		for _, rows := range chunks {
+			for len(rows) > 0 {
+				take := min(len(rows), max-n)
+				blk = append(blk, rows[:take])
+				rows, n = rows[take:], n+take
+				if n == max {
+					if !yield(blk) {
+						return
+					}
+					blk, n = nil, 0
+				}
+			}
+		}
+		if n > 0 {
+			yield(blk)
+		}
+	}
 }
 
 // rowsParallel builds the rows of a batch on all cores: decoding the events is most

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trailkeep/trailkeep/internal/chaintest"
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -220,5 +221,25 @@ func TestDropExpiredOnLegacy(t *testing.T) {
 	}
 	if len(seqs) != 2 || seqs[0] != 1 || seqs[1] != 2 {
 		t.Errorf("rows left after retention: seq %v, want [1 2]", seqs)
+	}
+}
+
+// TestAnInsertOfManyBlocksIsOnePart: the writer sends an insert as blocks of at most
+// 8192 rows (so its buffers stay small); the server must still write one part per
+// insert, or a busy writer would make parts faster than MergeTree merges them.
+func TestAnInsertOfManyBlocksIsOnePart(t *testing.T) {
+	store := chtest.Store(t)
+	log := chaintest.New(t, "blocks", 0)
+	at := time.Now().UTC().Add(-time.Hour)
+	for i := range 20_000 {
+		log.Add(int32(i%2), "acme", at, chaintest.Doc("skill.updated", "u@acme.example", "skill", "s"))
+	}
+	if err := store.InsertRecords(context.Background(), log.Records); err != nil {
+		t.Fatal(err)
+	}
+	db := store.Database()
+	got := legacyTSV(t, "parts", "SELECT count(), sum(rows) FROM system.parts WHERE database = '"+db+"' AND table = 'audit_events' AND active")
+	if got != "1\t20000\n" {
+		t.Fatalf("one insert of 20000 rows in blocks left parts (count, rows) %q, want one part of 20000", got)
 	}
 }
