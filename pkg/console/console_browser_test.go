@@ -659,3 +659,35 @@ func TestConsoleExportVerifiesWithGo(t *testing.T) {
 		t.Errorf("manifest: %+v", m)
 	}
 }
+
+// The console works from the keyboard alone: type a filter and press Enter, Tab to
+// the first result and press Enter, and the event opens with its badge.
+func TestConsoleKeyboardOnly(t *testing.T) {
+	s := newConsoleStack(t)
+	ctx := browsertest.New(t, 3*time.Minute)
+	s.signIn(t, ctx, s.key)
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("q")), chromedp.KeyEvent("event:tool.executed\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.querySelectorAll('#results-body tr').length === 10`, `document.getElementById('search-status').textContent`); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := browsertest.Eval[string](ctx, `document.querySelector('#results-body tr a').getAttribute('href')`)
+	for i := 0; ; i++ {
+		if i == 60 {
+			t.Fatal("60 presses of Tab never reached the first result's link")
+		}
+		if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		if href, _ := browsertest.Eval[string](ctx, `document.activeElement.getAttribute('href') || ''`); href == first {
+			break
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.getElementById('badge').classList.contains('ok')`, `location.hash + ' ' + document.getElementById('badge').textContent`); err != nil {
+		t.Fatal(err)
+	}
+}
