@@ -78,8 +78,8 @@ func TestFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b, _ := os.ReadFile(dst); string(b) != "hello" {
-				t.Fatalf("extracted %q", b)
+			if b, err := os.ReadFile(dst); err != nil || string(b) != "hello" {
+				t.Fatalf("extracted %q (%v)", b, err)
 			}
 			before := hits
 			if err := File(c.p, c.member, dst, io.Discard); err != nil || hits != before {

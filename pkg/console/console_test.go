@@ -65,7 +65,10 @@ func TestAssetsAreServedWithTheirTypes(t *testing.T) {
 	}
 	// Unknown paths are views (index.html), so an address can be reloaded.
 	resp := get(t, h, http.MethodGet, "/ui/event/abc")
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `<script type="module" src="/ui/app.js">`) {
 		t.Errorf("/ui/event/abc: %d, want the index page", resp.StatusCode)
 	}

@@ -120,16 +120,20 @@ func tamper(t *testing.T, b []byte) map[string][]byte {
 	}
 	num := func(raw json.RawMessage, d int) json.RawMessage {
 		var n int
-		json.Unmarshal(raw, &n)
+		if err := json.Unmarshal(raw, &n); err != nil {
+			t.Fatal(err)
+		}
 		return json.RawMessage(fmt.Sprint(n + d))
 	}
 	str := func(s string) json.RawMessage { return marshal(t, s) }
 	var cp string
 	var path []string
 	var m obj
-	json.Unmarshal(b, &m)
-	json.Unmarshal(m["checkpoint"], &cp)
-	json.Unmarshal(m["inclusion"], &path)
+	for _, err := range []error{json.Unmarshal(b, &m), json.Unmarshal(m["checkpoint"], &cp), json.Unmarshal(m["inclusion"], &path)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := map[string][]byte{
 		"unchanged":     edit(func(m, rec obj) {}),
 		"event byte":    []byte(strings.Replace(string(b), "user", "usex", 1)),

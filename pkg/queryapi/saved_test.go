@@ -55,7 +55,9 @@ func TestSavedQueries(t *testing.T) {
 		}
 		if st.field != "" {
 			var e errResp
-			json.Unmarshal(body, &e)
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("%s: %s: %v", st.name, body, err)
+			}
 			if len(e.Errors) != 1 || e.Errors[0].Field != st.field {
 				t.Errorf("%s: %s, want an error naming %s", st.name, body, st.field)
 			}
@@ -80,7 +82,9 @@ func TestSavedQueries(t *testing.T) {
 				Status string `json:"status"`
 			} `json:"result"`
 		}
-		json.Unmarshal(r.Value, &ev)
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatalf("access event %s: %v", r.Value, err)
+		}
 		actions[ev.Action+" "+ev.Result.Status]++
 	}
 	for k, want := range map[string]int{"audit_log.query_saved success": 4, "audit_log.query_saved denied": 2, "audit_log.query_saved failure": 5, // the two-tenant token's refusal is written to both logs
