@@ -68,7 +68,7 @@ lint:
 # The servers the tests start (Kafka, ClickHouse, versitygw) are stopped afterwards,
 # unless they were running before: a `make run` stack is left as it was.
 test: lint
-	@before=$$(scripts/servers-running.sh); \
+	@before=$$(scripts/servers-running.sh | tr "\n" " "); \
 	status=0; $(GO) test -count=1 -timeout 30m ./... || status=$$?; \
 	for s in versitygw clickhouse kafka; do case " $$before " in *" $$s "*) ;; *) scripts/$$s.sh stop || true;; esac; done; \
 	exit $$status
@@ -77,7 +77,7 @@ test: lint
 # internal/integration, called by the shared test helpers), so this starts nothing;
 # it fails if a server is running afterwards that was not running before.
 test-unit: lint
-	@before=$$(scripts/servers-running.sh); \
+	@before=$$(scripts/servers-running.sh | tr "\n" " "); \
 	$(GO) test -short -count=1 ./... || exit $$?; \
 	for s in kafka clickhouse versitygw; do case " $$before " in *" $$s "*) ;; *) if scripts/$$s.sh status >/dev/null 2>&1; then echo "make test-unit started $$s: a unit test reached a server without the integration gate"; exit 1; fi;; esac; done
 
