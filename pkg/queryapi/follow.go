@@ -2,8 +2,10 @@ package queryapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -53,6 +55,16 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 	}
+	if after != nil && wait > 0 {
+		release, reason := s.followers.acquire(c.tok.Name, s.o.MaxFollowersPerToken, s.o.MaxFollowers)
+		if reason != "" {
+			c.audit(ActionSearched, event.StatusFailure, reason, meta)
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusTooManyRequests, "too_many_followers", reason, nil)
+			return
+		}
+		defer release()
+	}
 	if !c.audit(ActionSearched, event.StatusSuccess, "", meta) {
 		return
 	}
@@ -98,6 +110,40 @@ func (s *Server) followWaiting(r *http.Request, f query.Filter, tenants []string
 		case <-time.After(followPoll):
 		}
 	}
+}
+
+// followers counts the follow calls waiting, per token and in all: each polls the
+// store every second while it waits, so an unbounded number of them from one token
+// (a script gone wrong, or a stolen token) would load the store for every tenant.
+type followers struct {
+	mu      sync.Mutex
+	byToken map[string]int
+	total   int
+}
+
+// acquire takes a waiting slot for token; reason says why none is free.
+func (f *followers) acquire(token string, perToken, total int) (release func(), reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.byToken[token] >= perToken:
+		return nil, fmt.Sprintf("token %q already has %d follow calls waiting, the most one token may; wait for one to answer", token, perToken)
+	case f.total >= total:
+		return nil, fmt.Sprintf("%d follow calls are waiting, the most this server takes; retry shortly", total)
+	}
+	if f.byToken == nil {
+		f.byToken = map[string]int{}
+	}
+	f.byToken[token]++
+	f.total++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.byToken[token]--; f.byToken[token] == 0 {
+			delete(f.byToken, token)
+		}
+		f.total--
+	}, ""
 }
 
 // followWait reads wait=: 0 when absent, else a Go duration from 0 to MaxFollowWait.

@@ -61,6 +61,10 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
+	// MaxFollowersPerToken and MaxFollowers bound the GET /v1/follow calls that wait
+	// for new records, per token and in all (each asks the store every second
+	// while it waits); one more is answered 429. Defaults 4 and 256.
+	MaxFollowersPerToken, MaxFollowers int
 	// ProbeInterval and ProbeTimeout set how the store is watched: a ping every
 	// interval; one that does not answer within the timeout marks the store down,
 	// fails the calls waiting on it with 503 at once and makes Ready report it,
@@ -71,13 +75,14 @@ type Options struct {
 
 // Server serves the read API.
 type Server struct {
-	o       Options
-	gate    *storeGate
-	log     *accessLog
-	mux     *http.ServeMux
-	calls   *prometheus.CounterVec
-	latency *prometheus.HistogramVec
-	auditFa prometheus.Counter
+	o         Options
+	followers followers
+	gate      *storeGate
+	log       *accessLog
+	mux       *http.ServeMux
+	calls     *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	auditFa   prometheus.Counter
 }
 
 // New returns a server; Handler serves it.
@@ -99,6 +104,12 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxSQLBytes <= 0 {
 		o.MaxSQLBytes = 64 << 10
+	}
+	if o.MaxFollowersPerToken <= 0 {
+		o.MaxFollowersPerToken = 4
+	}
+	if o.MaxFollowers <= 0 {
+		o.MaxFollowers = 256
 	}
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()

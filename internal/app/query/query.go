@@ -68,6 +68,12 @@ type Config struct {
 	SQLMaxTime time.Duration `env:"TRAILKEEP_QUERY_SQL_MAX_TIME, default=30s"`
 	// max_memory_usage of a read-only SQL statement, in bytes.
 	SQLMaxMemory int64 `env:"TRAILKEEP_QUERY_SQL_MAX_MEMORY, default=4000000000"`
+	// Most GET /v1/follow calls one token may have waiting for new records at once;
+	// one more is answered 429.
+	MaxFollowersPerToken int `env:"TRAILKEEP_QUERY_MAX_FOLLOWERS_PER_TOKEN, default=4"`
+	// Most GET /v1/follow calls waiting at once over all tokens (each asks
+	// ClickHouse every second while it waits).
+	MaxFollowers int `env:"TRAILKEEP_QUERY_MAX_FOLLOWERS, default=256"`
 	// How long in-flight calls may finish on SIGTERM.
 	ShutdownTimeout time.Duration `env:"TRAILKEEP_QUERY_SHUTDOWN_TIMEOUT, default=30s"`
 	// debug, info, warn or error.
@@ -127,7 +133,8 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api, err := queryapi.New(queryapi.Options{Store: store, Tokens: tokens, Publisher: prod, OperatorTenant: cfg.OperatorTenant,
-		SQL:        clickhouse.SQLLimits{MaxRows: cfg.SQLMaxRows, MaxTime: cfg.SQLMaxTime, MaxMemory: cfg.SQLMaxMemory},
+		SQL:                  clickhouse.SQLLimits{MaxRows: cfg.SQLMaxRows, MaxTime: cfg.SQLMaxTime, MaxMemory: cfg.SQLMaxMemory},
+		MaxFollowersPerToken: cfg.MaxFollowersPerToken, MaxFollowers: cfg.MaxFollowers,
 		Registerer: reg, Logger: log})
 	if err != nil {
 		return err
