@@ -59,27 +59,7 @@ version had been recorded by then.`,
 			if err != nil {
 				return usageError(err)
 			}
-			ctx := cmd.Context()
-			var page versions.Page
-			if api.url != "" {
-				cl, err := api.client()
-				if err != nil {
-					return err
-				}
-				page = apiPager(ctx, cl, q, tenants)
-			} else {
-				store, err := sf.open(ctx)
-				if err != nil {
-					return err
-				}
-				defer store.Close()
-				page = storePager(ctx, store, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit})
-			}
-			entries, err := versions.Read(page, resource)
-			var tm *versions.TooManyError
-			if errors.As(err, &tm) {
-				return failed("%v with --tenant", err)
-			}
+			entries, err := timelineEntries(cmd.Context(), &sf, api, q, f, resource, tenants)
 			if err != nil {
 				return err
 			}
@@ -103,6 +83,32 @@ version had been recorded by then.`,
 	fl.StringVarP(&output, "output", "o", "table", "table or json")
 	cmd.MarkFlagRequired("resource")
 	return cmd
+}
+
+// timelineEntries reads every event of the resource (filter f, query text q) from
+// the query API (api set) or the store.
+func timelineEntries(ctx context.Context, sf *storeFlags, api apiFlags, q string, f query.Filter, resource string, tenants []string) ([]versions.Entry, error) {
+	var page versions.Page
+	if api.url != "" {
+		cl, err := api.client()
+		if err != nil {
+			return nil, err
+		}
+		page = apiPager(ctx, cl, q, tenants)
+	} else {
+		store, err := sf.open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer store.Close()
+		page = storePager(ctx, store, clickhouse.SearchRequest{Filter: f, Tenants: tenants, Limit: clickhouse.MaxSearchLimit})
+	}
+	entries, err := versions.Read(page, resource)
+	var tm *versions.TooManyError
+	if errors.As(err, &tm) {
+		return nil, failed("%v with --tenant", err)
+	}
+	return entries, err
 }
 
 // storePager pages through req in the store.

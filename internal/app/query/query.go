@@ -140,6 +140,18 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer api.Close()
+	mux := routes(api, prod, reg)
+	if err := service.Serve(ctx, cfg.Addr, mux, cfg.ShutdownTimeout, log, "clickhouse", cfg.ClickHouseAddr, "database", cfg.ClickHouseDatabase, "access_log_topic", cfg.EventsTopic); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return prod.Close(cctx)
+}
+
+// routes serves the API under /v1/, the console under /ui/ (and / leads there),
+// metrics and the health probes.
+func routes(api *queryapi.Server, prod *kafka.Producer, reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api.Handler())
 	mux.Handle(console.Prefix, console.Handler())
@@ -166,12 +178,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	if err := service.Serve(ctx, cfg.Addr, mux, cfg.ShutdownTimeout, log, "clickhouse", cfg.ClickHouseAddr, "database", cfg.ClickHouseDatabase, "access_log_topic", cfg.EventsTopic); err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return prod.Close(cctx)
+	return mux
 }
 
 // openStore connects to ClickHouse, or to the store cfg.OpenStore provides.
