@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-console bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-dev bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-console bench-peers bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-dev bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -116,6 +116,11 @@ bench-search:
 # 10M-event log (the same database as bench-search), through the query API.
 bench-console:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'ConsoleFirstPage10M' -benchtime 1x -timeout 60m | tee bench-console.out
+
+# trailkeep side by side with Tessera's POSIX log, alternating, same load generator
+# (bench/peers, a module of its own so the product's go.mod has no Tessera).
+bench-peers:
+	GO=$(GO) scripts/bench-peers.sh
 
 # Exporter throughput per sink (versitygw, in-process HEC and Datadog intake) and the
 # memory a stalled sink holds (figures in BENCHMARKS.md).
