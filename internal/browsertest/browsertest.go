@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/trailkeep/trailkeep/internal/integration"
@@ -44,11 +46,33 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 		cancelAlloc()
 		t.Fatalf("browsertest: start %s: %v", bin, err)
 	}
+	// An uncaught exception in the page (a view's async handler that throws leaves
+	// the view half drawn) fails the test, whatever the test was waiting for.
+	var mu sync.Mutex
+	var thrown []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok && e.ExceptionDetails != nil {
+			msg := e.ExceptionDetails.Text
+			if ex := e.ExceptionDetails.Exception; ex != nil && ex.Description != "" {
+				msg += " " + ex.Description
+			}
+			mu.Lock()
+			thrown = append(thrown, msg)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatalf("browsertest: listen: %v", err)
+	}
 	tctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancelTab()
 		cancelAlloc() // kills the browser process and waits for it
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range thrown {
+			t.Errorf("browsertest: the page threw an uncaught exception: %s", m)
+		}
 	})
 	return tctx
 }

@@ -424,17 +424,73 @@ function download(name, blob) {
   setTimeout(() => URL.revokeObjectURL(a.href), 60000);
 }
 
-// exportRun streams GET /v1/export (NDJSON), counting and noting each record's
-// position as it arrives, then hashes the file, attaches the latest checkpoint of
-// each partition that covers its last exported seq, and signs the manifest.
+// readExport reads an NDJSON export stream, noting each record's partition, seq
+// and occurred_at as it arrives, and reports progress.
+async function readExport(body) {
+  const st = { chunks: [], parts: new Map(), bytes: 0, rows: 0, from: "", to: "" };
+  const observe = (line) => {
+    const p = Number(dec.decode(rawValue(line, ["partition"])));
+    const seq = BigInt(dec.decode(rawValue(line, ["seq"])));
+    const at = JSON.parse(dec.decode(rawValue(line, ["event", "occurred_at"])));
+    const cur = st.parts.get(p) || { partition: p, rows: 0, first: seq, last: seq };
+    cur.rows++;
+    if (seq < cur.first) cur.first = seq;
+    if (seq > cur.last) cur.last = seq;
+    st.parts.set(p, cur);
+    st.rows++;
+    if (!st.from || at < st.from) st.from = at;
+    if (at > st.to) st.to = at;
+  };
+  const reader = body.getReader();
+  let rest = new Uint8Array(0);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    st.chunks.push(value);
+    st.bytes += value.length;
+    const buf = new Uint8Array(rest.length + value.length);
+    buf.set(rest);
+    buf.set(value, rest.length);
+    let start = 0;
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, start)) {
+      observe(buf.subarray(start, i));
+      start = i + 1;
+    }
+    rest = buf.slice(start);
+    setText("export-status", `${st.rows} events, ${(st.bytes / 1048576).toFixed(1)} MiB received…`);
+  }
+  if (rest.length) throw new Error("the export ended in the middle of a record; it was cut off");
+  return st;
+}
+
+// exportManifest is the manifest of an export (pkg/export.Manifest): per partition
+// the latest checkpoint when it covers the last exported seq. seq values are
+// uint64, so they are written as JSON numbers from their decimal text.
+function exportManifest(st, q, tenants, name, sha, signer, me, latest) {
+  const manifest = {
+    version: 1, query: q, tenants, format: "ndjson",
+    created_at: new Date().toISOString().replace(/\.(\d{3})Z$/, (_, ms) => `.${ms}000000Z`), created_by: `${signer.name} (console, token ${me.name})`,
+    file: { name, bytes: st.bytes, sha256: sha }, rows: st.rows, occurred_from: st.from, occurred_to: st.to,
+    partitions: [...st.parts.values()].sort((a, b) => a.partition - b.partition).map((p) => {
+      const out = { partition: p.partition, rows: p.rows, first_seq: p.first, last_seq: p.last };
+      const cp = latest.get(p.partition);
+      if (cp && BigInt(cp.tree_size) > p.last) Object.assign(out, { checkpoint: cp.checkpoint, checkpoint_size: BigInt(cp.tree_size) });
+      return out;
+    }),
+  };
+  const text = JSON.stringify(manifest, (k, v) => (typeof v === "bigint" ? `@@${v}@@` : v), 2).replace(/"@@(\d+)@@"/g, "$1");
+  return { manifest, text };
+}
+
+// exportRun streams GET /v1/export (NDJSON) with progress, hashes the file, builds
+// the manifest and signs it with the exporter key from the chosen file.
 async function exportRun(ev) {
   ev.preventDefault();
   setText("export-error", "");
   $("export-manifest").hidden = true;
-  const keyFile = $("export-key").files[0];
   let signer;
   try {
-    signer = await signerFromKeyFile(await keyFile.text());
+    signer = await signerFromKeyFile(await $("export-key").files[0].text());
   } catch (e) {
     setText("export-error", `Key: ${e.message}`);
     return;
@@ -453,62 +509,20 @@ async function exportRun(ev) {
       cache: "no-store", credentials: "omit", redirect: "error",
     });
     if (!resp.ok) throw new APIError(resp.status, await resp.json().catch(() => null));
-    const chunks = [];
-    const parts = new Map();
-    let bytes = 0, rows = 0, from = "", to = "", rest = new Uint8Array(0);
-    const reader = resp.body.getReader();
-    const observe = (line) => {
-      const p = Number(dec.decode(rawValue(line, ["partition"])));
-      const seq = BigInt(dec.decode(rawValue(line, ["seq"])));
-      const at = JSON.parse(dec.decode(rawValue(line, ["event", "occurred_at"])));
-      const cur = parts.get(p) || { partition: p, rows: 0, first: seq, last: seq };
-      cur.rows++;
-      if (seq < cur.first) cur.first = seq;
-      if (seq > cur.last) cur.last = seq;
-      parts.set(p, cur);
-      rows++;
-      if (!from || at < from) from = at;
-      if (at > to) to = at;
-    };
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      bytes += value.length;
-      const buf = new Uint8Array(rest.length + value.length);
-      buf.set(rest);
-      buf.set(value, rest.length);
-      let start = 0;
-      for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, start)) {
-        observe(buf.subarray(start, i));
-        start = i + 1;
-      }
-      rest = buf.slice(start);
-      setText("export-status", `${rows} events, ${(bytes / 1048576).toFixed(1)} MiB received…`);
-    }
-    if (rest.length) throw new Error("the export ended in the middle of a record; it was cut off");
-    const file = new Blob(chunks, { type: "application/x-ndjson" });
+    const st = await readExport(resp.body);
+    const file = new Blob(st.chunks, { type: "application/x-ndjson" });
     const sha = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())));
     const latest = new Map((await api("/v1/checkpoints/latest", "export")).checkpoints.map((c) => [c.partition, c]));
     const name = `trailkeep-export-${new Date().toISOString().replace(/[:.]/g, "-")}.ndjson`;
-    const manifest = {
-      version: 1, query: q, tenants: tenant ? [tenant] : me.tenants.includes("*") ? [] : me.tenants, format: "ndjson",
-      created_at: new Date().toISOString().replace(/\.(\d{3})Z$/, (_, ms) => `.${ms}000000Z`), created_by: `${signer.name} (console, token ${me.name})`,
-      file: { name, bytes, sha256: sha }, rows, occurred_from: from, occurred_to: to,
-      partitions: [...parts.values()].sort((a, b) => a.partition - b.partition).map((p) => {
-        const out = { partition: p.partition, rows: p.rows, first_seq: p.first, last_seq: p.last };
-        const cp = latest.get(p.partition);
-        if (cp && BigInt(cp.tree_size) > p.last) Object.assign(out, { checkpoint: cp.checkpoint, checkpoint_size: BigInt(cp.tree_size) });
-        return out;
-      }),
-    };
-    // seq values are uint64: written as JSON numbers from their decimal text.
-    const body = JSON.stringify(manifest, (k, v) => (typeof v === "bigint" ? `@@${v}@@` : v), 2).replace(/"@@(\d+)@@"/g, "$1");
-    const signed = await signNote(body + "\n", signer);
+    // The scope is the token's (GET /v1/me), or the tenant asked for: an empty list
+    // would read as every tenant.
+    const tenants = tenant ? [tenant] : me.tenants.includes("*") ? [] : me.tenants;
+    const { manifest, text } = exportManifest(st, q, tenants, name, sha, signer, me, latest);
+    const signed = await signNote(text + "\n", signer);
     download(name, file);
     download(`${name}.manifest`, new Blob([signed], { type: "text/plain" }));
     const uncovered = manifest.partitions.filter((p) => !p.checkpoint).map((p) => p.partition);
-    setText("export-status", `Exported ${rows} events (${bytes} bytes, sha256 ${sha}) to ${name}, with ${name}.manifest signed by ${signer.vkey}.` +
+    setText("export-status", `Exported ${st.rows} events (${st.bytes} bytes, sha256 ${sha}) to ${name}, with ${name}.manifest signed by ${signer.vkey}.` +
       (uncovered.length ? ` Not covered by a signed checkpoint yet: partition ${uncovered.join(", ")}.` : ""));
     $("export-manifest").textContent = signed;
     $("export-manifest").hidden = false;
