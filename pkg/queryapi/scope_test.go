@@ -3,9 +3,6 @@ package queryapi
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -52,11 +49,8 @@ func (s *scopeStore) Histogram(_ context.Context, req clickhouse.HistogramReques
 	s.record("Histogram", req.Tenants, "")
 	return nil, nil
 }
-func (s *scopeStore) LatestCheckpointTimes(context.Context) (map[int32]time.Time, error) {
-	return nil, nil
-}
-func (s *scopeStore) LatestCheckpoints(context.Context) (map[int32]chain.SignedCheckpoint, error) {
-	return map[int32]chain.SignedCheckpoint{}, nil
+func (s *scopeStore) LatestCheckpoints(context.Context) (map[int32]clickhouse.LatestCheckpoint, error) {
+	return map[int32]clickhouse.LatestCheckpoint{}, nil
 }
 func (s *scopeStore) Partitions(_ context.Context, tenants []string) ([]int32, error) {
 	s.record("Partitions", tenants, "")
@@ -151,13 +145,9 @@ func TestEveryReadIsScopedToTheCaller(t *testing.T) {
 	}
 	var entries []string
 	for name, tk := range tokens {
-		sum := sha256.Sum256([]byte("secret-" + name))
-		entries = append(entries, fmt.Sprintf(`{"name":%q,"sha256":%q,"role":%q,"tenants":["%s"]}`, name, hex.EncodeToString(sum[:]), tk.role, strings.Join(tk.tenants, `","`)))
+		entries = append(entries, tokenEntry("secret-"+name, name, tk.role, tk.tenants...))
 	}
-	ts, err := ParseTokens([]byte(`{"tokens":[` + strings.Join(entries, ",") + `]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := parseTestTokens(t, entries...)
 	requests := []struct{ method, path, body string }{
 		{"GET", "/v1/events", ""},
 		{"GET", "/v1/events?q=" + "actor:u", ""},
@@ -264,11 +254,7 @@ func checkStatement(t *testing.T, stmt string, tenants []string, all bool) {
 // the endpoint's action): an endpoint missing from the action table would write
 // none, and answer 503 instead.
 func TestEveryEndpointRefusesAndAuditsAnUnknownCaller(t *testing.T) {
-	sum := sha256.Sum256([]byte("secret-right"))
-	ts, err := ParseTokens([]byte(`{"tokens":[{"name":"right","sha256":"` + hex.EncodeToString(sum[:]) + `","role":"admin","tenants":["*"]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := parseTestTokens(t, tokenEntry("secret-right", "right", "admin", "*"))
 	for _, path := range []string{"/v1/events", "/v1/events/x", "/v1/events/x/proof", "/v1/checkpoints/latest", "/v1/sql", "/v1/export",
 		"/v1/follow", "/v1/partitions", "/v1/partitions/0/checkpoints", "/v1/partitions/0/seq-range", "/v1/partitions/0/records",
 		"/v1/approvals", "/v1/drift", "/v1/timeline", "/v1/histogram", "/v1/queries", "/v1/queries/x", "/v1/me", "/v1/nothing-here"} {

@@ -596,11 +596,6 @@ func (s *Server) latestCheckpoints(w http.ResponseWriter, r *http.Request, c *ca
 		}
 	}
 	slices.Sort(parts)
-	stored, err := s.o.Store.LatestCheckpointTimes(ctx)
-	if err != nil {
-		c.fail(w, err)
-		return
-	}
 	type cpJSON struct {
 		Partition  int32  `json:"partition"`
 		Origin     string `json:"origin"`
@@ -624,8 +619,8 @@ func (s *Server) latestCheckpoints(w http.ResponseWriter, r *http.Request, c *ca
 			return
 		}
 		j := cpJSON{Partition: p, Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Root.String(), Checkpoint: string(sc.Note)}
-		if at, ok := stored[p]; ok {
-			j.StoredAt = event.FormatTime(at)
+		if !sc.StoredAt.IsZero() {
+			j.StoredAt = event.FormatTime(sc.StoredAt)
 		}
 		out.Checkpoints = append(out.Checkpoints, j)
 	}

@@ -2,7 +2,6 @@ package queryapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/proof"
@@ -23,9 +22,9 @@ type Store interface {
 	Search(ctx context.Context, req clickhouse.SearchRequest) ([]clickhouse.Hit, *clickhouse.Cursor, error)
 	// Histogram counts the matching events per bucket of occurred_at.
 	Histogram(ctx context.Context, req clickhouse.HistogramRequest) ([]clickhouse.Bucket, error)
-	LatestCheckpoints(ctx context.Context) (map[int32]chain.SignedCheckpoint, error)
-	// LatestCheckpointTimes says when each partition's latest checkpoint was stored.
-	LatestCheckpointTimes(ctx context.Context) (map[int32]time.Time, error)
+	// LatestCheckpoints returns each partition's latest checkpoint and when it
+	// was stored.
+	LatestCheckpoints(ctx context.Context) (map[int32]clickhouse.LatestCheckpoint, error)
 	// Partitions lists the partitions holding the tenants' events.
 	Partitions(ctx context.Context, tenants []string) ([]int32, error)
 	// Database names the database sqlscope confines statements to.

@@ -153,55 +153,39 @@ func (l storeLeaves) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
 }
 
 func latestCheckpointsQuery(db string) Query {
-	return Query{"latest_checkpoints", "SELECT chain_partition, argMax(checkpoint, tree_size) FROM " + db + ".audit_checkpoints GROUP BY chain_partition ORDER BY chain_partition", nil}
+	return Query{"latest_checkpoints", "SELECT chain_partition, argMax(checkpoint, tree_size), argMax(signed_at, tree_size) FROM " + db +
+		".audit_checkpoints GROUP BY chain_partition ORDER BY chain_partition", nil}
+}
+
+// LatestCheckpoint is a partition's largest signed checkpoint and when it was
+// stored (the signed_at column, whole seconds): how old the newest anchor is. The
+// time is the writer's clock, not part of what is signed.
+type LatestCheckpoint struct {
+	chain.SignedCheckpoint
+	StoredAt time.Time
 }
 
 // LatestCheckpoints returns the largest signed checkpoint of every partition.
-func (s *Store) LatestCheckpoints(ctx context.Context) (map[int32]chain.SignedCheckpoint, error) {
+func (s *Store) LatestCheckpoints(ctx context.Context) (map[int32]LatestCheckpoint, error) {
 	q := latestCheckpointsQuery(s.db)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: latest checkpoints: %w", err)
 	}
 	defer rows.Close()
-	out := map[int32]chain.SignedCheckpoint{}
+	out := map[int32]LatestCheckpoint{}
 	for rows.Next() {
 		var p uint32
 		var raw string
-		if err := rows.Scan(&p, &raw); err != nil {
-			return nil, err
+		var at time.Time
+		if err := rows.Scan(&p, &raw, &at); err != nil {
+			return nil, fmt.Errorf("clickhouse: latest checkpoints: %w", err)
 		}
 		var cp chain.SignedCheckpoint
 		if err := json.Unmarshal([]byte(raw), &cp); err != nil {
 			return nil, fmt.Errorf("clickhouse: stored checkpoint of partition %d: %w", p, err)
 		}
-		out[int32(p)] = cp
-	}
-	return out, rows.Err()
-}
-
-func latestCheckpointTimesQuery(db string) Query {
-	return Query{"latest_checkpoint_times", "SELECT chain_partition, argMax(signed_at, tree_size) FROM " + db + ".audit_checkpoints GROUP BY chain_partition ORDER BY chain_partition", nil}
-}
-
-// LatestCheckpointTimes returns, per partition, when its largest checkpoint was
-// stored (the signed_at column, whole seconds): how old the newest anchor is. The
-// time is the writer's clock, not part of what is signed.
-func (s *Store) LatestCheckpointTimes(ctx context.Context) (map[int32]time.Time, error) {
-	q := latestCheckpointTimesQuery(s.db)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: latest checkpoint times: %w", err)
-	}
-	defer rows.Close()
-	out := map[int32]time.Time{}
-	for rows.Next() {
-		var p uint32
-		var at time.Time
-		if err := rows.Scan(&p, &at); err != nil {
-			return nil, fmt.Errorf("clickhouse: latest checkpoint times: %w", err)
-		}
-		out[int32(p)] = at.UTC()
+		out[int32(p)] = LatestCheckpoint{SignedCheckpoint: cp, StoredAt: at.UTC()}
 	}
 	return out, rows.Err()
 }
@@ -239,7 +223,8 @@ func (s *Store) ProofCheckpoint(ctx context.Context, p int32, seq uint64, latest
 	if err != nil {
 		return cp, false, err
 	}
-	cp, ok = all[p]
+	latestCP, ok := all[p]
+	cp = latestCP.SignedCheckpoint
 	if c, uerr := cp.Unverified(); ok && (uerr != nil || c.Size <= seq) {
 		ok = false
 	}
