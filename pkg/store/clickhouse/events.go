@@ -153,7 +153,9 @@ func (l storeLeaves) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
 }
 
 func latestCheckpointsQuery(db string) Query {
-	return Query{"latest_checkpoints", "SELECT chain_partition, argMax(checkpoint, tree_size), argMax(signed_at, tree_size) FROM " + db +
+	// signed_at as Unix seconds: DateTime on legacy servers, DateTime64 on modern
+	// ones, the same integer on both.
+	return Query{"latest_checkpoints", "SELECT chain_partition, argMax(checkpoint, tree_size), toUnixTimestamp(argMax(signed_at, tree_size)) FROM " + db +
 		".audit_checkpoints GROUP BY chain_partition ORDER BY chain_partition", nil}
 }
 
@@ -177,7 +179,7 @@ func (s *Store) LatestCheckpoints(ctx context.Context) (map[int32]LatestCheckpoi
 	for rows.Next() {
 		var p uint32
 		var raw string
-		var at time.Time
+		var at uint32
 		if err := rows.Scan(&p, &raw, &at); err != nil {
 			return nil, fmt.Errorf("clickhouse: latest checkpoints: %w", err)
 		}
@@ -185,7 +187,7 @@ func (s *Store) LatestCheckpoints(ctx context.Context) (map[int32]LatestCheckpoi
 		if err := json.Unmarshal([]byte(raw), &cp); err != nil {
 			return nil, fmt.Errorf("clickhouse: stored checkpoint of partition %d: %w", p, err)
 		}
-		out[int32(p)] = LatestCheckpoint{SignedCheckpoint: cp, StoredAt: at.UTC()}
+		out[int32(p)] = LatestCheckpoint{SignedCheckpoint: cp, StoredAt: time.Unix(int64(at), 0).UTC()}
 	}
 	return out, rows.Err()
 }

@@ -116,7 +116,7 @@ func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	signedAt := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	if err := legacy.InsertCheckpoints(ctx, cps); err != nil {
+	if err := legacy.InsertCheckpointsAt(ctx, cps, signedAt); err != nil {
 		t.Fatal(err)
 	}
 	engineInsertRecords(t, engine, db, recs)

@@ -337,8 +337,14 @@ type StoredCheckpoint struct {
 	chain.SignedCheckpoint
 }
 
-// InsertCheckpoints inserts signed checkpoints in one batch.
+// InsertCheckpoints inserts signed checkpoints in one batch, stored now.
 func (s *Store) InsertCheckpoints(ctx context.Context, cps []StoredCheckpoint) error {
+	return s.InsertCheckpointsAt(ctx, cps, time.Now())
+}
+
+// InsertCheckpointsAt inserts signed checkpoints with signedAt as their stored time
+// (tests that compare two stores need the same one in both).
+func (s *Store) InsertCheckpointsAt(ctx context.Context, cps []StoredCheckpoint, signedAt time.Time) error {
 	if len(cps) == 0 {
 		return nil
 	}
@@ -347,7 +353,7 @@ func (s *Store) InsertCheckpoints(ctx context.Context, cps []StoredCheckpoint) e
 		return fmt.Errorf("clickhouse: prepare checkpoint insert: %w", err)
 	}
 	for _, cp := range cps {
-		vals, err := CheckpointValues(cp, time.Now())
+		vals, err := CheckpointValues(cp, signedAt)
 		if err != nil {
 			b.Abort()
 			return err
