@@ -99,7 +99,7 @@ step "the web console: search, event detail and proofs checked in your browser"
 # What the console's sign-in does: the token must read through the query API.
 curl -fsS -o /dev/null -D "$run/console.headers" "$qapi/ui/" && grep -qi '^content-security-policy:' "$run/console.headers" ||
   { echo "the console is not served at $qapi/ui/" >&2; exit 1; }
-curl -fsS -o /dev/null -H "Authorization: Bearer $AUDITOR_TOKEN" -H 'X-Trailkeep-Console: make-run' "$qapi/v1/checkpoints/latest" ||
+curl -fsS -o /dev/null -H "Authorization: Bearer $AUDITOR_TOKEN" -H 'X-Trailkeep-Console: make-run' "$qapi/v1/me" ||
   { echo "the auditor token does not sign in" >&2; exit 1; }
 printf '  open   %s/ui/\n  token  %s   (auditor of tenant acme; kept in the tab only)\n  key    %s   (pin it at sign-in)\n' \
   "$qapi" "$AUDITOR_TOKEN" "$(cat "$data/secrets/checkpoints.pub")"

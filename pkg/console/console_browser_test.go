@@ -57,6 +57,17 @@ func (a *accessLog) Publish(_ context.Context, msgs []kafka.Message) []error {
 	return make([]error, len(msgs))
 }
 
+// expect fails t unless an access event names each of the console views.
+func (a *accessLog) expect(t *testing.T, views ...string) {
+	t.Helper()
+	seen := a.views()
+	for _, v := range views {
+		if seen[v] == 0 {
+			t.Errorf("no access event names the console view %q (seen: %v)", v, seen)
+		}
+	}
+}
+
 // views returns the console_view of every access event so far.
 func (a *accessLog) views() map[string]int {
 	a.mu.Lock()
@@ -282,12 +293,7 @@ func TestConsoleSearchOpenAndVerify(t *testing.T) {
 	}
 	screenshot(t, ctx, "console-event.png")
 
-	views := s.access.views()
-	for _, v := range []string{"signin", "search", "event", "event-proof"} {
-		if views[v] == 0 {
-			t.Errorf("no access event names the console view %q (seen: %v)", v, views)
-		}
-	}
+	s.access.expect(t, "signin", "search", "search-histogram", "event", "event-proof")
 }
 
 // Whatever the server alters in a proof, or whichever key the reader pinned, the
@@ -508,12 +514,7 @@ func TestConsoleReports(t *testing.T) {
 			}
 		})
 	}
-	views := s.access.views()
-	for _, v := range []string{"timeline", "approvals", "drift", "health"} {
-		if views[v] == 0 {
-			t.Errorf("no access event names the console view %q (seen: %v)", v, views)
-		}
-	}
+	s.access.expect(t, "timeline", "approvals", "drift", "health")
 }
 
 // Saved queries: save the current filter, see it listed, run it, delete it.

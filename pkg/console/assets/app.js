@@ -22,9 +22,10 @@ class APIError extends Error {
   }
 }
 
-// api calls the query API and returns the response's bytes (raw: proofs and
-// canonical events are hashed as sent).
-async function apiBytes(path, view, init = {}) {
+// apiFetch calls the query API as the signed-in token, naming the view for the
+// access log, and returns a 2xx response with its body unread; any other answer
+// is an APIError (a 401 also signs out).
+async function apiFetch(path, view, init = {}) {
   const token = sessionStorage.getItem(TOKEN);
   const resp = await fetch(path, {
     method: init.method || "GET",
@@ -34,21 +35,25 @@ async function apiBytes(path, view, init = {}) {
     credentials: "omit",
     redirect: "error",
   });
-  const bytes = new Uint8Array(await resp.arrayBuffer());
-  if (!resp.ok) {
-    let body = null;
-    try {
-      body = JSON.parse(dec.decode(bytes));
-    } catch {
-      /* not JSON: the status says enough */
-    }
-    if (resp.status === 401) {
-      sessionStorage.removeItem(TOKEN);
-      location.hash = "#/signin";
-    }
-    throw new APIError(resp.status, body);
+  if (resp.ok) return resp;
+  let body = null;
+  try {
+    body = JSON.parse(dec.decode(new Uint8Array(await resp.arrayBuffer())));
+  } catch {
+    /* not JSON: the status says enough */
   }
-  return bytes;
+  if (resp.status === 401) {
+    sessionStorage.removeItem(TOKEN);
+    location.hash = "#/signin";
+  }
+  throw new APIError(resp.status, body);
+}
+
+// apiBytes returns an answer's bytes (raw: proofs and canonical events are hashed
+// as sent).
+async function apiBytes(path, view, init) {
+  const resp = await apiFetch(path, view, init);
+  return new Uint8Array(await resp.arrayBuffer());
 }
 
 async function api(path, view, init) {
@@ -106,7 +111,7 @@ async function signIn(ev) {
   }
   sessionStorage.setItem(TOKEN, token);
   try {
-    await api("/v1/checkpoints/latest", "signin");
+    await api("/v1/me", "signin");
   } catch (e) {
     sessionStorage.removeItem(TOKEN);
     setText("signin-error", `Sign-in failed: ${describe(e)}`);
@@ -504,11 +509,7 @@ async function exportRun(ev) {
   progress.removeAttribute("value");
   try {
     const me = await api("/v1/me", "export");
-    const resp = await fetch(`/v1/export?${params}`, {
-      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN)}`, "X-Trailkeep-Console": "export" },
-      cache: "no-store", credentials: "omit", redirect: "error",
-    });
-    if (!resp.ok) throw new APIError(resp.status, await resp.json().catch(() => null));
+    const resp = await apiFetch(`/v1/export?${params}`, "export");
     const st = await readExport(resp.body);
     const file = new Blob(st.chunks, { type: "application/x-ndjson" });
     const sha = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())));
