@@ -1,9 +1,6 @@
 package queryapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,15 +12,7 @@ import (
 // TestFollowersAreBounded: waiting follow calls are limited per token and in all;
 // one more is refused with 429 and audited, and a slot frees when a call answers.
 func TestFollowersAreBounded(t *testing.T) {
-	var entries []string
-	for _, name := range []string{"a", "b", "c"} {
-		sum := sha256.Sum256([]byte("secret-" + name))
-		entries = append(entries, fmt.Sprintf(`{"name":%q,"sha256":%q,"role":"reader","tenants":["acme"]}`, name, hex.EncodeToString(sum[:])))
-	}
-	ts, err := ParseTokens([]byte(`{"tokens":[` + strings.Join(entries, ",") + `]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := parseTestTokens(t, tokenEntry("secret-a", "a", "reader", "acme"), tokenEntry("secret-b", "b", "reader", "acme"), tokenEntry("secret-c", "c", "reader", "acme"))
 	pub := &okPublisher{}
 	s, err := New(Options{Store: &scopeStore{}, Tokens: ts, Publisher: pub, MaxFollowersPerToken: 2, MaxFollowers: 3})
 	if err != nil {

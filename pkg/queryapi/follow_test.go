@@ -49,11 +49,22 @@ func (s *followStore) Follow(_ context.Context, _ clickhouse.ExportRequest, pos 
 	return s.recs, next, nil
 }
 
-// oneToken is a token set of one token: secret, role, tenants.
+// oneToken is a token set of one token: secret, role (also its name), tenants.
 func oneToken(t *testing.T, secret, role string, tenants ...string) *Tokens {
 	t.Helper()
+	return parseTestTokens(t, tokenEntry(secret, role, role, tenants...))
+}
+
+// tokenEntry is one token of a tokens file, for the secret.
+func tokenEntry(secret, name, role string, tenants ...string) string {
 	sum := sha256.Sum256([]byte(secret))
-	ts, err := ParseTokens([]byte(fmt.Sprintf(`{"tokens":[{"name":%q,"sha256":%q,"role":%q,"tenants":["%s"]}]}`, role, hex.EncodeToString(sum[:]), role, strings.Join(tenants, `","`))))
+	return fmt.Sprintf(`{"name":%q,"sha256":%q,"role":%q,"tenants":["%s"]}`, name, hex.EncodeToString(sum[:]), role, strings.Join(tenants, `","`))
+}
+
+// parseTestTokens parses a tokens file of entries.
+func parseTestTokens(t *testing.T, entries ...string) *Tokens {
+	t.Helper()
+	ts, err := ParseTokens([]byte(`{"tokens":[` + strings.Join(entries, ",") + `]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

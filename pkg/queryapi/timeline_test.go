@@ -2,8 +2,6 @@ package queryapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -56,11 +54,7 @@ func TestTimeline(t *testing.T) {
 	notAChange := clickhouse.Hit{Seq: 9, Event: chaintest.Event(t, "acme", base, chaintest.Doc("skill.read", "bot", "skill", "api-conventions"))}
 	st := &pagedStore{hits: []clickhouse.Hit{change(4, "3", "4", "denied", ""), change(3, "2", "3", "success", "lead@acme.example"), notAChange,
 		change(1, "1", "2", "success", "lead@acme.example"), change(0, "", "1", "success", "")}}
-	sum := sha256.Sum256([]byte("secret-r"))
-	ts, err := ParseTokens([]byte(`{"tokens":[{"name":"r","sha256":"` + hex.EncodeToString(sum[:]) + `","role":"reader","tenants":["acme"]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := parseTestTokens(t, tokenEntry("secret-r", "r", "reader", "acme"))
 	s, err := New(Options{Store: st, Tokens: ts, Publisher: &okPublisher{}, Now: func() time.Time { return base.Add(30 * 24 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
