@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-console bench-peers bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-dev bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-console bench-peers bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-proof bench-dev bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -111,6 +111,11 @@ bench-pipeline:
 # export (figures in BENCHMARKS.md). The generated database is kept and reused.
 bench-search:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'Search10M|Export1M' -benchtime 1x -timeout 60m | tee bench-search.out
+
+# Inclusion and consistency proofs read from ClickHouse for a partition of 10M leaves
+# (figures in BENCHMARKS.md). The generated tree is kept and reused.
+bench-proof:
+	$(GO) test ./internal/e2e -run '^$$' -bench 'Proof10M' -benchtime 1x -timeout 30m | tee bench-proof.out
 
 # First page of console search results in headless Chromium over the generated
 # 10M-event log (the same database as bench-search), through the query API.

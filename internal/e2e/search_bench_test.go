@@ -34,17 +34,9 @@ func searchBenchStore(b *testing.B) (*clickhouse.Store, gen.Options) {
 		}
 		o.Events = n
 	}
-	chtest.Start(b)
 	ctx := context.Background()
 	db := fmt.Sprintf("bench_search_%d", o.Events)
-	store, err := clickhouse.Open(ctx, clickhouse.Options{Addr: []string{chtest.Addr}, Database: db, HotWindow: 3650 * 24 * time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	store := benchDB(b, db)
 	n, err := store.Count(ctx, clickhouse.ExportRequest{})
 	if err != nil {
 		b.Fatal(err)
@@ -78,6 +70,21 @@ func searchBenchStore(b *testing.B) (*clickhouse.Store, gen.Options) {
 	}
 	b.Logf("generated and stored %d events in %s", o.Events, time.Since(start).Round(time.Second))
 	return store, o
+}
+
+// benchDB opens and migrates a benchmark database on the local server, kept between
+// runs (with a hot window of ten years: the generated data is dated).
+func benchDB(b *testing.B, db string) *clickhouse.Store {
+	chtest.Start(b)
+	store, err := clickhouse.Open(context.Background(), clickhouse.Options{Addr: []string{chtest.Addr}, Database: db, HotWindow: 3650 * 24 * time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	if err := store.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return store
 }
 
 // BenchmarkSearch10M: first-page latency of the searches over the generated

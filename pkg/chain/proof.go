@@ -3,7 +3,6 @@ package chain
 import (
 	"fmt"
 
-	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -47,17 +46,13 @@ func ConsistencyProof(src LeafSource, size1, size2 uint64) ([]Hash, error) {
 	return materialise(src, nodes)
 }
 
-// materialise computes the hash of every node a proof needs from the leaves
-// it covers. Work is proportional to the tree size; a store with cached
-// interior nodes can wrap this later without changing callers.
+// materialise computes the hash of every node a proof needs: from stored subtrees
+// when src is a TreeSource (O(log n) hashes read), otherwise from every leaf the
+// nodes cover (O(n)).
 func materialise(src LeafSource, nodes proof.Nodes) ([]Hash, error) {
-	hashes := make([][]byte, len(nodes.IDs))
-	for i, id := range nodes.IDs {
-		h, err := nodeHash(src, id)
-		if err != nil {
-			return nil, err
-		}
-		hashes[i] = h
+	hashes, _, err := nodeHashes(src, nodes.IDs)
+	if err != nil {
+		return nil, err
 	}
 	rehashed, err := nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
 	if err != nil {
@@ -68,26 +63,6 @@ func materialise(src LeafSource, nodes proof.Nodes) ([]Hash, error) {
 		copy(out[i][:], h)
 	}
 	return out, nil
-}
-
-func nodeHash(src LeafSource, id compact.NodeID) ([]byte, error) {
-	begin, end := id.Coverage()
-	leaves, err := src.LeafHashes(begin, end)
-	if err != nil {
-		return nil, fmt.Errorf("chain: read leaves [%d, %d): %w", begin, end, err)
-	}
-	if uint64(len(leaves)) != end-begin {
-		return nil, fmt.Errorf("chain: leaf source returned %d hashes for [%d, %d)", len(leaves), begin, end)
-	}
-	// A proof node is a perfect subtree; its hash does not depend on where
-	// it sits, so fold its leaves as a tree of their own.
-	rng := rangeFactory.NewEmptyRange(0)
-	for i := range leaves {
-		if err := rng.Append(leaves[i][:], nil); err != nil {
-			return nil, err
-		}
-	}
-	return rng.GetRootHash(nil)
 }
 
 func toBytes(hs []Hash) [][]byte {

@@ -62,11 +62,19 @@ func Build(rec chain.Record, cp chain.SignedCheckpoint, leaves chain.LeafSource)
 	if err != nil {
 		return Bundle{}, fmt.Errorf("proof: %w", err)
 	}
-	b := Bundle{Version: Version, Origin: c.Origin, Record: rec, TreeSize: c.Size, Inclusion: path, Checkpoint: string(cp.Note)}
-	if err := chain.VerifyInclusion(rec.ComputeLeafHash(), rec.Seq, c, path); err != nil {
+	err = chain.VerifyInclusion(rec.ComputeLeafHash(), rec.Seq, c, path)
+	if _, tree := leaves.(chain.TreeSource); err != nil && tree {
+		// The stored subtrees are a cache of the leaves: if they do not lead to the
+		// signed root, the leaves alone decide.
+		if path, err = chain.InclusionProof(chain.LeavesOnly(leaves), rec.Seq, c.Size); err != nil {
+			return Bundle{}, fmt.Errorf("proof: %w", err)
+		}
+		err = chain.VerifyInclusion(rec.ComputeLeafHash(), rec.Seq, c, path)
+	}
+	if err != nil {
 		return Bundle{}, fmt.Errorf("proof: the stored log does not prove partition %d seq %d against its own checkpoint (run trailctl verify --store): %w", rec.Partition, rec.Seq, err)
 	}
-	return b, nil
+	return Bundle{Version: Version, Origin: c.Origin, Record: rec, TreeSize: c.Size, Inclusion: path, Checkpoint: string(cp.Note)}, nil
 }
 
 // ErrInvalid wraps every reason a bundle fails verification.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,5 +76,48 @@ func TestForRecord(t *testing.T) {
 	var nc *proof.NotCoveredError
 	if !errors.As(err, &nc) || nc.Seq != 11 || nc.Partition != 1 {
 		t.Fatalf("uncovered record: %v, want a NotCoveredError for partition 1 seq 11", err)
+	}
+}
+
+// damagedTree is a tree source whose stored subtrees are all wrong.
+type damagedTree struct{ chain.MemoryLeaves }
+
+func (d damagedTree) Subtrees(_ uint, ranges []chain.IndexRange) (map[uint64]chain.Hash, error) {
+	out := map[uint64]chain.Hash{}
+	for _, r := range ranges {
+		for i := r.Begin; i < r.End; i++ {
+			out[i] = chain.Hash{0xba, 0xd}
+		}
+	}
+	return out, nil
+}
+
+// TestBuildIgnoresDamagedSubtrees: stored subtrees are a cache; when they do not
+// lead to the signed root the proof is folded from the leaves and still verifies,
+// while damaged leaves still fail.
+func TestBuildIgnoresDamagedSubtrees(t *testing.T) {
+	log := chaintest.New(t, "proof-damaged", 0)
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	var leaves chain.MemoryLeaves
+	for i := range 600 {
+		log.Add(0, "acme", at, chaintest.Doc("rule.updated", fmt.Sprintf("u%d", i), "rule", "r"))
+		leaves = append(leaves, log.Records[i].LeafHash)
+	}
+	cp := log.Sign(0)
+	verifiers, err := chain.NewVerifiers(log.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proof.Build(log.Records[550], cp, damagedTree{leaves})
+	if err != nil {
+		t.Fatalf("damaged subtrees: %v", err)
+	}
+	if _, err := b.Verify(log.Origin(0), verifiers); err != nil {
+		t.Fatal(err)
+	}
+	bad := slices.Clone(leaves)
+	bad[3][0] ^= 1
+	if _, err := proof.Build(log.Records[550], cp, damagedTree{bad}); err == nil {
+		t.Fatal("a damaged leaf was proven")
 	}
 }

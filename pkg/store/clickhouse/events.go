@@ -98,60 +98,6 @@ func (s *Store) RecordByID(ctx context.Context, id string, tenants []string) (ch
 	return chain.Record{}, ErrNotFound
 }
 
-func leafHashesQuery(db string, p int32, begin, end uint64) Query {
-	return Query{"leaf_hashes", "SELECT seq, leaf_hash FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), begin, end}}
-}
-
-// Leaves returns partition p's leaf hashes as a chain.LeafSource, for inclusion and
-// consistency proofs. A missing seq is an error, never a silently shorter list.
-func (s *Store) Leaves(ctx context.Context, p int32) chain.LeafSource {
-	return storeLeaves{ctx: ctx, s: s, p: p}
-}
-
-type storeLeaves struct {
-	ctx context.Context
-	s   *Store
-	p   int32
-}
-
-func (l storeLeaves) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
-	out := make([]chain.Hash, 0, end-begin)
-	for lo := begin; lo < end; lo += min(recordsWindow, end-lo) {
-		q := leafHashesQuery(l.s.db, l.p, lo, min(lo+recordsWindow, end))
-		rows, err := l.s.conn.Query(l.ctx, q.SQL, q.Args...)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse: leaf hashes of partition %d: %w", l.p, err)
-		}
-		for rows.Next() {
-			var seq uint64
-			var hex string
-			if err := rows.Scan(&seq, &hex); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if want := begin + uint64(len(out)); seq != want {
-				rows.Close()
-				return nil, fmt.Errorf("clickhouse: partition %d has no record at seq %d (next stored: %d); run trailctl verify --store", l.p, want, seq)
-			}
-			var h chain.Hash
-			if err := h.UnmarshalText([]byte(hex)); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("clickhouse: partition %d seq %d leaf_hash: %w", l.p, seq, err)
-			}
-			out = append(out, h)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	if uint64(len(out)) != end-begin {
-		return nil, fmt.Errorf("clickhouse: partition %d has no record at seq %d; run trailctl verify --store", l.p, begin+uint64(len(out)))
-	}
-	return out, nil
-}
-
 func latestCheckpointsQuery(db string) Query {
 	// signed_at as Unix seconds: DateTime on legacy servers, DateTime64 on modern
 	// ones, the same integer on both.

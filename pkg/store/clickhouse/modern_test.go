@@ -65,6 +65,8 @@ func literal(v any) string {
 	switch x := v.(type) {
 	case string:
 		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x) + "'"
+	case uint8:
+		return strconv.FormatUint(uint64(x), 10)
 	case uint32:
 		return strconv.FormatUint(uint64(x), 10)
 	case uint64:
@@ -111,7 +113,7 @@ func TestModernDDLAndQueriesMatchLegacy(t *testing.T) {
 		}
 	}
 
-	recs, cps := buildChains(t, 2, 10)
+	recs, cps := buildChains(t, 2, 300) // past one subtree of 256 leaves
 	if err := legacy.InsertRecords(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,15 @@ func engineInsert(t *testing.T, engine *chdb.Engine, db, table, columns string, 
 
 func engineInsertRecords(t *testing.T, engine *chdb.Engine, db string, recs []chain.Record) {
 	t.Helper()
-	engineInsert(t, engine, db, "audit_events", clickhouse.EventColumns, len(recs), func(i int) ([]any, error) { return clickhouse.RowValues(recs[i]) })
+	// Through the store's own insert path on the engine, so the tree tables are
+	// filled exactly as a server's.
+	st, err := clickhouse.OpenEmbedded(engine, clickhouse.EmbeddedOptions{Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertRecords(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // legacyTSV runs sql on the local 18.16 server and returns its TSV output.

@@ -2,12 +2,15 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/trailkeep/trailkeep/internal/parallel"
+	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 )
 
@@ -68,22 +71,32 @@ type stored struct {
 	maxSeq   int64 // highest seq in ClickHouse; -1: none
 	accepted int64 // highest seq stored or queued for insert
 	caughtUp bool  // the partition's last batch was Batch.CaughtUp
+	// tree is the partition's Merkle tree up to accepted; filled holds subtrees
+	// computed at open because the store lacked them, to go with the next insert.
+	tree   *chain.TreeBuilder
+	filled []chain.Subtree
 }
 
 // group is the rows of one insert, from every partition that sent a batch while
 // the previous insert ran: one chunk per batch, each of one partition in seq order.
 type group struct {
-	chunks  []chunk
+	chunks []chunk
+	// tree is the chunks' part of the Merkle tree tables (leaves, subtrees),
+	// taken when the insert starts and inserted beside the events; nil once
+	// stored. It is retried on its own: events stored without it still need it.
+	tree    []chunk
 	since   time.Time     // when the first chunk was queued: BatchAge runs from here
 	timer   *time.Timer   // starts the insert at since+BatchAge if BatchRows is not reached first
 	done    chan struct{} // closed once the rows are stored (or dropped: their partition closed)
 	attempt chan struct{} // closed when the running insert attempt ends; nil between attempts
 }
 
-// chunk is one batch's rows.
+// chunk is one batch's rows, and the subtrees of the partition's tree they
+// complete.
 type chunk struct {
-	p    int32
-	rows []eventRow
+	p        int32
+	rows     []eventRow
+	subtrees []chain.Subtree
 }
 
 func (g *group) size() (n int) {
@@ -93,26 +106,31 @@ func (g *group) size() (n int) {
 	return n
 }
 
-// carries says whether g holds rows of partition p.
+// carries says whether g holds rows of partition p, events or tree.
 func (g *group) carries(p int32) bool {
-	for _, c := range g.chunks {
-		if c.p == p {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(g.chunks, func(c chunk) bool { return c.p == p }) ||
+		slices.ContainsFunc(g.tree, func(c chunk) bool { return c.p == p })
 }
 
-// drop takes partition p's chunks out of g (into a new slice: the old one may be
+// drop takes partition p's chunks out of g (into new slices: the old ones may be
 // being inserted).
 func (g *group) drop(p int32) {
-	keep := make([]chunk, 0, len(g.chunks))
-	for _, c := range g.chunks {
-		if c.p != p {
-			keep = append(keep, c)
+	other := func(c chunk) bool { return c.p != p }
+	g.chunks = keepChunks(g.chunks, other)
+	if g.tree != nil {
+		g.tree = keepChunks(g.tree, other)
+	}
+}
+
+// keepChunks returns the chunks keep accepts, in a new slice.
+func keepChunks(cs []chunk, keep func(chunk) bool) []chunk {
+	out := make([]chunk, 0, len(cs))
+	for _, c := range cs {
+		if keep(c) {
+			out = append(out, c)
 		}
 	}
-	g.chunks = keep
+	return out
 }
 
 var (
@@ -182,8 +200,15 @@ func (s *Sink) OpenPartition(ctx context.Context, p int32) error {
 	if err != nil {
 		return err
 	}
+	tree, filled, err := s.store.treeBuilder(ctx, p, uint64(top+1))
+	if err != nil {
+		return err
+	}
+	if len(filled) > 0 {
+		s.cfg.Logger.Info("clickhouse writer: computed subtrees the store lacked (records stored before audit_subtrees existed); storing them with the next insert", "partition", p, "subtrees", len(filled))
+	}
 	s.mu.Lock()
-	s.parts[p] = &stored{maxSeq: top, accepted: top}
+	s.parts[p] = &stored{maxSeq: top, accepted: top, tree: tree, filled: filled}
 	s.mu.Unlock()
 	return nil
 }
@@ -255,6 +280,16 @@ func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
 	if err != nil {
 		return nil, err
 	}
+	var subtrees []chain.Subtree
+	if len(keep) > 0 {
+		if subtrees, err = extendTree(st.tree, b.Partition, len(keep), func(i int) (uint64, chain.Hash) {
+			c := &b.Records[keep[i]].Chain
+			return c.Seq, c.LeafHash
+		}, st.filled); err != nil {
+			return nil, sink.Fatalf("%w", err)
+		}
+		st.filled = nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.totals.Skipped += int64(skipped)
@@ -268,7 +303,7 @@ func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
 		g = &group{done: make(chan struct{}), since: time.Now()}
 		s.next = g
 	}
-	g.chunks = append(g.chunks, chunk{p: b.Partition, rows: rows})
+	g.chunks = append(g.chunks, chunk{p: b.Partition, rows: rows, subtrees: subtrees})
 	s.maybeInsert()
 	return groupAck{g}, nil
 }
@@ -334,37 +369,69 @@ func (s *Sink) backlogDrained() bool {
 }
 
 // insertGroup inserts g, retrying until it is stored, then starts the next group
-// if it is due.
+// if it is due. The events and the tree's rows go side by side (two inserts on the
+// store's two insert connections); each is retried until it is stored.
 func (s *Sink) insertGroup(g *group) {
+	s.mu.Lock()
+	g.tree = g.chunks
 	for attempt := 1; ; attempt++ {
-		s.mu.Lock()
-		chunks := g.chunks
-		if len(chunks) == 0 {
-			break // every partition of the group closed; s.mu stays held for below
+		chunks, tree := g.chunks, g.tree
+		if len(chunks) == 0 && len(tree) == 0 {
+			break // stored, or every partition of the group closed; s.mu stays held for below
 		}
 		g.attempt = make(chan struct{})
 		s.mu.Unlock()
-		rows := make([][]eventRow, len(chunks))
-		for i, c := range chunks {
-			rows[i] = c.rows
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
-		err := s.store.insertRows(ctx, rows...)
-		cancel()
+		rowsErr, treeErr := s.insertParts(chunks, tree)
 		s.mu.Lock()
 		close(g.attempt)
 		g.attempt = nil
-		if err == nil {
+		if treeErr == nil {
+			g.tree = nil
+		}
+		if rowsErr == nil && len(chunks) > 0 {
 			s.stored(chunks)
+			g.chunks = nil
+		}
+		if rowsErr == nil && treeErr == nil {
 			break
 		}
 		s.mu.Unlock()
-		s.retryAfter(g, attempt, err)
+		s.retryAfter(g, attempt, errors.Join(rowsErr, treeErr))
+		s.mu.Lock()
 	}
 	close(g.done)
 	s.flying = nil
 	s.maybeInsert()
 	s.mu.Unlock()
+}
+
+// insertParts inserts the events of chunks and the tree rows of tree (either may
+// be empty) side by side, and returns each one's error.
+func (s *Sink) insertParts(chunks, tree []chunk) (rowsErr, treeErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if len(tree) > 0 {
+		wg.Go(func() {
+			var subtrees []treeChunk
+			for _, c := range tree {
+				subtrees = append(subtrees, treeChunk{p: c.p, subtrees: c.subtrees})
+			}
+			treeErr = s.store.insertTree(ctx, rowsOf(tree), subtrees)
+		})
+	}
+	rowsErr = s.store.insertEvents(ctx, rowsOf(chunks)...)
+	wg.Wait()
+	return rowsErr, treeErr
+}
+
+// rowsOf returns the rows of each chunk.
+func rowsOf(chunks []chunk) [][]eventRow {
+	rows := make([][]eventRow, len(chunks))
+	for i, c := range chunks {
+		rows[i] = c.rows
+	}
+	return rows
 }
 
 // stored records that chunks are in ClickHouse. Called with s.mu held.
@@ -430,7 +497,7 @@ func (s *Sink) dropStored(g *group) error {
 			i++
 		}
 		if i < len(c.rows) {
-			keep = append(keep, chunk{p: c.p, rows: c.rows[i:]})
+			keep = append(keep, chunk{p: c.p, rows: c.rows[i:], subtrees: c.subtrees})
 		}
 	}
 	g.chunks = keep

@@ -23,6 +23,8 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/query"
@@ -231,20 +233,64 @@ func (m Migration) Statements(db string, ttl time.Duration) []string {
 	return out
 }
 
-// InsertRecords inserts chained records in one native batch. The caller guarantees
-// they are not stored yet (see Writer, which skips seq <= MaxSeq).
+// InsertRecords inserts chained records in one native batch, with their leaves and
+// the subtrees they complete (see tree.go). The caller guarantees they are not stored
+// yet (see Writer, which skips seq <= MaxSeq). Subtrees are kept for each partition
+// whose records continue its stored tree without a gap; for others (tests storing a
+// broken log on purpose) proofs read leaves instead.
 func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 	rows, err := rowsParallel(recs)
 	if err != nil {
 		return err
 	}
-	return s.insertRows(ctx, rows)
+	return s.insertRows(ctx, s.subtreesOf(ctx, recs), rows)
 }
 
-// insertRows sends the rows of chunks as one native batch, column by column: each
-// column is appended as one typed slice, which the driver encodes without boxing
-// every value.
-func (s *Store) insertRows(ctx context.Context, chunks ...[]eventRow) error {
+// subtreesOf returns the subtrees recs complete, per partition whose records
+// continue its stored tree in seq order.
+func (s *Store) subtreesOf(ctx context.Context, recs []chain.Record) []treeChunk {
+	byPart := map[int32][]chain.Record{}
+	var order []int32
+	for _, r := range recs {
+		if _, ok := byPart[r.Partition]; !ok {
+			order = append(order, r.Partition)
+		}
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	var out []treeChunk
+	for _, p := range order {
+		prs := byPart[p]
+		b, filled, err := s.treeBuilder(ctx, p, prs[0].Seq)
+		if err != nil {
+			continue
+		}
+		done, err := extendTree(b, p, len(prs), func(i int) (uint64, chain.Hash) { return prs[i].Seq, prs[i].LeafHash }, filled)
+		if err == nil {
+			out = append(out, treeChunk{p: p, subtrees: done})
+		}
+	}
+	return out
+}
+
+// insertRows inserts the rows of chunks and their part of the tree (leaves and
+// subtrees), the two side by side on the store's two insert connections.
+func (s *Store) insertRows(ctx context.Context, subtrees []treeChunk, chunks ...[]eventRow) error {
+	var g errgroup.Group
+	g.Go(func() error { return s.insertTree(ctx, chunks, subtrees) })
+	g.Go(func() error { return s.insertEvents(ctx, chunks...) })
+	return g.Wait()
+}
+
+// insertEvents sends the rows of chunks to audit_events as one native batch, column
+// by column: each column is appended as one typed slice, which the driver encodes
+// without boxing every value.
+func (s *Store) insertEvents(ctx context.Context, chunks ...[]eventRow) error {
+	return s.insertColumns(ctx, "audit_events", eventColumnList, chunks)
+}
+
+// insertColumns inserts the rows of chunks (none: nothing) into table as the given
+// columns, one native batch sent in blocks of insertBlockRows.
+func (s *Store) insertColumns(ctx context.Context, table string, cols []eventColumn, chunks [][]eventRow) error {
 	n := 0
 	for _, rows := range chunks {
 		n += len(rows)
@@ -252,24 +298,28 @@ func (s *Store) insertRows(ctx context.Context, chunks ...[]eventRow) error {
 	if n == 0 {
 		return nil
 	}
-	b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+".audit_events ("+EventColumns+")")
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	b, err := s.prepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+strings.Join(names, ", ")+")")
 	if err != nil {
-		return fmt.Errorf("clickhouse: prepare insert: %w", err)
+		return fmt.Errorf("clickhouse: prepare insert into %s: %w", table, err)
 	}
 	for blk := range blocks(chunks, insertBlockRows) {
-		for i, c := range eventColumnList {
+		for i, c := range cols {
 			if err := b.Column(i).Append(c.slice(blk)); err != nil {
 				b.Abort()
-				return fmt.Errorf("clickhouse: append column %s of %d rows: %w", c.name, n, err)
+				return fmt.Errorf("clickhouse: append column %s of %d rows to %s: %w", c.name, n, table, err)
 			}
 		}
 		if err := b.Flush(); err != nil {
 			b.Abort()
-			return fmt.Errorf("clickhouse: insert %d records: %w", n, err)
+			return fmt.Errorf("clickhouse: insert %d rows into %s: %w", n, table, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("clickhouse: insert %d records: %w", n, err)
+		return fmt.Errorf("clickhouse: insert %d rows into %s: %w", n, table, err)
 	}
 	return nil
 }
@@ -469,38 +519,51 @@ func (s *Store) Checkpoints(ctx context.Context, p int32) ([]chain.SignedCheckpo
 }
 
 // DropExpired enforces the hot window on legacy servers (no TTL) by dropping whole
-// day partitions older than it; on modern servers the TTL does this and DropExpired
-// does nothing. Run it daily.
+// day partitions older than it, of audit_events and of audit_leaves (the tree's
+// subtrees and the checkpoints are kept); on modern servers the TTL does this and
+// DropExpired does nothing. Run it daily.
 func (s *Store) DropExpired(ctx context.Context, now time.Time) (dropped []string, err error) {
 	if s.modern {
 		return nil, nil
 	}
 	cutoff, _ := strconv.Atoi(now.Add(-s.ttl).UTC().Format("20060102"))
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'audit_events' AND active", s.db)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: list partitions: %w", err)
+	for _, table := range []string{"audit_events", "audit_leaves"} {
+		parts, err := s.dayPartitions(ctx, table)
+		if err != nil {
+			return dropped, err
+		}
+		for _, p := range parts {
+			day, err := strconv.Atoi(p)
+			if err != nil || day >= cutoff {
+				continue
+			}
+			if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %d", s.db, table, day)); err != nil {
+				return dropped, fmt.Errorf("clickhouse: drop partition %d of %s: %w", day, table, err)
+			}
+			if table == "audit_events" {
+				dropped = append(dropped, p)
+			}
+		}
 	}
+	return dropped, nil
+}
+
+// dayPartitions lists the active partitions of a table.
+func (s *Store) dayPartitions(ctx context.Context, table string) ([]string, error) {
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, table)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: list partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
 	var parts []string
 	for rows.Next() {
 		var p string
 		if err := rows.Scan(&p); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		parts = append(parts, p)
 	}
-	rows.Close()
-	for _, p := range parts {
-		day, err := strconv.Atoi(p)
-		if err != nil || day >= cutoff {
-			continue
-		}
-		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.audit_events DROP PARTITION %d", s.db, day)); err != nil {
-			return dropped, fmt.Errorf("clickhouse: drop partition %d: %w", day, err)
-		}
-		dropped = append(dropped, p)
-	}
-	return dropped, nil
+	return parts, rows.Err()
 }
 
 // Exec runs one statement in the store's database context (administration and
@@ -602,7 +665,8 @@ func Queries(db string, p int32, from uint64) []Query {
 	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
-		leafHashesQuery(db, p, from, from+5), latestCheckpointsQuery(db), coveringCheckpointQuery(db, p, from),
+		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
+		subtreesQuery(db, p, chain.TileHeight, []chain.IndexRange{{Begin: 0, End: 3}, {Begin: 7, End: 9}}), latestCheckpointsQuery(db), coveringCheckpointQuery(db, p, from),
 		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db, nil), tailStartQuery(db, []string{"acme"}),
 		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow),
 		savedQueriesQuery(db, "acme", ""), savedQueriesQuery(db, "acme", "weekly"),

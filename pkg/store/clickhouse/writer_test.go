@@ -135,40 +135,47 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // keeps retrying and its committed offsets never pass what is stored; once inserts
 // work again it catches up, and every record is stored exactly once.
 func TestWriterCommitsOnlyStoredBatches(t *testing.T) {
-	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
-		broker := kafkatest.Shared(t)
-		f := newChainedFixture(t, broker.Addr, 2)
-		group := f.topic + "-writer"
-		ctx := context.Background()
-		for p := int32(0); p < 2; p++ {
-			f.add(p, 120, true)
-		}
-		w, _, stop := startWriter(t, store, broker.Addr, group, f)
-		waitFor(t, "the first 240 rows", func() bool { return w.Stats().Rows == 240 })
-		waitFor(t, "their offsets to be committed", func() bool { c := f.committed(group); return c[0] == 120 && c[1] == 120 })
+	// The events and the tree's leaves are two inserts side by side: either failing
+	// alone holds the commit, and each is retried until stored.
+	for _, away := range []string{"audit_events", "audit_leaves"} {
+		t.Run(away+" refused", func(t *testing.T) {
+			chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+				broker := kafkatest.Shared(t)
+				f := newChainedFixture(t, broker.Addr, 2)
+				group := f.topic + "-writer"
+				ctx := context.Background()
+				for p := int32(0); p < 2; p++ {
+					f.add(p, 120, true)
+				}
+				w, _, stop := startWriter(t, store, broker.Addr, group, f)
+				waitFor(t, "the first 240 rows", func() bool { return w.Stats().Rows >= 240 })
+				waitFor(t, "their offsets to be committed", func() bool { c := f.committed(group); return c[0] == 120 && c[1] == 120 })
 
-		db := store.Database()
-		if err := store.Exec(ctx, "RENAME TABLE "+db+".audit_events TO "+db+".audit_events_away"); err != nil {
-			t.Fatal(err)
-		}
-		for p := int32(0); p < 2; p++ {
-			f.add(p, 150, true)
-		}
-		time.Sleep(3 * time.Second) // the writer fails, backs off, retries
-		if c := f.committed(group); c[0] != 120 || c[1] != 120 {
-			t.Fatalf("offsets committed past the stored rows while inserts failed: %v", c)
-		}
-		if err := store.Exec(ctx, "RENAME TABLE "+db+".audit_events_away TO "+db+".audit_events"); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "the writer to catch up", func() bool { c := f.committed(group); return c[0] == 270 && c[1] == 270 })
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
-		for p := int32(0); p < 2; p++ {
-			wantSeqs(t, store, p, 270)
-		}
-	})
+				table := store.Database() + "." + away
+				if err := store.Exec(ctx, "RENAME TABLE "+table+" TO "+table+"_away"); err != nil {
+					t.Fatal(err)
+				}
+				for p := int32(0); p < 2; p++ {
+					f.add(p, 150, true)
+				}
+				time.Sleep(3 * time.Second) // the writer fails, backs off, retries
+				if c := f.committed(group); c[0] != 120 || c[1] != 120 {
+					t.Fatalf("offsets committed past the stored rows while inserts failed: %v", c)
+				}
+				if err := store.Exec(ctx, "RENAME TABLE "+table+"_away TO "+table); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the writer to catch up", func() bool { c := f.committed(group); return c[0] == 270 && c[1] == 270 })
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				for p := int32(0); p < 2; p++ {
+					wantSeqs(t, store, p, 270)
+					wantTree(t, store, p, f.recs[p])
+				}
+			})
+		})
+	}
 }
 
 // TestWriterBatchesAcrossPartitions: BatchRows counts the rows of all partitions
@@ -396,9 +403,35 @@ func TestWritersSharingAGroupStoreEachRowOnce(t *testing.T) {
 		}
 		for p := int32(0); p < parts; p++ {
 			wantSeqs(t, store, p, 4*200)
+			wantTree(t, store, p, f.recs[p])
 		}
 		if s := a.Stats().Rows + b.Stats().Rows; s != 4*parts*200 {
 			t.Fatalf("writers stored %d rows, want %d", s, 4*parts*200)
 		}
+	})
+}
+
+// TestWriterFillsTheTreeOfAnOlderStore: a store written before the tree tables
+// existed (events only) gets the subtrees of its old range from the writer that opens
+// the partition, computed from the stored events, along with the new rows' own.
+func TestWriterFillsTheTreeOfAnOlderStore(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		f := newChainedFixture(t, broker.Addr, 1)
+		if err := store.InsertRecords(context.Background(), f.add(0, 600, false)); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"audit_leaves", "audit_subtrees"} {
+			if err := store.Exec(context.Background(), "TRUNCATE TABLE "+store.Database()+"."+table); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.add(0, 100, true)
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-older", f)
+		waitFor(t, "the new rows", func() bool { return w.Stats().Rows == 100 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		wantTree(t, store, 0, f.recs[0])
 	})
 }
