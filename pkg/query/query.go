@@ -48,6 +48,43 @@ import (
 type Filter struct {
 	Where string
 	Args  []any
+	// Occurred bounds the occurred_at of every event Where can match (derived from
+	// after: and before: through AND, OR and NOT), so a store can skip data that
+	// cannot hold a match. The zero Span is unbounded: a Filter built by hand is
+	// never narrowed by accident.
+	Occurred Span
+}
+
+// Span is a range of occurred_at in Unix seconds, [From, To), each end optional.
+type Span struct {
+	HasFrom, HasTo bool
+	From, To       int64
+}
+
+// intersect is the range both a and b allow (AND).
+func (a Span) intersect(b Span) Span {
+	if b.HasFrom && (!a.HasFrom || b.From > a.From) {
+		a.HasFrom, a.From = true, b.From
+	}
+	if b.HasTo && (!a.HasTo || b.To < a.To) {
+		a.HasTo, a.To = true, b.To
+	}
+	return a
+}
+
+// hull is the smallest range holding a and b (OR).
+func (a Span) hull(b Span) Span {
+	a.HasFrom = a.HasFrom && b.HasFrom
+	a.From = min(a.From, b.From)
+	a.HasTo = a.HasTo && b.HasTo
+	a.To = max(a.To, b.To)
+	if !a.HasFrom {
+		a.From = 0
+	}
+	if !a.HasTo {
+		a.To = 0
+	}
+	return a
 }
 
 // Error is a query that cannot be compiled. Pos is the byte offset of the offending
@@ -86,17 +123,20 @@ func Compile(q string, now time.Time) (Filter, error) {
 	var b strings.Builder
 	var args []any
 	n.sql(&b, &args)
-	return Filter{Where: b.String(), Args: args}, nil
+	return Filter{Where: b.String(), Args: args, Occurred: n.span()}, nil
 }
 
 // node is one compiled boolean expression.
 type node interface {
 	sql(b *strings.Builder, args *[]any)
+	// span bounds the occurred_at of the rows the node can match.
+	span() Span
 }
 
 type all struct{} // matches every row
 
 func (all) sql(b *strings.Builder, _ *[]any) { b.WriteString("1") }
+func (all) span() Span                       { return Span{} }
 
 type cond struct {
 	expr string // with '?' placeholders
@@ -107,6 +147,16 @@ func (c cond) sql(b *strings.Builder, args *[]any) {
 	b.WriteString(c.expr)
 	*args = append(*args, c.args...)
 }
+
+func (c cond) span() Span { return Span{} }
+
+// timeCond is an after: or before: condition and the range it allows.
+type timeCond struct {
+	cond
+	occ Span
+}
+
+func (c timeCond) span() Span { return c.occ }
 
 type junction struct {
 	op    string // " AND " or " OR "
@@ -122,6 +172,18 @@ func (j junction) sql(b *strings.Builder, args *[]any) {
 		n.sql(b, args)
 	}
 	b.WriteByte(')')
+}
+
+func (j junction) span() Span {
+	out := j.nodes[0].span()
+	for _, n := range j.nodes[1:] {
+		if j.op == " AND " {
+			out = out.intersect(n.span())
+		} else {
+			out = out.hull(n.span())
+		}
+	}
+	return out
 }
 
 // andOf joins nodes with AND, leaving out those that match everything.
@@ -147,6 +209,10 @@ func (n not) sql(b *strings.Builder, args *[]any) {
 	b.WriteString("NOT ")
 	n.n.sql(b, args)
 }
+
+// span of a negation is unbounded: NOT after:T is before:T, but NOT of an AND or OR
+// is not worth solving for a bound that only narrows what is read.
+func (not) span() Span { return Span{} }
 
 // token kinds
 const (
@@ -457,9 +523,9 @@ func (p *parser) term(t *token) (node, error) {
 		if err != nil {
 			return nil, bad("%s: %v", t.key, err)
 		}
-		op := ">="
+		op, occ := ">=", Span{HasFrom: true, From: at.Unix()}
 		if strings.ToLower(t.key) == "before" {
-			op = "<"
+			op, occ = "<", Span{HasTo: true, To: at.Unix()}
 		}
 		// Whole seconds, as integers on both sides: the same comparison on DateTime
 		// (legacy) and DateTime64 (modern) columns, and no time-zone text for the
@@ -467,7 +533,7 @@ func (p *parser) term(t *token) (node, error) {
 		// a DateTime64(9) column compared with a DateTime below it as false for every
 		// row (see clickhouse.TestSameSecondBounds). toUnixTimestamp is monotonic, so
 		// the primary key still prunes; for >= and < whole seconds the results agree.
-		return cond{"toUnixTimestamp(occurred_at) " + op + " ?", []any{at.Unix()}}, nil
+		return timeCond{cond{"toUnixTimestamp(occurred_at) " + op + " ?", []any{at.Unix()}}, occ}, nil
 	}
 	return nil, bad("unknown key %q; keys are actor, event, resource, tenant, session, tool_use, id, result, source, after, before", t.key)
 }

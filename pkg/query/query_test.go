@@ -156,3 +156,45 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// TestOccurredSpan: the occurred_at range a filter implies, through AND (intersect),
+// OR (hull) and NOT (unbounded). A store skips data outside it, so a span narrower
+// than the filter's matches would hide events: every case errs wide, never narrow.
+func TestOccurredSpan(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	sec := func(d string) int64 {
+		at, err := time.Parse(time.DateOnly, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at.Unix()
+	}
+	for _, tc := range []struct {
+		q    string
+		want Span
+	}{
+		{"", Span{}},
+		{"event:skill.*", Span{}},
+		{"after:2026-01-01", Span{HasFrom: true, From: sec("2026-01-01")}},
+		{"before:2026-02-01", Span{HasTo: true, To: sec("2026-02-01")}},
+		{"after:2026-01-01 before:2026-02-01", Span{HasFrom: true, From: sec("2026-01-01"), HasTo: true, To: sec("2026-02-01")}},
+		{"after:2026-01-01 after:2026-01-05", Span{HasFrom: true, From: sec("2026-01-05")}},
+		{"after:2026-01-01 OR after:2026-01-05", Span{HasFrom: true, From: sec("2026-01-01")}},
+		{"after:2026-01-01 OR event:skill.*", Span{}},
+		{"(after:2026-01-01 before:2026-01-10) OR (after:2026-03-01 before:2026-03-05)", Span{HasFrom: true, From: sec("2026-01-01"), HasTo: true, To: sec("2026-03-05")}},
+		{"-after:2026-01-01", Span{}},
+		{"NOT (after:2026-01-01 before:2026-02-01)", Span{}},
+		{"actor:u1 (after:2026-01-01 OR before:2025-01-01)", Span{}},
+		{"after:-1d", Span{HasFrom: true, From: now.Add(-24 * time.Hour).Unix()}},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			f, err := Compile(tc.q, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Occurred != tc.want {
+				t.Fatalf("span %+v, want %+v", f.Occurred, tc.want)
+			}
+		})
+	}
+}

@@ -119,13 +119,25 @@ func ParseCursor(s string) (Cursor, error) {
 // the ORDER BY ... LIMIT keeps a page of them (18.16 has no lazy materialisation),
 // which over millions of matches costs seconds; fetchQuery reads it for the page.
 func searchQuery(db string, req SearchRequest) Query {
+	return windowQuery(db, req, nil, req.pageSize())
+}
+
+// windowQuery is searchQuery restricted to the chain days of w (nil: every day),
+// returning at most limit positions.
+func windowQuery(db string, req SearchRequest, w *dayWindow, limit int) Query {
 	where, args := matching(req.Filter, req.Tenants)
 	if c := req.After; c != nil {
 		where = append(where, "(chained_at_ns < ? OR (chained_at_ns = ? AND (chain_partition < ? OR (chain_partition = ? AND seq < ?))))")
 		args = append(args, c.ChainedAtNS, c.ChainedAtNS, c.Partition, c.Partition, c.Seq)
 	}
+	if w != nil {
+		// On chained_at itself, the partition key's column: the server skips the day
+		// partitions outside the window.
+		where = append(where, "toUnixTimestamp(chained_at) >= ? AND toUnixTimestamp(chained_at) < ?")
+		args = append(args, int64(w.first)*86400, int64(w.last+1)*86400)
+	}
 	return Query{Name: "search", SQL: "SELECT chain_partition, seq, chained_at_ns, tenant, toUInt32(toUnixTimestamp(occurred_at)) FROM " + db + ".audit_events WHERE " +
-		whereClause(where) + " ORDER BY chained_at_ns DESC, chain_partition DESC, seq DESC LIMIT " + strconv.Itoa(req.pageSize()), Args: args}
+		whereClause(where) + " ORDER BY chained_at_ns DESC, chain_partition DESC, seq DESC LIMIT " + strconv.Itoa(limit), Args: args}
 }
 
 // pageKey is one hit of the first statement.
@@ -179,23 +191,13 @@ func FetchQuery(db string, partitions []uint32, seqs []uint64, tenants []string,
 
 // Search returns one page of events matching req, newest first, and the cursor of
 // the next page (nil when this page is the last).
+//
+// The page's positions are read newest chain days first: the day that can hold the
+// newest match, then the next seven, then the rest, each window a range of day
+// partitions (see pageKeys). Only days whose stored occurred_at span meets the
+// filter's after:/before: bounds are read at all.
 func (s *Store) Search(ctx context.Context, req SearchRequest) ([]Hit, *Cursor, error) {
-	q := searchQuery(s.db, req)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("clickhouse: search: %w", err)
-	}
-	var keys []pageKey
-	for rows.Next() {
-		var k pageKey
-		if err := rows.Scan(&k.Partition, &k.Seq, &k.ChainedAtNS, &k.Tenant, &k.OccurredSec); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("clickhouse: search: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	err = rows.Err()
-	rows.Close()
+	keys, err := s.pageKeys(ctx, req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clickhouse: search: %w", err)
 	}
@@ -238,6 +240,102 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) ([]Hit, *Cursor, 
 	}
 	last := hits[len(hits)-1]
 	return hits, &Cursor{ChainedAtNS: last.ChainedAt.UnixNano(), Partition: uint32(last.Partition), Seq: last.Seq}, nil
+}
+
+// pageKeys reads the positions of one page, window by window: windows are disjoint
+// ranges of chain days in descending order and each is read in the page's order, so
+// the first page-size positions of the windows in turn are exactly the page an
+// unwindowed read returns.
+func (s *Store) pageKeys(ctx context.Context, req SearchRequest) ([]pageKey, error) {
+	windows, err := s.searchWindows(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	limit := req.pageSize()
+	var keys []pageKey
+	for _, w := range windows {
+		q := windowQuery(s.db, req, w, limit-len(keys))
+		got, err := s.readKeys(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if keys = append(keys, got...); len(keys) == limit {
+			break
+		}
+	}
+	return keys, nil
+}
+
+// readKeys runs one statement of windowQuery's shape.
+func (s *Store) readKeys(ctx context.Context, q Query) ([]pageKey, error) {
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []pageKey
+	for rows.Next() {
+		var k pageKey
+		if err := rows.Scan(&k.Partition, &k.Seq, &k.ChainedAtNS, &k.Tenant, &k.OccurredSec); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// dayWindow is the chain days [first, last] (UTC day numbers) one statement reads.
+type dayWindow struct{ first, last uint32 }
+
+// searchWindows returns the windows a search reads, newest first; a nil window reads
+// every day. Days come from audit_days: those whose occurred_at span meets the
+// filter's, at or before the cursor's day.
+func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWindow, error) {
+	days, err := column1[uint32](ctx, s.conn, searchDaysQuery(s.db, req.Filter.Occurred, req.After))
+	if err != nil {
+		return nil, fmt.Errorf("days: %w", err)
+	}
+	if len(days) == 0 {
+		// No stored day can hold a match; read everything anyway rather than trust
+		// the summary for rows an insert may be adding right now.
+		return []*dayWindow{nil}, nil
+	}
+	return windowsOf(days), nil
+}
+
+// windowsOf cuts days (descending) into the newest one, the next seven and the rest.
+// A window spans the days between its ends, including days the summary ruled out:
+// they hold no match, and one range keeps the statement simple for the server.
+func windowsOf(days []uint32) []*dayWindow {
+	var out []*dayWindow
+	start := 0
+	for _, end := range []int{1, 8, len(days)} {
+		if end = min(end, len(days)); end > start {
+			out = append(out, &dayWindow{first: days[end-1], last: days[start]})
+			start = end
+		}
+	}
+	return out
+}
+
+// searchDaysQuery lists the chain days, newest first, whose events' occurred_at span
+// meets occ and that are not after the cursor's day.
+func searchDaysQuery(db string, occ query.Span, after *Cursor) Query {
+	var having []string
+	var args []any
+	if occ.HasFrom {
+		having = append(having, "maxMerge(occurred_max) >= ?")
+		args = append(args, occ.From)
+	}
+	if occ.HasTo {
+		having = append(having, "minMerge(occurred_min) < ?")
+		args = append(args, occ.To)
+	}
+	if after != nil {
+		having = append(having, "day <= ?")
+		args = append(args, after.ChainedAtNS/1e9/86400)
+	}
+	return Query{Name: "search_days", SQL: "SELECT day FROM " + db + ".audit_days GROUP BY day HAVING " + whereClause(having) + " ORDER BY day DESC", Args: args}
 }
 
 // SearchQuery returns the first statement Search sends for req, so tests can run

@@ -550,20 +550,29 @@ func (s *Store) DropExpired(ctx context.Context, now time.Time) (dropped []strin
 
 // dayPartitions lists the active partitions of a table.
 func (s *Store) dayPartitions(ctx context.Context, table string) ([]string, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, table)
+	parts, err := column1[string](ctx, s.conn, Query{"day_partitions", "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", []any{s.db, table}})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: list partitions of %s: %w", table, err)
 	}
+	return parts, nil
+}
+
+// column1 runs q and returns its one column.
+func column1[T any](ctx context.Context, c conn, q Query) ([]T, error) {
+	rows, err := c.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	var parts []string
+	var out []T
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		parts = append(parts, p)
+		out = append(out, v)
 	}
-	return parts, rows.Err()
+	return out, rows.Err()
 }
 
 // Exec runs one statement in the store's database context (administration and
@@ -627,21 +636,15 @@ func seqRangeQuery(db string, p int32, fromNS, toNS int64) Query {
 // partitions holding those tenants' events (records are keyed by tenant, so a tenant's
 // events live in the chain of the partition its key maps to).
 func (s *Store) Partitions(ctx context.Context, tenants []string) ([]int32, error) {
-	q := partitionsQuery(s.db, tenants)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	ps, err := column1[uint32](ctx, s.conn, partitionsQuery(s.db, tenants))
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: list partitions: %w", err)
 	}
-	defer rows.Close()
-	var out []int32
-	for rows.Next() {
-		var p uint32
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, int32(p))
+	out := make([]int32, len(ps))
+	for i, p := range ps {
+		out[i] = int32(p)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SeqRange returns the lowest and highest seq of partition p chained in [from, to),
@@ -666,7 +669,9 @@ func Queries(db string, p int32, from uint64) []Query {
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
-		subtreesQuery(db, p, chain.TileHeight, []chain.IndexRange{{Begin: 0, End: 3}, {Begin: 7, End: 9}}), latestCheckpointsQuery(db), coveringCheckpointQuery(db, p, from),
+		subtreesQuery(db, p, chain.TileHeight, []chain.IndexRange{{Begin: 0, End: 3}, {Begin: 7, End: 9}}), latestCheckpointsQuery(db),
+		searchDaysQuery(db, query.Span{}, nil), searchDaysQuery(db, query.Span{HasFrom: true, From: time.Now().Add(-30 * time.Hour).Unix(), HasTo: true, To: time.Now().Unix()}, &Cursor{ChainedAtNS: time.Now().UnixNano()}),
+		windowQuery(db, SearchRequest{Tenants: []string{"acme"}}, &dayWindow{first: uint32(time.Now().Unix()/86400 - 2), last: uint32(time.Now().Unix() / 86400)}, 10), coveringCheckpointQuery(db, p, from),
 		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db, nil), tailStartQuery(db, []string{"acme"}),
 		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow),
 		savedQueriesQuery(db, "acme", ""), savedQueriesQuery(db, "acme", "weekly"),
