@@ -131,10 +131,10 @@ func windowQuery(db string, req SearchRequest, w *dayWindow, limit int) Query {
 		args = append(args, c.ChainedAtNS, c.ChainedAtNS, c.Partition, c.Partition, c.Seq)
 	}
 	if w != nil {
-		// On chained_at itself, the partition key's column: the server skips the day
-		// partitions outside the window.
-		where = append(where, "toUnixTimestamp(chained_at) >= ? AND toUnixTimestamp(chained_at) < ?")
-		args = append(args, int64(w.first)*86400, int64(w.last+1)*86400)
+		// The table's partition key itself: the server skips the day partitions
+		// outside the window.
+		where = append(where, "toYYYYMMDD(chained_at) >= ? AND toYYYYMMDD(chained_at) <= ?")
+		args = append(args, w.first, w.last)
 	}
 	return Query{Name: "search", SQL: "SELECT chain_partition, seq, chained_at_ns, tenant, toUInt32(toUnixTimestamp(occurred_at)) FROM " + db + ".audit_events WHERE " +
 		whereClause(where) + " ORDER BY chained_at_ns DESC, chain_partition DESC, seq DESC LIMIT " + strconv.Itoa(limit), Args: args}
@@ -284,28 +284,80 @@ func (s *Store) readKeys(ctx context.Context, q Query) ([]pageKey, error) {
 	return keys, rows.Err()
 }
 
-// dayWindow is the chain days [first, last] (UTC day numbers) one statement reads.
+// dayWindow is the day partitions [first, last] (YYYYMMDD ids) one statement reads.
 type dayWindow struct{ first, last uint32 }
 
-// searchWindows returns the windows a search reads, newest first; a nil window reads
-// every day. Days come from audit_days: those whose occurred_at span meets the
-// filter's, at or before the cursor's day.
+// searchWindows returns the windows a search reads, newest first (none: no stored
+// event can match). A day partition is read unless audit_days shows, for exactly the rows
+// the partition holds now, that none can match: its occurred_at span misses the
+// filter's, or all its rows were chained after the cursor.
 func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWindow, error) {
-	days, err := column1[uint32](ctx, s.conn, searchDaysQuery(s.db, req.Filter.Occurred, req.After))
+	parts, err := s.partitionRows(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("days: %w", err)
 	}
-	if len(days) == 0 {
-		// No stored day can hold a match; read everything anyway rather than trust
-		// the summary for rows an insert may be adding right now.
-		return []*dayWindow{nil}, nil
+	q := searchDaysQuery(s.db, req.Filter.Occurred, req.After)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("days: %w", err)
 	}
+	defer rows.Close()
+	ruledOut := map[uint32]bool{}
+	for rows.Next() {
+		var day uint32
+		var n uint64
+		var may uint8
+		if err := rows.Scan(&day, &n, &may); err != nil {
+			return nil, fmt.Errorf("days: %w", err)
+		}
+		// A count that differs from the partition's means rows the summary has not
+		// seen (or has seen twice): the day is read.
+		ruledOut[day] = may == 0 && parts[day] == n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("days: %w", err)
+	}
+	var days []uint32
+	for day := range parts {
+		if !ruledOut[day] {
+			days = append(days, day)
+		}
+	}
+	if len(days) == 0 {
+		return nil, nil
+	}
+	slices.Sort(days)
+	slices.Reverse(days)
 	return windowsOf(days), nil
 }
 
+// partitionRows returns the rows of each day partition of audit_events, from the
+// server's part list (metadata, no data read).
+func (s *Store) partitionRows(ctx context.Context) (map[uint32]uint64, error) {
+	rows, err := s.conn.Query(ctx, "SELECT partition, sum(rows) FROM system.parts WHERE database = ? AND table = 'audit_events' AND active GROUP BY partition", s.db)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uint32]uint64{}
+	for rows.Next() {
+		var id string
+		var n uint64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		day, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("partition %q of audit_events is not a day", id)
+		}
+		out[uint32(day)] = n
+	}
+	return out, rows.Err()
+}
+
 // windowsOf cuts days (descending) into the newest one, the next seven and the rest.
-// A window spans the days between its ends, including days the summary ruled out:
-// they hold no match, and one range keeps the statement simple for the server.
+// A window spans the days between its ends, including days ruled out: they hold no
+// match, and one range keeps the statement simple for the server.
 func windowsOf(days []uint32) []*dayWindow {
 	var out []*dayWindow
 	start := 0
@@ -318,24 +370,25 @@ func windowsOf(days []uint32) []*dayWindow {
 	return out
 }
 
-// searchDaysQuery lists the chain days, newest first, whose events' occurred_at span
-// meets occ and that are not after the cursor's day.
+// searchDaysQuery returns, per summarised day, its row count and whether its events
+// may match: their occurred_at span meets occ, and (after a cursor) some were chained
+// at or before it.
 func searchDaysQuery(db string, occ query.Span, after *Cursor) Query {
-	var having []string
+	may := []string{"1"}
 	var args []any
 	if occ.HasFrom {
-		having = append(having, "maxMerge(occurred_max) >= ?")
+		may = append(may, "maxMerge(occurred_max) >= ?")
 		args = append(args, occ.From)
 	}
 	if occ.HasTo {
-		having = append(having, "minMerge(occurred_min) < ?")
+		may = append(may, "minMerge(occurred_min) < ?")
 		args = append(args, occ.To)
 	}
 	if after != nil {
-		having = append(having, "day <= ?")
-		args = append(args, after.ChainedAtNS/1e9/86400)
+		may = append(may, "minMerge(chained_min_ns) <= ?")
+		args = append(args, after.ChainedAtNS)
 	}
-	return Query{Name: "search_days", SQL: "SELECT day FROM " + db + ".audit_days GROUP BY day HAVING " + whereClause(having) + " ORDER BY day DESC", Args: args}
+	return Query{Name: "search_days", SQL: "SELECT day, countMerge(rows), toUInt8(" + strings.Join(may, " AND ") + ") FROM " + db + ".audit_days GROUP BY day ORDER BY day", Args: args}
 }
 
 // SearchQuery returns the first statement Search sends for req, so tests can run

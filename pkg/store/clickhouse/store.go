@@ -671,11 +671,17 @@ func Queries(db string, p int32, from uint64) []Query {
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
 		subtreesQuery(db, p, chain.TileHeight, []chain.IndexRange{{Begin: 0, End: 3}, {Begin: 7, End: 9}}), latestCheckpointsQuery(db),
 		searchDaysQuery(db, query.Span{}, nil), searchDaysQuery(db, query.Span{HasFrom: true, From: time.Now().Add(-30 * time.Hour).Unix(), HasTo: true, To: time.Now().Unix()}, &Cursor{ChainedAtNS: time.Now().UnixNano()}),
-		windowQuery(db, SearchRequest{Tenants: []string{"acme"}}, &dayWindow{first: uint32(time.Now().Unix()/86400 - 2), last: uint32(time.Now().Unix() / 86400)}, 10), coveringCheckpointQuery(db, p, from),
+		windowQuery(db, SearchRequest{Tenants: []string{"acme"}}, &dayWindow{first: dayID(time.Now().Add(-48 * time.Hour)), last: dayID(time.Now())}, 10), coveringCheckpointQuery(db, p, from),
 		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db, nil), tailStartQuery(db, []string{"acme"}),
 		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow),
 		savedQueriesQuery(db, "acme", ""), savedQueriesQuery(db, "acme", "weekly"),
 		recordByIDQuery(db, "0190b8a2-6f1c-7cc3-9a51-0b8d2c4e5f60", []string{"acme"}, 7*24*time.Hour), recordByIDQuery(db, "not-a-uuid", nil, 0)}
+}
+
+// dayID is the YYYYMMDD partition id of t's UTC day.
+func dayID(t time.Time) uint32 {
+	y, m, d := t.UTC().Date()
+	return uint32(y*10000 + int(m)*100 + d)
 }
 
 // WaitInserts waits until every INSERT into the audit tables that is running now has

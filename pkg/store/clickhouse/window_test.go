@@ -126,3 +126,45 @@ func firstDiff(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestSearchReadsDaysTheSummaryMissed: rows that reach audit_events without passing
+// the day summary's view (ATTACH PARTITION from a backup, a dropped view) leave the
+// summary's count short; their day must be read, not ruled out by a stale span.
+func TestSearchReadsDaysTheSummaryMissed(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		log := chaintest.New(t, "stale-days", 0)
+		day := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour).Add(time.Hour)
+		add := func(n int, occurred time.Time) {
+			for range n {
+				doc := chaintest.Doc("skill.updated", "u", "skill", "s")
+				doc["occurred_at"] = occurred.Format(time.RFC3339)
+				log.Add(0, "acme", day, doc)
+			}
+		}
+		add(5, day)
+		if err := store.InsertRecords(ctx, log.Records); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Exec(ctx, "DROP TABLE "+store.Database()+".audit_days_mv"); err != nil {
+			t.Fatal(err)
+		}
+		// The same day, occurred_at a week earlier: outside the day's summarised span.
+		before := len(log.Records)
+		add(3, day.Add(-7*24*time.Hour))
+		if err := store.InsertRecords(ctx, log.Records[before:]); err != nil {
+			t.Fatal(err)
+		}
+		f, err := query.Compile("before:"+day.Add(-24*time.Hour).Format(time.RFC3339), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != 3 {
+			t.Fatalf("found %d of the 3 events the summary never saw", len(hits))
+		}
+	})
+}
