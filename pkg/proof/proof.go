@@ -69,12 +69,23 @@ func Build(rec chain.Record, cp chain.SignedCheckpoint, leaves chain.LeafSource)
 		if path, err = chain.InclusionProof(chain.LeavesOnly(leaves), rec.Seq, c.Size); err != nil {
 			return Bundle{}, fmt.Errorf("proof: %w", err)
 		}
-		err = chain.VerifyInclusion(rec.ComputeLeafHash(), rec.Seq, c, path)
+		if err = chain.VerifyInclusion(rec.ComputeLeafHash(), rec.Seq, c, path); err == nil {
+			if r, ok := leaves.(MismatchReporter); ok {
+				r.SubtreesMismatch(rec.Seq, c.Size)
+			}
+		}
 	}
 	if err != nil {
 		return Bundle{}, fmt.Errorf("proof: the stored log does not prove partition %d seq %d against its own checkpoint (run trailctl verify --store): %w", rec.Partition, rec.Seq, err)
 	}
 	return Bundle{Version: Version, Origin: c.Origin, Record: rec, TreeSize: c.Size, Inclusion: path, Checkpoint: string(cp.Note)}, nil
+}
+
+// MismatchReporter is implemented by a leaf source that wants to hear when its
+// stored subtrees did not lead to the signed root while its leaves did: the proof
+// was served from the leaves, and the subtrees are damaged.
+type MismatchReporter interface {
+	SubtreesMismatch(seq, size uint64)
 }
 
 // ErrInvalid wraps every reason a bundle fails verification.

@@ -80,7 +80,12 @@ func TestForRecord(t *testing.T) {
 }
 
 // damagedTree is a tree source whose stored subtrees are all wrong.
-type damagedTree struct{ chain.MemoryLeaves }
+type damagedTree struct {
+	chain.MemoryLeaves
+	reported *int
+}
+
+func (d damagedTree) SubtreesMismatch(seq, size uint64) { *d.reported++ }
 
 func (d damagedTree) Subtrees(_ uint, ranges []chain.IndexRange) (map[uint64]chain.Hash, error) {
 	out := map[uint64]chain.Hash{}
@@ -108,16 +113,20 @@ func TestBuildIgnoresDamagedSubtrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := proof.Build(log.Records[550], cp, damagedTree{leaves})
+	var reported int
+	b, err := proof.Build(log.Records[550], cp, damagedTree{leaves, &reported})
 	if err != nil {
 		t.Fatalf("damaged subtrees: %v", err)
+	}
+	if reported != 1 {
+		t.Fatalf("the damaged subtrees were reported %d times, want once", reported)
 	}
 	if _, err := b.Verify(log.Origin(0), verifiers); err != nil {
 		t.Fatal(err)
 	}
 	bad := slices.Clone(leaves)
 	bad[3][0] ^= 1
-	if _, err := proof.Build(log.Records[550], cp, damagedTree{bad}); err == nil {
+	if _, err := proof.Build(log.Records[550], cp, damagedTree{bad, &reported}); err == nil {
 		t.Fatal("a damaged leaf was proven")
 	}
 }

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -101,6 +102,13 @@ func (l storeTree) read(q Query, begin uint64) ([]chain.Hash, error) {
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// SubtreesMismatch implements proof.MismatchReporter: a proof had to be folded from
+// the leaves because the stored subtrees did not lead to the signed root.
+func (l storeTree) SubtreesMismatch(seq, size uint64) {
+	slog.Default().Warn("clickhouse: stored subtrees of a partition do not lead to its signed root; the proof was folded from the leaves instead (slower). Delete the partition's rows from audit_subtrees and run Store.FillTree (or restart its writer) to rebuild them",
+		"partition", l.p, "seq", seq, "tree_size", size)
 }
 
 // Subtrees implements chain.TreeSource.

@@ -10,6 +10,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/chaintest"
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/proof"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -35,6 +36,9 @@ func wantTree(t *testing.T, store *clickhouse.Store, p int32, recs []chain.Recor
 	src, ok := store.Leaves(context.Background(), p).(chain.TreeSource)
 	if !ok {
 		t.Fatal("the store's leaves are not a chain.TreeSource: proofs would read every leaf")
+	}
+	if _, ok := src.(proof.MismatchReporter); !ok {
+		t.Fatal("the store's tree does not report damaged subtrees: proofs would fall back to the leaves in silence")
 	}
 	got := 0
 	for level := uint(chain.TileHeight); level <= 24; level += chain.TileHeight {
