@@ -46,7 +46,7 @@ func newRoot() *cobra.Command {
 	}
 	// --version prints the same line as the services' --version.
 	root.SetVersionTemplate(version.Get("trailctl").String() + "\n")
-	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newVerifyProofCmd(), newExportCmd(), newVerifyExportCmd(), newSQLCmd(), newTailCmd(), newQueryCmd(), newHooksCmd(), newTokensCmd(), newInitCmd(), newLoadCmd(), newSearchCmd(), newTimelineCmd(), newDriftCmd(), newApprovalsCmd(), newMigrateCmd())
+	root.AddCommand(newKeysCmd(), newEventCmd(), newChainCmd(), newVerifyCmd(), newProveCmd(), newVerifyProofCmd(), newExportCmd(), newVerifyExportCmd(), newSQLCmd(), newTailCmd(), newQueryCmd(), newHooksCmd(), newTokensCmd(), newInitCmd(), newLoadCmd(), newSearchCmd(), newTimelineCmd(), newDriftCmd(), newApprovalsCmd(), newMigrateCmd(), newTreeCmd())
 	return root
 }
 

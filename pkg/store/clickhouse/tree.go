@@ -227,3 +227,78 @@ func (s *Store) FillTree(ctx context.Context, p int32, size uint64) (int, error)
 	}
 	return len(filled), s.insertSubtrees(ctx, []treeChunk{{p: p, subtrees: filled}})
 }
+
+// TreeCheck is what CheckTree found for one partition.
+type TreeCheck struct {
+	Partition int32
+	// Size is the tree size checked: the partition's latest stored checkpoint.
+	Size uint64
+	// Missing counts subtrees the store lacked (computed from the leaves to check).
+	Missing int
+	// Match: the tree read through the stored leaves and subtrees has the
+	// checkpoint's root. The checkpoint's signature is verify --store's to check.
+	Match bool
+}
+
+// CheckTree folds partition p's tree at its latest stored checkpoint from the tree
+// tables and compares the root with the checkpoint's. A mismatch means damaged
+// leaves or subtrees: proofs still verify (they fall back to the events' leaves) but
+// slowly, and RebuildTree repairs them. ok is false when p has no checkpoint.
+func (s *Store) CheckTree(ctx context.Context, p int32) (c TreeCheck, ok bool, err error) {
+	cps, err := s.Checkpoints(ctx, p)
+	if err != nil || len(cps) == 0 {
+		return c, false, err
+	}
+	cp, err := cps[len(cps)-1].Unverified()
+	if err != nil {
+		return c, false, fmt.Errorf("clickhouse: partition %d checkpoint: %w", p, err)
+	}
+	b, filled, err := s.treeBuilder(ctx, p, cp.Size)
+	if err != nil {
+		return c, false, err
+	}
+	root, err := b.Root()
+	if err != nil {
+		return c, false, err
+	}
+	return TreeCheck{Partition: p, Size: cp.Size, Missing: len(filled), Match: root == cp.Root}, true, nil
+}
+
+// RebuildTree replaces partition p's rows in the tree tables: its leaves are copied
+// again from audit_events (server-side) and its subtrees computed from them. It
+// returns the subtrees stored. Searches and proofs keep working meanwhile (a proof
+// reads audit_events where leaves are missing); run it with the partition's writer
+// stopped, or the writer's next rows may be deleted with the old ones.
+func (s *Store) RebuildTree(ctx context.Context, p int32) (int, error) {
+	for _, table := range []string{"audit_subtrees", "audit_leaves"} {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+table+" DELETE WHERE chain_partition = ?", uint32(p)); err != nil {
+			return 0, fmt.Errorf("clickhouse: delete partition %d from %s: %w", p, table, err)
+		}
+	}
+	if err := s.waitMutations(ctx); err != nil {
+		return 0, err
+	}
+	if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+".audit_leaves (chain_partition, seq, chained_at, leaf_hash) SELECT chain_partition, seq, chained_at, leaf_hash FROM "+s.db+".audit_events WHERE chain_partition = ?", uint32(p)); err != nil {
+		return 0, fmt.Errorf("clickhouse: copy partition %d's leaves: %w", p, err)
+	}
+	top, ok, err := s.MaxSeq(ctx, p)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return s.FillTree(ctx, p, top+1)
+}
+
+// waitMutations waits until the database's mutations (ALTER ... DELETE) are done.
+func (s *Store) waitMutations(ctx context.Context) error {
+	for {
+		n, err := s.PendingMutations(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

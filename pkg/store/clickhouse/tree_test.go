@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +78,16 @@ func wantTree(t *testing.T, store *clickhouse.Store, p int32, recs []chain.Recor
 	}
 }
 
+// treeLog is a log of n records of partition 0, chained an hour ago.
+func treeLog(t *testing.T, name string, n int) *chaintest.Log {
+	log := chaintest.New(t, name, 0)
+	at := time.Now().UTC().Add(-time.Hour)
+	for i := range n {
+		log.Add(0, "acme", at, chaintest.Doc("skill.updated", "u@acme.example", "skill", fmt.Sprint(i)))
+	}
+	return log
+}
+
 // TestInsertRecordsKeepsTheTree: inserts that continue a partition's log, in pieces
 // that end anywhere in a subtree, leave every subtree stored once, on both server
 // generations.
@@ -142,11 +153,7 @@ func TestProofsOutliveTheHotWindow(t *testing.T) {
 func TestMigrationFillsTheLeavesOfAnOlderStore(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
 		ctx := context.Background()
-		log := chaintest.New(t, "upgrade", 0)
-		at := time.Now().UTC().Add(-time.Hour)
-		for i := range 700 {
-			log.Add(0, "acme", at, chaintest.Doc("skill.updated", "u@acme.example", "skill", fmt.Sprint(i)))
-		}
+		log := treeLog(t, "upgrade", 700)
 		if err := store.InsertRecords(ctx, log.Records); err != nil {
 			t.Fatal(err)
 		}
@@ -175,5 +182,44 @@ func TestMigrationFillsTheLeavesOfAnOlderStore(t *testing.T) {
 		if _, err := chain.InclusionProof(src, 650, 700); err != nil {
 			t.Fatalf("proof without audit_events: %v", err)
 		}
+	})
+}
+
+// TestCheckAndRebuildTree: damaged subtrees make CheckTree's root differ from the
+// checkpoint's, and RebuildTree restores the tree from the stored events.
+func TestCheckAndRebuildTree(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		log := treeLog(t, "rebuild", 700)
+		log.Sign(0)
+		if err := store.InsertRecords(ctx, log.Records); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.InsertCheckpoints(ctx, log.Checkpoints); err != nil {
+			t.Fatal(err)
+		}
+		check := func(want clickhouse.TreeCheck) {
+			t.Helper()
+			got, ok, err := store.CheckTree(ctx, 0)
+			if err != nil || !ok || got != want {
+				t.Fatalf("CheckTree = %+v, %v, %v; want %+v", got, ok, err, want)
+			}
+		}
+		check(clickhouse.TreeCheck{Partition: 0, Size: 700, Match: true})
+		db := store.Database()
+		if err := store.Exec(ctx, "ALTER TABLE "+db+".audit_subtrees DELETE WHERE chain_partition = 0"); err != nil {
+			t.Fatal(err)
+		}
+		waitMutations(t, store)
+		if err := store.Exec(ctx, "INSERT INTO "+db+".audit_subtrees (chain_partition, level, idx, hash) SELECT toUInt32(0), toUInt8(8), toUInt64(0), '"+strings.Repeat("ab", 32)+"'"); err != nil {
+			t.Fatal(err)
+		}
+		check(clickhouse.TreeCheck{Partition: 0, Size: 700, Missing: 1, Match: false})
+		n, err := store.RebuildTree(ctx, 0)
+		if err != nil || n != 2 {
+			t.Fatalf("RebuildTree = %d, %v; want 2 subtrees", n, err)
+		}
+		check(clickhouse.TreeCheck{Partition: 0, Size: 700, Match: true})
+		wantTree(t, store, 0, log.Records)
 	})
 }
