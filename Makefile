@@ -140,6 +140,7 @@ bench-exporter:
 # Short coverage-guided fuzzing of the canonicaliser and the verifier.
 fuzz:
 	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzCanonicalize -fuzztime 60s
+	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzClassPattern -fuzztime 30s
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzVerifier -fuzztime 60s
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzWireParser -fuzztime 60s
 	$(GO) test ./pkg/source/claudecode -run '^$$' -fuzz FuzzMap -fuzztime 60s

@@ -36,6 +36,7 @@ var loadSchema = sync.OnceValues(func() (*compiled, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat() // formats (email, uuid, date-time) are rules here, not annotations
+	c.UseRegexpEngine(compilePattern)
 	if err := c.AddResource(id, doc); err != nil {
 		return nil, fmt.Errorf("event: add schema: %w", err)
 	}
