@@ -523,19 +523,24 @@ func (p *parser) term(t *token) (node, error) {
 		if err != nil {
 			return nil, bad("%s: %v", t.key, err)
 		}
-		op, occ := ">=", Span{HasFrom: true, From: at.Unix()}
-		if strings.ToLower(t.key) == "before" {
-			op, occ = "<", Span{HasTo: true, To: at.Unix()}
-		}
-		// Whole seconds, as integers on both sides: the same comparison on DateTime
-		// (legacy) and DateTime64 (modern) columns, and no time-zone text for the
-		// driver to format. Not "occurred_at < toDateTime(?)": ClickHouse 26.5 answers
-		// a DateTime64(9) column compared with a DateTime below it as false for every
-		// row (see clickhouse.TestSameSecondBounds). toUnixTimestamp is monotonic, so
-		// the primary key still prunes; for >= and < whole seconds the results agree.
-		return timeCond{cond{"toUnixTimestamp(occurred_at) " + op + " ?", []any{at.Unix()}}, occ}, nil
+		return timeTerm(strings.ToLower(t.key) == "before", at), nil
 	}
 	return nil, bad("unknown key %q; keys are actor, event, resource, tenant, session, tool_use, id, result, source, after, before", t.key)
+}
+
+// timeTerm is after:at, or before:at when before.
+func timeTerm(before bool, at time.Time) node {
+	op, occ := ">=", Span{HasFrom: true, From: at.Unix()}
+	if before {
+		op, occ = "<", Span{HasTo: true, To: at.Unix()}
+	}
+	// Whole seconds, as integers on both sides: the same comparison on DateTime
+	// (legacy) and DateTime64 (modern) columns, and no time-zone text for the
+	// driver to format. Not "occurred_at < toDateTime(?)": ClickHouse 26.5 answers
+	// a DateTime64(9) column compared with a DateTime below it as false for every
+	// row (see clickhouse.TestSameSecondBounds). toUnixTimestamp is monotonic, so
+	// the primary key still prunes; for >= and < whole seconds the results agree.
+	return timeCond{cond{"toUnixTimestamp(occurred_at) " + op + " ?", []any{at.Unix()}}, occ}
 }
 
 // actorID matches an actor by id or e-mail.
