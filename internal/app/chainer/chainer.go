@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.ChainerEnabled {
 		stages++
 		ready.want("chainer")
-		go func() { errc <- runChainer(ctx, *cfg, log, &ready) }()
+		go func() { errc <- runChainer(ctx, *cfg, log, &ready, reg) }()
 	}
 	if cfg.WriterEnabled {
 		stages++
@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return first
 }
 
-func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readiness) error {
+func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readiness, reg prometheus.Registerer) error {
 	signer, verifiers, err := keys(cfg)
 	if err != nil {
 		return err
@@ -186,6 +186,7 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readin
 		return err
 	}
 	defer c.Close()
+	registerChainer(reg, c)
 	for {
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := c.EnsureTopics(tctx)
