@@ -14,9 +14,11 @@ import (
 // holds every record's leaf hash by (partition, seq) and audit_subtrees the hashes of
 // perfect subtrees of 256^k leaves, so a proof reads O(log n) rows instead of
 // scanning audit_events (ordered by tenant and time) for every leaf it covers.
-// Both are written before the events they describe (insertChunks), and both are a
-// cache: a proof is checked against the signed root before it is served, and a range
-// they lack (records stored before the tables existed) is read from audit_events.
+// The writer inserts both beside the events they describe (Sink.insertParts), each
+// retried until stored, and both are a cache: a proof is checked against the signed
+// root before it is served, a range they lack (records stored before the tables
+// existed) is read from audit_events, and CheckTree / RebuildTree find and repair
+// damage.
 
 func treeLeavesQuery(db string, p int32, begin, end uint64) Query {
 	return Query{"tree_leaves", "SELECT seq, leaf_hash FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), begin, end}}
