@@ -247,11 +247,12 @@ type TreeCheck struct {
 // leaves or subtrees: proofs still verify (they fall back to the events' leaves) but
 // slowly, and RebuildTree repairs them. ok is false when p has no checkpoint.
 func (s *Store) CheckTree(ctx context.Context, p int32) (c TreeCheck, ok bool, err error) {
-	cps, err := s.Checkpoints(ctx, p)
-	if err != nil || len(cps) == 0 {
+	all, err := s.LatestCheckpoints(ctx)
+	latest, has := all[p]
+	if err != nil || !has {
 		return c, false, err
 	}
-	cp, err := cps[len(cps)-1].Unverified()
+	cp, err := latest.Unverified()
 	if err != nil {
 		return c, false, fmt.Errorf("clickhouse: partition %d checkpoint: %w", p, err)
 	}
