@@ -381,7 +381,9 @@ func (s *Sink) insertGroup(g *group) {
 		}
 		g.attempt = make(chan struct{})
 		s.mu.Unlock()
-		rowsErr, treeErr := s.insertParts(chunks, tree)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
+		rowsErr, treeErr := s.store.insertRows(ctx, chunks, tree)
+		cancel()
 		s.mu.Lock()
 		close(g.attempt)
 		g.attempt = nil
@@ -403,26 +405,6 @@ func (s *Sink) insertGroup(g *group) {
 	s.flying = nil
 	s.maybeInsert()
 	s.mu.Unlock()
-}
-
-// insertParts inserts the events of chunks and the tree rows of tree (either may
-// be empty) side by side, and returns each one's error.
-func (s *Sink) insertParts(chunks, tree []chunk) (rowsErr, treeErr error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	if len(tree) > 0 {
-		wg.Go(func() {
-			var subtrees []treeChunk
-			for _, c := range tree {
-				subtrees = append(subtrees, treeChunk{p: c.p, subtrees: c.subtrees})
-			}
-			treeErr = s.store.insertTree(ctx, rowsOf(tree), subtrees)
-		})
-	}
-	rowsErr = s.store.insertEvents(ctx, rowsOf(chunks)...)
-	wg.Wait()
-	return rowsErr, treeErr
 }
 
 // rowsOf returns the rows of each chunk.

@@ -19,11 +19,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -243,12 +242,14 @@ func (s *Store) InsertRecords(ctx context.Context, recs []chain.Record) error {
 	if err != nil {
 		return err
 	}
-	return s.insertRows(ctx, s.subtreesOf(ctx, recs), rows)
+	all := []chunk{{rows: rows}}
+	eventsErr, treeErr := s.insertRows(ctx, all, append(all, s.subtreesOf(ctx, recs)...))
+	return errors.Join(eventsErr, treeErr)
 }
 
 // subtreesOf returns the subtrees recs complete, per partition whose records
 // continue its stored tree in seq order.
-func (s *Store) subtreesOf(ctx context.Context, recs []chain.Record) []treeChunk {
+func (s *Store) subtreesOf(ctx context.Context, recs []chain.Record) []chunk {
 	byPart := map[int32][]chain.Record{}
 	var order []int32
 	for _, r := range recs {
@@ -257,7 +258,7 @@ func (s *Store) subtreesOf(ctx context.Context, recs []chain.Record) []treeChunk
 		}
 		byPart[r.Partition] = append(byPart[r.Partition], r)
 	}
-	var out []treeChunk
+	var out []chunk
 	for _, p := range order {
 		prs := byPart[p]
 		b, filled, err := s.treeBuilder(ctx, p, prs[0].Seq)
@@ -266,19 +267,24 @@ func (s *Store) subtreesOf(ctx context.Context, recs []chain.Record) []treeChunk
 		}
 		done, err := extendTree(b, p, len(prs), func(i int) (uint64, chain.Hash) { return prs[i].Seq, prs[i].LeafHash }, filled)
 		if err == nil {
-			out = append(out, treeChunk{p: p, subtrees: done})
+			out = append(out, chunk{p: p, subtrees: done})
 		}
 	}
 	return out
 }
 
-// insertRows inserts the rows of chunks and their part of the tree (leaves and
-// subtrees), the two side by side on the store's two insert connections.
-func (s *Store) insertRows(ctx context.Context, subtrees []treeChunk, chunks ...[]eventRow) error {
-	var g errgroup.Group
-	g.Go(func() error { return s.insertTree(ctx, chunks, subtrees) })
-	g.Go(func() error { return s.insertEvents(ctx, chunks...) })
-	return g.Wait()
+// insertRows inserts the events of events and, side by side on the store's second
+// insert connection, the tree rows of tree (the leaves of its rows and its
+// subtrees); either may be empty. It returns each one's error, so that a caller can
+// retry only what failed.
+func (s *Store) insertRows(ctx context.Context, events, tree []chunk) (eventsErr, treeErr error) {
+	var wg sync.WaitGroup
+	if len(tree) > 0 {
+		wg.Go(func() { treeErr = s.insertTree(ctx, tree) })
+	}
+	eventsErr = s.insertEvents(ctx, rowsOf(events)...)
+	wg.Wait()
+	return eventsErr, treeErr
 }
 
 // insertEvents sends the rows of chunks to audit_events as one native batch, column

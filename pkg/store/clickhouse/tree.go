@@ -140,19 +140,13 @@ func (l storeTree) Subtrees(level uint, ranges []chain.IndexRange) (map[uint64]c
 	return out, rows.Err()
 }
 
-// treeChunk is what one partition adds to the tree in one insert: the subtrees its
-// rows complete (or that were computed for an older range and are not stored yet).
-type treeChunk struct {
-	p        int32
-	subtrees []chain.Subtree
-}
-
-// insertTree inserts the leaves of rows and the subtrees into the tree tables.
-func (s *Store) insertTree(ctx context.Context, rows [][]eventRow, subtrees []treeChunk) error {
-	if err := s.insertSubtrees(ctx, subtrees); err != nil {
+// insertTree inserts the leaves of the chunks' rows and their subtrees into the tree
+// tables.
+func (s *Store) insertTree(ctx context.Context, chunks []chunk) error {
+	if err := s.insertSubtrees(ctx, chunks); err != nil {
 		return err
 	}
-	return s.insertColumns(ctx, "audit_leaves", leafColumnList, rows)
+	return s.insertColumns(ctx, "audit_leaves", leafColumnList, rowsOf(chunks))
 }
 
 // leafColumnList is the column order of audit_leaves inserts.
@@ -165,7 +159,7 @@ var leafColumnList = []eventColumn{
 
 // insertSubtrees inserts subtree hashes (a retried insert stores identical rows,
 // which ReplacingMergeTree folds and readers take once).
-func (s *Store) insertSubtrees(ctx context.Context, chunks []treeChunk) error {
+func (s *Store) insertSubtrees(ctx context.Context, chunks []chunk) error {
 	n := 0
 	for _, c := range chunks {
 		n += len(c.subtrees)
@@ -227,7 +221,7 @@ func (s *Store) FillTree(ctx context.Context, p int32, size uint64) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	return len(filled), s.insertSubtrees(ctx, []treeChunk{{p: p, subtrees: filled}})
+	return len(filled), s.insertSubtrees(ctx, []chunk{{p: p, subtrees: filled}})
 }
 
 // TreeCheck is what CheckTree found for one partition.
