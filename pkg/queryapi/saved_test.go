@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -74,21 +75,34 @@ func TestSavedQueries(t *testing.T) {
 	if code, _, body := s.do(t, "admin", "GET", "/v1/queries", nil); code != 400 {
 		t.Errorf("an all-tenant token listing without ?tenant=: %d %s, want 400", code, body)
 	}
+	wants := map[string]int{"audit_log.query_saved success": 4, "audit_log.query_saved denied": 2, "audit_log.query_saved failure": 5, // the two-tenant token's refusal is written to both logs
+		"audit_log.query_deleted success": 2}
 	actions := map[string]int{}
-	for _, r := range tail.next(t) {
-		var ev struct {
-			Action string `json:"action"`
-			Result struct {
-				Status string `json:"status"`
-			} `json:"result"`
+	// Every access event was acknowledged before its call answered; reading them
+	// back can still take more than one idle window on a loaded machine, so read
+	// until each kind has arrived (or 15 s), then compare exactly.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		for _, r := range tail.next(t) {
+			var ev struct {
+				Action string `json:"action"`
+				Result struct {
+					Status string `json:"status"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal(r.Value, &ev); err != nil {
+				t.Fatalf("access event %s: %v", r.Value, err)
+			}
+			actions[ev.Action+" "+ev.Result.Status]++
 		}
-		if err := json.Unmarshal(r.Value, &ev); err != nil {
-			t.Fatalf("access event %s: %v", r.Value, err)
+		arrived := true
+		for k, want := range wants {
+			arrived = arrived && actions[k] >= want
 		}
-		actions[ev.Action+" "+ev.Result.Status]++
+		if arrived || time.Now().After(deadline) {
+			break
+		}
 	}
-	for k, want := range map[string]int{"audit_log.query_saved success": 4, "audit_log.query_saved denied": 2, "audit_log.query_saved failure": 5, // the two-tenant token's refusal is written to both logs
-		"audit_log.query_deleted success": 2} {
+	for k, want := range wants {
 		if actions[k] != want {
 			t.Errorf("%d access events %q, want %d (all: %v)", actions[k], k, want, actions)
 		}
