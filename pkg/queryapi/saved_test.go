@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestSavedQueries: save, list, replace and delete a tenant's queries through the
@@ -77,31 +77,34 @@ func TestSavedQueries(t *testing.T) {
 	}
 	wants := map[string]int{"audit_log.query_saved success": 4, "audit_log.query_saved denied": 2, "audit_log.query_saved failure": 5, // the two-tenant token's refusal is written to both logs
 		"audit_log.query_deleted success": 2}
-	actions := map[string]int{}
-	// Every access event was acknowledged before its call answered; reading them
-	// back can still take more than one idle window on a loaded machine, so read
-	// until each kind has arrived (or 15 s), then compare exactly.
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		for _, r := range tail.next(t) {
-			var ev struct {
-				Action string `json:"action"`
-				Result struct {
-					Status string `json:"status"`
-				} `json:"result"`
-			}
-			if err := json.Unmarshal(r.Value, &ev); err != nil {
-				t.Fatalf("access event %s: %v", r.Value, err)
-			}
-			actions[ev.Action+" "+ev.Result.Status]++
+	kind := func(t *testing.T, r *kgo.Record) string {
+		var ev struct {
+			Action string `json:"action"`
+			Result struct {
+				Status string `json:"status"`
+			} `json:"result"`
 		}
-		arrived := true
-		for k, want := range wants {
-			arrived = arrived && actions[k] >= want
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatalf("access event %s: %v", r.Value, err)
 		}
-		if arrived || time.Now().After(deadline) {
-			break
-		}
+		return ev.Action + " " + ev.Result.Status
 	}
+	count := func(recs []*kgo.Record) map[string]int {
+		actions := map[string]int{}
+		for _, r := range recs {
+			actions[kind(t, r)]++
+		}
+		return actions
+	}
+	actions := count(tail.until(t, func(recs []*kgo.Record) bool {
+		got := count(recs)
+		for k, want := range wants {
+			if got[k] < want {
+				return false
+			}
+		}
+		return true
+	}))
 	for k, want := range wants {
 		if actions[k] != want {
 			t.Errorf("%d access events %q, want %d (all: %v)", actions[k], k, want, actions)
