@@ -13,6 +13,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/trailkeep/trailkeep/internal/schemacheck"
 	"github.com/trailkeep/trailkeep/schemas"
 )
 
@@ -21,6 +22,13 @@ type compiled struct {
 	schema *jsonschema.Schema
 	doc    any // the raw schema document, for x-message annotations
 	url    string
+
+	// valid is the schema as a yes/no check, several times cheaper than the
+	// library's validator; a document it does not accept goes to the library,
+	// which decides and names the errors. nil (validErr says why) when the
+	// schema uses a keyword schemacheck lacks; a test requires it.
+	valid    schemacheck.Check
+	validErr error
 }
 
 var loadSchema = sync.OnceValues(func() (*compiled, error) {
@@ -44,7 +52,8 @@ var loadSchema = sync.OnceValues(func() (*compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event: compile schema: %w", err)
 	}
-	return &compiled{schema: sch, doc: doc, url: id}, nil
+	valid, validErr := schemacheck.Compile(sch)
+	return &compiled{schema: sch, doc: doc, url: id, valid: valid, validErr: validErr}, nil
 })
 
 // Schema returns the raw JSON Schema document of the canonical event, as
@@ -66,12 +75,14 @@ func Validate(doc map[string]any) error {
 		return err
 	}
 	var errs []FieldError
-	if err := c.schema.Validate(doc); err != nil {
-		ve, ok := err.(*jsonschema.ValidationError)
-		if !ok {
-			return fmt.Errorf("event: validate: %w", err)
+	if c.valid == nil || !c.valid(doc) {
+		if err := c.schema.Validate(doc); err != nil {
+			ve, ok := err.(*jsonschema.ValidationError)
+			if !ok {
+				return fmt.Errorf("event: validate: %w", err)
+			}
+			c.collect(ve, &errs)
 		}
-		c.collect(ve, &errs)
 	}
 	for _, f := range timeFields {
 		s, ok := doc[f].(string)
