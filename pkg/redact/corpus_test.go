@@ -130,7 +130,10 @@ func TestBatchPrescanAgreesWithPerStringScan(t *testing.T) {
 	}
 	clean := []string{"api-conventions-12", "usr_000123456", "user12@acme.example", "payments team notes",
 		"Adjusted rate limiting instructions", "/home/dev/payments-api/src", "skill.updated", "token bucket size 10",
-		"aGVsbG8gd29ybGQgaGVsbG8=", "%41%42 percent text", "deadbeefdeadbeefdeadbeefdeadbeef", `\u0041 escaped`, "U+0041 code point"}
+		"aGVsbG8gd29ybGQgaGVsbG8=", "%41%42 percent text", "deadbeefdeadbeefdeadbeefdeadbeef", `\u0041 escaped`, "U+0041 code point",
+		// keywords without what their rules need, and with it
+		"password reset flow", "api_key rotation due", "secret santa list", "auth: ok", "key=value", "token: short",
+		"access granted to credentials page", "passwd file moved", "apikey-docs/README"}
 	rng := rand.New(rand.NewPCG(3, 4))
 	withSecret := 0
 	defer func() {

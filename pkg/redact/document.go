@@ -3,6 +3,8 @@ package redact
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zricethezav/gitleaks/v8/detect"
 )
 
 // Document redacts a canonical event document in place — every string value at every
@@ -34,37 +36,36 @@ func (r *Redactor) Documents(docs []map[string]any) {
 
 // anyFinding reports whether the detector finds anything in the scanned text of docs.
 //
-// The text goes to the detector in up to four fragments, split on two questions a
-// string answers cheaply. Does it contain one of the rules' keywords? The detector runs
-// a keyword rule over a whole fragment when the keyword occurs anywhere in it, so one
-// "api" in a resource name made its costliest rules scan every string of a batch. Can
-// it hold an encoded segment (see mayEncode)? If not, the detector's decoding passes
-// (base64, hex, percent, unicode) have nothing to find and are skipped. A secret is
-// found exactly when a per-string scan would find it: a keyword rule cannot match a
-// string without its keyword, and a segment never spans two strings (the encodings'
-// patterns stop at line breaks).
+// Each string goes to at most one of three fragments (see prefilter.go): one for the
+// full detector if it holds a segment the detector would decode, split by whether it
+// contains a rule's keyword (the detector runs a keyword rule over a whole fragment
+// when the keyword occurs anywhere in it, so one keyword would make its rule scan
+// every string); one for the detector without decoding if some rule could match it
+// raw; none if neither, since a scan of that string alone finds nothing. A secret is
+// found exactly when a per-string scan would find it: a segment never spans two
+// strings (the encodings' patterns stop at line breaks).
 func (r *Redactor) anyFinding(docs []map[string]any) bool {
-	var frags [2][2]strings.Builder // [keyed][encodable]
+	var decode [2]strings.Builder // [keyed]
+	var plain strings.Builder
 	for _, d := range docs {
 		writeText(d, func(s string) {
-			b := &frags[b2i(r.hasKeyword(s))][b2i(mayEncode(s))]
+			b := &plain
+			switch {
+			case hasSegments(s):
+				b = &decode[b2i(r.hasKeyword(s))]
+			case !r.mayMatchRaw(s):
+				return
+			}
 			b.WriteString(s)
 			b.WriteByte('\n')
 		})
 	}
-	for k := range frags {
-		for e := range frags[k] {
-			b := &frags[k][e]
-			if b.Len() == 0 {
-				continue
-			}
-			det := r.det
-			if e == 0 {
-				det = r.plainDet
-			}
-			if len(det.DetectString(b.String())) > 0 {
-				return true
-			}
+	for _, f := range []struct {
+		b   *strings.Builder
+		det *detect.Detector
+	}{{&plain, r.plainDet}, {&decode[0], r.det}, {&decode[1], r.det}} {
+		if f.b.Len() > 0 && len(f.det.DetectString(f.b.String())) > 0 {
+			return true
 		}
 	}
 	return false

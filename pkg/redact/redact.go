@@ -56,6 +56,7 @@ type Redactor struct {
 	det      *detect.Detector
 	plainDet *detect.Detector  // the same rules without decoding passes (see anyFinding)
 	keywords *ahocorasick.Trie // every rule's keywords, lower case (see anyFinding)
+	pre      *prefilter        // what each rule needs of a string (see prefilter.go)
 }
 
 // New builds a Redactor from gitleaks' default rules plus trailkeep's extra rules.
@@ -83,7 +84,11 @@ func New() (*Redactor, error) {
 	}
 	plain := detect.NewDetector(cfg)
 	plain.MaxDecodeDepth = 0
-	return &Redactor{det: det, plainDet: plain, keywords: ahocorasick.NewTrieBuilder().AddStrings(kw).Build()}, nil
+	pre, err := newPrefilter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Redactor{det: det, plainDet: plain, keywords: ahocorasick.NewTrieBuilder().AddStrings(kw).Build(), pre: pre}, nil
 }
 
 // minSecret is shorter than any secret a rule matches; shorter strings skip the scan.
