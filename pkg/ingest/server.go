@@ -481,7 +481,8 @@ type prepared struct {
 	// source tool and the idempotency key as derived from the sender's identifiers
 	// (before redaction, which could make two keys equal). "" when there is no key.
 	identity string
-	// content is the digest of what the sender said (see contentDigest).
+	// content is the digest of what the sender said (see contentDigest); zero when
+	// there is no identity to compare it under.
 	content [32]byte
 	skip    bool // answered as a duplicate; not written
 	ev      *event.Event
@@ -500,7 +501,13 @@ func prepareAll(items []parsed, stamp event.Stamp, endpoint string) []prepared {
 		if p.err != nil {
 			return
 		}
-		p.content = contentDigest(it.doc)
+		// Only an item with an idempotency key is compared with others; the key is
+		// the sender's idempotency_key or its id, which Apply moves there.
+		_, hasKey := it.doc["idempotency_key"]
+		_, hasID := it.doc["id"]
+		if hasKey || hasID {
+			p.content = contentDigest(it.doc)
+		}
 		st := stamp
 		st.Mapped = it.mapped
 		if p.err = st.Apply(it.doc); p.err != nil {
