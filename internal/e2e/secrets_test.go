@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/internal/integration"
+	"github.com/trailkeep/trailkeep/internal/kafkatest"
 	"github.com/trailkeep/trailkeep/internal/s3test"
 	"github.com/trailkeep/trailkeep/internal/secretcorpus"
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -216,35 +216,20 @@ func waitFor(t *testing.T, d time.Duration, cond func() error) {
 	}
 }
 
-// readTopic returns every record value and header of topic, committed or not.
+// readTopic returns every record value and header of topic, committed or not, to
+// the end offsets it has now (an idle window could stop before a slow fetch and let
+// the test pass on less than the topic holds).
 func readTopic(t *testing.T, broker, topic string) []byte {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var out bytes.Buffer
-	idle := 0
-	for idle < 2 {
-		fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		fs := cl.PollFetches(fctx)
-		cancel()
-		if fs.Empty() {
-			idle++
-			continue
+	for _, r := range kafkatest.ReadEverything(t, broker, topic) {
+		out.Write(r.Key)
+		out.Write(r.Value)
+		for _, h := range r.Headers {
+			out.WriteString(h.Key)
+			out.Write(h.Value)
 		}
-		idle = 0
-		fs.EachRecord(func(r *kgo.Record) {
-			out.Write(r.Key)
-			out.Write(r.Value)
-			for _, h := range r.Headers {
-				out.WriteString(h.Key)
-				out.Write(h.Value)
-			}
-			out.WriteByte('\n')
-		})
+		out.WriteByte('\n')
 	}
 	return out.Bytes()
 }

@@ -19,10 +19,23 @@ import (
 // passes for an empty topic.
 func ReadAll(t testing.TB, broker, topic string) []*kgo.Record {
 	t.Helper()
+	return readTo(t, broker, topic, kgo.ReadCommitted())
+}
+
+// ReadEverything is ReadAll read-uncommitted: aborted and open transactions'
+// records too, for tests that must see every byte a topic holds (that no secret
+// reached it, for one).
+func ReadEverything(t testing.TB, broker, topic string) []*kgo.Record {
+	t.Helper()
+	return readTo(t, broker, topic, kgo.ReadUncommitted())
+}
+
+func readTo(t testing.TB, broker, topic string, isolation kgo.IsolationLevel) []*kgo.Record {
+	t.Helper()
 	// Control records (transaction markers) are kept to see progress past them:
 	// they take offsets, and a transactional partition ends with one.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(isolation))
 	if err != nil {
 		t.Fatal(err)
 	}
