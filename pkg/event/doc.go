@@ -12,6 +12,11 @@
 //	raw bytes ──Decode──► document (map[string]any) ──[ingest: Stamp]──►
 //	  Canonicalize: schema validation, timestamp normalisation, RFC 8785 ──► (*Event, canonical bytes)
 //
+// Validation runs the schema as a check compiled from it (internal/schemacheck),
+// which allocates nothing for a valid event; a document it does not accept goes to
+// the JSON Schema library, which decides and names every error, so the errors and
+// the authority are the library's.
+//
 // [Decode] is strict where JCS cannot be faithful: it rejects invalid UTF-8,
 // lone UTF-16 surrogates, duplicate object keys, U+0000 in strings, numbers that
 // an IEEE 754 double cannot hold exactly enough (integers beyond ±(2^53−1),
