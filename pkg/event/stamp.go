@@ -37,6 +37,15 @@ type Stamp struct {
 	Mapped bool
 }
 
+// HasIdempotencyKey reports whether doc will carry an idempotency key once
+// stamped: the sender's idempotency_key, or its client id, which [Stamp.Apply]
+// moves there.
+func HasIdempotencyKey(doc map[string]any) bool {
+	_, key := doc["idempotency_key"]
+	_, id := doc["id"]
+	return key || id
+}
+
 // Apply sets id, schema_version, tenant, received_at and (if missing)
 // occurred_at on doc, moves a client-supplied id to idempotency_key and
 // replaces actor.ip by its HMAC.

@@ -501,11 +501,7 @@ func prepareAll(items []parsed, stamp event.Stamp, endpoint string) []prepared {
 		if p.err != nil {
 			return
 		}
-		// Only an item with an idempotency key is compared with others; the key is
-		// the sender's idempotency_key or its id, which Apply moves there.
-		_, hasKey := it.doc["idempotency_key"]
-		_, hasID := it.doc["id"]
-		if hasKey || hasID {
+		if event.HasIdempotencyKey(it.doc) { // only such items are compared
 			p.content = contentDigest(it.doc)
 		}
 		st := stamp
