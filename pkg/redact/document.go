@@ -52,7 +52,7 @@ func (r *Redactor) anyFinding(docs []map[string]any) bool {
 			b := &plain
 			switch {
 			case hasSegments(s):
-				b = &decode[b2i(r.hasKeyword(s))]
+				b = &decode[b2i(r.pre.hasKeyword(s))]
 			case !r.mayMatchRaw(s):
 				return
 			}
@@ -76,11 +76,6 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// hasKeyword reports whether s contains, case-insensitively, a keyword of any rule.
-func (r *Redactor) hasKeyword(s string) bool {
-	return r.keywords.MatchFirstString(strings.ToLower(s)) != nil
 }
 
 // mayEncode reports whether s could contain a segment the detector decodes: a '%'

@@ -1,10 +1,13 @@
 package redact
 
 import (
+	"maps"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode"
 
+	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect/codec"
 )
@@ -130,15 +133,14 @@ func needs(re *syntax.Regexp) []byteSet {
 
 // ruleFilter is what a rule needs of a string before the detector could report it.
 type ruleFilter struct {
-	never  bool // a path-only rule: it reports a fragment's path, and ours have none
-	always bool // a path-only rule that matches the empty path
-	need   []byteSet
+	never bool // a path-only rule that does not match the empty path: it reports a fragment's path, and ours have none
+	need  []byteSet
 }
 
 // mayMatch reports whether a string with the bytes present could satisfy f.
 func (f ruleFilter) mayMatch(present byteSet) bool {
-	if f.never || f.always {
-		return f.always
+	if f.never {
+		return false
 	}
 	for _, n := range f.need {
 		if !present.meets(n) {
@@ -150,6 +152,7 @@ func (f ruleFilter) mayMatch(present byteSet) bool {
 
 // prefilter holds the rules' filters by lower-case keyword.
 type prefilter struct {
+	keywords    *ahocorasick.Trie // every rule's keywords, lower case, as gitleaks' own prefilter has them
 	byKeyword   map[string][]ruleFilter
 	keywordless []ruleFilter
 }
@@ -170,13 +173,18 @@ func newPrefilter(cfg config.Config) (*prefilter, error) {
 			p.byKeyword[k] = append(p.byKeyword[k], f)
 		}
 	}
+	p.keywords = ahocorasick.NewTrieBuilder().AddStrings(slices.Collect(maps.Keys(p.byKeyword))).Build()
 	return p, nil
+}
+
+// hasKeyword reports whether s contains, case-insensitively, a keyword of any rule.
+func (p *prefilter) hasKeyword(s string) bool {
+	return p.keywords.MatchFirstString(strings.ToLower(s)) != nil
 }
 
 func filterOf(rule config.Rule) (ruleFilter, error) {
 	if rule.Regex == nil {
-		always := rule.Path != nil && rule.Path.MatchString("")
-		return ruleFilter{never: !always, always: always}, nil
+		return ruleFilter{never: rule.Path == nil || !rule.Path.MatchString("")}, nil
 	}
 	re, err := syntax.Parse(rule.Regex.String(), syntax.Perl)
 	if err != nil {
@@ -203,7 +211,7 @@ func (r *Redactor) mayMatchRaw(s string) bool {
 		}
 	}
 	lower := strings.ToLower(s)
-	for _, m := range r.keywords.MatchString(lower) {
+	for _, m := range r.pre.keywords.MatchString(lower) {
 		for _, f := range r.pre.byKeyword[m.MatchString()] {
 			if f.mayMatch(present) {
 				return true

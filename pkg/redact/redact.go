@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strings"
 
-	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"github.com/spf13/viper"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
@@ -54,9 +53,8 @@ keywords = ["authorization"]
 // Redactor finds and masks secrets. It is safe for concurrent use.
 type Redactor struct {
 	det      *detect.Detector
-	plainDet *detect.Detector  // the same rules without decoding passes (see anyFinding)
-	keywords *ahocorasick.Trie // every rule's keywords, lower case (see anyFinding)
-	pre      *prefilter        // what each rule needs of a string (see prefilter.go)
+	plainDet *detect.Detector // the same rules without decoding passes (see anyFinding)
+	pre      *prefilter       // which strings could hold a finding (see prefilter.go)
 }
 
 // New builds a Redactor from gitleaks' default rules plus trailkeep's extra rules.
@@ -78,17 +76,13 @@ func New() (*Redactor, error) {
 	det := detect.NewDetector(cfg)
 	// Secrets hidden in base64/percent/hex encodings are decoded and scanned too.
 	det.MaxDecodeDepth = 2
-	kw := make([]string, 0, len(cfg.Keywords))
-	for k := range cfg.Keywords {
-		kw = append(kw, strings.ToLower(k))
-	}
 	plain := detect.NewDetector(cfg)
 	plain.MaxDecodeDepth = 0
 	pre, err := newPrefilter(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Redactor{det: det, plainDet: plain, keywords: ahocorasick.NewTrieBuilder().AddStrings(kw).Build(), pre: pre}, nil
+	return &Redactor{det: det, plainDet: plain, pre: pre}, nil
 }
 
 // minSecret is shorter than any secret a rule matches; shorter strings skip the scan.
