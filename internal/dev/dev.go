@@ -183,9 +183,31 @@ type component struct {
 	afterTopics bool
 }
 
-// configure reads each component's configuration as its binary would, from the
-// dev wiring first and then the environment (so any TRAILKEEP_* tuning applies).
-func configure(o Options, info Info, store *clickhouse.Store) ([]component, error) {
+// configs are the components' configurations, read as their binaries would.
+type configs struct {
+	ingest   ingestapp.Config
+	chainer  chainerapp.Config
+	query    queryapp.Config
+	exporter exporterapp.Config
+}
+
+// devDefaults are dev's tuning for one machine: the environment overrides them
+// (TRAILKEEP_WRITER_BATCH_ROWS=10000 measures the server's batch in dev).
+var devDefaults = map[string]string{
+	"TRAILKEEP_INGEST_MEMORY_LIMIT": "0", // one process: not ingest's to cap
+	// A writer batch is held as rows and again as the INSERT's text: the server's
+	// 10k rows are most of dev's Go heap for a throughput one machine does not need.
+	"TRAILKEEP_WRITER_BATCH_ROWS":   "2500",
+	"TRAILKEEP_WRITER_BUFFER_BYTES": "4194304",
+	// The archive is a local directory: a short linger shows objects while trying.
+	"TRAILKEEP_S3_LINGER": "2s",
+}
+
+// readConfigs reads each component's configuration in three layers: dev's wiring
+// (addresses, files and modes dev owns, which the environment must not redirect:
+// a TRAILKEEP_KAFKA_BROKERS left in the shell would send dev's events elsewhere),
+// then the environment (any TRAILKEEP_* tuning), then devDefaults.
+func readConfigs(o Options, info Info) (*configs, error) {
 	s := func(name string) string { return filepath.Join(info.SecretsDir, name) }
 	wiring := map[string]string{
 		"TRAILKEEP_KAFKA_BROKERS":            info.KafkaAddr,
@@ -194,43 +216,40 @@ func configure(o Options, info Info, store *clickhouse.Store) ([]component, erro
 		"TRAILKEEP_INGEST_OTLP_GRPC_ADDR":    "", // OTLP/HTTP is on the ingest address
 		"TRAILKEEP_INGEST_TOKENS_FILE":       s(trialsecrets.IngestTokens),
 		"TRAILKEEP_INGEST_IP_KEY_FILE":       s(trialsecrets.IPKey),
-		"TRAILKEEP_INGEST_MEMORY_LIMIT":      "0", // one process: not ingest's to cap
 		"TRAILKEEP_SIGNER_KEY_FILE":          s(trialsecrets.SignerKey),
 		"TRAILKEEP_CHAINER_TRANSACTIONAL_ID": "trailkeep-dev-chainer",
 		"TRAILKEEP_CHAINER_ADDR":             "",
 		"TRAILKEEP_WRITER_STATIC_MEMBERSHIP": "false", // kfake lacks KIP-345
-		// A writer batch is held as rows and again as the INSERT's text: the server's
-		// 10k rows are most of dev's Go heap for a throughput one machine does not need.
-		"TRAILKEEP_WRITER_BATCH_ROWS":   "2500",
-		"TRAILKEEP_WRITER_BUFFER_BYTES": "4194304",
-		"TRAILKEEP_QUERY_ADDR":          o.QueryAddr,
-		"TRAILKEEP_QUERY_TOKENS_FILE":   s(trialsecrets.QueryTokens),
-		"TRAILKEEP_EXPORTER_SINKS":      "s3",
-		"TRAILKEEP_EXPORTER_ADDR":       "127.0.0.1:0",
-		"TRAILKEEP_S3_DIR":              info.ArchiveDir,
-		"TRAILKEEP_S3_LOCK_MODE":        "none",
-		"TRAILKEEP_S3_LINGER":           "2s",
+		"TRAILKEEP_QUERY_ADDR":               o.QueryAddr,
+		"TRAILKEEP_QUERY_TOKENS_FILE":        s(trialsecrets.QueryTokens),
+		"TRAILKEEP_EXPORTER_SINKS":           "s3",
+		"TRAILKEEP_EXPORTER_ADDR":            "127.0.0.1:0",
+		"TRAILKEEP_S3_DIR":                   info.ArchiveDir,
+		"TRAILKEEP_S3_LOCK_MODE":             "none",
 	}
-	look := envconfig.MultiLookuper(envconfig.MapLookuper(wiring), envconfig.OsLookuper())
-	process := func(target any) error {
-		return envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: target, Lookuper: look})
-	}
-	open := func(context.Context) (*clickhouse.Store, error) { return store, nil }
-	var ic ingestapp.Config
-	var cc chainerapp.Config
-	var qc queryapp.Config
-	var ec exporterapp.Config
-	for _, c := range []any{&ic, &cc, &qc, &ec} {
-		if err := process(c); err != nil {
+	look := envconfig.MultiLookuper(envconfig.MapLookuper(wiring), envconfig.OsLookuper(), envconfig.MapLookuper(devDefaults))
+	var c configs
+	for _, target := range []any{&c.ingest, &c.chainer, &c.query, &c.exporter} {
+		if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: target, Lookuper: look}); err != nil {
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
 	}
-	cc.OpenStore, qc.OpenStore = open, open
+	return &c, nil
+}
+
+// configure builds the components from their configurations, sharing store.
+func configure(o Options, info Info, store *clickhouse.Store) ([]component, error) {
+	c, err := readConfigs(o, info)
+	if err != nil {
+		return nil, err
+	}
+	open := func(context.Context) (*clickhouse.Store, error) { return store, nil }
+	c.chainer.OpenStore, c.query.OpenStore = open, open
 	return []component{
-		{"ingest", func(ctx context.Context, l *slog.Logger) error { return ingestapp.Run(ctx, &ic, l) }, false},
-		{"chainer", func(ctx context.Context, l *slog.Logger) error { return chainerapp.Run(ctx, &cc, l) }, false},
-		{"query", func(ctx context.Context, l *slog.Logger) error { return queryapp.Run(ctx, &qc, l) }, true},
-		{"exporter", func(ctx context.Context, l *slog.Logger) error { return exporterapp.Run(ctx, &ec, l) }, true},
+		{"ingest", func(ctx context.Context, l *slog.Logger) error { return ingestapp.Run(ctx, &c.ingest, l) }, false},
+		{"chainer", func(ctx context.Context, l *slog.Logger) error { return chainerapp.Run(ctx, &c.chainer, l) }, false},
+		{"query", func(ctx context.Context, l *slog.Logger) error { return queryapp.Run(ctx, &c.query, l) }, true},
+		{"exporter", func(ctx context.Context, l *slog.Logger) error { return exporterapp.Run(ctx, &c.exporter, l) }, true},
 	}, nil
 }
 
