@@ -7,7 +7,7 @@ ifeq ($(GO),)
 $(error no Go toolchain: scripts/ensure-go.sh failed)
 endif
 
-.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-console bench-peers bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-proof bench-dev bench-exporter fuzz clean kafka-start kafka-stop
+.PHONY: all build image-layout run run-stack stop test test-unit lint screenshots bench bench-console bench-peers bench-ingest bench-ingest-memory bench-otlp bench-pipeline bench-search bench-proof bench-dev bench-embedded bench-exporter fuzz clean kafka-start kafka-stop
 
 all: lint test
 
@@ -127,13 +127,19 @@ bench-console:
 bench-peers:
 	GO=$(GO) scripts/bench-peers.sh
 
-# Exporter throughput per sink (versitygw, in-process HEC and Datadog intake) and the
-# memory a stalled sink holds (figures in BENCHMARKS.md).
 # trailkeep dev on this machine: start-up, sustained NDJSON ingest with ack latency,
 # RSS at TRAILKEEP_BENCH_DEV_EVENTS (default 1M) stored events, first-page search.
 bench-dev:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'DevMode' -benchtime 1x -timeout 30m | tee bench-dev.out
 
+# What storing an event costs dev's in-process ClickHouse engine, merges included,
+# through the writer's Sink (TRAILKEEP_BENCH_EMBEDDED_BATCH rows an insert, default
+# dev's 2,500; TRAILKEEP_BENCH_EMBEDDED_ALTER to drop or change a part of the DDL).
+bench-embedded:
+	$(GO) test ./pkg/store/clickhouse -run '^$$' -bench 'EmbeddedInsert' -benchtime 1x -count 3 -timeout 20m | tee bench-embedded.out
+
+# Exporter throughput per sink (versitygw, in-process HEC and Datadog intake) and the
+# memory a stalled sink holds (figures in BENCHMARKS.md).
 bench-exporter:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'Export(S3|HEC|Datadog)|StalledSink' -benchtime 1x -timeout 30m | tee bench-exporter.out
 
