@@ -148,7 +148,9 @@ func (e *Engine) QueryBytes(sql, format string) ([]byte, error) {
 	if sql == "" {
 		return nil, errors.New("chdb: empty statement")
 	}
-	q := []byte(sql)
+	// The engine reads the statement in place (its length is passed, and it is
+	// not kept past the call): a writer's INSERT is megabytes, not worth a copy.
+	q := unsafe.Slice(unsafe.StringData(sql), len(sql))
 	f := append([]byte(format), 0) // NUL-terminated, length without it
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -165,13 +167,97 @@ func (c embeddedConn) Ping(ctx context.Context) error {
 func (c embeddedConn) Close() error { return nil }
 
 // embeddedBatch collects an INSERT's rows and sends them as one VALUES statement.
+// Columns appended whole (the writer's path) are kept as the typed slices they came
+// in and rendered straight into the statement at Send: no value is boxed, no row
+// transposed and no literal built as a string of its own, so a batch costs about its
+// statement's size in memory, once.
 type embeddedBatch struct {
 	c      embeddedConn
 	ctx    context.Context
 	insert string
 	rows   [][]any
-	cols   [][]any
+	cols   []batchValues
 	done   bool
+}
+
+// batchValues is one column's values, as the segments they were appended in.
+type batchValues struct {
+	segs []valueSeg
+	n    int
+}
+
+// valueSeg is a run of one column's values that renders its i-th as a literal.
+type valueSeg interface {
+	len() int
+	appendLiteral(dst []byte, i int) ([]byte, error)
+}
+
+type stringSeg []string
+
+func (s stringSeg) len() int { return len(s) }
+func (s stringSeg) appendLiteral(dst []byte, i int) ([]byte, error) {
+	return appendQuoted(dst, s[i]), nil
+}
+
+type uintSeg[T uint8 | uint16 | uint32 | uint64] []T
+
+func (s uintSeg[T]) len() int { return len(s) }
+func (s uintSeg[T]) appendLiteral(dst []byte, i int) ([]byte, error) {
+	return strconv.AppendUint(dst, uint64(s[i]), 10), nil
+}
+
+type intSeg[T int8 | int16 | int32 | int64] []T
+
+func (s intSeg[T]) len() int { return len(s) }
+func (s intSeg[T]) appendLiteral(dst []byte, i int) ([]byte, error) {
+	return strconv.AppendInt(dst, int64(s[i]), 10), nil
+}
+
+type timeSeg []time.Time
+
+func (s timeSeg) len() int { return len(s) }
+func (s timeSeg) appendLiteral(dst []byte, i int) ([]byte, error) {
+	return appendValuesTime(dst, s[i]), nil
+}
+
+// anySeg is a slice of any other type (or one AppendRow value): rendered by
+// literal, through reflection.
+type anySeg struct{ v reflect.Value }
+
+func (s anySeg) len() int { return s.v.Len() }
+func (s anySeg) appendLiteral(dst []byte, i int) ([]byte, error) {
+	lit, err := literal(s.v.Index(i).Interface(), true)
+	return append(dst, lit...), err
+}
+
+// segOf wraps a column slice, typed where the writer's columns are.
+func segOf(v any) (valueSeg, error) {
+	switch x := v.(type) {
+	case []string:
+		return stringSeg(x), nil
+	case []uint8:
+		return uintSeg[uint8](x), nil
+	case []uint16:
+		return uintSeg[uint16](x), nil
+	case []uint32:
+		return uintSeg[uint32](x), nil
+	case []uint64:
+		return uintSeg[uint64](x), nil
+	case []int8:
+		return intSeg[int8](x), nil
+	case []int16:
+		return intSeg[int16](x), nil
+	case []int32:
+		return intSeg[int32](x), nil
+	case []int64:
+		return intSeg[int64](x), nil
+	case []time.Time:
+		return timeSeg(x), nil
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return anySeg{rv}, nil
+	}
+	return nil, fmt.Errorf("want a slice, got %T", v)
 }
 
 func (b *embeddedBatch) Append(v ...any) error {
@@ -194,52 +280,96 @@ func (b *embeddedBatch) Send() error {
 		return errors.New("clickhouse: embedded batch already sent")
 	}
 	b.done = true
-	rows := b.rows
+	const format = " SETTINGS session_timezone = 'UTC' FORMAT Values "
+	var stmt []byte
+	var err error
 	if b.cols != nil {
-		rows = transpose(b.cols)
+		stmt, err = b.columnValues(append([]byte(b.insert), format...))
+	} else {
+		stmt, err = b.rowValues(append([]byte(b.insert), format...))
 	}
-	if len(rows) == 0 {
-		return nil
+	if err != nil || stmt == nil {
+		return err
 	}
-	var sb strings.Builder
-	sb.WriteString(b.insert)
-	sb.WriteString(" SETTINGS session_timezone = 'UTC' FORMAT Values ")
-	for i, r := range rows {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteByte('(')
-		for j, v := range r {
-			if j > 0 {
-				sb.WriteByte(',')
-			}
-			lit, err := literal(v, true)
-			if err != nil {
-				return fmt.Errorf("row %d column %d: %w", i, j, err)
-			}
-			sb.WriteString(lit)
-		}
-		sb.WriteByte(')')
-	}
-	_, err := b.c.exec(context.WithoutCancel(b.ctx), sb.String(), "TSV")
+	// The statement is not touched after this: the engine reads it in place.
+	_, err = b.c.exec(context.WithoutCancel(b.ctx), unsafe.String(unsafe.SliceData(stmt), len(stmt)), "TSV")
 	return err
 }
 
-func transpose(cols [][]any) [][]any {
-	n := 0
-	for _, c := range cols {
-		n = max(n, len(c))
+// rowValues appends the VALUES of rows added by Append to dst; nil when there are
+// none.
+func (b *embeddedBatch) rowValues(dst []byte) ([]byte, error) {
+	if len(b.rows) == 0 {
+		return nil, nil
 	}
-	rows := make([][]any, n)
-	for i := range rows {
-		rows[i] = make([]any, len(cols))
-		for j, c := range cols {
-			if i < len(c) {
-				rows[i][j] = c[i]
+	for i, r := range b.rows {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '(')
+		for j, v := range r {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			lit, err := literal(v, true)
+			if err != nil {
+				return nil, fmt.Errorf("row %d column %d: %w", i, j, err)
+			}
+			dst = append(dst, lit...)
+		}
+		dst = append(dst, ')')
+	}
+	return dst, nil
+}
+
+// columnValues appends the VALUES of the columns added by Column(i).Append to dst,
+// row by row; nil when there are none. Every column must hold the same number of
+// values: a short one would otherwise shift or drop another column's values.
+func (b *embeddedBatch) columnValues(dst []byte) ([]byte, error) {
+	n := b.cols[0].n
+	size := len(dst)
+	for j, c := range b.cols {
+		if c.n != n {
+			return nil, fmt.Errorf("clickhouse: embedded batch: column %d has %d values, column 0 has %d", j, c.n, n)
+		}
+		for _, s := range c.segs {
+			if ss, ok := s.(stringSeg); ok {
+				for _, v := range ss {
+					size += len(v) + 3
+				}
+			} else {
+				size += 21 * s.len()
 			}
 		}
 	}
-	return rows
+	if n == 0 {
+		return nil, nil
+	}
+	dst = slices.Grow(dst, size+3*n-len(dst))
+	type cursor struct{ seg, pos int }
+	at := make([]cursor, len(b.cols))
+	for i := range n {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '(')
+		for j := range b.cols {
+			c := &at[j]
+			for b.cols[j].segs[c.seg].len() == c.pos {
+				c.seg, c.pos = c.seg+1, 0
+			}
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = b.cols[j].segs[c.seg].appendLiteral(dst, c.pos); err != nil {
+				return nil, fmt.Errorf("row %d column %d: %w", i, j, err)
+			}
+			c.pos++
+		}
+		dst = append(dst, ')')
+	}
+	return dst, nil
 }
 
 // batchColumn appends a whole column (a typed slice) or one value of it.
@@ -250,7 +380,7 @@ type batchColumn struct {
 
 func (c batchColumn) grow() {
 	for len(c.b.cols) <= c.i {
-		c.b.cols = append(c.b.cols, nil)
+		c.b.cols = append(c.b.cols, batchValues{})
 	}
 }
 
@@ -258,25 +388,59 @@ func (c batchColumn) Append(v any) error {
 	if c.b.rows != nil {
 		return errors.New("clickhouse: embedded batch: rows and columns mixed")
 	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Slice {
-		return fmt.Errorf("clickhouse: embedded batch: column %d: want a slice, got %T", c.i, v)
+	seg, err := segOf(v)
+	if err != nil {
+		return fmt.Errorf("clickhouse: embedded batch: column %d: %w", c.i, err)
 	}
-	c.grow()
-	for k := 0; k < rv.Len(); k++ {
-		c.b.cols[c.i] = append(c.b.cols[c.i], rv.Index(k).Interface())
-	}
+	c.add(seg)
 	return nil
 }
 
 func (c batchColumn) AppendRow(v any) error {
-	c.grow()
-	c.b.cols[c.i] = append(c.b.cols[c.i], v)
+	if c.b.rows != nil {
+		return errors.New("clickhouse: embedded batch: rows and columns mixed")
+	}
+	c.add(anySeg{reflect.ValueOf([]any{v})})
 	return nil
 }
 
-// stringQuote escapes a string literal as clickhouse-go's binder does.
-var stringQuote = strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`)
+func (c batchColumn) add(seg valueSeg) {
+	c.grow()
+	if seg.len() == 0 {
+		return
+	}
+	col := &c.b.cols[c.i]
+	col.segs = append(col.segs, seg)
+	col.n += seg.len()
+}
+
+// appendQuoted appends s as a string literal, escaped as clickhouse-go's binder
+// escapes it: backslash, quote and NUL.
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '\'')
+	for {
+		i := strings.IndexAny(s, "\\'\x00")
+		if i < 0 {
+			break
+		}
+		dst = append(dst, s[:i]...)
+		switch s[i] {
+		case '\\':
+			dst = append(dst, `\\`...)
+		case '\'':
+			dst = append(dst, `\'`...)
+		default:
+			dst = append(dst, `\0`...)
+		}
+		s = s[i+1:]
+	}
+	return append(append(dst, s...), '\'')
+}
+
+// appendValuesTime appends t as an inserted row's time: UTC, nanoseconds kept.
+func appendValuesTime(dst []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(dst, "'2006-01-02 15:04:05.000000000'")
+}
 
 // literal renders v as SQL. Times bound into a statement (inValues false) are
 // second-precision toDateTime literals, exactly as clickhouse-go binds a positional
@@ -286,9 +450,9 @@ func literal(v any, inValues bool) (string, error) {
 	case nil:
 		return "NULL", nil
 	case string:
-		return "'" + stringQuote.Replace(x) + "'", nil
+		return string(appendQuoted(nil, x)), nil
 	case []byte:
-		return "'" + stringQuote.Replace(string(x)) + "'", nil
+		return string(appendQuoted(nil, string(x))), nil
 	case bool:
 		if x {
 			return "1", nil
@@ -296,12 +460,12 @@ func literal(v any, inValues bool) (string, error) {
 		return "0", nil
 	case time.Time:
 		if inValues {
-			return x.UTC().Format("'2006-01-02 15:04:05.000000000'"), nil
+			return string(appendValuesTime(nil, x)), nil
 		}
 		return x.UTC().Format("toDateTime('2006-01-02 15:04:05', 'UTC')"), nil
 	case fmt.Stringer:
 		if _, ok := v.(time.Duration); !ok {
-			return "'" + stringQuote.Replace(x.String()) + "'", nil
+			return string(appendQuoted(nil, x.String())), nil
 		}
 	}
 	rv := reflect.ValueOf(v)

@@ -1,6 +1,12 @@
 package clickhouse
 
 import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,5 +96,156 @@ func TestAssign(t *testing.T) {
 				t.Fatalf("assign(%T, %T) = %v; want ok %v", tc.dest, tc.val, err, tc.ok)
 			}
 		})
+	}
+}
+
+// captureEngine records the statements it is given and answers nothing.
+type captureEngine struct{ stmts []string }
+
+func (c *captureEngine) QueryBytes(sql, _ string) ([]byte, error) {
+	c.stmts = append(c.stmts, strings.Clone(sql))
+	return nil, nil
+}
+
+// TestEmbeddedBatchColumnsMatchLiterals: a batch of whole columns renders exactly
+// the VALUES that literal gives row by row (the one definition of how a value is
+// written), for random values of every column type, escapes included, however the
+// columns were cut into appended slices.
+func TestEmbeddedBatchColumnsMatchLiterals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	alphabet := []string{"a", "Z", "0", "\\", "'", "\x00", "\"", "\n", "é", "日", "\\'", "?", " "}
+	str := func() string {
+		var sb strings.Builder
+		for range rng.IntN(12) {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		return sb.String()
+	}
+	zone := time.FixedZone("x", -5*3600)
+	gens := []func(n int) any{
+		func(n int) any { return fill(n, func() string { return str() }) },
+		func(n int) any { return fill(n, func() uint32 { return rng.Uint32() }) },
+		func(n int) any {
+			return fill(n, func() uint64 { return []uint64{0, math.MaxUint64, rng.Uint64()}[rng.IntN(3)] })
+		},
+		func(n int) any {
+			return fill(n, func() int64 { return []int64{math.MinInt64, -1, rng.Int64()}[rng.IntN(3)] })
+		},
+		func(n int) any { return fill(n, func() uint8 { return uint8(rng.UintN(256)) }) },
+		func(n int) any {
+			return fill(n, func() time.Time { return time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)).In(zone) })
+		},
+		func(n int) any { return fill(n, func() bool { return rng.IntN(2) == 0 }) },
+		func(n int) any { return fill(n, func() float64 { return rng.NormFloat64() }) },
+	}
+	for trial := range 200 {
+		rows := rng.IntN(40)
+		ncols := 1 + rng.IntN(len(gens))
+		var want [][]any
+		var cols []any
+		for range ncols {
+			col := gens[rng.IntN(len(gens))](rows)
+			cols = append(cols, col)
+		}
+		for i := range rows {
+			row := make([]any, ncols)
+			for j, c := range cols {
+				row[j] = reflect.ValueOf(c).Index(i).Interface()
+			}
+			want = append(want, row)
+		}
+		eng := &captureEngine{}
+		b, err := embeddedConn{eng}.PrepareBatch(context.Background(), "INSERT INTO t (c)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, c := range cols {
+			rv := reflect.ValueOf(c)
+			for at := 0; at < rows || at == 0; {
+				cut := at + rng.IntN(rows-at+1)
+				if err := b.Column(j).Append(rv.Slice(at, cut).Interface()); err != nil {
+					t.Fatal(err)
+				}
+				if at = cut; rows == 0 {
+					break
+				}
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		ref := &captureEngine{}
+		rb, _ := embeddedConn{ref}.PrepareBatch(context.Background(), "INSERT INTO t (c)")
+		for _, r := range want {
+			if err := rb.Append(r...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rb.Send(); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(eng.stmts, ref.stmts) {
+			t.Fatalf("trial %d: columns rendered\n%q\nrows rendered\n%q", trial, eng.stmts, ref.stmts)
+		}
+		if rows > 0 && !strings.HasPrefix(eng.stmts[0], "INSERT INTO t (c) SETTINGS session_timezone = 'UTC' FORMAT Values (") {
+			t.Fatalf("trial %d: statement %.80q", trial, eng.stmts[0])
+		}
+	}
+}
+
+func fill[T any](n int, f func() T) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = f()
+	}
+	return out
+}
+
+// TestEmbeddedBatchRejectsRaggedColumns: columns of different lengths fail the
+// insert instead of shifting one column's values into other rows.
+func TestEmbeddedBatchRejectsRaggedColumns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cols []any
+	}{
+		{"second column short", []any{[]string{"a", "b"}, []uint32{1}}},
+		{"first column short", []any{[]string{"a"}, []uint32{1, 2}}},
+		{"a column left out", []any{[]string{"a"}, nil, []uint32{1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := &captureEngine{}
+			b, _ := embeddedConn{eng}.PrepareBatch(context.Background(), "INSERT INTO t")
+			for j, c := range tc.cols {
+				if c == nil {
+					continue
+				}
+				if err := b.Column(j).Append(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Send(); err == nil || len(eng.stmts) != 0 {
+				t.Fatalf("Send: %v, statements %q; want an error and nothing sent", err, eng.stmts)
+			}
+		})
+	}
+}
+
+// TestEmbeddedBatchLiteralEscapes pins the escaping of the values both paths share.
+func TestEmbeddedBatchLiteralEscapes(t *testing.T) {
+	eng := &captureEngine{}
+	b, _ := embeddedConn{eng}.PrepareBatch(context.Background(), "INSERT INTO t")
+	at := time.Date(2026, 12, 6, 23, 4, 5, 6, time.FixedZone("x", 3600))
+	if err := b.Column(0).Append([]string{"it's a\\b\x00c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Column(1).Append([]time.Time{at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	want := `INSERT INTO t SETTINGS session_timezone = 'UTC' FORMAT Values ('it\'s a\\b\0c','2026-12-06 22:04:05.000000006')`
+	if len(eng.stmts) != 1 || eng.stmts[0] != want {
+		t.Fatalf("statement %q, want %q", eng.stmts, want)
 	}
 }
