@@ -192,32 +192,24 @@ type valueSeg interface {
 	appendLiteral(dst []byte, i int) ([]byte, error)
 }
 
-type stringSeg []string
-
-func (s stringSeg) len() int { return len(s) }
-func (s stringSeg) appendLiteral(dst []byte, i int) ([]byte, error) {
-	return appendQuoted(dst, s[i]), nil
+// typedSeg is a slice of one of the writer's column types with the function that
+// writes its values as literals.
+type typedSeg[T any] struct {
+	vals []T
+	lit  func(dst []byte, v T) []byte
 }
 
-type uintSeg[T uint8 | uint16 | uint32 | uint64] []T
-
-func (s uintSeg[T]) len() int { return len(s) }
-func (s uintSeg[T]) appendLiteral(dst []byte, i int) ([]byte, error) {
-	return strconv.AppendUint(dst, uint64(s[i]), 10), nil
+func (s typedSeg[T]) len() int { return len(s.vals) }
+func (s typedSeg[T]) appendLiteral(dst []byte, i int) ([]byte, error) {
+	return s.lit(dst, s.vals[i]), nil
 }
 
-type intSeg[T int8 | int16 | int32 | int64] []T
-
-func (s intSeg[T]) len() int { return len(s) }
-func (s intSeg[T]) appendLiteral(dst []byte, i int) ([]byte, error) {
-	return strconv.AppendInt(dst, int64(s[i]), 10), nil
+func appendUint[T uint8 | uint16 | uint32 | uint64](dst []byte, v T) []byte {
+	return strconv.AppendUint(dst, uint64(v), 10)
 }
 
-type timeSeg []time.Time
-
-func (s timeSeg) len() int { return len(s) }
-func (s timeSeg) appendLiteral(dst []byte, i int) ([]byte, error) {
-	return appendValuesTime(dst, s[i]), nil
+func appendInt[T int8 | int16 | int32 | int64](dst []byte, v T) []byte {
+	return strconv.AppendInt(dst, int64(v), 10)
 }
 
 // anySeg is a slice of any other type (or one AppendRow value): rendered by
@@ -234,25 +226,25 @@ func (s anySeg) appendLiteral(dst []byte, i int) ([]byte, error) {
 func segOf(v any) (valueSeg, error) {
 	switch x := v.(type) {
 	case []string:
-		return stringSeg(x), nil
+		return typedSeg[string]{x, appendQuoted}, nil
 	case []uint8:
-		return uintSeg[uint8](x), nil
+		return typedSeg[uint8]{x, appendUint[uint8]}, nil
 	case []uint16:
-		return uintSeg[uint16](x), nil
+		return typedSeg[uint16]{x, appendUint[uint16]}, nil
 	case []uint32:
-		return uintSeg[uint32](x), nil
+		return typedSeg[uint32]{x, appendUint[uint32]}, nil
 	case []uint64:
-		return uintSeg[uint64](x), nil
+		return typedSeg[uint64]{x, appendUint[uint64]}, nil
 	case []int8:
-		return intSeg[int8](x), nil
+		return typedSeg[int8]{x, appendInt[int8]}, nil
 	case []int16:
-		return intSeg[int16](x), nil
+		return typedSeg[int16]{x, appendInt[int16]}, nil
 	case []int32:
-		return intSeg[int32](x), nil
+		return typedSeg[int32]{x, appendInt[int32]}, nil
 	case []int64:
-		return intSeg[int64](x), nil
+		return typedSeg[int64]{x, appendInt[int64]}, nil
 	case []time.Time:
-		return timeSeg(x), nil
+		return typedSeg[time.Time]{x, appendValuesTime}, nil
 	}
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
 		return anySeg{rv}, nil
@@ -333,8 +325,8 @@ func (b *embeddedBatch) columnValues(dst []byte) ([]byte, error) {
 			return nil, fmt.Errorf("clickhouse: embedded batch: column %d has %d values, column 0 has %d", j, c.n, n)
 		}
 		for _, s := range c.segs {
-			if ss, ok := s.(stringSeg); ok {
-				for _, v := range ss {
+			if ss, ok := s.(typedSeg[string]); ok {
+				for _, v := range ss.vals {
 					size += len(v) + 3
 				}
 			} else {
