@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/internal/chtest"
 	"github.com/trailkeep/trailkeep/internal/kafkatest"
+	"github.com/trailkeep/trailkeep/internal/proctest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/chainer"
 	"github.com/trailkeep/trailkeep/pkg/event"
@@ -257,7 +257,7 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	const batch, batches = 100, 2000 // 200k events at 10k/s
 	acked := make([]time.Time, batches)
 	visible := make([]time.Time, batches)
-	commits0, cpu0 := c.Stats().Commits, processCPU(b)
+	commits0, cpu0 := c.Stats().Commits, proctest.SelfCPU(b)
 	b.ResetTimer()
 	for b.Loop() {
 		var mu sync.Mutex
@@ -328,7 +328,7 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	commits := c.Stats().Commits - commits0
 	b.ReportMetric(float64(commits), "chainer-commits")
 	b.ReportMetric(float64(batch*batches)/float64(max(commits, 1)), "events/commit")
-	b.ReportMetric((processCPU(b)-cpu0).Seconds()*1000/float64(batch*batches/1000), "cpu-ms/1k-events")
+	b.ReportMetric((proctest.SelfCPU(b)-cpu0).Seconds()*1000/float64(batch*batches/1000), "cpu-ms/1k-events")
 	var lags []time.Duration
 	for i := range acked {
 		lags = append(lags, visible[i].Sub(acked[i]))
@@ -337,15 +337,6 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	b.ReportMetric(lags[len(lags)/2].Seconds()*1000, "p50-ms")
 	b.ReportMetric(lags[len(lags)*99/100].Seconds()*1000, "p99-ms")
 	b.ReportMetric(lags[len(lags)-1].Seconds()*1000, "max-ms")
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // waitQuiet waits until the local ClickHouse server runs no merge, so that a writer

@@ -6,13 +6,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trailkeep/trailkeep/internal/chaintest"
 	"github.com/trailkeep/trailkeep/internal/chdb"
 	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/internal/proctest"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
@@ -56,13 +56,13 @@ func BenchmarkEmbeddedInsert(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		cpu0, t0 := processCPU(b), time.Now()
+		cpu0, t0 := proctest.SelfCPU(b), time.Now()
 		for i := 0; i < len(recs); i += batch {
 			sendRound(b, sk, recs[i:min(i+batch, len(recs))], partitions)
 		}
 		inserted := time.Since(t0)
 		waitMerges(b, st.Database())
-		cpu := processCPU(b) - cpu0
+		cpu := proctest.SelfCPU(b) - cpu0
 		b.ReportMetric(float64(events)/inserted.Seconds(), "events/s")
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(events/1000), "cpu-ms/1k-events")
 		b.ReportMetric(time.Since(t0).Seconds(), "s-to-merged")
@@ -71,7 +71,7 @@ func BenchmarkEmbeddedInsert(b *testing.B) {
 
 // sendRound sends recs to sk as one batch per partition and waits until they are
 // stored: one insert, since the rows reach the Sink's BatchRows together.
-func sendRound(b testing.TB, sk *clickhouse.Sink, recs []chain.Record, partitions int) {
+func sendRound(b *testing.B, sk *clickhouse.Sink, recs []chain.Record, partitions int) {
 	b.Helper()
 	ctx := context.Background()
 	batches := make([]sink.Batch, partitions)
@@ -98,36 +98,20 @@ func sendRound(b testing.TB, sk *clickhouse.Sink, recs []chain.Record, partition
 	}
 }
 
-// benchRecords returns n records chained round-robin over partitions.
-func benchRecords(b testing.TB, n, partitions int) []chain.Record {
+// benchRecords returns n records chained round-robin over partitions, each
+// received and chained a microsecond after the one before.
+func benchRecords(b *testing.B, n, partitions int) []chain.Record {
 	b.Helper()
-	chains := make([]*chain.Chain, partitions)
-	for p := range chains {
-		chains[p] = chain.New(int32(p))
-	}
+	log := chaintest.New(b, "bench", 0)
 	at := time.Now().UTC()
-	out := make([]chain.Record, 0, n)
-	for i := 0; i < n; i++ {
+	for i := range n {
 		doc := map[string]any{"action": "skill.updated", "actor": map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%500), "email": "user@acme.example"},
 			"resource": map[string]any{"type": "skill", "id": fmt.Sprintf("skl_%d", i), "name": "api-conventions"},
 			"change":   map[string]any{"from_version": "1.4.0", "to_version": "1.5.0", "diff_summary": "Adjusted rate limiting instructions for payments endpoints"},
 			"result":   map[string]any{"status": "success"}, "metadata": map[string]any{"request_id": fmt.Sprint(i), "team": "payments"}}
-		canon := chaintest.Event(b, fmt.Sprintf("tenant-%d", i%12), at, doc)
-		rec, err := chains[i%partitions].Append(canon, at.Add(time.Duration(i)*time.Microsecond))
-		if err != nil {
-			b.Fatal(err)
-		}
-		out = append(out, rec)
+		log.Add(int32(i%partitions), fmt.Sprintf("tenant-%d", i%12), at.Add(time.Duration(i)*time.Microsecond), doc)
 	}
-	return out
-}
-
-func processCPU(b testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return log.Records
 }
 
 // waitMerges returns once no merge of db has run for 3 s.
