@@ -4,7 +4,8 @@
 # measured as `make run` starts it (trailkeep dev: embedded broker and ClickHouse
 # engine in one process); set TRAILKEEP_PEERS_URL and TRAILKEEP_BENCH_TOKEN to
 # measure a running stack instead (make run-stack). Prints one JSON line per run and
-# the ratios; results go to bench-peers.out.
+# the ratios; results go to bench-peers.out, the CPU each process used in each run
+# to bench-peers.cpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go=${GO:-$(scripts/ensure-go.sh)}
@@ -35,34 +36,63 @@ if [[ -z $url ]]; then
   url=http://127.0.0.1:18480
   token=$(sed -n 's/^REGISTRY_TOKEN=//p' "$work/dev/secrets/tokens.env")
 fi
-# drained waits until trailkeep dev has chained and stored what it acknowledged: its
-# CPU falls under 10% of a core for a second. Otherwise the next run (Tessera's too)
-# shares the cores with the previous run's backlog. A stack given by URL is not ours
-# to watch; its runs follow each other as they are.
+# drained waits until trailkeep has chained and stored what it acknowledged: the CPU
+# of trailkeep dev (or, for a stack given by URL, of the whole machine: its broker,
+# ClickHouse server and services) falls under 10% of a core for a second. Otherwise
+# the next run (Tessera's too) shares the cores with the previous run's backlog.
+busy_ticks() {
+  if [[ -n $dev_pid ]]; then awk '{print $14 + $15}' "/proc/$dev_pid/stat"
+  else awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; fi
+}
 drained() {
-  [[ -n $dev_pid ]] || return 0
   local start=$SECONDS hz a b
   hz=$(getconf CLK_TCK)
   while (( SECONDS - start < 600 )); do
-    a=$(awk '{print $14 + $15}' "/proc/$dev_pid/stat")
-    sleep 1
-    b=$(awk '{print $14 + $15}' "/proc/$dev_pid/stat")
+    a=$(busy_ticks); sleep 1; b=$(busy_ticks)
     if (( (b - a) * 10 < hz )); then
-      echo "bench-peers: trailkeep dev drained in $(( SECONDS - start )) s" >&2
+      echo "bench-peers: trailkeep drained in $(( SECONDS - start )) s" >&2
       return 0
     fi
   done
-  echo "bench-peers: trailkeep dev still busy after 600 s" >&2
+  echo "bench-peers: trailkeep still busy after 600 s" >&2
   exit 1
 }
+# cpu_by_process prints each process's CPU so far (user + system ticks, all its
+# threads) as "ticks comm", summed by command name; kernel threads (children of
+# kthreadd, pid 2) are left out, their names change as they work. The machine's total,
+# kernel included, is the line "ticks machine".
+cpu_by_process() {
+  local f
+  for f in /proc/[0-9]*/stat; do
+    awk '{c = $0; sub(/^[^(]*\(/, "", c); sub(/\)[^)]*$/, "", c); gsub(/ /, "_", c)
+      n = split($0, a, ") "); split(a[n], f, " "); if (f[2] != 2 && $1 != 2) print f[12] + f[13], c}' "$f" 2>/dev/null || true
+  done | awk '{t[$2] += $1} END {for (c in t) print t[c], c}'
+  awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9, "machine"}' /proc/stat
+}
+# measured LABEL RUN-ARGS...: one load generator run and, for trailkeep, the drain after it;
+# then the CPU seconds each process used in that time, largest first (to stderr and
+# bench-peers.cpu): which process had the cores. The load generator (with Tessera's
+# log, which it runs in-process) has exited by then, so bash's `time` counts it.
+measured() {
+  local label=$1 before after TIMEFORMAT='%U %S'
+  shift
+  before=$(cpu_by_process)
+  { time "$work/peers" "$@" 2>>"$work/peers.log" | tee -a "$out"; } 2>"$work/time"
+  if [[ " $* " == *" trailkeep "* ]]; then drained; fi
+  after=$(cpu_by_process)
+  { printf 'cpu seconds by process (%s):' "$label"
+    { awk -v hz="$(getconf CLK_TCK)" 'NR == FNR {b[$2] = $1; next} $1 - b[$2] >= hz / 10 {printf "%.1f %s\n", ($1 - b[$2]) / hz, $2}' \
+        <(echo "$before") <(echo "$after")
+      awk '{printf "%.1f peers\n", $1 + $2}' "$work/time"
+    } | sort -rn | awk '{printf " %s=%s", $2, $1} END {print ""}'
+  } | tee -a bench-peers.cpu >&2
+}
 out=bench-peers.out
-: > "$out"
+: > "$out"; : > bench-peers.cpu
 for r in $(seq 1 "$rounds"); do
-  "$work/peers" -system tessera -conns 256 -duration "$dur" -warmup "$warm" 2>/dev/null | tee -a "$out"
-  "$work/peers" -system trailkeep -url "$url" -token "$token" -conns 256 -duration "$dur" -warmup "$warm" | tee -a "$out"
-  drained
-  "$work/peers" -system trailkeep -url "$url" -token "$token" -conns 8 -batch 500 -duration "$dur" -warmup "$warm" | tee -a "$out"
-  drained
+  measured "tessera, 256 connections" -system tessera -conns 256 -duration "$dur" -warmup "$warm"
+  measured "trailkeep, 256 connections" -system trailkeep -url "$url" -token "$token" -conns 256 -duration "$dur" -warmup "$warm"
+  measured "trailkeep, 8 connections of NDJSON batches of 500" -system trailkeep -url "$url" -token "$token" -conns 8 -batch 500 -duration "$dur" -warmup "$warm"
 done
 python3 - "$out" <<'PY'
 import json, sys
