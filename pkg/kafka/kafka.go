@@ -192,8 +192,15 @@ type ProducerConfig struct {
 	// Default 10s: long enough to ride out a leader election, short enough for a
 	// hook sender's own timeout.
 	DeliveryTimeout time.Duration
-	// Linger lets concurrent requests share produce batches. Default 2ms.
+	// Linger lets concurrent requests share produce batches: a record waits up to
+	// this long for others to the same partition. Longer means fewer, larger produce
+	// requests (less work for the broker per record) and a later acknowledgement.
+	// Default 2ms.
 	Linger time.Duration
+	// Compression of produce batches: "lz4" (the default), "zstd", "snappy", "gzip"
+	// or "none". The brokers store batches as sent and consumers decompress them, so
+	// this trades CPU on every hop against bytes on the network and disk.
+	Compression string
 	// Extra options, appended last (tests use them to shorten timeouts).
 	Opts []kgo.Opt
 }
@@ -227,6 +234,10 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Millisecond
 	}
+	codec, err := CompressionCodec(cfg.Compression)
+	if err != nil {
+		return nil, err
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
@@ -239,7 +250,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout + cfg.Linger),
 		kgo.ProducerLinger(cfg.Linger),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.ProducerBatchCompression(codec, kgo.NoCompression()),
 	}
 	opts = append(opts, cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
@@ -249,6 +260,24 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	p := &Producer{cl: cl, topic: cfg.Topic, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.watch()
 	return p, nil
+}
+
+// CompressionCodec maps a ProducerConfig.Compression name to franz-go's codec; ""
+// is lz4.
+func CompressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "", "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "none":
+		return kgo.NoCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("kafka: compression %q: want lz4, zstd, snappy, gzip or none", name)
 }
 
 // Client exposes the underlying client (topic creation, metrics).

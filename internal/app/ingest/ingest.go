@@ -80,6 +80,12 @@ type Config struct {
 	MaxEventBytes int `env:"TRAILKEEP_INGEST_MAX_EVENT_BYTES, default=65536"`
 	// MaxBufferedBytes bounds memory held for unacknowledged records.
 	MaxBufferedBytes int `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
+	// How long an event waits for others to share its produce batch: longer is
+	// fewer produce requests for the brokers and a later answer.
+	KafkaLinger time.Duration `env:"TRAILKEEP_INGEST_KAFKA_LINGER, default=2ms"`
+	// Compression of produce batches (lz4, zstd, snappy, gzip or none): CPU on every
+	// hop against bytes on the network and the brokers' disks.
+	KafkaCompression string `env:"TRAILKEEP_INGEST_KAFKA_COMPRESSION, default=lz4"`
 	// How long an event may wait for Kafka's acknowledgement before the item is 503 ack_timeout.
 	DeliveryTimeout time.Duration `env:"TRAILKEEP_INGEST_DELIVERY_TIMEOUT, default=10s"`
 	// How long an accepted idempotency key is remembered for duplicates and conflicts.
@@ -122,9 +128,13 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if _, err := kafka.CompressionCodec(cfg.KafkaCompression); err != nil {
+		return fmt.Errorf("TRAILKEEP_INGEST_KAFKA_COMPRESSION: %w", err)
+	}
 	prod, err := kafka.NewProducer(kafka.ProducerConfig{
 		Brokers: cfg.Brokers, Topic: cfg.Topic, Opts: kopts,
 		MaxBufferedBytes: cfg.MaxBufferedBytes, DeliveryTimeout: cfg.DeliveryTimeout,
+		Linger: cfg.KafkaLinger, Compression: cfg.KafkaCompression,
 	})
 	if err != nil {
 		return err
