@@ -30,7 +30,12 @@ type env struct {
 
 func newEnv(t *testing.T, partitions int32) *env {
 	t.Helper()
-	b := kafkatest.Shared(t)
+	return buildEnv(t, kafkatest.Shared(t), partitions)
+}
+
+// buildEnv makes the test's keys, client and input topic on broker b.
+func buildEnv(t *testing.T, b *kafkatest.Broker, partitions int32) *env {
+	t.Helper()
 	skey, vkey, err := chain.GenerateKey("test-chainer")
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +112,15 @@ func (e *env) produceRaw(t *testing.T, p int32, vals ...string) {
 // which returns Run's error.
 func (e *env) start(t *testing.T, txnID string) (*Chainer, func() error) {
 	t.Helper()
-	c, err := New(e.config(txnID))
+	return e.startWith(t, txnID)
+}
+
+// startWith is start with extra client options.
+func (e *env) startWith(t *testing.T, txnID string, opts ...kgo.Opt) (*Chainer, func() error) {
+	t.Helper()
+	cfg := e.config(txnID)
+	cfg.ClientOpts = append(cfg.ClientOpts, opts...)
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
