@@ -5,19 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trailkeep/trailkeep/pkg/event"
 	"github.com/trailkeep/trailkeep/pkg/query"
 	"github.com/trailkeep/trailkeep/pkg/queryapi"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
-
-var savedNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 // savedQueries is what the trailctl query subcommands share: the store or API
 // flags and the tenant whose saved queries they manage.
@@ -72,7 +70,7 @@ func savedQuery(ctx context.Context, st savedStore, tenant, name string) (clickh
 
 // withStore checks --tenant, then runs fn on the query API (--api) or an open store.
 func (s *savedQueries) withStore(cmd *cobra.Command, fn func(savedStore) error) error {
-	if !savedNameRE.MatchString(s.tenant) {
+	if !event.IsSlug(s.tenant) {
 		return usageError(errors.New("--tenant is required (a tenant slug)"))
 	}
 	if s.api.url != "" {
@@ -111,7 +109,7 @@ func newQuerySaveCmd(s *savedQueries) *cobra.Command {
 		Short: "Save (or replace) a named query",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !savedNameRE.MatchString(args[0]) {
+			if !event.IsSlug(args[0]) {
 				return usageError(fmt.Errorf("name %q must be a lower-case slug", args[0]))
 			}
 			q := strings.Join(args[1:], " ")

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 
 	"github.com/trailkeep/trailkeep/pkg/bearer"
+	"github.com/trailkeep/trailkeep/pkg/event"
 )
 
 // Scopes a write token can hold; each endpoint needs one.
@@ -48,8 +48,6 @@ type Tokens struct {
 	byHash map[[32]byte]*Token
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-
 // ParseTokens reads the token configuration: a JSON object {"tokens": [Token...]}.
 func ParseTokens(data []byte) (*Tokens, error) {
 	m, err := bearer.ParseConfig(data, "ingest", `{"tokens":[{"name","sha256","tenant","source","scopes"}]}`, checkToken)
@@ -61,7 +59,7 @@ func ParseTokens(data []byte) (*Tokens, error) {
 
 // checkToken validates one configured write token.
 func checkToken(t *Token) error {
-	if !slugRE.MatchString(t.Tenant) || !slugRE.MatchString(t.Source) {
+	if !event.IsSlug(t.Tenant) || !event.IsSlug(t.Source) {
 		return errors.New("tenant and source must be lower-case slugs")
 	}
 	if len(t.Scopes) == 0 {

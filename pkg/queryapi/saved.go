@@ -56,8 +56,8 @@ func (s *Server) savedTarget(w http.ResponseWriter, c *call, action string, meta
 		return "", "", false
 	}
 	switch {
-	case !slugRE.MatchString(name):
-		c.invalid(w, action, meta, event.FieldError{Field: "name", Rule: "pattern", Limit: slugRE.String(), Message: fmt.Sprintf("saved query name %q must be a lower-case slug", name)})
+	case !event.IsSlug(name):
+		c.invalid(w, action, meta, event.FieldError{Field: "name", Rule: "pattern", Limit: event.SlugPattern, Message: fmt.Sprintf("saved query name %q must be a lower-case slug", name)})
 		return "", "", false
 	case len(c.tenants) != 1:
 		c.invalid(w, action, meta, event.FieldError{Field: "tenant", Rule: "required", Message: "name exactly one tenant with ?tenant= (the token reads more than one)"})

@@ -93,7 +93,7 @@ func New(o Options) (*Server, error) {
 	if o.OperatorTenant == "" {
 		o.OperatorTenant = "trailkeep"
 	}
-	if !slugRE.MatchString(o.OperatorTenant) {
+	if !event.IsSlug(o.OperatorTenant) {
 		return nil, fmt.Errorf("queryapi: operator tenant %q is not a slug", o.OperatorTenant)
 	}
 	if o.SQL.MaxRows <= 0 {
@@ -314,9 +314,9 @@ func (c *call) authorize(w http.ResponseWriter, action string, need Role, meta m
 		scope = nil
 	}
 	for _, t := range asked {
-		if !slugRE.MatchString(t) {
+		if !event.IsSlug(t) {
 			c.tenants = scope
-			c.invalid(w, action, meta, event.FieldError{Field: "tenant", Rule: "pattern", Limit: slugRE.String(), Message: fmt.Sprintf("tenant %q is not a tenant slug", t)})
+			c.invalid(w, action, meta, event.FieldError{Field: "tenant", Rule: "pattern", Limit: event.SlugPattern, Message: fmt.Sprintf("tenant %q is not a tenant slug", t)})
 			return false
 		}
 	}

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"regexp"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/bearer"
+	"github.com/trailkeep/trailkeep/pkg/event"
 )
 
 // Role is what a token may do. Each role includes the ones before it.
@@ -86,8 +86,6 @@ type Tokens struct {
 	now func() time.Time
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-
 // ParseTokens reads {"tokens": [Token...]}.
 func ParseTokens(data []byte) (*Tokens, error) {
 	m, err := parseTokens(data)
@@ -133,7 +131,7 @@ func checkToken(t *Token) error {
 			if t.Role != RoleAdmin || len(t.Tenants) != 1 {
 				return errors.New(`only an admin token may have the tenant scope "*", and alone`)
 			}
-		} else if !slugRE.MatchString(tn) {
+		} else if !event.IsSlug(tn) {
 			return fmt.Errorf("tenant %q is not a lower-case slug", tn)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/trailkeep/trailkeep/pkg/event"
 )
 
 // Tables a statement may read.
@@ -38,10 +40,7 @@ type Scope struct {
 	Tenants []string
 }
 
-var (
-	identRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-	tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-)
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // Rewrite parses sql as one statement of the accepted subset (see the package
 // doc), checks every name in it, and returns the statement to run: printed from
@@ -52,7 +51,7 @@ func (s Scope) Rewrite(sql string) (string, error) {
 		return "", fmt.Errorf("sqlscope: database name %q is not an identifier", s.Database)
 	}
 	for _, t := range s.Tenants {
-		if !tenantRE.MatchString(t) {
+		if !event.IsSlug(t) {
 			return "", fmt.Errorf("sqlscope: tenant %q is not a slug", t)
 		}
 	}
