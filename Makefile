@@ -123,7 +123,8 @@ bench-console:
 	$(GO) test ./internal/e2e -run '^$$' -bench 'ConsoleFirstPage10M' -benchtime 1x -timeout 60m | tee bench-console.out
 
 # trailkeep side by side with Tessera's POSIX log, alternating, same load generator
-# (bench/peers, a module of its own so the product's go.mod has no Tessera).
+# (bench/peers, a module of its own so the product's go.mod has no Tessera): trailkeep
+# dev, or with TRAILKEEP_PEERS_STACK=1 the distributed stack.
 bench-peers:
 	GO=$(GO) scripts/bench-peers.sh
 

@@ -2,8 +2,11 @@
 # make bench-peers: trailkeep and Tessera's POSIX log on the same machine, the same
 # HTTP load generator (bench/peers, its own module), runs alternating. trailkeep is
 # measured as `make run` starts it (trailkeep dev: embedded broker and ClickHouse
-# engine in one process); set TRAILKEEP_PEERS_URL and TRAILKEEP_BENCH_TOKEN to
-# measure a running stack instead (make run-stack). Prints one JSON line per run and
+# engine in one process); TRAILKEEP_PEERS_STACK=1 measures the distributed stack
+# instead (as make run-stack starts it: the local Kafka, ClickHouse server and
+# versitygw, one process per service; what this script started it stops), and
+# TRAILKEEP_PEERS_URL with TRAILKEEP_BENCH_TOKEN a stack already running elsewhere.
+# Prints one JSON line per run and
 # the ratios; results go to bench-peers.out, the CPU each process used in each run
 # to bench-peers.cpu.
 set -euo pipefail
@@ -14,15 +17,45 @@ warm=${TRAILKEEP_PEERS_WARMUP:-5s}
 rounds=${TRAILKEEP_PEERS_ROUNDS:-2}
 work=$(mktemp -d)
 dev_pid=""
+stack_started=""  # the stack's parts this script started, stopped in reverse on exit
+servers_before=""
 cleanup() {
   if [[ -n $dev_pid ]]; then kill -- -"$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; fi
+  local part
+  for part in $stack_started; do scripts/$part-local.sh stop >/dev/null 2>&1 || true; done
+  if [[ -n $stack_started ]]; then
+    for part in versitygw clickhouse kafka; do
+      case " $servers_before " in *" $part "*) ;; *) scripts/$part.sh stop >/dev/null 2>&1 || true ;; esac
+    done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+# start_stack starts the distributed stack with the scripts make run-stack uses;
+# services already running are measured as they are and left running.
+start_stack() {
+  GO="$go" make -s build
+  servers_before=$(scripts/servers-running.sh | tr '\n' ' ')
+  local part
+  for part in exporter chainer ingest; do
+    if ! { [[ -f .run/$part/pid ]] && kill -0 "$(cat ".run/$part/pid")" 2>/dev/null; }; then
+      stack_started="$stack_started $part"
+    fi
+  done
+  scripts/kafka.sh start
+  scripts/clickhouse.sh start
+  scripts/ingest-local.sh start
+  scripts/chainer-local.sh start
+  scripts/exporter-local.sh start
+  url=http://127.0.0.1:8080
+  token=$(sed -n 's/^REGISTRY_TOKEN=//p' .run/ingest/tokens.env)
+}
 (cd bench/peers && "$go" build -o "$work/peers" .)
 url=${TRAILKEEP_PEERS_URL:-}
 token=${TRAILKEEP_BENCH_TOKEN:-}
-if [[ -z $url ]]; then
+if [[ -z $url && -n ${TRAILKEEP_PEERS_STACK:-} ]]; then
+  start_stack
+elif [[ -z $url ]]; then
   "$go" build -o "$work/trailkeep" ./cmd/trailkeep
   # Ports of their own, so a `make run` left running is not measured by mistake.
   setsid "$work/trailkeep" dev --data-dir "$work/dev" --ingest-addr 127.0.0.1:18480 --query-addr 127.0.0.1:18481 > "$work/banner" 2> "$work/dev.log" &
@@ -89,6 +122,13 @@ measured() {
 }
 out=bench-peers.out
 : > "$out"; : > bench-peers.cpu
+if [[ -n $stack_started ]]; then
+  # A broker JVM just started is still compiling its hot paths (the first run
+  # measured it at half its later rate): 20 s of load first, not recorded.
+  echo "bench-peers: warming the stack up for 20 s" >&2
+  "$work/peers" -system trailkeep -url "$url" -token "$token" -conns 256 -duration 20s -warmup 1s >/dev/null 2>>"$work/peers.log"
+  drained
+fi
 for r in $(seq 1 "$rounds"); do
   measured "tessera, 256 connections" -system tessera -conns 256 -duration "$dur" -warmup "$warm"
   measured "trailkeep, 256 connections" -system trailkeep -url "$url" -token "$token" -conns 256 -duration "$dur" -warmup "$warm"
