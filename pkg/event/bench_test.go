@@ -61,3 +61,29 @@ func BenchmarkCheckCanonical(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAdmit is the chainer's check per record (BenchmarkAdmit/full: the
+// library path alone, what every record paid before admitFast).
+func BenchmarkAdmit(b *testing.B) {
+	_, canon, err := prepare(bench1KiB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		check func([]byte) error
+	}{
+		{"admit", func(raw []byte) error { return Admit(raw, Limits{}) }},
+		{"full", admitFull},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(canon)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.check(canon); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

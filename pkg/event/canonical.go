@@ -115,6 +115,16 @@ func Admit(raw []byte, lim Limits) error {
 	if raw[0] != '{' {
 		return fmt.Errorf("not a JSON object")
 	}
+	if admitFast(raw) {
+		return nil
+	}
+	return admitFull(raw)
+}
+
+// admitFull is Admit's check by the JSON library: re-canonicalise and compare, then
+// decode the head. It decides (and names the error) whenever admitFast does not
+// accept.
+func admitFull(raw []byte) error {
 	canon := jsontext.Value(bytes.Clone(raw))
 	if err := canon.Canonicalize(); err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)
