@@ -6,9 +6,8 @@
 # instead (as make run-stack starts it: the local Kafka, ClickHouse server and
 # versitygw, one process per service; what this script started it stops), and
 # TRAILKEEP_PEERS_URL with TRAILKEEP_BENCH_TOKEN a stack already running elsewhere.
-# Prints one JSON line per run and
-# the ratios; results go to bench-peers.out, the CPU each process used in each run
-# to bench-peers.cpu.
+# Prints one JSON line per run and the ratios; results go to bench-peers.out, the CPU
+# each process used in each run to bench-peers.cpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go=${GO:-$(scripts/ensure-go.sh)}
@@ -70,8 +69,8 @@ elif [[ -z $url ]]; then
   token=$(sed -n 's/^REGISTRY_TOKEN=//p' "$work/dev/secrets/tokens.env")
 fi
 # drained waits until trailkeep has chained and stored what it acknowledged: the CPU
-# of trailkeep dev (or, for a stack given by URL, of the whole machine: its broker,
-# ClickHouse server and services) falls under 10% of a core for a second. Otherwise
+# of trailkeep dev (or, for a stack, of the whole machine: its broker, ClickHouse
+# server and services) falls under 10% of a core for a second. Otherwise
 # the next run (Tessera's too) shares the cores with the previous run's backlog.
 busy_ticks() {
   if [[ -n $dev_pid ]]; then awk '{print $14 + $15}' "/proc/$dev_pid/stat"
@@ -102,6 +101,13 @@ cpu_by_process() {
   done | awk '{t[$2] += $1} END {for (c in t) print t[c], c}'
   awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9, "machine"}' /proc/stat
 }
+# peers_failed shows the load generator's log (in $work, which cleanup removes) and
+# stops.
+peers_failed() {
+  echo "bench-peers: the load generator failed:" >&2
+  cat "$work/peers.log" >&2
+  exit 1
+}
 # measured LABEL RUN-ARGS...: one load generator run and, for trailkeep, the drain after it;
 # then the CPU seconds each process used in that time, largest first (to stderr and
 # bench-peers.cpu): which process had the cores. The load generator (with Tessera's
@@ -110,7 +116,7 @@ measured() {
   local label=$1 before after TIMEFORMAT='%U %S'
   shift
   before=$(cpu_by_process)
-  { time "$work/peers" "$@" 2>>"$work/peers.log" | tee -a "$out"; } 2>"$work/time"
+  { time "$work/peers" "$@" 2>>"$work/peers.log" | tee -a "$out"; } 2>"$work/time" || peers_failed
   if [[ " $* " == *" trailkeep "* ]]; then drained; fi
   after=$(cpu_by_process)
   { printf 'cpu seconds by process (%s):' "$label"
@@ -126,7 +132,7 @@ if [[ -n $stack_started ]]; then
   # A broker JVM just started is still compiling its hot paths (the first run
   # measured it at half its later rate): 20 s of load first, not recorded.
   echo "bench-peers: warming the stack up for 20 s" >&2
-  "$work/peers" -system trailkeep -url "$url" -token "$token" -conns 256 -duration 20s -warmup 1s >/dev/null 2>>"$work/peers.log"
+  "$work/peers" -system trailkeep -url "$url" -token "$token" -conns 256 -duration 20s -warmup 1s >/dev/null 2>>"$work/peers.log" || peers_failed
   drained
 fi
 for r in $(seq 1 "$rounds"); do
@@ -144,4 +150,10 @@ t = mean(lambda r: r["system"] == "tessera")
 s = mean(lambda r: r["system"] == "trailkeep" and r["batch"] == 1)
 b = mean(lambda r: r["system"] == "trailkeep" and r["batch"] > 1)
 print(f"tessera 256 conns: {t:.0f}/s; trailkeep single events 256 conns: {s:.0f}/s ({s/t:.2f}x); trailkeep NDJSON 500 x 8 conns: {b:.0f}/s ({b/t:.2f}x)")
+# A request that failed (refused, 503, timed out) makes its run's rate no measure of
+# the system: say so and fail, rather than print a ratio that reads as a result.
+failed = [r for r in runs if r.get("failures")]
+for r in failed:
+    print(f"bench-peers: {r['system']} with {r['conns']} connections, batch {r['batch']}: {r['failures']} failed requests", file=sys.stderr)
+sys.exit(1 if failed else 0)
 PY
