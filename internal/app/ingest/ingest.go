@@ -81,7 +81,7 @@ type Config struct {
 	// MaxBufferedBytes bounds memory held for unacknowledged records.
 	MaxBufferedBytes int `env:"TRAILKEEP_INGEST_MAX_BUFFERED_BYTES, default=67108864"`
 	// How long an event waits for others to share its produce batch: longer is
-	// fewer produce requests for the brokers and a later answer.
+	// fewer produce requests for the brokers and a later answer (0: the default).
 	KafkaLinger time.Duration `env:"TRAILKEEP_INGEST_KAFKA_LINGER, default=2ms"`
 	// Compression of produce batches (lz4, zstd, snappy, gzip or none): CPU on every
 	// hop against bytes on the network and the brokers' disks.
