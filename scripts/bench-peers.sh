@@ -31,15 +31,15 @@ cleanup() {
 }
 trap cleanup EXIT
 # start_stack starts the distributed stack with the scripts make run-stack uses;
-# services already running are measured as they are and left running.
+# services already running (svc_running, as those scripts judge it) are measured as
+# they are and left running.
+source scripts/local-service.sh
 start_stack() {
   GO="$go" make -s build
   servers_before=$(scripts/servers-running.sh | tr '\n' ' ')
   local part
   for part in exporter chainer ingest; do
-    if ! { [[ -f .run/$part/pid ]] && kill -0 "$(cat ".run/$part/pid")" 2>/dev/null; }; then
-      stack_started="$stack_started $part"
-    fi
+    dir=.run/$part svc_running || stack_started="$stack_started $part"
   done
   scripts/kafka.sh start
   scripts/clickhouse.sh start
@@ -74,8 +74,11 @@ fi
 # the next run (Tessera's too) shares the cores with the previous run's backlog.
 busy_ticks() {
   if [[ -n $dev_pid ]]; then awk '{print $14 + $15}' "/proc/$dev_pid/stat"
-  else awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; fi
+  else machine_ticks; fi
 }
+# machine_ticks is the ticks all CPUs have spent busy (user, nice, system, irq,
+# softirq, steal; not idle or iowait).
+machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 drained() {
   local start=$SECONDS hz a b
   hz=$(getconf CLK_TCK)
@@ -99,7 +102,7 @@ cpu_by_process() {
     awk '{c = $0; sub(/^[^(]*\(/, "", c); sub(/\)[^)]*$/, "", c); gsub(/ /, "_", c)
       n = split($0, a, ") "); split(a[n], f, " "); if (f[2] != 2 && $1 != 2) print f[12] + f[13], c}' "$f" 2>/dev/null || true
   done | awk '{t[$2] += $1} END {for (c in t) print t[c], c}'
-  awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9, "machine"}' /proc/stat
+  echo "$(machine_ticks) machine"
 }
 # peers_failed shows the load generator's log (in $work, which cleanup removes) and
 # stops.
