@@ -75,6 +75,9 @@ func TestConfigErrors(t *testing.T) {
 		{"no IP key", []string{tokens}, "TRAILKEEP_INGEST_IP_KEY (or _FILE) is required"},
 		{"short IP key", []string{tokens, "TRAILKEEP_INGEST_IP_KEY=abcd"}, "TRAILKEEP_INGEST_IP_KEY"},
 		{"bad token file", []string{`TRAILKEEP_INGEST_TOKENS={"tokens":[{"name":"t"}]}`}, "sha256"},
+		{"unknown compression", []string{tokens, "TRAILKEEP_INGEST_IP_KEY=" + strings.Repeat("ab", 32), "TRAILKEEP_INGEST_KAFKA_COMPRESSION=brotli"},
+			"TRAILKEEP_INGEST_KAFKA_COMPRESSION: kafka: compression \"brotli\": want lz4, zstd, snappy, gzip or none"},
+		{"bad linger", []string{tokens, "TRAILKEEP_INGEST_IP_KEY=" + strings.Repeat("ab", 32), "TRAILKEEP_INGEST_KAFKA_LINGER=soon"}, "TRAILKEEP_INGEST_KAFKA_LINGER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := proctest.Run(t, bin, tc.env...)
