@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -18,11 +19,17 @@ type Chain struct {
 	partition int32
 	prev      Hash
 	rng       *compact.Range
+	// sib are the left siblings of the last leaf inside the compact range's
+	// last perfect subtree (its inclusion proof there, in range order), so a
+	// checkpoint can authenticate LastLeaf; nil when unknown (a chain restored
+	// from a checkpoint that did not carry them).
+	sib   [][]byte
+	known bool
 }
 
 // New returns the empty chain of a partition.
 func New(partition int32) *Chain {
-	return &Chain{partition: partition, rng: rangeFactory.NewEmptyRange(0)}
+	return &Chain{partition: partition, rng: rangeFactory.NewEmptyRange(0), known: true}
 }
 
 // Partition returns the partition this chain belongs to.
@@ -78,15 +85,24 @@ func (c *Chain) Append(event []byte, chainedAt time.Time) (Record, error) {
 	}
 	r := Record{Partition: c.partition, Seq: c.Size(), ChainedAt: chainedAt.UTC(), PrevHash: c.prev, Event: event}
 	r.LeafHash = r.ComputeLeafHash()
-	if err := c.rng.Append(r.LeafHash[:], nil); err != nil {
-		return Record{}, fmt.Errorf("chain: merkle append: %w", err)
+	if err := c.appendLeaf(r.LeafHash); err != nil {
+		return Record{}, err
 	}
-	c.prev = r.LeafHash
 	return r, nil
 }
 
 // appendLeaf adds a leaf whose position and link the caller has checked.
 func (c *Chain) appendLeaf(leaf Hash) error {
+	// The nodes the append merges away are the new leaf's left siblings in
+	// the last perfect subtree: as many as the new size has trailing zeros.
+	// The range never mutates a node's bytes, so keeping the slices is safe.
+	hs := c.rng.Hashes()
+	k := bits.TrailingZeros64(c.rng.End() + 1)
+	if k > len(hs) {
+		return fmt.Errorf("chain: merkle append: range of size %d has %d nodes", c.rng.End(), len(hs))
+	}
+	c.sib = append(c.sib[:0], hs[len(hs)-k:]...)
+	c.known = true
 	if err := c.rng.Append(leaf[:], nil); err != nil {
 		return fmt.Errorf("chain: merkle append: %w", err)
 	}

@@ -9,9 +9,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -69,8 +71,15 @@ type SignedCheckpoint struct {
 	// root, which authenticates it.
 	Range []Hash `json:"range"`
 	// LastLeaf is the leaf hash of record size−1, the prev_hash of record
-	// size. It is not signed; verifiers check it against that record.
+	// size. It is not signed; verifiers check it against that record, and
+	// LastLeafProof authenticates it without that record.
 	LastLeaf Hash `json:"last_leaf_hash"`
+	// LastLeafProof is LastLeaf's inclusion proof inside the last node of
+	// Range (the perfect subtree that ends at record size−1): the left
+	// siblings on its path, in Range's order, as many as size has trailing
+	// zero bits. Folded with LastLeaf it must give Range's last node, which
+	// the signed root covers. Checkpoints written before it existed lack it.
+	LastLeafProof []Hash `json:"last_leaf_proof,omitempty"`
 }
 
 // NoteText is signed-note text; it is written to JSON as a readable string
@@ -93,7 +102,13 @@ func (c *Chain) Sign(origin string, signer note.Signer) (SignedCheckpoint, error
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("chain: sign checkpoint: %w", err)
 	}
-	return SignedCheckpoint{Note: msg, Range: c.RangeHashes(), LastLeaf: c.prev}, nil
+	sc := SignedCheckpoint{Note: msg, Range: c.RangeHashes(), LastLeaf: c.prev}
+	if c.known {
+		for _, h := range c.sib {
+			sc.LastLeafProof = append(sc.LastLeafProof, Hash(h))
+		}
+	}
+	return sc, nil
 }
 
 // ErrOrigin is wrapped when a checkpoint belongs to another log.
@@ -154,7 +169,50 @@ func (s SignedCheckpoint) restoreRange(partition int32, cp Checkpoint) (*Chain, 
 	if got := c.Root(); got != cp.Root {
 		return nil, fmt.Errorf("chain: checkpoint at size %d: compact range folds to %s, signed root is %s", cp.Size, got, cp.Root)
 	}
+	switch err := s.lastLeafProven(cp.Size); {
+	case err == nil:
+		// Keep the proof, so that a checkpoint signed again at this size
+		// (a re-publication) carries it too.
+		c.sib = make([][]byte, len(s.LastLeafProof))
+		for i := range s.LastLeafProof {
+			c.sib[i] = s.LastLeafProof[i][:]
+		}
+		c.known = true
+	case !errors.Is(err, ErrLastLeafUnproven):
+		return nil, err
+	}
 	return c, nil
+}
+
+// ErrLastLeafUnproven is wrapped when a checkpoint's LastLeaf cannot be
+// authenticated because it carries no LastLeafProof (it was written before
+// the proof existed).
+var ErrLastLeafUnproven = errors.New("chain: the checkpoint's last leaf hash has no inclusion proof")
+
+// lastLeafProven checks LastLeaf against the last node of Range (whose fold to
+// the signed root the caller has checked): ErrLastLeafUnproven when there is
+// no proof to check, another error when the proof does not hold.
+func (s SignedCheckpoint) lastLeafProven(size uint64) error {
+	if size == 0 {
+		return nil
+	}
+	k := bits.TrailingZeros64(size)
+	switch {
+	case len(s.Range) == 0:
+		return fmt.Errorf("chain: checkpoint at size %d has no compact range", size)
+	case len(s.LastLeafProof) == 0 && k > 0:
+		return fmt.Errorf("%w (size %d needs %d sibling hashes)", ErrLastLeafUnproven, size, k)
+	case len(s.LastLeafProof) != k:
+		return fmt.Errorf("chain: checkpoint at size %d: last leaf proof has %d hashes, the subtree ending at record %d needs %d", size, len(s.LastLeafProof), size-1, k)
+	}
+	h := s.LastLeaf[:]
+	for i := k - 1; i >= 0; i-- {
+		h = rfc6962.DefaultHasher.HashChildren(s.LastLeafProof[i][:], h)
+	}
+	if Hash(h) != s.Range[len(s.Range)-1] {
+		return fmt.Errorf("chain: checkpoint at size %d: last leaf hash %s is not record %d's leaf under the signed root (its proof does not fold to the range's last node)", size, s.LastLeaf, size-1)
+	}
+	return nil
 }
 
 // GenerateKey returns a new Ed25519 signer key and its verifier key in note

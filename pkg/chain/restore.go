@@ -33,3 +33,25 @@ func Restore(origin string, partition int32, cp *SignedCheckpoint, verifiers not
 	}
 	return v.chain, nil
 }
+
+// RestoreCheckpoint rebuilds a partition's chain from its last signed
+// checkpoint alone, for a caller that has established that no record was
+// chained after it (the chainer: its committed input position equals the
+// one the checkpoint covers) and whose records before it are gone
+// (retention). Without the record at cp.Size to check LastLeaf against, the
+// checkpoint's LastLeafProof must authenticate it; a checkpoint without one
+// fails with an error wrapping [ErrLastLeafUnproven].
+func RestoreCheckpoint(origin string, partition int32, cp SignedCheckpoint, verifiers note.Verifiers) (*Chain, error) {
+	parsed, err := cp.Open(origin, verifiers)
+	if err != nil {
+		return nil, fmt.Errorf("chain: restore partition %d: %w", partition, err)
+	}
+	if err := cp.lastLeafProven(parsed.Size); err != nil {
+		return nil, fmt.Errorf("chain: restore partition %d from its checkpoint at size %d: %w", partition, parsed.Size, err)
+	}
+	c, err := cp.restoreRange(partition, parsed)
+	if err != nil {
+		return nil, fmt.Errorf("chain: restore partition %d: %w", partition, err)
+	}
+	return c, nil
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
@@ -48,6 +49,12 @@ type Config struct {
 	// many records, or when records are waiting this long. Defaults 1000 and 5s.
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
+	// CheckpointRefresh: a partition whose last checkpoint is this old has it
+	// signed and published again (the same note), so that retention on the
+	// checkpoint topic never empties a quiet partition: restore needs its
+	// latest checkpoint. It must be well under the checkpoint topic's
+	// retention.ms. Default 24h.
+	CheckpointRefresh time.Duration
 	// MaxPollRecords bounds one transaction. Default 10000.
 	MaxPollRecords int
 	// TransactionTimeout is how long the broker lets a transaction stay open before
@@ -68,15 +75,38 @@ type Chainer struct {
 
 	mu     sync.Mutex
 	chains map[int32]*partitionState // only partitions currently owned and restored
+	// owned are the input partitions assigned to this instance; refused those
+	// of them whose chain cannot be restored (fetching them is paused).
+	owned, refused map[int32]bool
 
 	stats Stats
 }
 
 type partitionState struct {
-	ch             *chain.Chain
-	sinceCP        int       // records appended since the last checkpoint
-	firstUnchecked time.Time // wall time the oldest un-checkpointed record was appended
-	lastChainedAt  time.Time
+	ch      *chain.Chain
+	sinceCP int // records appended since the last checkpoint
+	// next is the input offset after the last record consumed (chained or
+	// dead-lettered); cpNext was next when the last checkpoint was made (−1:
+	// unknown). A checkpoint carries it, so that restore can tell, from the
+	// group's committed offset, that nothing was chained after it.
+	next, cpNext int64
+	dirtySince   time.Time // wall time the state first moved past the last checkpoint
+	cpAt         time.Time // when the last checkpoint was published (the refresh clock)
+	// lastChainedAt is the chain time of the last record appended by this
+	// instance (zero after a restore).
+	lastChainedAt time.Time
+}
+
+// dirty reports whether the partition moved past its last checkpoint: records
+// were chained, or input was consumed (dead letters) since.
+func (st *partitionState) dirty() bool { return st.sinceCP > 0 || st.next != st.cpNext }
+
+// consumed records that the input record at offset was consumed.
+func (st *partitionState) consumed(offset int64, now time.Time) {
+	if !st.dirty() {
+		st.dirtySince = now
+	}
+	st.next = offset + 1
 }
 
 // Stats are cumulative counters, for metrics and tests.
@@ -118,6 +148,9 @@ func New(cfg Config) (*Chainer, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = 5 * time.Second
 	}
+	if cfg.CheckpointRefresh <= 0 {
+		cfg.CheckpointRefresh = 24 * time.Hour
+	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 10000
 	}
@@ -140,11 +173,11 @@ func New(cfg Config) (*Chainer, error) {
 	if _, err := cfg.Verifiers.Verifier(cfg.Signer.Name(), cfg.Signer.KeyHash()); err != nil {
 		return nil, fmt.Errorf("%w: the verifier list does not contain the signing key %s: %v", ErrConfig, cfg.Signer.Name(), err)
 	}
-	c := &Chainer{cfg: cfg, chains: map[int32]*partitionState{}}
+	c := &Chainer{cfg: cfg, chains: map[int32]*partitionState{}, owned: map[int32]bool{}, refused: map[int32]bool{}}
 	// Static membership under the transactional id: a restarted instance (a crashed
 	// pod coming back) takes its partitions back at once.
 	group := kafka.Group{Brokers: cfg.Brokers, Name: cfg.Group, InstanceID: cfg.TransactionalID, Topics: []string{cfg.InputTopic},
-		Assigned: c.forget, Revoked: c.forget, Lost: c.forget}
+		Assigned: c.assigned, Revoked: c.revoked, Lost: c.revoked}
 	opts := append(group.Opts(),
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.RequireStableFetchOffsets(),
@@ -168,13 +201,53 @@ func New(cfg Config) (*Chainer, error) {
 	return c, nil
 }
 
-// forget drops in-memory state of partitions whose ownership changed: whatever
-// happens next, their state is rebuilt from Kafka.
-func (c *Chainer) forget(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+// assigned and revoked track ownership and drop in-memory state of partitions
+// whose ownership changed: whatever happens next, their state is rebuilt from
+// Kafka.
+func (c *Chainer) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range m[c.cfg.InputTopic] {
 		delete(c.chains, p)
+		c.owned[p] = true
+	}
+}
+
+func (c *Chainer) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range m[c.cfg.InputTopic] {
+		delete(c.chains, p)
+		delete(c.owned, p)
+		delete(c.refused, p)
+	}
+}
+
+// restoreOwned restores the owned partitions no poll has brought records for:
+// a quiet partition's checkpoint must be re-published (CheckpointRefresh)
+// before retention deletes it, and only a restored partition is. A failure is
+// logged and retried on the next round; a TrimmedError refuses the partition.
+func (c *Chainer) restoreOwned(ctx context.Context) {
+	c.mu.Lock()
+	var idle []int32
+	for p := range c.owned {
+		if c.chains[p] == nil && !c.refused[p] {
+			idle = append(idle, p)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range idle {
+		if err := c.ensure(ctx, p); err != nil {
+			var trimmed *TrimmedError
+			if errors.As(err, &trimmed) {
+				c.refuse(p)
+				c.cfg.Logger.Error("chainer: a partition cannot be restored; its events are not chained until the cause is fixed", "partition", p, "err", err)
+				continue
+			}
+			if ctx.Err() == nil {
+				c.cfg.Logger.Warn("chainer: restoring an idle partition failed; retrying", "partition", p, "err", err)
+			}
+		}
 	}
 }
 
@@ -200,7 +273,38 @@ func (c *Chainer) EnsureTopics(ctx context.Context) error {
 	for _, t := range []string{c.cfg.ChainedTopic, c.cfg.CheckpointTopic, c.cfg.DeadLetterTopic} {
 		ts = append(ts, kafka.Topic{Name: t, Partitions: n, Replication: c.cfg.Replication, Configs: c.cfg.TopicConfigs})
 	}
-	return kafka.EnsureTopics(ctx, cl, ts...)
+	if err := kafka.EnsureTopics(ctx, cl, ts...); err != nil {
+		return err
+	}
+	return c.checkRefresh(ctx)
+}
+
+// checkRefresh refuses a CheckpointRefresh that retention on the checkpoint
+// topic would outrun: a quiet partition's only checkpoint would be deleted
+// before it is published again, and the partition could not be restored.
+func (c *Chainer) checkRefresh(ctx context.Context) error {
+	rcs, err := kadm.NewClient(c.sess.Client()).DescribeTopicConfigs(ctx, c.cfg.CheckpointTopic)
+	if err == nil {
+		var rc kadm.ResourceConfig
+		if rc, err = rcs.On(c.cfg.CheckpointTopic, nil); err == nil {
+			err = rc.Err
+		}
+		for _, kv := range rc.Configs {
+			if kv.Key != "retention.ms" || kv.Value == nil {
+				continue
+			}
+			ms, perr := strconv.ParseInt(*kv.Value, 10, 64)
+			if perr == nil && ms > 0 && c.cfg.CheckpointRefresh > time.Duration(ms)*time.Millisecond/2 {
+				return fmt.Errorf("%w: CheckpointRefresh %s is more than half of %s's retention.ms (%s): a quiet partition's checkpoint could be deleted before it is published again; lower the refresh or raise retention.ms",
+					ErrConfig, c.cfg.CheckpointRefresh, c.cfg.CheckpointTopic, time.Duration(ms)*time.Millisecond)
+			}
+		}
+	}
+	if err != nil {
+		// Describing configs may be denied by ACLs: the check is advice then.
+		c.cfg.Logger.Warn("chainer: cannot read the checkpoint topic's retention to check the refresh against it", "topic", c.cfg.CheckpointTopic, "err", err)
+	}
+	return nil
 }
 
 // Close leaves the group (aborting any open transaction) and closes the client.
@@ -229,6 +333,7 @@ func (c *Chainer) Run(ctx context.Context) error {
 		time.Sleep(time.Second)
 	}
 	for {
+		c.restoreOwned(ctx)
 		// Wake up at least every quarter interval so time-based checkpoints are
 		// signed on an idle partition too.
 		pctx, cancel := context.WithTimeout(ctx, c.cfg.CheckpointInterval/4)
@@ -378,7 +483,9 @@ func (c *Chainer) build(byPart map[int32][]*kgo.Record, due []int32) ([]*kgo.Rec
 		if st == nil {
 			return nil, n, fmt.Errorf("chainer: partition %d was revoked while its records were being chained", p)
 		}
+		now := time.Now()
 		for _, in := range recs {
+			st.consumed(in.Offset, now)
 			if err := event.Admit(in.Value, c.cfg.Limits); err != nil {
 				out = append(out, deadLetter(c.cfg.DeadLetterTopic, in, err))
 				n.dead++
@@ -397,9 +504,6 @@ func (c *Chainer) build(byPart map[int32][]*kgo.Record, due []int32) ([]*kgo.Rec
 			out = append(out, &kgo.Record{Topic: c.cfg.ChainedTopic, Partition: p, Key: in.Key, Value: val, Timestamp: rec.ChainedAt,
 				Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(strconv.FormatUint(rec.Seq, 10))}}})
 			n.chained++
-			if st.sinceCP == 0 {
-				st.firstUnchecked = time.Now()
-			}
 			st.sinceCP++
 			st.lastChainedAt = rec.ChainedAt
 			if st.sinceCP >= c.cfg.CheckpointEvery {
@@ -414,7 +518,7 @@ func (c *Chainer) build(byPart map[int32][]*kgo.Record, due []int32) ([]*kgo.Rec
 	}
 	for _, p := range due {
 		st := c.chains[p]
-		if st == nil || st.sinceCP == 0 {
+		if st == nil {
 			continue
 		}
 		r, err := c.checkpoint(p, st)
@@ -434,15 +538,23 @@ func (c *Chainer) ensure(ctx context.Context, p int32) error {
 	if ok {
 		return nil
 	}
-	ch, err := c.restore(ctx, p)
+	st, err := c.restore(ctx, p)
 	if err != nil {
 		return err
 	}
+	if st.dirty() {
+		st.dirtySince = time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.chains[p] = &partitionState{ch: ch}
+	if !c.owned[p] {
+		// Revoked while it was being restored: a state kept now would make
+		// this instance sign checkpoints for another owner's partition.
+		return fmt.Errorf("chainer: partition %d was revoked while it was being restored", p)
+	}
+	c.chains[p] = st
 	c.stats.Restores++
-	c.cfg.Logger.Info("chainer: restored partition", "partition", p, "size", ch.Size())
+	c.cfg.Logger.Info("chainer: restored partition", "partition", p, "size", st.ch.Size())
 	return nil
 }
 
@@ -457,17 +569,38 @@ func (c *Chainer) checkpoint(p int32, st *partitionState) (*kgo.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.sinceCP = 0
-	return &kgo.Record{Topic: c.cfg.CheckpointTopic, Partition: p, Value: val, Timestamp: st.lastChainedAt,
-		Headers: []kgo.RecordHeader{{Key: "size", Value: []byte(strconv.FormatUint(st.ch.Size(), 10))}}}, nil
+	// A checkpoint of new records takes their time, so the output stays a
+	// function of the input; a re-publication takes the wall clock, because
+	// retention deletes by record time.
+	ts := st.lastChainedAt
+	if st.sinceCP == 0 || ts.IsZero() {
+		ts = time.Now()
+	}
+	st.sinceCP, st.cpNext, st.cpAt = 0, st.next, time.Now()
+	return &kgo.Record{Topic: c.cfg.CheckpointTopic, Partition: p, Value: val, Timestamp: ts,
+		Headers: []kgo.RecordHeader{
+			{Key: "size", Value: []byte(strconv.FormatUint(st.ch.Size(), 10))},
+			{Key: inputOffsetHeader, Value: []byte(strconv.FormatInt(st.next, 10))},
+		}}, nil
 }
 
+// inputOffsetHeader names the checkpoint record header holding the input
+// offset after the last input record the checkpoint accounts for (chained or
+// dead-lettered): what the chainer group commits when it stops there.
+const inputOffsetHeader = "input_offset"
+
+// dueCheckpoints returns the partitions whose state is past their last
+// checkpoint for CheckpointInterval, and those whose last checkpoint is older
+// than CheckpointRefresh.
 func (c *Chainer) dueCheckpoints() []int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var due []int32
 	for p, st := range c.chains {
-		if st.sinceCP > 0 && time.Since(st.firstUnchecked) >= c.cfg.CheckpointInterval {
+		if st.ch.Size() == 0 {
+			continue // nothing to anchor: an empty chain restores without a checkpoint
+		}
+		if (st.dirty() && time.Since(st.dirtySince) >= c.cfg.CheckpointInterval) || time.Since(st.cpAt) >= c.cfg.CheckpointRefresh {
 			due = append(due, p)
 		}
 	}
@@ -499,7 +632,10 @@ func (c *Chainer) rewind(ctx context.Context, byPart map[int32][]*kgo.Record, ca
 func (c *Chainer) refuse(p int32) {
 	c.sess.Client().PauseFetchPartitions(map[string][]int32{c.cfg.InputTopic: {p}})
 	c.mu.Lock()
-	c.stats.Refused++
+	if !c.refused[p] {
+		c.stats.Refused++
+	}
+	c.refused[p] = true
 	c.mu.Unlock()
 }
 

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
@@ -99,12 +101,16 @@ func offsetBounds(ctx context.Context, cl *kgo.Client, topic string, partition i
 }
 
 // TrimmedError means the records partition Partition's chain needs to resume were
-// deleted from Topic, almost always by retention (a partition quiet for longer
-// than retention.ms loses even its last segment). The chainer refuses to start the
-// partition: a chain restored without them would fork (restart at seq 0) or not
-// verify. Recover by raising retention.ms on the chained and checkpoint topics
-// above the longest quiet period; the deleted records themselves are in
-// ClickHouse and the S3 archive, but the chainer cannot restore from those yet.
+// deleted from Topic, almost always by retention, and no checkpoint can stand in
+// for them. A quiet partition's chain survives the loss of all its records: its
+// last checkpoint, re-published every CheckpointRefresh, accounts for the group's
+// committed input offset, and restores it alone. This error remains for records
+// chained after the last checkpoint that are gone too, or a checkpoint topic
+// emptied (the chainer stopped longer than its retention). The chainer refuses
+// to start the partition: a chain restored without them would fork (restart at
+// seq 0) or not verify. Recover by raising retention.ms on the chained and
+// checkpoint topics; the deleted records themselves are in ClickHouse and the
+// S3 archive, but the chainer cannot restore from those yet.
 type TrimmedError struct {
 	Topic     string
 	Partition int32
@@ -114,6 +120,8 @@ type TrimmedError struct {
 	// HaveSeq the lowest seq still in the topic when Seen.
 	NeedSeq, HaveSeq uint64
 	Seen             bool
+	// Detail says why the last checkpoint could not stand in for the records.
+	Detail string
 }
 
 func (e *TrimmedError) Error() string {
@@ -121,8 +129,12 @@ func (e *TrimmedError) Error() string {
 	if e.Seen {
 		have = fmt.Sprintf("the lowest seq left is %d", e.HaveSeq)
 	}
-	return fmt.Sprintf("chainer: partition %d cannot be restored: %s/%d holds offsets from %d to %d only (retention?); restore needs seq %d on and %s. Raise retention.ms on the chained and checkpoint topics; this partition stays stopped rather than fork its chain",
-		e.Partition, e.Topic, e.Partition, e.LogStart, e.End, e.NeedSeq, have)
+	detail := ""
+	if e.Detail != "" {
+		detail = " (" + e.Detail + ")"
+	}
+	return fmt.Sprintf("chainer: partition %d cannot be restored: %s/%d holds offsets from %d to %d only (retention?); restore needs seq %d on and %s%s. Raise retention.ms on the chained and checkpoint topics; this partition stays stopped rather than fork its chain",
+		e.Partition, e.Topic, e.Partition, e.LogStart, e.End, e.NeedSeq, have, detail)
 }
 
 func lastStable(ctx context.Context, cl *kgo.Client, topic string, partition int32) (int64, error) {
@@ -140,21 +152,33 @@ func lastStable(ctx context.Context, cl *kgo.Client, topic string, partition int
 	return o.Offset, nil
 }
 
-// restore rebuilds partition p's chain from the committed tail of the checkpoint and
-// chained topics. Both are read backwards in growing windows, so restore costs
-// O(records since the last checkpoint), not O(partition).
-func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
-	cp, err := c.lastCheckpoint(ctx, p)
+// restore rebuilds partition p's state from the group's committed input offset
+// and the committed tail of the checkpoint and chained topics. Both topics are
+// read backwards in growing windows, so restore costs O(records since the last
+// checkpoint), not O(partition).
+func (c *Chainer) restore(ctx context.Context, p int32) (*partitionState, error) {
+	// First: the committed offset, read stable, waits out a previous owner's
+	// transaction that is committing; once it is known, the tails read below
+	// hold everything that transaction chained.
+	committed, err := c.committedInput(ctx, p)
 	if err != nil {
 		return nil, err
 	}
+	last, err := c.lastCheckpoint(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	st := &partitionState{next: max(committed, 0), cpNext: -1}
+	var cp *chain.SignedCheckpoint
 	var from uint64
-	if cp != nil {
+	if last != nil {
+		cp = &last.cp
 		parsed, err := cp.Unverified()
 		if err != nil {
 			return nil, fmt.Errorf("chainer: partition %d: last checkpoint: %w", p, err)
 		}
 		from = parsed.Size
+		st.cpNext, st.cpAt = last.inputNext, last.at
 	}
 	low, end, err := offsetBounds(ctx, c.sess.Client(), c.cfg.ChainedTopic, p)
 	if err != nil {
@@ -163,55 +187,134 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*chain.Chain, error) {
 	window := int64(c.cfg.CheckpointEvery)*2 + 64
 	for {
 		start := max(low, end-window)
-		var after []chain.Record
-		minSeq := uint64(1<<63 - 1)
-		seen := false
-		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.ChainedTopic, p, start, end, func(r *kgo.Record) error {
-			var rec chain.Record
-			if err := rec.UnmarshalJSON(r.Value); err != nil { // direct: encoding/json would first re-scan the whole record
-				return fmt.Errorf("chainer: %s/%d offset %d is not a chained record: %w", c.cfg.ChainedTopic, p, r.Offset, err)
-			}
-			seen = true
-			minSeq = min(minSeq, rec.Seq)
-			if rec.Seq >= from {
-				after = append(after, rec)
-			}
-			return nil
-		})
+		after, minSeq, seen, err := c.chainedTail(ctx, p, start, end, from)
 		if err != nil {
 			return nil, err
 		}
 		if start == low && low > 0 && !(seen && minSeq <= from) {
-			return nil, &TrimmedError{Topic: c.cfg.ChainedTopic, Partition: p, LogStart: low, End: end, NeedSeq: from, HaveSeq: minSeq, Seen: seen}
+			if seen || last == nil || last.inputNext < 0 || committed != last.inputNext {
+				return nil, &TrimmedError{Topic: c.cfg.ChainedTopic, Partition: p, LogStart: low, End: end, NeedSeq: from, HaveSeq: minSeq, Seen: seen,
+					Detail: trimmedDetail(last, committed)}
+			}
+			// Every record of the chain is gone (retention emptied a quiet
+			// partition), and the group's committed input offset is the one
+			// the checkpoint accounts for: nothing was chained after it,
+			// because records and offsets commit in one transaction.
+			ch, err := chain.RestoreCheckpoint(c.origin(p), p, *cp, c.cfg.Verifiers)
+			if err != nil {
+				return nil, &TrimmedError{Topic: c.cfg.ChainedTopic, Partition: p, LogStart: low, End: end, NeedSeq: from, Detail: err.Error()}
+			}
+			st.ch = ch
+			return st, nil
 		}
 		if start == low || (seen && minSeq <= from) {
 			ch, err := chain.Restore(c.origin(p), p, cp, c.cfg.Verifiers, after)
 			if err != nil {
 				return nil, fmt.Errorf("chainer: the committed tail of partition %d does not verify; refusing to extend it: %w", p, err)
 			}
-			return ch, nil
+			st.ch = ch
+			st.sinceCP = len(after)
+			return st, nil
 		}
 		window *= 4
 	}
 }
 
+// trimmedDetail says why a checkpoint could not stand in for the deleted records.
+func trimmedDetail(last *storedCheckpoint, committed int64) string {
+	switch {
+	case last == nil:
+		return "no checkpoint is left either"
+	case last.inputNext < 0:
+		return "the last checkpoint predates the input offset it accounts for"
+	default:
+		return fmt.Sprintf("the group committed input offset %d but the last checkpoint accounts for input up to %d: records chained after it are gone", committed, last.inputNext)
+	}
+}
+
+// chainedTail reads the chained topic's records of p in [start, end): those
+// from seq from on, the lowest seq seen, and whether any record was seen.
+func (c *Chainer) chainedTail(ctx context.Context, p int32, start, end int64, from uint64) (after []chain.Record, minSeq uint64, seen bool, err error) {
+	minSeq = 1<<63 - 1
+	err = tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.ChainedTopic, p, start, end, func(r *kgo.Record) error {
+		var rec chain.Record
+		if err := rec.UnmarshalJSON(r.Value); err != nil { // direct: encoding/json would first re-scan the whole record
+			return fmt.Errorf("chainer: %s/%d offset %d is not a chained record: %w", c.cfg.ChainedTopic, p, r.Offset, err)
+		}
+		seen = true
+		minSeq = min(minSeq, rec.Seq)
+		if rec.Seq >= from {
+			after = append(after, rec)
+		}
+		return nil
+	})
+	return after, minSeq, seen, err
+}
+
+// committedInput returns the chainer group's committed offset of input
+// partition p (−1 when none), read with require_stable: it waits while a
+// transaction that commits offsets of p is completing.
+func (c *Chainer) committedInput(ctx context.Context, p int32) (int64, error) {
+	adm := kadm.NewClient(c.sess.Client())
+	for {
+		offs, err := adm.FetchOffsets(kadm.RequireStable(ctx), c.cfg.Group)
+		if err == nil {
+			o, ok := offs.Lookup(c.cfg.InputTopic, p)
+			if !ok {
+				return -1, nil
+			}
+			if o.Err == nil {
+				return o.At, nil
+			}
+			err = o.Err
+		}
+		if !errors.Is(err, kerr.UnstableOffsetCommit) {
+			return 0, fmt.Errorf("chainer: committed offset of %s/%d: %w", c.cfg.InputTopic, p, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// storedCheckpoint is a checkpoint read back from the checkpoint topic.
+type storedCheckpoint struct {
+	cp chain.SignedCheckpoint
+	// inputNext is its input_offset header (−1 when absent: written before it
+	// existed); at is the record's timestamp.
+	inputNext int64
+	at        time.Time
+}
+
 // lastCheckpoint returns partition p's last committed checkpoint, nil when the
 // checkpoint topic holds none (retention may have deleted older ones: restore then
 // needs the chain's records from seq 0, and says so when they are gone too).
-func (c *Chainer) lastCheckpoint(ctx context.Context, p int32) (*chain.SignedCheckpoint, error) {
+func (c *Chainer) lastCheckpoint(ctx context.Context, p int32) (*storedCheckpoint, error) {
 	low, end, err := offsetBounds(ctx, c.sess.Client(), c.cfg.CheckpointTopic, p)
 	if err != nil {
 		return nil, err
 	}
 	for window := int64(8); ; window *= 8 {
 		start := max(low, end-window)
-		var last *chain.SignedCheckpoint
+		var last *storedCheckpoint
 		err := tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.CheckpointTopic, p, start, end, func(r *kgo.Record) error {
-			var cp chain.SignedCheckpoint
-			if err := json.Unmarshal(r.Value, &cp); err != nil {
+			s := storedCheckpoint{inputNext: -1, at: r.Timestamp}
+			if err := json.Unmarshal(r.Value, &s.cp); err != nil {
 				return fmt.Errorf("chainer: %s/%d offset %d is not a checkpoint: %w", c.cfg.CheckpointTopic, p, r.Offset, err)
 			}
-			last = &cp
+			for _, h := range r.Headers {
+				if h.Key != inputOffsetHeader {
+					continue
+				}
+				n, err := strconv.ParseInt(string(h.Value), 10, 64)
+				if err != nil || n < 0 {
+					return fmt.Errorf("chainer: %s/%d offset %d: header %s %q is not an offset", c.cfg.CheckpointTopic, p, r.Offset, inputOffsetHeader, h.Value)
+				}
+				s.inputNext = n
+			}
+			last = &s
 			return nil
 		})
 		if err != nil {

@@ -71,6 +71,10 @@ type Config struct {
 	CheckpointEvery int `env:"TRAILKEEP_CHECKPOINT_EVERY, default=1000"`
 	// ... or this long after the last one, whichever comes first.
 	CheckpointInterval time.Duration `env:"TRAILKEEP_CHECKPOINT_INTERVAL, default=5s"`
+	// A partition's last checkpoint is published again when it is this old, so
+	// that retention never empties the checkpoint topic of a quiet partition;
+	// keep it under half the checkpoint topic's retention.ms (checked at start).
+	CheckpointRefresh time.Duration `env:"TRAILKEEP_CHECKPOINT_REFRESH, default=24h"`
 	// Most input records chained in one Kafka transaction.
 	MaxPollRecords int `env:"TRAILKEEP_CHAINER_MAX_POLL_RECORDS, default=10000"`
 	// debug, info, warn or error.
@@ -179,7 +183,7 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readin
 		Brokers:    cfg.Brokers, Group: cfg.Group, TransactionalID: cfg.TransactionalID, Deployment: cfg.Deployment,
 		InputTopic: cfg.InputTopic, ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, DeadLetterTopic: cfg.DeadLetter,
 		Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(), Signer: signer, Verifiers: verifiers,
-		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval, MaxPollRecords: cfg.MaxPollRecords,
+		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval, CheckpointRefresh: cfg.CheckpointRefresh, MaxPollRecords: cfg.MaxPollRecords,
 		Logger: log,
 	})
 	if err != nil {

@@ -44,6 +44,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trailkeep/trailkeep/pkg/archive"
+	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 )
 
@@ -403,19 +404,42 @@ func (s *Sink) writeManifest(ctx context.Context, p int32, day string) error {
 }
 
 // DeliverCheckpoints implements sink.CheckpointSink: each checkpoint is archived as
-// the chainer wrote it.
+// the chainer wrote it. The chainer re-publishes a quiet partition's checkpoint;
+// the first copy archived stands, and a later one is accepted when it says the
+// same (sameCheckpoint).
 func (s *Sink) DeliverCheckpoints(ctx context.Context, p int32, cps []sink.Checkpoint) error {
 	for _, cp := range cps {
-		if err := s.put(ctx, s.layout.Checkpoint(p, cp.Size), cp.Value, "application/json"); err != nil {
+		if err := s.putIf(ctx, s.layout.Checkpoint(p, cp.Size), cp.Value, "application/json", sameCheckpoint); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// sameCheckpoint reports whether two archived forms of a checkpoint state the
+// same: the signed note, the compact range and the last leaf byte for byte. The
+// last leaf's proof may be missing from one (written before the chainer added
+// it), but two proofs must agree.
+func sameCheckpoint(stored, body []byte) bool {
+	var a, b chain.SignedCheckpoint
+	if json.Unmarshal(stored, &a) != nil || json.Unmarshal(body, &b) != nil {
+		return false
+	}
+	if !bytes.Equal(a.Note, b.Note) || !slices.Equal(a.Range, b.Range) || a.LastLeaf != b.LastLeaf {
+		return false
+	}
+	return len(a.LastLeafProof) == 0 || len(b.LastLeafProof) == 0 || slices.Equal(a.LastLeafProof, b.LastLeafProof)
+}
+
 // put writes key create-only. An existing key is a retry of an upload that landed
 // when its content is the same, and a conflict that stops the sink otherwise.
 func (s *Sink) put(ctx context.Context, key string, body []byte, contentType string) error {
+	return s.putIf(ctx, key, body, contentType, nil)
+}
+
+// putIf is put where same, when not nil, also accepts stored bytes that differ
+// from body but mean the same.
+func (s *Sink) putIf(ctx context.Context, key string, body []byte, contentType string, same func(stored, body []byte) bool) error {
 	var existed bool
 	var err error
 	if s.cfg.Objects != nil {
@@ -433,7 +457,7 @@ func (s *Sink) put(ctx context.Context, key string, body []byte, contentType str
 	if gerr != nil {
 		return classify(fmt.Errorf("s3: %s exists; reading it back: %w", key, gerr))
 	}
-	if archive.Sum(stored) == archive.Sum(body) {
+	if archive.Sum(stored) == archive.Sum(body) || (same != nil && same(stored, body)) {
 		return nil
 	}
 	return sink.Fatalf("s3: archive conflict: %s exists with SHA-256 %s, but this upload is %s; another writer uses this prefix or the chain diverged. The stored object is locked and was not touched",
