@@ -298,3 +298,41 @@ func SignerKeyFromPEM(name string, pemBytes []byte) (string, error) {
 	parts := strings.SplitN(vkey, "+", 3)
 	return "PRIVATE+KEY+" + parts[0] + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, priv.Seed()...)), nil
 }
+
+// LastLeafSpan is how many leaves, ending at record size−1, ProveLastLeaf
+// needs for a checkpoint at size: the leaves of the range's last subtree.
+func LastLeafSpan(size uint64) uint64 {
+	if size == 0 {
+		return 0
+	}
+	return 1 << bits.TrailingZeros64(size)
+}
+
+// ProveLastLeaf fills in the LastLeafProof of a checkpoint written before
+// checkpoints carried it, from the leaf hashes of its last LastLeafSpan(size)
+// records in seq order. It checks them: they must fold to the range's last
+// node (which the signed root covers, once the caller has opened the note)
+// and end with LastLeaf.
+func (s SignedCheckpoint) ProveLastLeaf(size uint64, leaves []Hash) (SignedCheckpoint, error) {
+	span := LastLeafSpan(size)
+	if uint64(len(leaves)) != span || span == 0 || len(s.Range) == 0 {
+		return s, fmt.Errorf("chain: proving the last leaf at size %d needs the %d leaf hashes before it, have %d", size, span, len(leaves))
+	}
+	if leaves[len(leaves)-1] != s.LastLeaf {
+		return s, fmt.Errorf("chain: checkpoint at size %d: last leaf hash %s is not record %d's leaf %s", size, s.LastLeaf, size-1, leaves[len(leaves)-1])
+	}
+	rng := rangeFactory.NewEmptyRange(size - span)
+	for i := range leaves[:len(leaves)-1] {
+		if err := rng.Append(leaves[i][:], nil); err != nil {
+			return s, fmt.Errorf("chain: merkle append: %w", err)
+		}
+	}
+	s.LastLeafProof = nil
+	for _, h := range rng.Hashes() {
+		s.LastLeafProof = append(s.LastLeafProof, Hash(h))
+	}
+	if err := s.lastLeafProven(size); err != nil {
+		return s, err
+	}
+	return s, nil
+}

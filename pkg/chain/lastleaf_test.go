@@ -77,3 +77,50 @@ func TestRestoreCheckpointAuthenticatesLastLeaf(t *testing.T) {
 		}
 	}
 }
+
+// TestProveLastLeaf: a checkpoint without its proof gets the one Sign makes
+// from its last records' leaves, at every size; altered or misplaced leaves
+// are refused.
+func TestProveLastLeaf(t *testing.T) {
+	k := newKeys(t, "provelast")
+	c := New(3)
+	var leaves []Hash
+	for n := uint64(1); n <= 300; n++ {
+		r, err := c.Append(testEvent(int(n)), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, r.LeafHash)
+		cp, err := c.Sign(testOrigin, k.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy := cp
+		legacy.LastLeafProof = nil
+		span := LastLeafSpan(n)
+		got, err := legacy.ProveLastLeaf(n, leaves[n-span:])
+		if err != nil {
+			t.Fatalf("size %d: %v", n, err)
+		}
+		if len(got.LastLeafProof) != len(cp.LastLeafProof) {
+			t.Fatalf("size %d: proof of %d hashes, Sign made %d", n, len(got.LastLeafProof), len(cp.LastLeafProof))
+		}
+		for i := range got.LastLeafProof {
+			if got.LastLeafProof[i] != cp.LastLeafProof[i] {
+				t.Fatalf("size %d: proof hash %d differs from Sign's", n, i)
+			}
+		}
+		if span > 1 {
+			bad := append([]Hash(nil), leaves[n-span:]...)
+			bad[0][0] ^= 1
+			if _, err := legacy.ProveLastLeaf(n, bad); err == nil {
+				t.Fatalf("size %d: accepted an altered leaf", n)
+			}
+		}
+		if n > span {
+			if _, err := legacy.ProveLastLeaf(n, leaves[n-span-1:n-1]); err == nil {
+				t.Fatalf("size %d: accepted the leaves one position early", n)
+			}
+		}
+	}
+}

@@ -187,9 +187,23 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*partitionState, error)
 	window := int64(c.cfg.CheckpointEvery)*2 + 64
 	for {
 		start := max(low, end-window)
-		after, minSeq, seen, err := c.chainedTail(ctx, p, start, end, from)
+		span := chain.LastLeafSpan(from)
+		if cp != nil && len(cp.LastLeafProof) > 0 {
+			span = 0
+		}
+		after, lastLeaves, minSeq, seen, err := c.chainedTail(ctx, p, start, end, from, span)
 		if err != nil {
 			return nil, err
+		}
+		if span > 0 && uint64(len(lastLeaves)) == span {
+			// A checkpoint written before checkpoints carried the last
+			// leaf's proof: prove it from the records, so that the
+			// checkpoints signed from now on carry it.
+			proven, err := cp.ProveLastLeaf(from, lastLeaves)
+			if err != nil {
+				return nil, fmt.Errorf("chainer: partition %d: the last checkpoint does not match its records: %w", p, err)
+			}
+			cp = &proven
 		}
 		if start == low && low > 0 && !(seen && minSeq <= from) {
 			if seen || last == nil || last.inputNext < 0 || committed != last.inputNext {
@@ -233,9 +247,13 @@ func trimmedDetail(last *storedCheckpoint, committed int64) string {
 }
 
 // chainedTail reads the chained topic's records of p in [start, end): those
-// from seq from on, the lowest seq seen, and whether any record was seen.
-func (c *Chainer) chainedTail(ctx context.Context, p int32, start, end int64, from uint64) (after []chain.Record, minSeq uint64, seen bool, err error) {
+// from seq from on, the leaf hashes of the span records before from (all of
+// them or none), the lowest seq seen, and whether any record was seen.
+func (c *Chainer) chainedTail(ctx context.Context, p int32, start, end int64, from, span uint64) (after []chain.Record, lastLeaves []chain.Hash, minSeq uint64, seen bool, err error) {
 	minSeq = 1<<63 - 1
+	leaves := make([]chain.Hash, span)
+	got := make([]bool, span)
+	have := uint64(0)
 	err = tail(ctx, c.cfg.Brokers, c.cfg.ClientOpts, c.cfg.ChainedTopic, p, start, end, func(r *kgo.Record) error {
 		var rec chain.Record
 		if err := rec.UnmarshalJSON(r.Value); err != nil { // direct: encoding/json would first re-scan the whole record
@@ -245,10 +263,16 @@ func (c *Chainer) chainedTail(ctx context.Context, p int32, start, end int64, fr
 		minSeq = min(minSeq, rec.Seq)
 		if rec.Seq >= from {
 			after = append(after, rec)
+		} else if i := rec.Seq + span - from; rec.Seq+span >= from && !got[i] {
+			leaves[i], got[i] = rec.ComputeLeafHash(), true
+			have++
 		}
 		return nil
 	})
-	return after, minSeq, seen, err
+	if have == span {
+		lastLeaves = leaves
+	}
+	return after, lastLeaves, minSeq, seen, err
 }
 
 // committedInput returns the chainer group's committed offset of input

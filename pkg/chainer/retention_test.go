@@ -197,3 +197,64 @@ func TestRefreshCheckedAgainstRetention(t *testing.T) {
 		})
 	}
 }
+
+// TestLegacyCheckpointGetsItsProof: a partition whose last checkpoint predates
+// last_leaf_proof (and input_offset) is restored from it and its records, and
+// the checkpoints signed from then on carry the proof, so the partition can
+// later outlive retention too. A legacy checkpoint whose last leaf hash does not
+// match its records is refused.
+func TestLegacyCheckpointGetsItsProof(t *testing.T) {
+	e := newEnv(t, 1)
+	e.produceEvents(t, 0, 12)
+	c, stop := e.start(t, "a")
+	waitFor(t, "12 events chained", func() bool { return c.Stats().Chained == 12 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	waitFor(t, "the checkpoint at 12", func() bool {
+		rs := e.checkpointRecords(t, ctx, 0)
+		return len(rs) > 0 && header(rs[len(rs)-1], "size") == "12"
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	rs := e.checkpointRecords(t, ctx, 0)
+	var cp chain.SignedCheckpoint
+	if err := json.Unmarshal(rs[len(rs)-1].Value, &cp); err != nil || len(cp.LastLeafProof) != 2 {
+		t.Fatalf("checkpoint at 12: proof %d hashes, %v", len(cp.LastLeafProof), err)
+	}
+	restoreWith := func(t *testing.T, legacy chain.SignedCheckpoint) (*partitionState, error) {
+		t.Helper()
+		val, err := json.Marshal(legacy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cl.ProduceSync(ctx, &kgo.Record{Topic: e.topic("checkpoints"), Partition: 0, Value: val,
+			Headers: []kgo.RecordHeader{{Key: "size", Value: []byte("12")}}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(e.config("restore"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		return r.restore(ctx, 0)
+	}
+	legacy := cp
+	legacy.LastLeafProof = nil
+	st, err := restoreWith(t, legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.ch.Sign(chain.Origin("test", e.topic("chained"), 0), e.signer)
+	if err != nil || string(again.Note) != string(cp.Note) || len(again.LastLeafProof) != 2 || again.LastLeafProof[1] != cp.LastLeafProof[1] {
+		t.Fatalf("the checkpoint signed after restoring from a legacy one: %d proof hashes, %v", len(again.LastLeafProof), err)
+	}
+	if st.cpNext != -1 || !st.dirty() {
+		t.Fatalf("a legacy checkpoint accounts for no input offset: cpNext %d, dirty %v", st.cpNext, st.dirty())
+	}
+	forged := legacy
+	forged.LastLeaf[0] ^= 1
+	if _, err := restoreWith(t, forged); err == nil || !strings.Contains(err.Error(), "does not match its records") {
+		t.Fatalf("restore from a legacy checkpoint with a forged last leaf: %v", err)
+	}
+}
