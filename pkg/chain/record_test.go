@@ -100,3 +100,25 @@ func FuzzWireParser(f *testing.F) {
 		}
 	})
 }
+
+// TestMarshalAdmittedIsMarshalJSON: the chainer's unchecked encoding writes the
+// same bytes as MarshalJSON for every event MarshalJSON accepts.
+func TestMarshalAdmittedIsMarshalJSON(t *testing.T) {
+	c := New(1)
+	for i := range 50 {
+		rec, err := c.Append(testEvent(i), t0.Add(time.Duration(i)*time.Nanosecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := rec.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.MarshalAdmitted(); string(got) != string(want) {
+			t.Fatalf("seq %d: MarshalAdmitted\n%s\nMarshalJSON\n%s", i, got, want)
+		}
+	}
+	if _, err := (Record{Event: []byte(`{"cut":`)}).MarshalJSON(); err == nil {
+		t.Fatal("MarshalJSON accepted an event that is not JSON")
+	}
+}

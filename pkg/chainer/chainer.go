@@ -497,10 +497,8 @@ func (c *Chainer) build(byPart map[int32][]*kgo.Record, due []int32) ([]*kgo.Rec
 				n.dead++
 				continue
 			}
-			val, err := rec.MarshalJSON()
-			if err != nil {
-				return nil, n, fmt.Errorf("chainer: encode record %d/%d: %w", p, rec.Seq, err)
-			}
+			// Admit accepted the event above: it is canonical JSON.
+			val := rec.MarshalAdmitted()
 			out = append(out, &kgo.Record{Topic: c.cfg.ChainedTopic, Partition: p, Key: in.Key, Value: val, Timestamp: rec.ChainedAt,
 				Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(strconv.FormatUint(rec.Seq, 10))}}})
 			n.chained++
