@@ -35,7 +35,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-func main() {
+func main() { os.Exit(peers()) }
+
+// peers is main, returning the exit status so that deferred clean-up (Tessera's
+// directory) runs before the process exits.
+func peers() int {
 	system := flag.String("system", "", "tessera or trailkeep")
 	url := flag.String("url", "", "trailkeep: ingest's base URL")
 	token := flag.String("token", os.Getenv("TRAILKEEP_BENCH_TOKEN"), "trailkeep: an ingest token with events:write")
@@ -70,6 +74,13 @@ func main() {
 	res.System, res.Conns, res.Batch, res.Meaning = *system, *conns, *batch, meaning
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
+	if res.Failures > 0 {
+		// A rate with failed requests in it is not a result: say so in the
+		// exit status too, not only in the JSON line.
+		fmt.Fprintf(os.Stderr, "peers: %d requests failed; the rate above does not count them and is not comparable\n", res.Failures)
+		return 1
+	}
+	return 0
 }
 
 // result is one run's figures.
