@@ -655,6 +655,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"retention unit", "exporter: {s3: {retention: 6 years}}", []string{"/exporter/s3/retention"}},
 		{"secret value inline", "ingest: {tokensSecret: {name: x, key: k, value: '{\"tokens\":[]}'}}", []string{"/ingest/tokensSecret", "value"}},
 		{"bad duration", "chainer: {checkpointInterval: 5 seconds}", []string{"/chainer/checkpointInterval"}},
+		{"bad refresh duration", "chainer: {checkpointRefresh: a day}", []string{"/chainer/checkpointRefresh"}},
 		// env lands in a ConfigMap: no secret may come that way, whatever component.
 		// (The library reports these at a wrong instance path, so the name is checked.)
 		{"password in env", "query: {env: {TRAILKEEP_CLICKHOUSE_PASSWORD: hunter2}}", []string{"invalid propertyName 'TRAILKEEP_CLICKHOUSE_PASSWORD'"}},

@@ -211,6 +211,7 @@ TRAILKEEP_SIGNER_KEY_FILE: {{ printf "/etc/trailkeep/signer/%s" $v.chainer.signe
 TRAILKEEP_CHAINER_REPLICATION: {{ $v.kafka.topics.replication | quote }}
 TRAILKEEP_CHECKPOINT_EVERY: {{ $v.chainer.checkpointEvery | quote }}
 TRAILKEEP_CHECKPOINT_INTERVAL: {{ $v.chainer.checkpointInterval | quote }}
+TRAILKEEP_CHECKPOINT_REFRESH: {{ $v.chainer.checkpointRefresh | quote }}
 TRAILKEEP_HOT_WINDOW: {{ $v.clickhouse.hotWindow | quote }}
 {{- with $v.chainer.verifierKeys }}
 TRAILKEEP_VERIFIER_KEYS: {{ join ";" . | quote }}
