@@ -60,11 +60,22 @@ func (c *Chain) Root() Hash {
 
 // RangeHashes returns the compact-range hashes of [0, Size): the state a
 // checkpoint stores so that the tree can be continued later.
-func (c *Chain) RangeHashes() []Hash {
-	hs := c.rng.Hashes()
+func (c *Chain) RangeHashes() []Hash { return hashesOf(c.rng.Hashes()) }
+
+// hashesOf copies the compact range's node slices into Hashes.
+func hashesOf(hs [][]byte) []Hash {
 	out := make([]Hash, len(hs))
 	for i, h := range hs {
 		copy(out[i][:], h)
+	}
+	return out
+}
+
+// slicesOf is hashesOf's inverse, sharing hs's arrays.
+func slicesOf(hs []Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
 	}
 	return out
 }

@@ -103,10 +103,8 @@ func (c *Chain) Sign(origin string, signer note.Signer) (SignedCheckpoint, error
 		return SignedCheckpoint{}, fmt.Errorf("chain: sign checkpoint: %w", err)
 	}
 	sc := SignedCheckpoint{Note: msg, Range: c.RangeHashes(), LastLeaf: c.prev}
-	if c.known {
-		for _, h := range c.sib {
-			sc.LastLeafProof = append(sc.LastLeafProof, Hash(h))
-		}
+	if c.known && len(c.sib) > 0 {
+		sc.LastLeafProof = hashesOf(c.sib)
 	}
 	return sc, nil
 }
@@ -152,11 +150,7 @@ func (s SignedCheckpoint) Unverified() (Checkpoint, error) {
 // restoreRange checks that s.Range folds to cp's root and returns a chain
 // positioned at cp.Size.
 func (s SignedCheckpoint) restoreRange(partition int32, cp Checkpoint) (*Chain, error) {
-	hs := make([][]byte, len(s.Range))
-	for i := range s.Range {
-		hs[i] = s.Range[i][:]
-	}
-	rng, err := rangeFactory.NewRange(0, cp.Size, hs)
+	rng, err := rangeFactory.NewRange(0, cp.Size, slicesOf(s.Range))
 	if err != nil {
 		return nil, fmt.Errorf("chain: checkpoint at size %d: compact range: %w", cp.Size, err)
 	}
@@ -173,11 +167,7 @@ func (s SignedCheckpoint) restoreRange(partition int32, cp Checkpoint) (*Chain, 
 	case err == nil:
 		// Keep the proof, so that a checkpoint signed again at this size
 		// (a re-publication) carries it too.
-		c.sib = make([][]byte, len(s.LastLeafProof))
-		for i := range s.LastLeafProof {
-			c.sib[i] = s.LastLeafProof[i][:]
-		}
-		c.known = true
+		c.sib, c.known = slicesOf(s.LastLeafProof), true
 	case !errors.Is(err, ErrLastLeafUnproven):
 		return nil, err
 	}
@@ -327,10 +317,7 @@ func (s SignedCheckpoint) ProveLastLeaf(size uint64, leaves []Hash) (SignedCheck
 			return s, fmt.Errorf("chain: merkle append: %w", err)
 		}
 	}
-	s.LastLeafProof = nil
-	for _, h := range rng.Hashes() {
-		s.LastLeafProof = append(s.LastLeafProof, Hash(h))
-	}
+	s.LastLeafProof = hashesOf(rng.Hashes())
 	if err := s.lastLeafProven(size); err != nil {
 		return s, err
 	}

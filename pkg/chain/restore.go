@@ -46,12 +46,13 @@ func RestoreCheckpoint(origin string, partition int32, cp SignedCheckpoint, veri
 	if err != nil {
 		return nil, fmt.Errorf("chain: restore partition %d: %w", partition, err)
 	}
-	if err := cp.lastLeafProven(parsed.Size); err != nil {
-		return nil, fmt.Errorf("chain: restore partition %d from its checkpoint at size %d: %w", partition, parsed.Size, err)
-	}
+	// restoreRange checks the proof when there is one; here there must be.
 	c, err := cp.restoreRange(partition, parsed)
 	if err != nil {
 		return nil, fmt.Errorf("chain: restore partition %d: %w", partition, err)
+	}
+	if !c.known {
+		return nil, fmt.Errorf("chain: restore partition %d from its checkpoint at size %d: %w", partition, parsed.Size, ErrLastLeafUnproven)
 	}
 	return c, nil
 }

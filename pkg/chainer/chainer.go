@@ -240,8 +240,7 @@ func (c *Chainer) restoreOwned(ctx context.Context) {
 		if err := c.ensure(ctx, p); err != nil {
 			var trimmed *TrimmedError
 			if errors.As(err, &trimmed) {
-				c.refuse(p)
-				c.cfg.Logger.Error("chainer: a partition cannot be restored; its events are not chained until the cause is fixed", "partition", p, "err", err)
+				c.refuse(p, err)
 				continue
 			}
 			if ctx.Err() == nil {
@@ -283,28 +282,41 @@ func (c *Chainer) EnsureTopics(ctx context.Context) error {
 // topic would outrun: a quiet partition's only checkpoint would be deleted
 // before it is published again, and the partition could not be restored.
 func (c *Chainer) checkRefresh(ctx context.Context) error {
-	rcs, err := kadm.NewClient(c.sess.Client()).DescribeTopicConfigs(ctx, c.cfg.CheckpointTopic)
-	if err == nil {
-		var rc kadm.ResourceConfig
-		if rc, err = rcs.On(c.cfg.CheckpointTopic, nil); err == nil {
-			err = rc.Err
-		}
-		for _, kv := range rc.Configs {
-			if kv.Key != "retention.ms" || kv.Value == nil {
-				continue
-			}
-			ms, perr := strconv.ParseInt(*kv.Value, 10, 64)
-			if perr == nil && ms > 0 && c.cfg.CheckpointRefresh > time.Duration(ms)*time.Millisecond/2 {
-				return fmt.Errorf("%w: CheckpointRefresh %s is more than half of %s's retention.ms (%s): a quiet partition's checkpoint could be deleted before it is published again; lower the refresh or raise retention.ms",
-					ErrConfig, c.cfg.CheckpointRefresh, c.cfg.CheckpointTopic, time.Duration(ms)*time.Millisecond)
-			}
-		}
-	}
+	retention, err := c.checkpointRetention(ctx)
 	if err != nil {
 		// Describing configs may be denied by ACLs: the check is advice then.
 		c.cfg.Logger.Warn("chainer: cannot read the checkpoint topic's retention to check the refresh against it", "topic", c.cfg.CheckpointTopic, "err", err)
+		return nil
+	}
+	if retention > 0 && c.cfg.CheckpointRefresh > retention/2 {
+		return fmt.Errorf("%w: CheckpointRefresh %s is more than half of %s's retention.ms (%s): a quiet partition's checkpoint could be deleted before it is published again; lower the refresh or raise retention.ms",
+			ErrConfig, c.cfg.CheckpointRefresh, c.cfg.CheckpointTopic, retention)
 	}
 	return nil
+}
+
+// checkpointRetention returns the checkpoint topic's retention.ms (0: none, or
+// not a number the broker reports).
+func (c *Chainer) checkpointRetention(ctx context.Context) (time.Duration, error) {
+	rcs, err := kadm.NewClient(c.sess.Client()).DescribeTopicConfigs(ctx, c.cfg.CheckpointTopic)
+	if err != nil {
+		return 0, err
+	}
+	rc, err := rcs.On(c.cfg.CheckpointTopic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, kv := range rc.Configs {
+		if kv.Key == "retention.ms" && kv.Value != nil {
+			if ms, err := strconv.ParseInt(*kv.Value, 10, 64); err == nil && ms > 0 {
+				return time.Duration(ms) * time.Millisecond, nil
+			}
+		}
+	}
+	return 0, nil
 }
 
 // Close leaves the group (aborting any open transaction) and closes the client.
@@ -367,9 +379,7 @@ func (c *Chainer) Run(ctx context.Context) error {
 				return err
 			}
 			var trimmed *TrimmedError
-			if errors.As(err, &trimmed) {
-				c.cfg.Logger.Error("chainer: a partition cannot be restored; its events are not chained until the cause is fixed", "partition", trimmed.Partition, "err", err)
-			} else {
+			if !errors.As(err, &trimmed) { // refuse logged that one
 				c.cfg.Logger.Warn("chainer: transaction aborted; partitions will be restored", "err", err)
 			}
 			// The aborted records come back with the next poll at once: wait, so
@@ -404,7 +414,7 @@ func (c *Chainer) transaction(ctx context.Context, fetches kgo.Fetches) error {
 		if err := c.ensure(ctx, p); err != nil {
 			var trimmed *TrimmedError
 			if errors.As(err, &trimmed) {
-				c.refuse(p)
+				c.refuse(p, err)
 			}
 			return c.rewind(ctx, byPart, err)
 		}
@@ -570,11 +580,12 @@ func (c *Chainer) checkpoint(p int32, st *partitionState) (*kgo.Record, error) {
 	// A checkpoint of new records takes their time, so the output stays a
 	// function of the input; a re-publication takes the wall clock, because
 	// retention deletes by record time.
+	now := time.Now()
 	ts := st.lastChainedAt
 	if st.sinceCP == 0 || ts.IsZero() {
-		ts = time.Now()
+		ts = now
 	}
-	st.sinceCP, st.cpNext, st.cpAt = 0, st.next, time.Now()
+	st.sinceCP, st.cpNext, st.cpAt = 0, st.next, now
 	return &kgo.Record{Topic: c.cfg.CheckpointTopic, Partition: p, Value: val, Timestamp: ts,
 		Headers: []kgo.RecordHeader{
 			{Key: "size", Value: []byte(strconv.FormatUint(st.ch.Size(), 10))},
@@ -624,10 +635,10 @@ func (c *Chainer) rewind(ctx context.Context, byPart map[int32][]*kgo.Record, ca
 	return cause
 }
 
-// refuse stops fetching input partition p, whose chain cannot be restored: its
-// events stay unconsumed in the input topic (nothing is lost, the lag shows it)
-// while the other partitions go on. A restart tries again.
-func (c *Chainer) refuse(p int32) {
+// refuse stops fetching input partition p, whose chain cannot be restored
+// (cause): its events stay unconsumed in the input topic (nothing is lost, the
+// lag shows it) while the other partitions go on. A restart tries again.
+func (c *Chainer) refuse(p int32, cause error) {
 	c.sess.Client().PauseFetchPartitions(map[string][]int32{c.cfg.InputTopic: {p}})
 	c.mu.Lock()
 	if !c.refused[p] {
@@ -635,6 +646,7 @@ func (c *Chainer) refuse(p int32) {
 	}
 	c.refused[p] = true
 	c.mu.Unlock()
+	c.cfg.Logger.Error("chainer: a partition cannot be restored; its events are not chained until the cause is fixed", "partition", p, "err", cause)
 }
 
 func (c *Chainer) abortTouched(byPart map[int32][]*kgo.Record) {

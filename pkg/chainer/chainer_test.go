@@ -389,19 +389,7 @@ func TestRestoreAfterRetention(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	adm := kadm.NewClient(e.cl)
-	trim := func(topic string, before int64) {
-		t.Helper()
-		var o kadm.Offsets
-		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: before})
-		resp, err := adm.DeleteRecords(ctx, o)
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
-			t.Fatalf("delete records of %s before %d: %v", topic, before, err)
-		}
-	}
+	trim := func(topic string, before int64) { t.Helper(); e.trimTo(t, ctx, topic, 0, before) }
 	restore := func() (*chain.Chain, error) {
 		t.Helper()
 		r, err := New(e.config("restore"))
@@ -437,7 +425,7 @@ func TestRestoreAfterRetention(t *testing.T) {
 	// Every chained record goes (a quiet partition past retention): the
 	// checkpoint accounts for the group's committed input offset, so it alone
 	// restores the chain, its last leaf authenticated by its proof.
-	trim(e.topic("chained"), e.end(t, ctx, e.topic("chained"), 0))
+	trim(e.topic("chained"), -1)
 	if ch, err := restore(); err != nil || ch.Size() != 25 || ch.LastLeafHash() != recs[24].LeafHash {
 		t.Fatalf("restore from the checkpoint alone: %v, %v", ch, err)
 	}
@@ -449,8 +437,7 @@ func TestRestoreAfterRetention(t *testing.T) {
 		{"and every checkpoint", e.topic("checkpoints"), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			end := e.end(t, ctx, tc.topic, 0)
-			trim(tc.topic, end)
+			trim(tc.topic, -1)
 			ch, err := restore()
 			var te *TrimmedError
 			if !errors.As(err, &te) || te.Seen || te.NeedSeq != tc.wantNeed || te.Topic != e.topic("chained") || te.LogStart == 0 {
@@ -479,13 +466,8 @@ func TestUnrestorablePartitionLosesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	adm := kadm.NewClient(e.cl)
 	for _, topic := range []string{e.topic("chained"), e.topic("checkpoints")} {
-		var o kadm.Offsets
-		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: e.end(t, ctx, topic, 0)})
-		if resp, err := adm.DeleteRecords(ctx, o); err != nil || resp.Error() != nil {
-			t.Fatalf("delete records of %s: %v %v", topic, err, resp.Error())
-		}
+		e.trimTo(t, ctx, topic, 0, -1)
 	}
 	committed0 := e.end(t, ctx, e.topic("events"), 0) // everything before is chained
 
@@ -501,7 +483,7 @@ func TestUnrestorablePartitionLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.verify(t, 1, want1)
-	offs, err := adm.FetchOffsets(ctx, e.prefix+"-group")
+	offs, err := kadm.NewClient(e.cl).FetchOffsets(ctx, e.prefix+"-group")
 	if err != nil {
 		t.Fatal(err)
 	}

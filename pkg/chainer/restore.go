@@ -184,13 +184,15 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*partitionState, error)
 	if err != nil {
 		return nil, err
 	}
+	// span: how many records before the checkpoint its last leaf's proof is
+	// rebuilt from, when the checkpoint predates the proof (0: nothing to do).
+	span := chain.LastLeafSpan(from)
+	if cp == nil || len(cp.LastLeafProof) > 0 {
+		span = 0
+	}
 	window := int64(c.cfg.CheckpointEvery)*2 + 64
 	for {
 		start := max(low, end-window)
-		span := chain.LastLeafSpan(from)
-		if cp != nil && len(cp.LastLeafProof) > 0 {
-			span = 0
-		}
 		after, lastLeaves, minSeq, seen, err := c.chainedTail(ctx, p, start, end, from, span)
 		if err != nil {
 			return nil, err
@@ -203,7 +205,7 @@ func (c *Chainer) restore(ctx context.Context, p int32) (*partitionState, error)
 			if err != nil {
 				return nil, fmt.Errorf("chainer: partition %d: the last checkpoint does not match its records: %w", p, err)
 			}
-			cp = &proven
+			cp, span = &proven, 0
 		}
 		if start == low && low > 0 && !(seen && minSeq <= from) {
 			if seen || last == nil || last.inputNext < 0 || committed != last.inputNext {
