@@ -656,6 +656,10 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"secret value inline", "ingest: {tokensSecret: {name: x, key: k, value: '{\"tokens\":[]}'}}", []string{"/ingest/tokensSecret", "value"}},
 		{"bad duration", "chainer: {checkpointInterval: 5 seconds}", []string{"/chainer/checkpointInterval"}},
 		{"bad refresh duration", "chainer: {checkpointRefresh: a day}", []string{"/chainer/checkpointRefresh"}},
+		{"fetch wait over 5s", "kafka: {fetch: {maxWait: 10s}}", []string{"/kafka/fetch/maxWait"}},
+		{"fetch wait under 10ms", "kafka: {fetch: {maxWait: 5ms}}", []string{"/kafka/fetch/maxWait"}},
+		{"fetch min bytes zero", "kafka: {fetch: {minBytes: 0}}", []string{"/kafka/fetch/minBytes"}},
+		{"fetch min bytes over the fetch limit", "kafka: {fetch: {minBytes: 52428801}}", []string{"/kafka/fetch/minBytes"}},
 		// env lands in a ConfigMap: no secret may come that way, whatever component.
 		// (The library reports these at a wrong instance path, so the name is checked.)
 		{"password in env", "query: {env: {TRAILKEEP_CLICKHOUSE_PASSWORD: hunter2}}", []string{"invalid propertyName 'TRAILKEEP_CLICKHOUSE_PASSWORD'"}},

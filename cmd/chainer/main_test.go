@@ -60,6 +60,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no signing key", []string{"TRAILKEEP_WRITER_ENABLED=false", "TRAILKEEP_CHAINER_ADDR="}, "TRAILKEEP_SIGNER_KEY or TRAILKEEP_SIGNER_KEY_FILE is required"},
 		{"both stages off", []string{"TRAILKEEP_WRITER_ENABLED=false", "TRAILKEEP_CHAINER_ENABLED=false"}, "both stages are disabled"},
 		{"bad signing key", []string{"TRAILKEEP_WRITER_ENABLED=false", "TRAILKEEP_CHAINER_ADDR=", "TRAILKEEP_SIGNER_KEY=nope"}, "signer"},
+		{"fetch wait out of bounds", []string{"TRAILKEEP_CHAINER_ADDR=", "TRAILKEEP_KAFKA_FETCH_MAX_WAIT=1m"}, "TRAILKEEP_KAFKA_FETCH_MAX_WAIT=1m0s: want 10ms to 5s"},
+		{"fetch min bytes out of bounds", []string{"TRAILKEEP_CHAINER_ADDR=", "TRAILKEEP_KAFKA_FETCH_MIN_BYTES=-5"}, "TRAILKEEP_KAFKA_FETCH_MIN_BYTES=-5: want 1 to 52428800"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := proctest.Run(t, bin, tc.env...)

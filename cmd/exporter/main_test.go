@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailkeep/trailkeep/internal/proctest"
 	"github.com/trailkeep/trailkeep/internal/s3test"
 	"github.com/trailkeep/trailkeep/internal/sinktest"
 	"github.com/trailkeep/trailkeep/pkg/archive"
@@ -132,5 +133,26 @@ func TestKilledExporterResumesWithoutLoss(t *testing.T) {
 	}
 	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
+	}
+}
+
+// TestConfigErrors: an exporter whose consumer settings are out of bounds refuses to
+// run, naming the variable and its bounds.
+func TestConfigErrors(t *testing.T) {
+	bin := proctest.Build(t, "exporter")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"fetch wait too short", []string{"TRAILKEEP_EXPORTER_ADDR=", "TRAILKEEP_EXPORTER_SINKS=s3", "TRAILKEEP_KAFKA_FETCH_MAX_WAIT=1ms"}, "TRAILKEEP_KAFKA_FETCH_MAX_WAIT=1ms: want 10ms to 5s"},
+		{"fetch min bytes too large", []string{"TRAILKEEP_EXPORTER_ADDR=", "TRAILKEEP_EXPORTER_SINKS=s3", "TRAILKEEP_KAFKA_FETCH_MIN_BYTES=104857600"}, "TRAILKEEP_KAFKA_FETCH_MIN_BYTES=104857600: want 1 to 52428800"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := proctest.Run(t, bin, tc.env...)
+			if code != 1 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, output:\n%s\nwant exit 1 naming %q", code, out, tc.want)
+			}
+		})
 	}
 }

@@ -63,6 +63,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// Limits for Admit. Default event.DefaultLimits.
 	Limits event.Limits
+	// Fetch is how long the broker may gather input for one fetch, and so how
+	// many records one transaction chains under trickling input (zero: the
+	// kafka package's defaults).
+	Fetch kafka.Fetch
 	// ClientOpts are appended to every franz-go client (tests shorten timeouts).
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
@@ -170,6 +174,9 @@ func New(cfg Config) (*Chainer, error) {
 	case cfg.Signer == nil || cfg.Verifiers == nil:
 		return nil, fmt.Errorf("%w: a checkpoint Signer and Verifiers are required", ErrConfig)
 	}
+	if err := cfg.Fetch.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	if _, err := cfg.Verifiers.Verifier(cfg.Signer.Name(), cfg.Signer.KeyHash()); err != nil {
 		return nil, fmt.Errorf("%w: the verifier list does not contain the signing key %s: %v", ErrConfig, cfg.Signer.Name(), err)
 	}
@@ -177,7 +184,7 @@ func New(cfg Config) (*Chainer, error) {
 	// Static membership under the transactional id: a restarted instance (a crashed
 	// pod coming back) takes its partitions back at once.
 	group := kafka.Group{Brokers: cfg.Brokers, Name: cfg.Group, InstanceID: cfg.TransactionalID, Topics: []string{cfg.InputTopic},
-		Assigned: c.assigned, Revoked: c.revoked, Lost: c.revoked}
+		Fetch: cfg.Fetch, Assigned: c.assigned, Revoked: c.revoked, Lost: c.revoked}
 	opts := append(group.Opts(),
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.RequireStableFetchOffsets(),

@@ -491,3 +491,52 @@ func TestUnrestorablePartitionLosesNothing(t *testing.T) {
 		t.Fatalf("partition 0 of the input committed at %+v (found %v), want %d: its unchained events were consumed", o, ok, committed0)
 	}
 }
+
+// TestTricklingInputSharesTransactions holds the chainer's group fetch to Fetch:
+// input arriving a record every 10ms is chained in about one transaction per fetch
+// wait (DefaultFetchMaxWait), not one per record, while MinBytes 1 (answer at once)
+// still gives nearly the per-record rate. Without the defaults in the group's options
+// the first case commits about ninety transactions; a chainer that dropped
+// Config.Fetch on the way to its consumer fails the second with about twelve.
+func TestTricklingInputSharesTransactions(t *testing.T) {
+	e := newEnv(t, 1)
+	for _, tc := range []struct {
+		name  string
+		fetch kafka.Fetch
+		// perWait bounds the transactions by twice the trickle's duration over
+		// the default wait (with slack for a slow machine); minTxn from below.
+		perWait bool
+		minTxn  int64
+	}{
+		{name: "default wait", fetch: kafka.Fetch{}, perWait: true},
+		{name: "min bytes 1", fetch: kafka.Fetch{MinBytes: 1}, minTxn: 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := e.config(strings.ReplaceAll(tc.name, " ", "-"))
+			cfg.Fetch = tc.fetch
+			cfg.CheckpointInterval = time.Hour // only the input makes transactions
+			c, stop := e.startConfig(t, cfg)
+			before := c.Stats()
+			e.produceEvents(t, 0, 1)
+			waitFor(t, "the first event chained", func() bool { return c.Stats().Chained == before.Chained+1 })
+			start, began := c.Stats().Commits, time.Now()
+			for range 100 {
+				e.produceEvents(t, 0, 1)
+				time.Sleep(10 * time.Millisecond)
+			}
+			waitFor(t, "100 trickled events chained", func() bool { return c.Stats().Chained == before.Chained+101 })
+			took := time.Since(began)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			n := c.Stats().Commits - start
+			t.Logf("%d transactions in %v", n, took)
+			if limit := 2*int64(took/kafka.DefaultFetchMaxWait) + 5; tc.perWait && n > limit {
+				t.Errorf("100 events a record every 10ms took %d transactions in %v, want at most %d", n, took, limit)
+			}
+			if n < tc.minTxn {
+				t.Errorf("100 events a record every 10ms took %d transactions, want at least %d", n, tc.minTxn)
+			}
+		})
+	}
+}

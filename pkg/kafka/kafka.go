@@ -48,6 +48,11 @@ type Group struct {
 	Name       string
 	InstanceID string
 	Topics     []string
+	// Fetch is how long the broker may gather records for one fetch (zero:
+	// DefaultFetchMaxWait and DefaultFetchMinBytes). It applies to the group's
+	// fetches only: a member's own partition reads (the chainer's restore) keep
+	// franz-go's answer-at-once default.
+	Fetch Fetch
 	// Assigned, Revoked and Lost are the rebalance callbacks (nil: none).
 	Assigned, Revoked, Lost func(context.Context, *kgo.Client, map[string][]int32)
 }
@@ -72,6 +77,7 @@ func (g Group) Opts() []kgo.Opt {
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	}
+	opts = append(opts, g.Fetch.opts()...)
 	if g.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(g.InstanceID))
 	}

@@ -69,6 +69,9 @@ type Config struct {
 	// Logger defaults to slog.Default(); Metrics to a private registry.
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Fetch is how long the broker may gather records for one of the group's
+	// fetches (zero: the kafka package's defaults).
+	Fetch kafka.Fetch
 	// ClientOpts are appended to the Kafka client's options (tests).
 	ClientOpts []kgo.Opt
 }
@@ -76,6 +79,9 @@ type Config struct {
 func (c *Config) defaults(name string) error {
 	if len(c.Brokers) == 0 {
 		return errors.New("sink: Config.Brokers is required")
+	}
+	if err := c.Fetch.Validate(); err != nil {
+		return fmt.Errorf("sink: %w", err)
 	}
 	def := func(s *string, v string) {
 		if *s == "" {
@@ -175,7 +181,7 @@ func NewRunner(s Sink, cfg Config) (*Runner, error) {
 		topics = append(topics, cfg.CheckpointTopic)
 	}
 	group := kafka.Group{Brokers: cfg.Brokers, Name: cfg.Group, InstanceID: cfg.InstanceID, Topics: topics,
-		Assigned: r.assigned, Revoked: r.revoked, Lost: r.lost}
+		Fetch: cfg.Fetch, Assigned: r.assigned, Revoked: r.revoked, Lost: r.lost}
 	opts := append(group.Opts(),
 		// Only what a sink acknowledged is ever committed (MarkCommitOffsets).
 		kgo.AutoCommitMarks(),

@@ -35,6 +35,9 @@ type Config struct {
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
 	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
 	Kafka kafka.Security
+	// Fetch is how long the chainer's and the writer's fetches wait at the broker
+	// for input (TRAILKEEP_KAFKA_FETCH_*).
+	Fetch kafka.Fetch
 	// ClickHouseSecurity is TLS and the password file (TRAILKEEP_CLICKHOUSE_TLS*, _PASSWORD_FILE).
 	ClickHouseSecurity clickhouse.Security
 	// Consumer group of the chainers on the events topic.
@@ -128,6 +131,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// One stage failing ends the others: stop cancels their context.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	if err := cfg.Fetch.Validate(); err != nil {
+		return err
+	}
 	if cfg.TransactionalID == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -179,8 +185,8 @@ func runChainer(ctx context.Context, cfg Config, log *slog.Logger, ready *readin
 		return err
 	}
 	c, err := chainer.New(chainer.Config{
-		ClientOpts: kopts,
-		Brokers:    cfg.Brokers, Group: cfg.Group, TransactionalID: cfg.TransactionalID, Deployment: cfg.Deployment,
+		ClientOpts: kopts, Fetch: cfg.Fetch,
+		Brokers: cfg.Brokers, Group: cfg.Group, TransactionalID: cfg.TransactionalID, Deployment: cfg.Deployment,
 		InputTopic: cfg.InputTopic, ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, DeadLetterTopic: cfg.DeadLetter,
 		Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(), Signer: signer, Verifiers: verifiers,
 		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval, CheckpointRefresh: cfg.CheckpointRefresh, MaxPollRecords: cfg.MaxPollRecords,
@@ -268,7 +274,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger, ready *readine
 	if err != nil {
 		return err
 	}
-	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
+	w, err := clickhouse.NewWriter(store, clickhouse.WriterConfig{ClientOpts: kopts, Fetch: cfg.Fetch, Brokers: cfg.Brokers, Group: cfg.WriterGroup, InstanceID: cfg.WriterInstanceID,
 		ChainedTopic: cfg.Chained, CheckpointTopic: cfg.Checkpoint, BatchRows: cfg.WriterBatchRows, BatchAge: cfg.WriterBatchAge,
 		DeadLetterTopic: cfg.WriterDeadLetter, BufferBytes: cfg.WriterBufferBytes, StallTimeout: cfg.WriterStallTimeout, Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(),
 		Metrics: m, Logger: log})

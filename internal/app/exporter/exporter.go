@@ -44,6 +44,9 @@ type Config struct {
 	Brokers []string `env:"TRAILKEEP_KAFKA_BROKERS, default=127.0.0.1:19092"`
 	// Kafka is TLS and SASL towards the brokers (TRAILKEEP_KAFKA_TLS*, _SASL_*).
 	Kafka kafka.Security
+	// Fetch is how long each sink's fetches wait at the broker for chained
+	// records (TRAILKEEP_KAFKA_FETCH_*).
+	Fetch kafka.Fetch
 	// Topic of chained records (the chain of partition p in partition p).
 	Chained string `env:"TRAILKEEP_CHAINED_TOPIC, default=audit.chained"`
 	// Topic of signed checkpoints.
@@ -194,7 +197,7 @@ func buildSinks(ctx context.Context, cfg Config, log *slog.Logger, m *sink.Metri
 		if cfg.InstanceID != "" {
 			instance = cfg.InstanceID + "-" + name
 		}
-		return sink.Config{ClientOpts: kopts, Brokers: cfg.Brokers, Group: cfg.GroupPrefix + name, InstanceID: instance, ChainedTopic: cfg.Chained,
+		return sink.Config{ClientOpts: kopts, Fetch: cfg.Fetch, Brokers: cfg.Brokers, Group: cfg.GroupPrefix + name, InstanceID: instance, ChainedTopic: cfg.Chained,
 			CheckpointTopic: cfg.Checkpoints, Replication: cfg.Replication, TopicConfigs: cfg.Topics.Configs(), BatchRecords: records, BatchBytes: bytes,
 			Linger: linger, BufferBytes: cfg.BufferBytes, StallTimeout: cfg.StallTimeout, Logger: log, Metrics: m}
 	}
@@ -249,6 +252,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// One stage failing ends the others: stop cancels their context.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	if err := cfg.Fetch.Validate(); err != nil {
+		return err
+	}
 	var err error
 	if cfg.InstanceID == "" {
 		if cfg.InstanceID, err = os.Hostname(); err != nil {

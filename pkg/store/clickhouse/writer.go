@@ -46,6 +46,8 @@ type WriterConfig struct {
 	// Metrics receives the writer's series, labelled sink="clickhouse" (nil: a
 	// private registry).
 	Metrics *sink.Metrics
+	// Fetch is the consumer's fetch wait (sink.Config.Fetch).
+	Fetch kafka.Fetch
 	// ClientOpts are appended to the franz-go client options.
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
@@ -108,7 +110,7 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		// One batch per partition in the running insert and one in the next: what
 		// group commit needs, and a bound on the rows held in memory.
 		MaxPendingBatches: 1,
-		Logger:            cfg.Logger, Metrics: cfg.Metrics, ClientOpts: cfg.ClientOpts,
+		Logger:            cfg.Logger, Metrics: cfg.Metrics, Fetch: cfg.Fetch, ClientOpts: cfg.ClientOpts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse writer: %w", err)

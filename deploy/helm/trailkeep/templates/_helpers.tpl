@@ -159,6 +159,10 @@ TRAILKEEP_KAFKA_SASL_USER: {{ .username | quote }}
 TRAILKEEP_KAFKA_SASL_PASSWORD_FILE: {{ printf "/etc/trailkeep/kafka-sasl/%s" .passwordSecret.key | quote }}
 {{- end }}
 {{- end }}
+{{- if or (eq $c "chainer") (hasPrefix "exporter-" $c) }}
+TRAILKEEP_KAFKA_FETCH_MAX_WAIT: {{ $v.kafka.fetch.maxWait | quote }}
+TRAILKEEP_KAFKA_FETCH_MIN_BYTES: {{ int64 $v.kafka.fetch.minBytes | quote }}
+{{- end }}
 {{- if ne $c "query" }}
 TRAILKEEP_KAFKA_MIN_INSYNC_REPLICAS: {{ $v.kafka.topics.minInsyncReplicas | quote }}
 {{- end }}
