@@ -42,7 +42,9 @@ type Config struct {
 	// TopicConfigs are topic-level settings of the created dead-letter topic
 	// (kafka.TopicSettings.Configs).
 	TopicConfigs map[string]*string
-	// BatchRecords and BatchBytes bound one delivery. Defaults 1000 and 1 MiB.
+	// BatchRecords and BatchBytes bound one delivery. Defaults 1000 and 1 MiB. A
+	// partition whose buffer is full (BufferBytes) delivers what it holds without
+	// waiting for them or for Linger.
 	BatchRecords, BatchBytes int
 	// Linger is how long a partition waits for a full batch before sending a
 	// partial one: the latency a sink trades for fewer, larger requests or
@@ -625,7 +627,11 @@ func (pt *partition) dropBuffered() int {
 }
 
 // take waits for records and returns the next batch: as many queued records as the
-// batch limits allow, once the batch is full or the oldest queued record waited Linger.
+// batch limits allow, once the batch is full, the partition's buffer is full, or the
+// oldest queued record waited Linger. A full buffer stops the fetching
+// (waitForRoom), so no more records can arrive: waiting for a batch limit that the
+// buffer cannot hold (an S3 object of 16 MiB through an 8 MiB buffer) would wait out
+// the linger with the whole sink's fetching stopped, every time.
 func (pt *partition) take() []*kgo.Record {
 	cfg := &pt.r.cfg
 	var deadline time.Time
@@ -635,7 +641,7 @@ func (pt *partition) take() []*kgo.Record {
 			if deadline.IsZero() {
 				deadline = time.Now().Add(cfg.Linger)
 			}
-			if n >= cfg.BatchRecords || pt.bytes >= cfg.BatchBytes || !time.Now().Before(deadline) {
+			if n >= cfg.BatchRecords || pt.bytes >= cfg.BatchBytes || pt.bytes >= cfg.BufferBytes || !time.Now().Before(deadline) {
 				k, size := 0, 0
 				for k < n && k < cfg.BatchRecords && (k == 0 || size+len(pt.queue[k].Value) <= cfg.BatchBytes) {
 					size += len(pt.queue[k].Value)

@@ -192,3 +192,53 @@ func TestRunnerStopsOnDeletedRecords(t *testing.T) {
 		t.Fatalf("the sink received %d records from past the deleted range", second.count)
 	}
 }
+
+// countSink counts what it is delivered.
+type countSink struct {
+	mu               sync.Mutex
+	records, batches int
+}
+
+func (s *countSink) Name() string { return "count" }
+
+func (s *countSink) Deliver(_ context.Context, b *sink.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records += len(b.Records)
+	s.batches++
+	return nil
+}
+
+// A batch limit the partition's buffer cannot hold is never waited for: the buffer
+// full stops the fetching, so the Runner delivers what it holds at once instead of
+// after Linger. Before, an S3 object limit of 16 MiB through the exporter's 8 MiB
+// buffer made every object wait out S3Linger (30s) with the sink's fetching stopped:
+// about 8 MiB of archive per 30s, whatever the input rate. With Linger an hour, all
+// but the last buffer's worth must arrive.
+func TestBufferBoundCutsBatches(t *testing.T) {
+	const buffer, total = 64 << 10, 3000
+	for _, tc := range []struct {
+		name          string
+		records, size int
+	}{
+		{"batch bytes over the buffer", 1 << 20, 16 << 20},
+		{"batch records over what the buffer holds", 5000, 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := sinktest.New(t, 1, 1000)
+			f.Add(t, total)
+			s := &countSink{}
+			f.Run(t, s, sink.Config{BufferBytes: buffer, BatchRecords: tc.records, BatchBytes: tc.size, Linger: time.Hour})
+			// The tail below one full buffer (~900-byte records) waits for the linger.
+			want := total - buffer/800
+			sinktest.Wait(t, 60*time.Second, func() error {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.records < want {
+					return fmt.Errorf("%d of %d records delivered in %d batches with the buffer full; want at least %d without waiting for the linger", s.records, total, s.batches, want)
+				}
+				return nil
+			})
+		})
+	}
+}

@@ -149,8 +149,9 @@ type Config struct {
 	S3Retention string `env:"TRAILKEEP_S3_RETENTION, default=6y"`
 	// Put a legal hold on every archive object.
 	S3LegalHold bool `env:"TRAILKEEP_S3_LEGAL_HOLD, default=false"`
-	// Objects roll at S3BatchRecords or S3BatchBytes per partition, or S3Linger
-	// after the oldest waiting record (object age).
+	// Objects roll at S3BatchRecords or S3BatchBytes per partition, when the
+	// partition's buffer (BufferBytes) is full, or S3Linger after the oldest
+	// waiting record (object age).
 	S3BatchRecords int           `env:"TRAILKEEP_S3_BATCH_RECORDS, default=20000"`
 	S3BatchBytes   int           `env:"TRAILKEEP_S3_BATCH_BYTES, default=16777216"`
 	S3Linger       time.Duration `env:"TRAILKEEP_S3_LINGER, default=30s"`
