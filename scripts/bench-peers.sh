@@ -48,7 +48,10 @@ start_stack() {
   scripts/exporter-local.sh start
   url=http://127.0.0.1:8080
   token=$(sed -n 's/^REGISTRY_TOKEN=//p' .run/ingest/tokens.env)
+  # The ClickHouse writer's and the archive's consumer lag (drained waits for both).
+  lag_urls="http://127.0.0.1:8083/metrics http://127.0.0.1:8082/metrics"
 }
+lag_urls=""
 (cd bench/peers && "$go" build -o "$work/peers" .)
 url=${TRAILKEEP_PEERS_URL:-}
 token=${TRAILKEEP_BENCH_TOKEN:-}
@@ -70,8 +73,10 @@ elif [[ -z $url ]]; then
 fi
 # drained waits until trailkeep has chained and stored what it acknowledged: the CPU
 # of trailkeep dev (or, for a stack, of the whole machine: its broker, ClickHouse
-# server and services) falls under 10% of a core for a second. Otherwise
-# the next run (Tessera's too) shares the cores with the previous run's backlog.
+# server and services) falls under 10% of a core for a second, and for a stack this
+# script started, no consumer of the writer or the archive lags (a sink waiting on
+# its own timers is idle but not done). Otherwise the next run (Tessera's too)
+# shares the cores with the previous run's backlog.
 busy_ticks() {
   if [[ -n $dev_pid ]]; then awk '{print $14 + $15}' "/proc/$dev_pid/stat"
   else machine_ticks; fi
@@ -84,13 +89,24 @@ drained() {
   hz=$(getconf CLK_TCK)
   while (( SECONDS - start < 600 )); do
     a=$(busy_ticks); sleep 1; b=$(busy_ticks)
-    if (( (b - a) * 10 < hz )); then
+    if (( (b - a) * 10 < hz )) && ! lagging; then
       echo "bench-peers: trailkeep drained in $(( SECONDS - start )) s" >&2
       return 0
     fi
   done
   echo "bench-peers: trailkeep still busy after 600 s" >&2
   exit 1
+}
+# lagging reports whether a consumer of lag_urls is more than a transaction marker
+# behind its partition's end (trailkeep_exporter_lag_records, the writer's and each
+# sink's); an endpoint that does not answer counts as lagging.
+lagging() {
+  local u
+  for u in $lag_urls; do
+    curl -sf "$u" | awk '/^trailkeep_exporter_lag_records/ && $2 > 1 {lag = 1} END {exit !lag}' && return 0
+    curl -sf "$u" >/dev/null || return 0
+  done
+  return 1
 }
 # cpu_by_process prints each process's CPU so far (user + system ticks, all its
 # threads) as "ticks comm", summed by command name; kernel threads (children of

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailkeep/trailkeep/internal/chtest"
@@ -214,9 +215,16 @@ func benchWriter(b *testing.B, broker, prefix string, rows, writerRows int) {
 
 // BenchmarkEndToEndLag: events posted to ingest at 10k events/s (NDJSON batches of
 // 100, every 10 ms) for 20 s; for every batch, the time from ingest's 2xx to all its
-// rows being visible in ClickHouse. Reports p50/p99/max.
+// rows being visible in ClickHouse. Reports p50/p99/max, and the CPU per 1k events of
+// this process (ingest, chainer, writer, load) and of the broker. The chainer and the
+// writer take their fetch settings from the environment as the binaries do
+// (TRAILKEEP_KAFKA_FETCH_MAX_WAIT, _MIN_BYTES), so variants compare in one checkout.
 func BenchmarkEndToEndLag(b *testing.B) {
 	broker := kafkatest.Shared(b)
+	var fetch kafka.Fetch
+	if err := envconfig.Process(context.Background(), &fetch); err != nil {
+		b.Fatal(err)
+	}
 	store := chtest.Store(b)
 	prefix := kafkatest.Topic("bench-lag")
 	ctx := context.Background()
@@ -244,12 +252,12 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	verifiers, _ := chain.NewVerifiers(vkey)
 	c, err := chainer.New(chainer.Config{Brokers: []string{broker.Addr}, Group: prefix + "-c", TransactionalID: prefix + "-0", Deployment: "bench",
 		InputTopic: prefix + ".events", ChainedTopic: prefix + ".chained", CheckpointTopic: prefix + ".checkpoints", DeadLetterTopic: prefix + ".dead",
-		Signer: signer, Verifiers: verifiers})
+		Signer: signer, Verifiers: verifiers, Fetch: fetch})
 	if err != nil {
 		b.Fatal(err)
 	}
 	c.EnsureTopics(ctx)
-	w, _ := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker.Addr}, Group: prefix + "-w", ChainedTopic: prefix + ".chained", CheckpointTopic: prefix + ".checkpoints"})
+	w, _ := clickhouse.NewWriter(store, clickhouse.WriterConfig{Brokers: []string{broker.Addr}, Group: prefix + "-w", ChainedTopic: prefix + ".chained", CheckpointTopic: prefix + ".checkpoints", Fetch: fetch})
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.Run(rctx)
@@ -260,7 +268,8 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	const batch, batches = 100, 2000 // 200k events at 10k/s
 	acked := make([]time.Time, batches)
 	visible := make([]time.Time, batches)
-	commits0, cpu0 := c.Stats().Commits, proctest.SelfCPU(b)
+	brokerPID := broker.PID(b)
+	commits0, cpu0, brokerCPU0 := c.Stats().Commits, proctest.SelfCPU(b), proctest.ProcessCPU(b, brokerPID)
 	b.ResetTimer()
 	for b.Loop() {
 		var mu sync.Mutex
@@ -332,6 +341,7 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	b.ReportMetric(float64(commits), "chainer-commits")
 	b.ReportMetric(float64(batch*batches)/float64(max(commits, 1)), "events/commit")
 	b.ReportMetric((proctest.SelfCPU(b)-cpu0).Seconds()*1000/float64(batch*batches/1000), "cpu-ms/1k-events")
+	b.ReportMetric((proctest.ProcessCPU(b, brokerPID)-brokerCPU0).Seconds()*1000/float64(batch*batches/1000), "broker-cpu-ms/1k-events")
 	var lags []time.Duration
 	for i := range acked {
 		lags = append(lags, visible[i].Sub(acked[i]))

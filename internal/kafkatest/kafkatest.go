@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,13 +37,30 @@ type Broker struct {
 	Addr string
 	env  []string
 	root string
+	dir  string // scripts/kafka.sh's TRAILKEEP_KAFKA_DIR: broker.pid, logs
+}
+
+// PID is the broker's process id (its JVM), for benchmarks that count the broker's
+// CPU (proctest.ProcessCPU).
+func (b *Broker) PID(t testing.TB) int {
+	t.Helper()
+	s, err := os.ReadFile(filepath.Join(b.dir, "broker.pid"))
+	if err != nil {
+		t.Fatalf("kafkatest: broker %s: %v", b.Addr, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(s)))
+	if err != nil {
+		t.Fatalf("kafkatest: broker %s: broker.pid: %v", b.Addr, err)
+	}
+	return pid
 }
 
 // Shared returns the default local broker (127.0.0.1:19092, .run/kafka), starting it
 // if needed. It is left running for the next test binary; scripts/kafka.sh stop ends it.
 func Shared(t testing.TB) *Broker {
 	t.Helper()
-	b := &Broker{Addr: "127.0.0.1:19092", root: root(t)}
+	r := root(t)
+	b := &Broker{Addr: "127.0.0.1:19092", root: r, dir: filepath.Join(r, ".run", "kafka")}
 	b.Start(t)
 	return b
 }
@@ -56,6 +74,7 @@ func Private(t testing.TB, name string, port int) *Broker {
 	b := &Broker{
 		Addr: "127.0.0.1:" + strconv.Itoa(port),
 		root: r,
+		dir:  filepath.Join(r, ".run", name),
 		env: []string{
 			"TRAILKEEP_KAFKA_PORT=" + strconv.Itoa(port),
 			"TRAILKEEP_KAFKA_CONTROLLER_PORT=" + strconv.Itoa(port+1),
@@ -93,6 +112,7 @@ func PrivateSecure(t testing.TB, name string, port int) *Secure {
 	b := &Broker{
 		Addr: "127.0.0.1:" + strconv.Itoa(port),
 		root: r,
+		dir:  dir,
 		env: []string{
 			"TRAILKEEP_KAFKA_PORT=" + strconv.Itoa(port),
 			"TRAILKEEP_KAFKA_CONTROLLER_PORT=" + strconv.Itoa(port+1),

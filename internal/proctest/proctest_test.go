@@ -48,3 +48,18 @@ func TestChildDiesWithTheTest(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestProcessCPUAgreesWithRusage: /proc's count of this process's CPU agrees with
+// getrusage's to within the kernel's tick, after enough work that a unit error
+// (ticks taken for milliseconds, or one field instead of two) would show.
+func TestProcessCPUAgreesWithRusage(t *testing.T) {
+	for start := SelfCPU(t); SelfCPU(t)-start < 300*time.Millisecond; {
+		for i := 0; i < 1e6; i++ {
+			_ = strconv.Itoa(i)
+		}
+	}
+	self, proc := SelfCPU(t), ProcessCPU(t, os.Getpid())
+	if d := self - proc; d < -50*time.Millisecond || d > 50*time.Millisecond {
+		t.Fatalf("getrusage %v, /proc %v", self, proc)
+	}
+}
