@@ -594,9 +594,9 @@ type partition struct {
 	// last acknowledged (or dead-lettered): the partition holds work while
 	// fetched > ackedNext.
 	fetched, ackedNext int64
-	// caughtUp is what take found for the batch it returned last (Batch.CaughtUp);
-	// the worker goroutine alone reads it.
-	caughtUp bool
+	// caughtUp and full are what take found for the batch it returned last
+	// (Batch.CaughtUp, Batch.Full); the worker goroutine alone reads them.
+	caughtUp, full bool
 }
 
 func (pt *partition) push(recs []*kgo.Record, hwm int64) {
@@ -647,6 +647,7 @@ func (pt *partition) take() []*kgo.Record {
 					size += len(pt.queue[k].Value)
 					k++
 				}
+				pt.full = pt.bytes >= cfg.BufferBytes
 				out := pt.queue[:k:k]
 				pt.queue = pt.queue[k:]
 				if len(pt.queue) == 0 {
@@ -878,7 +879,7 @@ func Decode(offset int64, value []byte) (Record, error) {
 // batch is the Batch of d.recs[lo:hi]; only the part that ends the taken records
 // can be CaughtUp.
 func (pt *partition) batch(d decoded, lo, hi int) *Batch {
-	return &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs)}
+	return &Batch{Partition: pt.p, Records: d.recs[lo:hi], CaughtUp: pt.caughtUp && hi == len(d.recs), Full: pt.full}
 }
 
 type decoded struct {

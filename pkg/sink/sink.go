@@ -99,6 +99,11 @@ type Batch struct {
 	// partitions may send a partial batch at once when all of them are caught up,
 	// instead of waiting for more that is not coming.
 	CaughtUp bool
+	// Full: when the batch was taken the partition's buffer was full, so the
+	// Runner had stopped fetching and more records wait behind this batch. A sink
+	// that batches across partitions should not hold it back for more rows: the
+	// partition's next ones come only after it.
+	Full bool
 }
 
 // Record is one chained record as it was read from Kafka.

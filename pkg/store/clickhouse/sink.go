@@ -31,10 +31,13 @@ import (
 //     BatchRows or the oldest has waited BatchAge (and the running insert ended):
 //     the threshold is the whole writer's, not each partition's, so a partition's
 //     remainder does not wait out BatchAge while others' rows could fill the
-//     insert. One exception: after a full insert, once every partition has caught
+//     insert. Two exceptions: after a full insert, once every partition has caught
 //     up (Batch.CaughtUp) the remainder goes at once, so working off a backlog does
-//     not end with a BatchAge wait. Batches are accepted (Send) while earlier ones
-//     are being inserted, so decoding overlaps the server's work.
+//     not end with a BatchAge wait. Nor does a group holding a batch taken from a
+//     full buffer (Batch.Full) wait: its partition sends no more until the insert
+//     ends, so with large events BatchRows could never be reached. Batches are
+//     accepted (Send) while earlier ones are being inserted, so decoding overlaps
+//     the server's work.
 //   - Inserts happen one at a time, in the order batches were accepted, and a
 //     failed insert is retried (after dropping what ClickHouse did store: an insert
 //     whose acknowledgement was lost may have been applied) before any later one is
@@ -86,6 +89,7 @@ type group struct {
 	// stored. It is retried on its own: events stored without it still need it.
 	tree    []chunk
 	since   time.Time     // when the first chunk was queued: BatchAge runs from here
+	full    bool          // a chunk's batch was sink.Batch.Full: go without waiting for BatchAge
 	timer   *time.Timer   // starts the insert at since+BatchAge if BatchRows is not reached first
 	done    chan struct{} // closed once the rows are stored (or dropped: their partition closed)
 	attempt chan struct{} // closed when the running insert attempt ends; nil between attempts
@@ -304,6 +308,7 @@ func (s *Sink) Send(_ context.Context, b *sink.Batch) (sink.Ack, error) {
 		s.next = g
 	}
 	g.chunks = append(g.chunks, chunk{p: b.Partition, rows: rows, subtrees: subtrees})
+	g.full = g.full || b.Full
 	s.maybeInsert()
 	return groupAck{g}, nil
 }
@@ -326,15 +331,17 @@ func (a groupAck) Wait(ctx context.Context) error {
 }
 
 // maybeInsert starts inserting the next group if no insert runs and the group is
-// due (BatchRows rows, or its oldest waited BatchAge); otherwise it makes sure a
-// timer will look again when the group's age is up. Called with s.mu held.
+// due (BatchRows rows, its oldest waited BatchAge, or it holds a batch taken from a
+// full buffer: that partition cannot send more until this insert ends, so with
+// large events BatchRows might never be reached); otherwise it makes sure a timer
+// will look again when the group's age is up. Called with s.mu held.
 func (s *Sink) maybeInsert() {
 	g := s.next
 	if s.flying != nil || g == nil {
 		return
 	}
 	due := g.since.Add(s.cfg.BatchAge)
-	if g.size() < s.cfg.BatchRows && time.Now().Before(due) && !s.backlogDrained() {
+	if g.size() < s.cfg.BatchRows && !g.full && time.Now().Before(due) && !s.backlogDrained() {
 		if g.timer == nil {
 			g.timer = time.AfterFunc(time.Until(due), func() {
 				s.mu.Lock()

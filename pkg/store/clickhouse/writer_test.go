@@ -231,6 +231,29 @@ func TestWriterSendsABacklogsRemainderAtOnce(t *testing.T) {
 	})
 }
 
+// TestWriterDoesNotHoldAFullBuffer: a batch the Runner took from a full buffer is
+// inserted without waiting for BatchRows or BatchAge (both out of reach here), since
+// its partition cannot send more rows until that insert ends. With events large
+// enough that two buffers hold fewer than BatchRows, the writer used to wait out
+// BatchAge for every insert. All but the last buffer's worth must be stored.
+func TestWriterDoesNotHoldAFullBuffer(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		f := newChainedFixture(t, broker.Addr, 1)
+		const total, buffer = 2000, 64 << 10
+		f.add(0, total, true)
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-full", f, func(c *clickhouse.WriterConfig) {
+			c.BatchRows, c.BatchAge, c.BufferBytes = 1_000_000, time.Hour, buffer
+		})
+		// Chained records here are over 400 bytes.
+		waitFor(t, "all but the last buffer's rows, without waiting an hour", func() bool { return w.Stats().Rows >= total-buffer/400 })
+		t.Logf("%d of %d rows stored in %d inserts", w.Stats().Rows, total, w.Stats().Batches)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestWriterStopsOnGap: when ClickHouse lacks rows that audit.chained skips over, the
 // writer stops with ErrGap rather than store a chain with a hole.
 func TestWriterStopsOnGap(t *testing.T) {
