@@ -34,7 +34,7 @@ func Decode(raw []byte, lim Limits) (map[string]any, error) {
 	default:
 		return nil, fieldErr("", RuleObject, "", "must be a JSON object, not %s", kindName(k))
 	}
-	v, err := d.value(1, "")
+	v, err := d.value(1, make(path, 0, 8))
 	if err != nil {
 		return nil, err
 	}
@@ -49,26 +49,26 @@ type decoder struct {
 	lim Limits
 }
 
-func (d *decoder) value(depth int, ptr string) (any, error) {
+func (d *decoder) value(depth int, at path) (any, error) {
 	tok, err := d.dec.ReadToken()
 	if err != nil {
-		return nil, syntaxError(err, ptr)
+		return nil, syntaxError(err, at.String())
 	}
 	switch tok.Kind() {
 	case '{':
 		if depth > d.lim.MaxDepth {
-			return nil, fieldErr(ptr, RuleMaxDepth, strconv.Itoa(d.lim.MaxDepth), "nesting deeper than %d levels", d.lim.MaxDepth)
+			return nil, fieldErr(at.String(), RuleMaxDepth, strconv.Itoa(d.lim.MaxDepth), "nesting deeper than %d levels", d.lim.MaxDepth)
 		}
 		m := make(map[string]any)
 		for d.dec.PeekKind() != '}' {
 			name, err := d.dec.ReadToken()
 			if err != nil {
-				return nil, syntaxError(err, ptr)
+				return nil, syntaxError(err, at.String())
 			}
 			key := name.String()
-			child := pointerAppend(ptr, key)
+			child := at.key(key)
 			if strings.IndexByte(key, 0) >= 0 {
-				return nil, fieldErr(child, RuleNUL, "", "key must not contain U+0000")
+				return nil, fieldErr(child.String(), RuleNUL, "", "key must not contain U+0000")
 			}
 			v, err := d.value(depth+1, child)
 			if err != nil {
@@ -77,33 +77,33 @@ func (d *decoder) value(depth int, ptr string) (any, error) {
 			m[key] = v
 		}
 		if _, err := d.dec.ReadToken(); err != nil {
-			return nil, syntaxError(err, ptr)
+			return nil, syntaxError(err, at.String())
 		}
 		return m, nil
 	case '[':
 		if depth > d.lim.MaxDepth {
-			return nil, fieldErr(ptr, RuleMaxDepth, strconv.Itoa(d.lim.MaxDepth), "nesting deeper than %d levels", d.lim.MaxDepth)
+			return nil, fieldErr(at.String(), RuleMaxDepth, strconv.Itoa(d.lim.MaxDepth), "nesting deeper than %d levels", d.lim.MaxDepth)
 		}
 		a := []any{}
 		for i := 0; d.dec.PeekKind() != ']'; i++ {
-			v, err := d.value(depth+1, ptr+"/"+strconv.Itoa(i))
+			v, err := d.value(depth+1, at.elem(i))
 			if err != nil {
 				return nil, err
 			}
 			a = append(a, v)
 		}
 		if _, err := d.dec.ReadToken(); err != nil {
-			return nil, syntaxError(err, ptr)
+			return nil, syntaxError(err, at.String())
 		}
 		return a, nil
 	case '"':
 		s := tok.String()
 		if strings.IndexByte(s, 0) >= 0 {
-			return nil, fieldErr(ptr, RuleNUL, "", "must not contain U+0000")
+			return nil, fieldErr(at.String(), RuleNUL, "", "must not contain U+0000")
 		}
 		return s, nil
 	case '0':
-		return number(tok.String(), ptr)
+		return number(tok.String(), at)
 	case 't':
 		return true, nil
 	case 'f':
@@ -111,27 +111,27 @@ func (d *decoder) value(depth int, ptr string) (any, error) {
 	case 'n':
 		return nil, nil
 	}
-	return nil, fieldErr(ptr, RuleSyntax, "", "unexpected token %q", tok.Kind().String())
+	return nil, fieldErr(at.String(), RuleSyntax, "", "unexpected token %q", tok.Kind().String())
 }
 
 // number accepts a JSON number only if its IEEE 754 double, the form JCS
 // serialises, is the value the sender wrote as far as I-JSON promises.
-func number(lit, ptr string) (float64, error) {
+func number(lit string, at path) (float64, error) {
 	if !strings.ContainsAny(lit, ".eE") {
 		n, err := strconv.ParseInt(lit, 10, 64)
 		if err != nil || n > maxSafeInteger || n < -maxSafeInteger {
-			return 0, fieldErr(ptr, RuleNumber, "±9007199254740991",
+			return 0, fieldErr(at.String(), RuleNumber, "±9007199254740991",
 				"integer %s is beyond ±(2^53−1) and would lose precision; send it as a string", clip(lit))
 		}
 		return float64(n), nil
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil {
-		return 0, fieldErr(ptr, RuleNumber, "IEEE 754 double",
+		return 0, fieldErr(at.String(), RuleNumber, "IEEE 754 double",
 			"number %s is outside the range of an IEEE 754 double; send it as a string", clip(lit))
 	}
 	if f == 0 && strings.ContainsAny(mantissa(lit), "123456789") {
-		return 0, fieldErr(ptr, RuleNumber, "IEEE 754 double",
+		return 0, fieldErr(at.String(), RuleNumber, "IEEE 754 double",
 			"number %s is too small for an IEEE 754 double and would become 0; send it as a string", clip(lit))
 	}
 	return f, nil

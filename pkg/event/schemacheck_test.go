@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -62,7 +63,49 @@ func TestFastCheckAgreesOnMutatedEvents(t *testing.T) {
 	}
 }
 
-// FuzzFastCheck compares the fast check with the library on whatever decodes.
+// TestSchemaValidEventsDecodeTyped holds the schema to the Event type: every
+// document the schema accepts must come out of CanonicalBytes as bytes Unmarshal
+// decodes, since ingest no longer decodes what it writes (readers do), and with the
+// same bytes Canonicalize returns. The mutants are TestFastCheckAgreesOnMutatedEvents'
+// (values at and past every bound of the schema, at random places).
+func TestSchemaValidEventsDecodeTyped(t *testing.T) {
+	c, err := loadSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases := stampedEvents(t)
+	pool, sizes := edgeValues(c.doc)
+	r := rand.New(rand.NewPCG(13, 17))
+	accepted := 0
+	for i := range 20000 {
+		doc := deepCopy(bases[i%len(bases)]).(map[string]any)
+		for range 1 + r.IntN(2) {
+			mutateEvent(r, doc, pool, sizes)
+		}
+		if c.schema.Validate(doc) != nil {
+			continue
+		}
+		accepted++
+		again := deepCopy(doc).(map[string]any)
+		canon, err := CanonicalBytes(doc, Limits{})
+		if err != nil {
+			continue // beyond a limit the schema does not state (size, depth)
+		}
+		if _, err := Unmarshal(canon); err != nil {
+			t.Fatalf("the schema accepts an event the Event type cannot decode: %v\n%s", err, canon)
+		}
+		_, canon2, err := Canonicalize(again, Limits{})
+		if err != nil || !bytes.Equal(canon, canon2) {
+			t.Fatalf("Canonicalize disagrees with CanonicalBytes (%v):\n%s\n%s", err, canon, canon2)
+		}
+	}
+	if accepted < 2000 {
+		t.Fatalf("only %d mutants accepted by the schema: the test decodes too few", accepted)
+	}
+}
+
+// FuzzFastCheck compares the fast check with the library on whatever decodes, and
+// holds every document the schema accepts to the Event type.
 func FuzzFastCheck(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add(bench1KiB)
@@ -82,8 +125,19 @@ func FuzzFastCheck(f *testing.F) {
 			if stamped && testStamp.Apply(doc) != nil {
 				return
 			}
-			if got, want := c.valid(doc), c.schema.Validate(doc) == nil; got != want {
+			got, want := c.valid(doc), c.schema.Validate(doc) == nil
+			if got != want {
 				t.Fatalf("fast check says %v, library %v, for %s (stamped %v)", got, want, raw, stamped)
+			}
+			if !want {
+				continue
+			}
+			canon, err := CanonicalBytes(deepCopy(doc).(map[string]any), Limits{})
+			if err != nil {
+				continue // beyond a limit the schema does not state (size, depth)
+			}
+			if _, err := Unmarshal(canon); err != nil {
+				t.Fatalf("the schema accepts an event the Event type cannot decode: %v\n%s", err, canon)
 			}
 		}
 	})

@@ -71,7 +71,7 @@ func (s Stamp) Apply(doc map[string]any) error {
 	}
 	doc["id"] = id
 	if _, ok := doc["schema_version"]; !ok {
-		doc["schema_version"] = float64(SchemaVersion)
+		doc["schema_version"] = schemaVersionValue
 	}
 	if t, ok := doc["tenant"]; ok && t != s.Tenant {
 		errs = append(errs, FieldError{Field: "/tenant", Rule: RuleServerField, Limit: s.Tenant,
@@ -135,3 +135,7 @@ func HashIP(key []byte, addr netip.Addr) string {
 	m.Write([]byte(addr.Unmap().WithZone("").String()))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// schemaVersionValue is SchemaVersion as a decoded document holds it, boxed once
+// rather than for every event.
+var schemaVersionValue any = float64(SchemaVersion)

@@ -353,7 +353,7 @@ func (s *Server) process(ctx context.Context, name string, req *request, items [
 			s.m.rejected.WithLabelValues(name, ruleOf(ve)).Inc()
 			continue
 		}
-		results[i].ID = p.ev.ID
+		results[i].ID = p.id
 		msgs = append(msgs, kafka.Message{Key: []byte(tok.Tenant), Value: p.canon})
 		msgIdx = append(msgIdx, i)
 	}
@@ -484,8 +484,8 @@ type prepared struct {
 	// content is the digest of what the sender said (see contentDigest); zero when
 	// there is no identity to compare it under.
 	content [32]byte
-	skip    bool // answered as a duplicate; not written
-	ev      *event.Event
+	skip    bool   // answered as a duplicate; not written
+	id      string // the event's id, once canonical
 	canon   []byte
 	err     error
 }
@@ -568,7 +568,9 @@ func canonicalizeAll(prep []prepared, lim event.Limits) {
 		if p.err != nil || p.skip {
 			return
 		}
-		p.ev, p.canon, p.err = event.Canonicalize(p.doc, lim)
+		if p.canon, p.err = event.CanonicalBytes(p.doc, lim); p.err == nil {
+			p.id, _ = p.doc["id"].(string) // stamped; the schema requires a string
+		}
 	})
 }
 

@@ -105,32 +105,34 @@ func mayEncode(s string) bool {
 	return false
 }
 
-// writeText calls f with every scanned key and string value of doc.
+// writeText calls f with every scanned key and string value of doc. The walk
+// carries only whether it is inside an open object (see openObject), not the
+// value's pointer: a pointer built per member was a string concatenation for every
+// key of every event, to answer one yes-or-no question.
 func writeText(doc map[string]any, f func(string)) {
-	var walk func(v any, ptr string)
-	walk = func(v any, ptr string) {
+	var walk func(v any, open bool)
+	walk = func(v any, open bool) {
 		switch x := v.(type) {
 		case string:
 			if len(x) >= minSecret && !skipValue(x) {
 				f(x)
 			}
 		case map[string]any:
-			keys := openObject(ptr)
 			for k, e := range x {
-				if keys && len(k) >= minSecret {
+				if open && len(k) >= minSecret {
 					f(k)
 				}
-				walk(e, ptr+"/"+k)
+				walk(e, open)
 			}
 		case []any:
 			for _, e := range x {
-				walk(e, ptr+"/-")
+				walk(e, open)
 			}
 		}
 	}
 	for k, v := range doc {
 		if k != "redactions" {
-			walk(v, "/"+k)
+			walk(v, openObject("/"+k))
 		}
 	}
 }
