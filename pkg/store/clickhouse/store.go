@@ -437,8 +437,16 @@ func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err e
 
 // MaxCheckpoint returns the largest stored checkpoint tree size of partition p (0: none).
 func (s *Store) MaxCheckpoint(ctx context.Context, p int32) (uint64, error) {
+	return s.MaxCheckpointFrom(ctx, p, 0)
+}
+
+// MaxCheckpointFrom returns the largest stored checkpoint tree size of partition p
+// that is at least from (0: none). Checkpoints are kept forever, one or more a
+// second per partition; bounded below, the read is a range of the table's sort key
+// (chain_partition, tree_size) rather than every checkpoint the partition ever had.
+func (s *Store) MaxCheckpointFrom(ctx context.Context, p int32, from uint64) (uint64, error) {
 	var m uint64
-	q := maxCheckpointQuery(s.db, p)
+	q := maxCheckpointQuery(s.db, p, from)
 	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&m); err != nil {
 		return 0, fmt.Errorf("clickhouse: max checkpoint of partition %d: %w", p, err)
 	}
@@ -618,8 +626,8 @@ func maxSeqQuery(db string, p int32) Query {
 	return Query{"max_seq", "SELECT count(), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ?", []any{uint32(p)}}
 }
 
-func maxCheckpointQuery(db string, p int32) Query {
-	return Query{"max_checkpoint", "SELECT max(tree_size) FROM " + db + ".audit_checkpoints WHERE chain_partition = ?", []any{uint32(p)}}
+func maxCheckpointQuery(db string, p int32, from uint64) Query {
+	return Query{"max_checkpoint", "SELECT max(tree_size) FROM " + db + ".audit_checkpoints WHERE chain_partition = ? AND tree_size >= ?", []any{uint32(p), from}}
 }
 
 func recordsQuery(db string, p int32, from, to uint64) Query {
@@ -671,7 +679,7 @@ func checkpointsQuery(db string, p int32) Query {
 // Queries lists every read statement the store issues for partition p, so tests can
 // run exactly these against each supported ClickHouse generation.
 func Queries(db string, p int32, from uint64) []Query {
-	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
+	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),

@@ -389,6 +389,93 @@ func TestWriterStoresCheckpointsAfterTheirRows(t *testing.T) {
 	})
 }
 
+// checkpointAhead produces, beside 20 chained rows of partition 0, a signed
+// checkpoint of size 40 whose last 20 rows are returned, not yet produced.
+func checkpointAhead(t *testing.T, f *chainedFixture) (late []chain.Record) {
+	t.Helper()
+	skey, _, err := chain.GenerateKey("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := chain.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.add(0, 20, true)
+	late = f.add(0, 20, false)
+	cp, err := f.chains[0].Sign(chain.Origin("test", f.topic, 0), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(cp)
+	if err := f.cl.ProduceSync(context.Background(), &kgo.Record{Topic: f.topic + ".cp", Partition: 0, Value: raw}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return late
+}
+
+// maxSeqSQL is how the store asks for a partition's highest stored seq: a scan of
+// the partition's rows in audit_events.
+const maxSeqSQL = "SELECT count(), max(seq)"
+
+// TestWriterWaitsForACheckpointsRowsWithoutAskingClickHouse: a checkpoint that
+// arrives before its rows waits for the writer's own inserts; it does not ask
+// ClickHouse for the partition's highest seq (a scan of the whole partition) while
+// it waits, however long that is.
+func TestWriterWaitsForACheckpointsRowsWithoutAskingClickHouse(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		faults := clickhouse.Faults(store)
+		f := newChainedFixture(t, broker.Addr, 1)
+		late := checkpointAhead(t, f)
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-cp", f)
+		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+		faults.Count(maxSeqSQL)
+		time.Sleep(2500 * time.Millisecond) // the checkpoint has been delivered and waits
+		if n := faults.Counted(0); n != 0 {
+			t.Fatalf("the waiting checkpoint asked ClickHouse for the partition's highest seq %d times", n)
+		}
+		for _, r := range late {
+			val, _ := r.MarshalJSON()
+			f.produceRaw(0, val)
+		}
+		waitFor(t, "the checkpoint", func() bool { return w.Stats().Checkpoints == 1 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if n := faults.Counted(0); n != 0 {
+			t.Fatalf("asked ClickHouse for the partition's highest seq %d times", n)
+		}
+	})
+}
+
+// TestWriterLearnsRowsStoredBehindALostAcknowledgement: an insert ClickHouse
+// applies but whose answer is lost is retried without duplicating a row, and the
+// writer learns from the retry that the rows are stored: a checkpoint covering
+// them is stored without any later insert of that partition (the writer trusts
+// what it knows of its own partitions and no longer asks ClickHouse while one
+// waits).
+func TestWriterLearnsRowsStoredBehindALostAcknowledgement(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		faults := clickhouse.Faults(store)
+		f := newChainedFixture(t, broker.Addr, 1)
+		late := checkpointAhead(t, f)
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-cp", f)
+		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+		faults.LoseAcks("audit_events", 1)
+		for _, r := range late {
+			val, _ := r.MarshalJSON()
+			f.produceRaw(0, val)
+		}
+		waitFor(t, "the checkpoint", func() bool { return w.Stats().Checkpoints == 1 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		wantSeqs(t, store, 0, 40)
+	})
+}
+
 // TestWritersSharingAGroupStoreEachRowOnce: writers joining and leaving one group
 // while rows stream in move partitions between them mid-batch; every row is stored
 // exactly once and in order, because a revoked partition's insert completes before

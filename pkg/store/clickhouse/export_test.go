@@ -1,0 +1,86 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+)
+
+// Faults wraps s's connection for a test, before anything uses s: Statements counts
+// the statements sent that start with a prefix, and LoseAcks makes the next n
+// inserts into a table be applied by ClickHouse but answered with an error, as
+// when the acknowledgement is lost on the way back.
+func Faults(s *Store) *FaultConn {
+	f := &FaultConn{conn: s.conn}
+	s.conn = f
+	return f
+}
+
+// FaultConn is the wrapper Faults installs.
+type FaultConn struct {
+	conn
+	prefixes atomic.Pointer[[]string]
+	counts   [8]atomic.Int64
+	lose     atomic.Int64
+	loseIn   atomic.Pointer[string]
+}
+
+// Count starts counting statements that start with each prefix (at most 8).
+func (f *FaultConn) Count(prefixes ...string) { f.prefixes.Store(&prefixes) }
+
+// Counted is how many statements started with prefixes[i] since Count.
+func (f *FaultConn) Counted(i int) int64 { return f.counts[i].Load() }
+
+// LoseAcks makes the next n inserts into table succeed on the server and fail here.
+func (f *FaultConn) LoseAcks(table string, n int) {
+	f.loseIn.Store(&table)
+	f.lose.Store(int64(n))
+}
+
+func (f *FaultConn) count(q string) {
+	if ps := f.prefixes.Load(); ps != nil {
+		for i, p := range *ps {
+			if strings.HasPrefix(strings.TrimSpace(q), p) {
+				f.counts[i].Add(1)
+			}
+		}
+	}
+}
+
+func (f *FaultConn) Exec(ctx context.Context, q string, args ...any) error {
+	f.count(q)
+	return f.conn.Exec(ctx, q, args...)
+}
+
+func (f *FaultConn) Query(ctx context.Context, q string, args ...any) (rows, error) {
+	f.count(q)
+	return f.conn.Query(ctx, q, args...)
+}
+
+func (f *FaultConn) QueryRow(ctx context.Context, q string, args ...any) row {
+	f.count(q)
+	return f.conn.QueryRow(ctx, q, args...)
+}
+
+func (f *FaultConn) PrepareBatch(ctx context.Context, q string) (insertBatch, error) {
+	f.count(q)
+	b, err := f.conn.PrepareBatch(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if t := f.loseIn.Load(); t != nil && strings.Contains(q, "."+*t+" ") && f.lose.Add(-1) >= 0 {
+		return lostAck{b}, nil
+	}
+	return b, nil
+}
+
+// lostAck is an insert ClickHouse applies whose answer never arrives.
+type lostAck struct{ insertBatch }
+
+func (l lostAck) Send() error {
+	if err := l.insertBatch.Send(); err != nil {
+		return err
+	}
+	return errors.New("test: the acknowledgement of an applied insert was lost")
+}
