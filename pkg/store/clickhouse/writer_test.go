@@ -353,24 +353,7 @@ func TestWriterStoresCheckpointsAfterTheirRows(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
 		broker := kafkatest.Shared(t)
 		f := newChainedFixture(t, broker.Addr, 1)
-		skey, _, err := chain.GenerateKey("test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer, err := chain.NewSigner(skey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.add(0, 20, true)
-		late := f.add(0, 20, false) // chained, not yet in Kafka
-		cp, err := f.chains[0].Sign(chain.Origin("test", f.topic, 0), signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := json.Marshal(cp)
-		if err := f.cl.ProduceSync(context.Background(), &kgo.Record{Topic: f.topic + ".cp", Partition: 0, Value: raw}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		late := checkpointAhead(t, f) // chained, not yet in Kafka
 		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-cp", f)
 		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
 		time.Sleep(1500 * time.Millisecond) // the checkpoint has been delivered and waits
