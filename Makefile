@@ -88,7 +88,7 @@ screenshots:
 
 # Figures for BENCHMARKS.md, on one core as the targets are stated.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s -count 3 ./pkg/event ./pkg/chain ./pkg/ingest | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s -count 3 ./pkg/event ./pkg/chain ./pkg/ingest ./pkg/archive | tee bench.out
 
 # Ingest throughput and ack latency against the local broker (figures in BENCHMARKS.md).
 bench-ingest: build

@@ -24,13 +24,14 @@ package archive
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Version of the digest and manifest formats.
@@ -145,7 +146,9 @@ func Sum(b []byte) string {
 
 // EncodeObject returns a data object: the chained records' values, one per line,
 // gzip-compressed. The output depends only on the values, so a retried upload has
-// the same bytes and the same hash.
+// the same bytes and the same hash. The compressor is klauspost/compress's gzip,
+// standard gzip that any reader reads, at about twice the standard library's speed
+// at BestSpeed and a slightly better ratio (BenchmarkEncodeObject).
 func EncodeObject(values [][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -156,7 +159,7 @@ func EncodeObject(values [][]byte) ([]byte, error) {
 		if _, err := zw.Write(v); err != nil {
 			return nil, err
 		}
-		if _, err := zw.Write([]byte{'\n'}); err != nil {
+		if _, err := zw.Write(newline); err != nil {
 			return nil, err
 		}
 	}
@@ -165,3 +168,7 @@ func EncodeObject(values [][]byte) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// newline ends each record of an object; one shared slice, since a literal passed
+// to the compressor's Write would be allocated for every record.
+var newline = []byte{'\n'}

@@ -18,7 +18,6 @@ package splunk
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/trailkeep/trailkeep/pkg/sink"
 )
