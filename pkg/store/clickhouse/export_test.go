@@ -7,10 +7,11 @@ import (
 	"sync/atomic"
 )
 
-// Faults wraps s's connection for a test, before anything uses s: Statements counts
-// the statements sent that start with a prefix, and LoseAcks makes the next n
-// inserts into a table be applied by ClickHouse but answered with an error, as
-// when the acknowledgement is lost on the way back.
+// Faults wraps s's connection for a test, before anything uses s: Count counts the
+// statements sent that start with a prefix, LoseAcks makes the next n inserts into
+// a table be applied by ClickHouse but answered with an error, as when the
+// acknowledgement is lost on the way back, and FailNext makes the next n statements
+// with a prefix fail without reaching ClickHouse, as while it is down.
 func Faults(s *Store) *FaultConn {
 	f := &FaultConn{conn: s.conn}
 	s.conn = f
@@ -24,6 +25,22 @@ type FaultConn struct {
 	counts   [8]atomic.Int64
 	lose     atomic.Int64
 	loseIn   atomic.Pointer[string]
+	fail     atomic.Int64
+	failPfx  atomic.Pointer[string]
+}
+
+// FailNext makes the next n statements that start with prefix fail.
+func (f *FaultConn) FailNext(prefix string, n int) {
+	f.failPfx.Store(&prefix)
+	f.fail.Store(int64(n))
+}
+
+// failing reports whether q is to fail (and counts it off).
+func (f *FaultConn) failing(q string) error {
+	if p := f.failPfx.Load(); p != nil && strings.HasPrefix(strings.TrimSpace(q), *p) && f.fail.Add(-1) >= 0 {
+		return errors.New("test: ClickHouse is unreachable")
+	}
+	return nil
 }
 
 // Count starts counting statements that start with each prefix (at most 8).
@@ -50,21 +67,39 @@ func (f *FaultConn) count(q string) {
 
 func (f *FaultConn) Exec(ctx context.Context, q string, args ...any) error {
 	f.count(q)
+	if err := f.failing(q); err != nil {
+		return err
+	}
 	return f.conn.Exec(ctx, q, args...)
 }
 
 func (f *FaultConn) Query(ctx context.Context, q string, args ...any) (rows, error) {
 	f.count(q)
+	if err := f.failing(q); err != nil {
+		return nil, err
+	}
 	return f.conn.Query(ctx, q, args...)
 }
 
 func (f *FaultConn) QueryRow(ctx context.Context, q string, args ...any) row {
 	f.count(q)
+	if err := f.failing(q); err != nil {
+		return failedRow{err}
+	}
 	return f.conn.QueryRow(ctx, q, args...)
 }
 
+// failedRow is the row of a statement that did not reach ClickHouse.
+type failedRow struct{ err error }
+
+func (r failedRow) Scan(...any) error { return r.err }
+func (r failedRow) Err() error        { return r.err }
+
 func (f *FaultConn) PrepareBatch(ctx context.Context, q string) (insertBatch, error) {
 	f.count(q)
+	if err := f.failing(q); err != nil {
+		return nil, err
+	}
 	b, err := f.conn.PrepareBatch(ctx, q)
 	if err != nil {
 		return nil, err

@@ -40,8 +40,9 @@ import (
 //     the server's work.
 //   - Inserts happen one at a time, in the order batches were accepted, and a
 //     failed insert is retried (after dropping what ClickHouse did store: an insert
-//     whose acknowledgement was lost may have been applied) before any later one is
-//     sent: a partition's rows never land out of order, so a later batch never
+//     whose acknowledgement was lost may have been applied; not resent until
+//     ClickHouse has answered what it holds) before any later one is sent: a
+//     partition's rows never land out of order or twice, so a later batch never
 //     hides an earlier one that failed.
 //   - A stored checkpoint never covers rows that are not stored: a checkpoint waits
 //     until its partition's rows up to its size are in ClickHouse.
@@ -440,17 +441,30 @@ func (s *Sink) stored(chunks []chunk) {
 }
 
 // retryAfter waits out the backoff after a failed insert (cut short when a
-// partition closes), then drops from g what ClickHouse stored nonetheless.
+// partition closes), then drops from g what ClickHouse stored nonetheless. It
+// returns only once that is known: the failed insert may have been applied (its
+// acknowledgement lost), so sending g again before reading what is stored would
+// store those rows twice. While ClickHouse cannot answer (it is down, which is
+// often why the insert failed), it keeps waiting and asking, with the backoff
+// growing as for inserts.
 func (s *Sink) retryAfter(g *group, attempt int, err error) {
-	backoff := min(30*time.Second, time.Duration(1<<min(attempt-1, 5))*time.Second)
-	s.cfg.Logger.Warn("clickhouse writer: insert failed; retrying", "rows", g.size(), "attempt", attempt, "in", backoff, "err", err)
-	select {
-	case <-time.After(backoff):
-	case <-s.wake:
+	s.cfg.Logger.Warn("clickhouse writer: insert failed; retrying", "rows", g.size(), "attempt", attempt, "in", insertBackoff(attempt), "err", err)
+	for ; ; attempt++ {
+		select {
+		case <-time.After(insertBackoff(attempt)):
+		case <-s.wake:
+		}
+		err := s.dropStored(g)
+		if err == nil {
+			return
+		}
+		s.cfg.Logger.Warn("clickhouse writer: re-reading stored maxima failed; not retrying the insert until it succeeds", "attempt", attempt, "in", insertBackoff(attempt+1), "err", err)
 	}
-	if err := s.dropStored(g); err != nil {
-		s.cfg.Logger.Warn("clickhouse writer: re-reading stored maxima failed", "err", err)
-	}
+}
+
+// insertBackoff is the wait before retry attempt n+1: 1s, doubling to 30s.
+func insertBackoff(attempt int) time.Duration {
+	return min(30*time.Second, time.Duration(1<<min(attempt-1, 5))*time.Second)
 }
 
 // dropStored removes from g the rows ClickHouse already holds.

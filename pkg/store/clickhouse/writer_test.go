@@ -459,6 +459,39 @@ func TestWriterLearnsRowsStoredBehindALostAcknowledgement(t *testing.T) {
 	})
 }
 
+// TestWriterDoesNotResendRowsItCannotCheck: an insert is applied but its
+// acknowledgement lost, and ClickHouse then cannot say what it holds (the reads of
+// the stored maxima fail, as while it restarts). The writer must not send the rows
+// again until it knows they are not stored: every row ends up stored once.
+func TestWriterDoesNotResendRowsItCannotCheck(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		broker := kafkatest.Shared(t)
+		faults := clickhouse.Faults(store)
+		f := newChainedFixture(t, broker.Addr, 1)
+		f.add(0, 20, true)
+		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-resend", f)
+		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+		faults.Count(maxSeqSQL)
+		faults.LoseAcks("audit_events", 1)
+		faults.FailNext(maxSeqSQL, 2)
+		f.add(0, 20, true)
+		// Two failed reads of the stored maxima and a third that answers take 1+2+4 s
+		// of backoff; a writer that resent the rows instead stops asking.
+		for deadline := time.Now().Add(15 * time.Second); faults.Counted(0) < 3 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond) // the third read's answer is applied
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		faults.FailNext(maxSeqSQL, 0)
+		wantSeqs(t, store, 0, 40)
+		if n := faults.Counted(0); n < 3 {
+			t.Fatalf("the stored maxima were read %d times; the test meant two failures and an answer", n)
+		}
+	})
+}
+
 // TestWritersSharingAGroupStoreEachRowOnce: writers joining and leaving one group
 // while rows stream in move partitions between them mid-batch; every row is stored
 // exactly once and in order, because a revoked partition's insert completes before
