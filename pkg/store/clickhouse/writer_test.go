@@ -351,19 +351,12 @@ func TestWriterParksUndecodableRecords(t *testing.T) {
 // ClickHouse does not hold, so a proof against it never points at a missing row.
 func TestWriterStoresCheckpointsAfterTheirRows(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
-		broker := kafkatest.Shared(t)
-		f := newChainedFixture(t, broker.Addr, 1)
-		late := checkpointAhead(t, f) // chained, not yet in Kafka
-		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-cp", f)
-		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+		_, f, late, w, stop := startCheckpointAhead(t, store)
 		time.Sleep(1500 * time.Millisecond) // the checkpoint has been delivered and waits
 		if cps, err := store.Checkpoints(context.Background(), 0); err != nil || len(cps) != 0 {
 			t.Fatalf("checkpoint of size 40 stored with 20 rows in ClickHouse (%d checkpoints, %v)", len(cps), err)
 		}
-		for _, r := range late {
-			val, _ := r.MarshalJSON()
-			f.produceRaw(0, val)
-		}
+		f.produceRecords(0, late)
 		waitFor(t, "the checkpoint", func() bool { return w.Stats().Checkpoints == 1 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
@@ -397,6 +390,29 @@ func checkpointAhead(t *testing.T, f *chainedFixture) (late []chain.Record) {
 	return late
 }
 
+// startCheckpointAhead starts a writer on a fresh one-partition topic whose first
+// 20 rows are stored and whose checkpoint of size 40 has been produced ahead of the
+// last 20 rows (late, not yet produced); store's connection counts and injects
+// faults from here on.
+func startCheckpointAhead(t *testing.T, store *clickhouse.Store) (faults *clickhouse.FaultConn, f *chainedFixture, late []chain.Record, w *clickhouse.Writer, stop func() error) {
+	t.Helper()
+	broker := kafkatest.Shared(t)
+	faults = clickhouse.Faults(store)
+	f = newChainedFixture(t, broker.Addr, 1)
+	late = checkpointAhead(t, f)
+	w, _, stop = startWriter(t, store, broker.Addr, f.topic+"-cp", f)
+	waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+	return faults, f, late, w, stop
+}
+
+// produceRecords produces recs to partition p as the chainer writes them.
+func (f *chainedFixture) produceRecords(p int32, recs []chain.Record) {
+	for _, r := range recs {
+		val, _ := r.MarshalJSON()
+		f.produceRaw(p, val)
+	}
+}
+
 // maxSeqSQL is how the store asks for a partition's highest stored seq: a scan of
 // the partition's rows in audit_events.
 const maxSeqSQL = "SELECT count(), max(seq)"
@@ -407,21 +423,13 @@ const maxSeqSQL = "SELECT count(), max(seq)"
 // it waits, however long that is.
 func TestWriterWaitsForACheckpointsRowsWithoutAskingClickHouse(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
-		broker := kafkatest.Shared(t)
-		faults := clickhouse.Faults(store)
-		f := newChainedFixture(t, broker.Addr, 1)
-		late := checkpointAhead(t, f)
-		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-cp", f)
-		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+		faults, f, late, w, stop := startCheckpointAhead(t, store)
 		faults.Count(maxSeqSQL)
 		time.Sleep(2500 * time.Millisecond) // the checkpoint has been delivered and waits
 		if n := faults.Counted(0); n != 0 {
 			t.Fatalf("the waiting checkpoint asked ClickHouse for the partition's highest seq %d times", n)
 		}
-		for _, r := range late {
-			val, _ := r.MarshalJSON()
-			f.produceRaw(0, val)
-		}
+		f.produceRecords(0, late)
 		waitFor(t, "the checkpoint", func() bool { return w.Stats().Checkpoints == 1 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
@@ -440,17 +448,9 @@ func TestWriterWaitsForACheckpointsRowsWithoutAskingClickHouse(t *testing.T) {
 // waits).
 func TestWriterLearnsRowsStoredBehindALostAcknowledgement(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
-		broker := kafkatest.Shared(t)
-		faults := clickhouse.Faults(store)
-		f := newChainedFixture(t, broker.Addr, 1)
-		late := checkpointAhead(t, f)
-		w, _, stop := startWriter(t, store, broker.Addr, f.topic+"-cp", f)
-		waitFor(t, "the first 20 rows", func() bool { return w.Stats().Rows == 20 })
+		faults, f, late, w, stop := startCheckpointAhead(t, store)
 		faults.LoseAcks("audit_events", 1)
-		for _, r := range late {
-			val, _ := r.MarshalJSON()
-			f.produceRaw(0, val)
-		}
+		f.produceRecords(0, late)
 		waitFor(t, "the checkpoint", func() bool { return w.Stats().Checkpoints == 1 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
