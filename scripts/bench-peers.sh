@@ -148,6 +148,11 @@ measured() {
 out=bench-peers.out
 : > "$out"; : > bench-peers.cpu
 if [[ -n $stack_started ]]; then
+  # What the store already holds changes what each insert and merge costs (a
+  # partition scanned per checkpoint once made a 39M-row store measure slower):
+  # say it, so a run is read with its store.
+  held=$(clickhouse-client --port "${TRAILKEEP_CLICKHOUSE_PORT:-19000}" -q "SELECT count() FROM trailkeep.audit_events" 2>/dev/null || echo "an unknown number of")
+  echo "bench-peers: the stack's store holds $held events before the runs" | tee -a bench-peers.cpu >&2
   # A broker JVM just started is still compiling its hot paths (the first run
   # measured it at half its later rate): 20 s of load first, not recorded.
   echo "bench-peers: warming the stack up for 20 s" >&2
