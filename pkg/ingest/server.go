@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,6 +102,9 @@ type Server struct {
 	dedupe   *dedupe
 	prompts  map[string]bool
 	m        *metrics
+	// ipKeys caches each tenant's IP HMAC key (tenant → []byte, read-only): deriving
+	// it was an HMAC per request. Tenants come from the tokens, so it stays small.
+	ipKeys sync.Map
 }
 
 // New checks opts and builds a Server.
@@ -656,9 +660,14 @@ func checkCharset(r *http.Request) *httpError {
 
 // tenantIPKey derives the tenant's IP HMAC key from the master key.
 func (s *Server) tenantIPKey(tenant string) []byte {
+	if k, ok := s.ipKeys.Load(tenant); ok {
+		return k.([]byte)
+	}
 	m := hmac.New(sha256.New, s.o.IPKey)
 	m.Write([]byte("trailkeep/ip/v1/" + tenant))
-	return m.Sum(nil)
+	k := m.Sum(nil)
+	s.ipKeys.Store(tenant, k)
+	return k
 }
 
 // clientIP is the TCP peer, or the right-most untrusted X-Forwarded-For hop when the
