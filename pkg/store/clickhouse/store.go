@@ -435,6 +435,40 @@ func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err e
 	return m, n > 0, nil
 }
 
+// HasRecord reports whether partition p's record at seq is in audit_events. The
+// writer stores a partition's rows in seq order and never past a hole, so it also
+// says every earlier row is stored. Unlike MaxSeq it does not scan the partition's
+// history: it reads the record's leaf by audit_leaves' sort key, then the event row
+// within the leaf's chained_at second only (its day partition, and the parts whose
+// time range holds it). A record whose leaf is not stored yet counts as not stored
+// (the tree's insert is retried until it lands).
+func (s *Store) HasRecord(ctx context.Context, p int32, seq uint64) (bool, error) {
+	var at []uint32
+	q := leafSecondQuery(s.db, p, seq)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return false, fmt.Errorf("clickhouse: leaf of partition %d seq %d: %w", p, seq, err)
+	}
+	for rows.Next() {
+		var sec uint32
+		if err := rows.Scan(&sec); err != nil {
+			rows.Close()
+			return false, err
+		}
+		at = append(at, sec)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(at) == 0 {
+		return false, err
+	}
+	var n uint64
+	q = recordAtQuery(s.db, p, seq, at[0])
+	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("clickhouse: record of partition %d seq %d: %w", p, seq, err)
+	}
+	return n > 0, nil
+}
+
 // MaxCheckpoint returns the largest stored checkpoint tree size of partition p (0: none).
 func (s *Store) MaxCheckpoint(ctx context.Context, p int32) (uint64, error) {
 	return s.MaxCheckpointFrom(ctx, p, 0)
@@ -626,6 +660,15 @@ func maxSeqQuery(db string, p int32) Query {
 	return Query{"max_seq", "SELECT count(), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ?", []any{uint32(p)}}
 }
 
+func leafSecondQuery(db string, p int32, seq uint64) Query {
+	return Query{"leaf_second", "SELECT toUnixTimestamp(chained_at) FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq = ? LIMIT 1", []any{uint32(p), seq}}
+}
+
+func recordAtQuery(db string, p int32, seq uint64, sec uint32) Query {
+	return Query{"record_at", "SELECT count() FROM " + db + ".audit_events WHERE chain_partition = ? AND seq = ? AND chained_at >= toDateTime(?) AND chained_at < toDateTime(?)",
+		[]any{uint32(p), seq, sec, sec + 1}}
+}
+
 func maxCheckpointQuery(db string, p int32, from uint64) Query {
 	return Query{"max_checkpoint", "SELECT max(tree_size) FROM " + db + ".audit_checkpoints WHERE chain_partition = ? AND tree_size >= ?", []any{uint32(p), from}}
 }
@@ -679,7 +722,7 @@ func checkpointsQuery(db string, p int32) Query {
 // Queries lists every read statement the store issues for partition p, so tests can
 // run exactly these against each supported ClickHouse generation.
 func Queries(db string, p int32, from uint64) []Query {
-	return []Query{maxSeqQuery(db, p), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
+	return []Query{maxSeqQuery(db, p), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
