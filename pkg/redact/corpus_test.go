@@ -97,6 +97,39 @@ func TestDocumentScansEveryKeyAndValue(t *testing.T) {
 	}
 }
 
+// TestDocumentFindsASecretAloneInEachPlace: with one secret in one place and the
+// rest of the document clean, the batch pre-scan alone must see it, wherever it is:
+// in a value at any depth, and in a metadata key however deep under metadata
+// (objects in arrays in objects). Keys outside metadata are the schema's closed set
+// and are not scanned.
+func TestDocumentFindsASecretAloneInEachPlace(t *testing.T) {
+	r := newRedactor(t)
+	tok := "ghp_R9xq2Lm7Vb4Tz8Yk1Wc6Nd3Fp5Hs0Ja2Ue7Q"
+	for _, tc := range []struct {
+		name string
+		doc  map[string]any
+	}{
+		{"top-level value", map[string]any{"idempotency_key": tok}},
+		{"nested value", map[string]any{"resource": map[string]any{"targets": []any{map[string]any{"id": tok}}}}},
+		{"metadata key", map[string]any{"metadata": map[string]any{tok: "v"}}},
+		{"metadata key in an object", map[string]any{"metadata": map[string]any{"a": map[string]any{tok: "v"}}}},
+		{"metadata key in an array", map[string]any{"metadata": map[string]any{"a": []any{1.0, map[string]any{tok: "v"}}}}},
+		{"metadata key in arrays of objects", map[string]any{"metadata": map[string]any{"a": []any{[]any{map[string]any{"b": map[string]any{tok: 1.0}}}}}}},
+		{"metadata value in an array", map[string]any{"metadata": map[string]any{"a": []any{"x", tok}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := map[string]any{"id": "01a23625-0db9-707f-891a-2bfa1b0724f2", "action": "skill.updated"}
+			for k, v := range tc.doc {
+				doc[k] = v
+			}
+			r.Documents([]map[string]any{doc, {"action": "clean"}})
+			if b := fmtDoc(doc); strings.Contains(b, tok) {
+				t.Fatalf("the secret was kept: %s", b)
+			}
+		})
+	}
+}
+
 func TestRedactionListIsBounded(t *testing.T) {
 	r := newRedactor(t)
 	meta := map[string]any{}
