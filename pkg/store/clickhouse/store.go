@@ -443,26 +443,17 @@ func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err e
 // time range holds it). A record whose leaf is not stored yet counts as not stored
 // (the tree's insert is retried until it lands).
 func (s *Store) HasRecord(ctx context.Context, p int32, seq uint64) (bool, error) {
-	var at []uint32
+	var leaves uint64
+	var sec uint32
 	q := leafSecondQuery(s.db, p, seq)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
+	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&leaves, &sec); err != nil {
 		return false, fmt.Errorf("clickhouse: leaf of partition %d seq %d: %w", p, seq, err)
 	}
-	for rows.Next() {
-		var sec uint32
-		if err := rows.Scan(&sec); err != nil {
-			rows.Close()
-			return false, err
-		}
-		at = append(at, sec)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(at) == 0 {
-		return false, err
+	if leaves == 0 {
+		return false, nil
 	}
 	var n uint64
-	q = recordAtQuery(s.db, p, seq, at[0])
+	q = recordAtQuery(s.db, p, seq, sec)
 	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("clickhouse: record of partition %d seq %d: %w", p, seq, err)
 	}
@@ -661,7 +652,7 @@ func maxSeqQuery(db string, p int32) Query {
 }
 
 func leafSecondQuery(db string, p int32, seq uint64) Query {
-	return Query{"leaf_second", "SELECT toUnixTimestamp(chained_at) FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq = ? LIMIT 1", []any{uint32(p), seq}}
+	return Query{"leaf_second", "SELECT count(), min(toUnixTimestamp(chained_at)) FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq = ?", []any{uint32(p), seq}}
 }
 
 func recordAtQuery(db string, p int32, seq uint64, sec uint32) Query {
