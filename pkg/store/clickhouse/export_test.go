@@ -23,21 +23,35 @@ type FaultConn struct {
 	conn
 	prefixes atomic.Pointer[[]string]
 	counts   [8]atomic.Int64
-	lose     atomic.Int64
-	loseIn   atomic.Pointer[string]
-	fail     atomic.Int64
-	failPfx  atomic.Pointer[string]
+	lose     budget // inserts whose acknowledgement is lost
+	fail     budget // statements that fail
+}
+
+// budget is a fault for the next n statements that match.
+type budget struct {
+	match atomic.Pointer[func(q string) bool]
+	left  atomic.Int64
+}
+
+func (b *budget) set(match func(q string) bool, n int) {
+	b.match.Store(&match)
+	b.left.Store(int64(n))
+}
+
+// take reports whether q gets the fault, and counts it off.
+func (b *budget) take(q string) bool {
+	m := b.match.Load()
+	return m != nil && (*m)(q) && b.left.Add(-1) >= 0
 }
 
 // FailNext makes the next n statements that start with prefix fail.
 func (f *FaultConn) FailNext(prefix string, n int) {
-	f.failPfx.Store(&prefix)
-	f.fail.Store(int64(n))
+	f.fail.set(func(q string) bool { return strings.HasPrefix(strings.TrimSpace(q), prefix) }, n)
 }
 
-// failing reports whether q is to fail (and counts it off).
+// failing returns the error of a statement that is to fail.
 func (f *FaultConn) failing(q string) error {
-	if p := f.failPfx.Load(); p != nil && strings.HasPrefix(strings.TrimSpace(q), *p) && f.fail.Add(-1) >= 0 {
+	if f.fail.take(q) {
 		return errors.New("test: ClickHouse is unreachable")
 	}
 	return nil
@@ -51,8 +65,7 @@ func (f *FaultConn) Counted(i int) int64 { return f.counts[i].Load() }
 
 // LoseAcks makes the next n inserts into table succeed on the server and fail here.
 func (f *FaultConn) LoseAcks(table string, n int) {
-	f.loseIn.Store(&table)
-	f.lose.Store(int64(n))
+	f.lose.set(func(q string) bool { return strings.Contains(q, "."+table+" ") }, n)
 }
 
 func (f *FaultConn) count(q string) {
@@ -104,7 +117,7 @@ func (f *FaultConn) PrepareBatch(ctx context.Context, q string) (insertBatch, er
 	if err != nil {
 		return nil, err
 	}
-	if t := f.loseIn.Load(); t != nil && strings.Contains(q, "."+*t+" ") && f.lose.Add(-1) >= 0 {
+	if f.lose.take(q) {
 		return lostAck{b}, nil
 	}
 	return b, nil
