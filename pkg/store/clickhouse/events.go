@@ -192,7 +192,41 @@ type ExportRequest struct {
 
 func eventPartitionsQuery(db string, tenants []string) Query {
 	where, args := tenantWhere(tenants)
-	return Query{"event_partitions", "SELECT chain_partition, min(seq), max(seq) FROM " + db + ".audit_events" + where + " GROUP BY chain_partition ORDER BY chain_partition", args}
+	return Query{"event_partitions", "SELECT chain_partition, toYYYYMMDD(chained_at) AS day, count(), min(seq), max(seq) FROM " + db + ".audit_events" + where + " GROUP BY chain_partition, day ORDER BY chain_partition, day", args}
+}
+
+// partitionDays is where one partition's exported records are.
+type partitionDays struct {
+	p      int32
+	days   seqDays // every day known, at least one
+	lo, hi uint64  // the smallest and highest seq
+}
+
+// exportDays reads, in one statement, the days that hold each partition's records
+// of tenants (none: every tenant), so each export window reads only those days.
+func (s *Store) exportDays(ctx context.Context, tenants []string) ([]partitionDays, error) {
+	q := eventPartitionsQuery(s.db, tenants)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []partitionDays
+	for rows.Next() {
+		var p uint32
+		var d seqDay
+		if err := rows.Scan(&p, &d.day, &d.rows, &d.lo, &d.hi); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].p != int32(p) {
+			out = append(out, partitionDays{p: int32(p), lo: d.lo})
+		}
+		pd := &out[len(out)-1]
+		pd.days.known = append(pd.days.known, d)
+		pd.days.all = append(pd.days.all, d.day)
+		pd.lo, pd.hi = min(pd.lo, d.lo), max(pd.hi, d.hi)
+	}
+	return out, rows.Err()
 }
 
 // tenantWhere is the WHERE clause (with a leading space) confining a statement to
@@ -205,10 +239,11 @@ func tenantWhere(tenants []string) (string, []any) {
 	return " WHERE " + in, args
 }
 
-func exportWindowQuery(db string, req ExportRequest, p int32, from, to uint64) Query {
+func exportWindowQuery(db string, req ExportRequest, p int32, from, to uint64, days, all []uint32) Query {
 	terms, margs := matching(req.Filter, req.Tenants)
-	where := append([]string{"chain_partition = ?", "seq >= ?", "seq < ?"}, terms...)
-	args := append([]any{uint32(p), from, to}, margs...)
+	cond, dargs := dayFilter(days, all)
+	where := append([]string{"chain_partition = ?", "seq >= ?", "seq < ?", cond}, terms...)
+	args := append(append([]any{uint32(p), from, to}, dargs...), margs...)
 	return Query{"export_window", "SELECT " + recordColumns + " FROM " + db + ".audit_events WHERE " + whereClause(where) + " ORDER BY seq", args}
 }
 
@@ -216,39 +251,25 @@ func exportWindowQuery(db string, req ExportRequest, p int32, from, to uint64) Q
 // order. It reads in seq windows, so neither this process nor the server ever holds
 // more than one window, however many records match.
 func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Record) error) error {
-	q := eventPartitionsQuery(s.db, req.Tenants)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
-		return fmt.Errorf("clickhouse: export: %w", err)
-	}
-	type span struct {
-		p      int32
-		lo, hi uint64
-	}
-	var spans []span
-	for rows.Next() {
-		var p uint32
-		var lo, hi uint64
-		if err := rows.Scan(&p, &lo, &hi); err != nil {
-			rows.Close()
-			return fmt.Errorf("clickhouse: export: %w", err)
-		}
-		spans = append(spans, span{int32(p), lo, hi})
-	}
-	err = rows.Err()
-	rows.Close()
+	parts, err := s.exportDays(ctx, req.Tenants)
 	if err != nil {
 		return fmt.Errorf("clickhouse: export: %w", err)
 	}
 	// Smaller blocks than the server's default (65536 rows, tens of MB of events)
 	// keep what the driver holds at once small; the rate barely changes.
 	ctx = withSettings(ctx, ch.Settings{"max_block_size": 8192}, "")
-	for _, sp := range spans {
-		for lo := sp.lo; lo <= sp.hi; lo += recordsWindow {
-			q := exportWindowQuery(s.db, req, sp.p, lo, min(lo+recordsWindow, sp.hi+1))
+	for _, pd := range parts {
+		w := s.seqWindow()
+		for lo := pd.lo; lo <= pd.hi; lo += w {
+			hi := min(lo+w, pd.hi+1)
+			days := pd.days.overlapping(lo, hi)
+			if len(days) == 0 {
+				continue
+			}
+			q := exportWindowQuery(s.db, req, pd.p, lo, hi, days, pd.days.all)
 			rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 			if err != nil {
-				return fmt.Errorf("clickhouse: export partition %d: %w", sp.p, err)
+				return fmt.Errorf("clickhouse: export partition %d: %w", pd.p, err)
 			}
 			for rows.Next() {
 				rec, err := scanRecord(rows)
@@ -263,7 +284,7 @@ func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Rec
 			err = rows.Err()
 			rows.Close()
 			if err != nil {
-				return fmt.Errorf("clickhouse: export partition %d: %w", sp.p, err)
+				return fmt.Errorf("clickhouse: export partition %d: %w", pd.p, err)
 			}
 		}
 	}

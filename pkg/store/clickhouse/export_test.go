@@ -132,3 +132,17 @@ func (l lostAck) Send() error {
 	}
 	return errors.New("test: the acknowledgement of an applied insert was lost")
 }
+
+// SetSeqWindow makes s read partitions in windows of n seqs.
+func SetSeqWindow(s *Store, n uint64) { s.window = n }
+
+// ScanSeqs is the oracle for partition p's stored seqs: one statement over every
+// row of audit_events, as the store read them before audit_seq_days.
+func ScanSeqs(ctx context.Context, s *Store, p int32) ([]uint64, error) {
+	return column1[uint64](ctx, s.conn, Query{"scan", "SELECT seq FROM " + s.db + ".audit_events WHERE chain_partition = ? ORDER BY seq", []any{uint32(p)}})
+}
+
+// ScanOne runs a one-row statement for a test and scans its columns into dest.
+func ScanOne(ctx context.Context, s *Store, sql string, dest ...any) error {
+	return s.conn.QueryRow(ctx, sql).Scan(dest...)
+}

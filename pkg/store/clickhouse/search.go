@@ -292,7 +292,7 @@ type dayWindow struct{ first, last uint32 }
 // the partition holds now, that none can match: its occurred_at span misses the
 // filter's, or all its rows were chained after the cursor.
 func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWindow, error) {
-	parts, err := s.partitionRows(ctx)
+	parts, err := s.dayParts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("days: %w", err)
 	}
@@ -311,8 +311,9 @@ func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWin
 			return nil, fmt.Errorf("days: %w", err)
 		}
 		// A count that differs from the partition's means rows the summary has not
-		// seen (or has seen twice): the day is read.
-		ruledOut[day] = may == 0 && parts[day] == n
+		// seen (or has seen twice), a mutation rows it holds no longer: the day is
+		// read.
+		ruledOut[day] = may == 0 && parts[day].summarised(n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("days: %w", err)
@@ -329,30 +330,6 @@ func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWin
 	slices.Sort(days)
 	slices.Reverse(days)
 	return windowsOf(days), nil
-}
-
-// partitionRows returns the rows of each day partition of audit_events, from the
-// server's part list (metadata, no data read).
-func (s *Store) partitionRows(ctx context.Context) (map[uint32]uint64, error) {
-	rows, err := s.conn.Query(ctx, "SELECT partition, sum(rows) FROM system.parts WHERE database = ? AND table = 'audit_events' AND active GROUP BY partition", s.db)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[uint32]uint64{}
-	for rows.Next() {
-		var id string
-		var n uint64
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		day, err := strconv.ParseUint(id, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("partition %q of audit_events is not a day", id)
-		}
-		out[uint32(day)] = n
-	}
-	return out, rows.Err()
 }
 
 // windowsOf cuts days (descending) into the newest one, the next seven and the rest.

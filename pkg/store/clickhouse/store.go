@@ -53,6 +53,7 @@ type Store struct {
 	modern bool
 	ttl    time.Duration
 	ver    string
+	window uint64 // seqs one partition read covers; 0: recordsWindow (tests shrink it)
 }
 
 // Open connects and checks the server; call Migrate before use.
@@ -426,13 +427,15 @@ func (s *Store) InsertCheckpointsAt(ctx context.Context, cps []StoredCheckpoint,
 }
 
 // MaxSeq returns the highest stored seq of partition p, or ok=false when none is.
+// It reads audit_seq_days and the part list, and audit_events only on the days
+// whose summary does not match the stored rows (see seqDaysOf): a question about
+// one chain partition does not scan every row the hot window holds.
 func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err error) {
-	var n, m uint64
-	q := maxSeqQuery(s.db, p)
-	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&n, &m); err != nil {
-		return 0, false, fmt.Errorf("clickhouse: max seq of partition %d: %w", p, err)
+	sd, err := s.seqDaysOf(ctx, p)
+	if err != nil {
+		return 0, false, err
 	}
-	return m, n > 0, nil
+	return s.maxSeqIn(ctx, p, sd)
 }
 
 // HasRecord reports whether partition p's record at seq is in audit_events. The
@@ -487,24 +490,44 @@ func (s *Store) Records(ctx context.Context, p int32, from uint64, fn func(chain
 // read in seq windows, so server memory stays bounded however long the chain is.
 const recordsWindow = 1 << 20
 
+// seqWindow is the seq window of the store's partition reads.
+func (s *Store) seqWindow() uint64 {
+	if s.window == 0 {
+		return recordsWindow
+	}
+	return s.window
+}
+
 // RecordsBetween streams partition p's records with from <= seq < to, in seq order,
 // to fn. A gap shows up to fn as a jump in seq, for the verifier to report.
+//
+// It first learns, in one statement over the partition's chain_partition, seq and
+// chained_at columns, which days hold its seqs; each window then reads only those
+// day partitions. Verifying a partition so reads its history once plus each day a
+// bounded number of times, not all of it once per window. The days come from the
+// rows themselves, not from audit_seq_days: a verification trusts no summary.
 func (s *Store) RecordsBetween(ctx context.Context, p int32, from, to uint64, fn func(chain.Record) error) error {
-	last, ok, err := s.MaxSeq(ctx, p)
-	if err != nil || !ok {
+	sd, err := s.scanSeqDays(ctx, p, from, to)
+	if err != nil || len(sd.known) == 0 {
 		return err
 	}
-	to = min(to, last+1)
-	for lo := from; lo < to; lo += min(recordsWindow, to-lo) {
-		if err := s.recordsWindow(ctx, p, lo, min(lo+recordsWindow, to), fn); err != nil {
+	to = min(to, sd.maxSeq()+1)
+	w := s.seqWindow()
+	for lo := from; lo < to; lo += min(w, to-lo) {
+		hi := min(lo+w, to)
+		days := sd.overlapping(lo, hi)
+		if len(days) == 0 {
+			continue // no day holds these seqs: a gap, which fn sees as a jump
+		}
+		if err := s.recordsWindow(ctx, p, lo, hi, days, sd.all, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) recordsWindow(ctx context.Context, p int32, from, to uint64, fn func(chain.Record) error) error {
-	q := recordsQuery(s.db, p, from, to)
+func (s *Store) recordsWindow(ctx context.Context, p int32, from, to uint64, days, all []uint32, fn func(chain.Record) error) error {
+	q := recordsQuery(s.db, p, from, to, days, all)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return fmt.Errorf("clickhouse: read partition %d: %w", p, err)
@@ -647,10 +670,6 @@ type Query struct {
 	Args []any
 }
 
-func maxSeqQuery(db string, p int32) Query {
-	return Query{"max_seq", "SELECT count(), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ?", []any{uint32(p)}}
-}
-
 func leafSecondQuery(db string, p int32, seq uint64) Query {
 	return Query{"leaf_second", "SELECT count(), min(toUnixTimestamp(chained_at)) FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq = ?", []any{uint32(p), seq}}
 }
@@ -664,8 +683,9 @@ func maxCheckpointQuery(db string, p int32, from uint64) Query {
 	return Query{"max_checkpoint", "SELECT max(tree_size) FROM " + db + ".audit_checkpoints WHERE chain_partition = ? AND tree_size >= ?", []any{uint32(p), from}}
 }
 
-func recordsQuery(db string, p int32, from, to uint64) Query {
-	return Query{"records", "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), from, to}}
+func recordsQuery(db string, p int32, from, to uint64, days, all []uint32) Query {
+	cond, dargs := dayFilter(days, all)
+	return Query{"records", "SELECT seq, chained_at_ns, prev_hash, leaf_hash, event FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? AND " + cond + " ORDER BY seq", append([]any{uint32(p), from, to}, dargs...)}
 }
 
 func partitionsQuery(db string, tenants []string) Query {
@@ -713,7 +733,9 @@ func checkpointsQuery(db string, p int32) Query {
 // Queries lists every read statement the store issues for partition p, so tests can
 // run exactly these against each supported ClickHouse generation.
 func Queries(db string, p int32, from uint64) []Query {
-	return []Query{maxSeqQuery(db, p), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow), checkpointsQuery(db, p),
+	today, yesterday, before := dayID(time.Now()), dayID(time.Now().Add(-24*time.Hour)), dayID(time.Now().Add(-72*time.Hour))
+	days, all := []uint32{before, today}, []uint32{before, yesterday, today}
+	return []Query{seqDaysQuery(db, p), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
@@ -721,7 +743,7 @@ func Queries(db string, p int32, from uint64) []Query {
 		searchDaysQuery(db, query.Span{}, nil), searchDaysQuery(db, query.Span{HasFrom: true, From: time.Now().Add(-30 * time.Hour).Unix(), HasTo: true, To: time.Now().Unix()}, &Cursor{ChainedAtNS: time.Now().UnixNano()}),
 		windowQuery(db, SearchRequest{Tenants: []string{"acme"}}, &dayWindow{first: dayID(time.Now().Add(-48 * time.Hour)), last: dayID(time.Now())}, 10), coveringCheckpointQuery(db, p, from),
 		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db, nil), tailStartQuery(db, []string{"acme"}),
-		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow),
+		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow, days, all),
 		savedQueriesQuery(db, "acme", ""), savedQueriesQuery(db, "acme", "weekly"),
 		recordByIDQuery(db, "0190b8a2-6f1c-7cc3-9a51-0b8d2c4e5f60", []string{"acme"}, 7*24*time.Hour), recordByIDQuery(db, "not-a-uuid", nil, 0)}
 }

@@ -139,7 +139,7 @@ func searchWindowsOracle(t *testing.T, store *clickhouse.Store, oracle func(sql 
 	}
 }
 
-func firstDiff(a, b []string) int {
+func firstDiff[T comparable](a, b []T) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i

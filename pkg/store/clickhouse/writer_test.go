@@ -413,9 +413,9 @@ func (f *chainedFixture) produceRecords(p int32, recs []chain.Record) {
 	}
 }
 
-// maxSeqSQL is how the store asks for a partition's highest stored seq: a scan of
-// the partition's rows in audit_events.
-const maxSeqSQL = "SELECT count(), max(seq)"
+// maxSeqSQL is the statement every question for a partition's highest stored seq
+// (Store.MaxSeq) sends: the read of its per-day summary.
+const maxSeqSQL = "SELECT day, sum(n)"
 
 // TestWriterWaitsForACheckpointsRowsWithoutAskingClickHouse: a checkpoint that
 // arrives before its rows waits for the writer's own inserts; it does not ask

@@ -1,0 +1,263 @@
+package clickhouse
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// dayPart is what the server's part list says of one day partition of audit_events.
+type dayPart struct {
+	rows uint64
+	// mutated: a mutation (ALTER ... DELETE/UPDATE, a lightweight delete) rewrote a
+	// part of the day. A summary kept by a view on inserts no longer describes it,
+	// even where the row count happens to match again.
+	mutated bool
+}
+
+// summarised reports whether a summary that counted n rows of the day, all through
+// the view on inserts, describes exactly the rows the day holds now.
+func (d dayPart) summarised(n uint64) bool { return !d.mutated && d.rows == n }
+
+// dayParts returns each day partition of audit_events, from the server's part list
+// (metadata, no data read). A part that no mutation touched has its first block
+// number as its data version.
+func (s *Store) dayParts(ctx context.Context) (map[uint32]dayPart, error) {
+	rows, err := s.conn.Query(ctx, "SELECT partition, sum(rows), max(data_version != min_block_number) FROM system.parts WHERE database = ? AND table = 'audit_events' AND active GROUP BY partition", s.db)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uint32]dayPart{}
+	for rows.Next() {
+		var id string
+		var d dayPart
+		var mutated uint8
+		if err := rows.Scan(&id, &d.rows, &mutated); err != nil {
+			return nil, err
+		}
+		day, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("partition %q of audit_events is not a day", id)
+		}
+		d.mutated = mutated != 0
+		out[uint32(day)] = d
+	}
+	return out, rows.Err()
+}
+
+// seqDay is what audit_seq_days holds of one chain partition on one day partition.
+type seqDay struct {
+	day    uint32
+	rows   uint64
+	lo, hi uint64 // smallest and largest seq
+}
+
+// seqDays says where partition p's rows are. known holds, by day, the days on which
+// p has rows and whose span is exact for the rows stored now; unknown the days
+// whose summary is not exact, which a read must include whatever seqs it wants.
+// all lists, ascending, the day partitions a set of days is cut from (every day of
+// audit_events, or every day holding p's rows), so the set can be sent as ranges.
+type seqDays struct {
+	known   []seqDay
+	unknown []uint32
+	all     []uint32
+}
+
+// seqDayAttempts bounds how often seqDaysOf reads again when a day's counts differ:
+// an insert that lands between the part list and the summary makes the newest day
+// differ once, a backup attached without the view on every read.
+const seqDayAttempts = 2
+
+// seqDaysOf reads partition p's seq spans per day from audit_seq_days, checked
+// against the server's part list. Both are small reads: the summary holds one row
+// per chain partition and day, the part list is metadata.
+func (s *Store) seqDaysOf(ctx context.Context, p int32) (seqDays, error) {
+	var sd seqDays
+	for range seqDayAttempts {
+		parts, err := s.dayParts(ctx)
+		if err != nil {
+			return sd, fmt.Errorf("clickhouse: day partitions: %w", err)
+		}
+		sums, err := s.seqDaySums(ctx, p)
+		if err != nil {
+			return sd, err
+		}
+		sd = classifySeqDays(parts, sums)
+		if len(sd.unknown) == 0 {
+			break
+		}
+	}
+	return sd, nil
+}
+
+// seqDaySum is one day of audit_seq_days: its rows over every chain partition, and
+// the asked partition's own seqDay.
+type seqDaySum struct {
+	total uint64
+	own   seqDay
+}
+
+// seqDaySums reads every summarised day's row total and partition p's span there.
+func (s *Store) seqDaySums(ctx context.Context, p int32) (map[uint32]seqDaySum, error) {
+	q := seqDaysQuery(s.db, p)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: seq days of partition %d: %w", p, err)
+	}
+	defer rows.Close()
+	out := map[uint32]seqDaySum{}
+	for rows.Next() {
+		var d seqDaySum
+		if err := rows.Scan(&d.own.day, &d.total, &d.own.rows, &d.own.lo, &d.own.hi); err != nil {
+			return nil, fmt.Errorf("clickhouse: seq days of partition %d: %w", p, err)
+		}
+		out[d.own.day] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: seq days of partition %d: %w", p, err)
+	}
+	return out, nil
+}
+
+// classifySeqDays keeps a day's summary when its total equals the day partition's
+// row count and no mutation touched the day: every row then passed the view
+// exactly once. Otherwise the summary may lack rows (a dropped view, ATTACH
+// PARTITION, a migration's copy racing an insert) or hold rows deleted since: the
+// day is unknown. Summarised days without a partition left the hot window and hold
+// nothing.
+func classifySeqDays(parts map[uint32]dayPart, sums map[uint32]seqDaySum) seqDays {
+	var sd seqDays
+	for day, part := range parts {
+		sd.all = append(sd.all, day)
+		sum, ok := sums[day]
+		switch {
+		case !ok || !part.summarised(sum.total):
+			sd.unknown = append(sd.unknown, day)
+		case sum.own.rows > 0:
+			sd.known = append(sd.known, sum.own)
+		}
+	}
+	slices.Sort(sd.all)
+	slices.Sort(sd.unknown)
+	slices.SortFunc(sd.known, func(a, b seqDay) int { return cmp.Compare(a.day, b.day) })
+	return sd
+}
+
+// scanSeqDays reads which days hold partition p's seqs in [from, to) from the rows
+// themselves: one statement over the partition's chain_partition, seq and chained_at
+// columns. Every day it returns is known.
+func (s *Store) scanSeqDays(ctx context.Context, p int32, from, to uint64) (seqDays, error) {
+	var sd seqDays
+	q := seqDaysScanQuery(s.db, p, from, to)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return sd, fmt.Errorf("clickhouse: days of partition %d: %w", p, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d seqDay
+		if err := rows.Scan(&d.day, &d.rows, &d.lo, &d.hi); err != nil {
+			return sd, fmt.Errorf("clickhouse: days of partition %d: %w", p, err)
+		}
+		sd.known = append(sd.known, d)
+		sd.all = append(sd.all, d.day)
+	}
+	if err := rows.Err(); err != nil {
+		return sd, fmt.Errorf("clickhouse: days of partition %d: %w", p, err)
+	}
+	return sd, nil
+}
+
+// maxSeq is the highest seq of the known days.
+func (sd seqDays) maxSeq() uint64 {
+	var m uint64
+	for _, d := range sd.known {
+		m = max(m, d.hi)
+	}
+	return m
+}
+
+// overlapping returns the known days (ascending) whose span meets lo <= seq < hi.
+func (sd seqDays) overlapping(lo, hi uint64) []uint32 {
+	var days []uint32
+	for _, d := range sd.known {
+		if d.lo < hi && d.hi >= lo {
+			days = append(days, d.day)
+		}
+	}
+	return days
+}
+
+// dayRanges turns days (ascending, a subset of all) into the fewest ranges
+// [first, last] of day partition ids that hold no other existing day: a run of days
+// adjacent in all is one range, whatever the calendar gap between them.
+func dayRanges(days, all []uint32) [][2]uint32 {
+	var out [][2]uint32
+	j := 0
+	for i, d := range days {
+		for j < len(all) && all[j] < d {
+			j++
+		}
+		if i > 0 && j > 0 && all[j-1] == days[i-1] {
+			out[len(out)-1][1] = d
+		} else {
+			out = append(out, [2]uint32{d, d})
+		}
+	}
+	return out
+}
+
+// dayFilter returns the condition restricting a read of audit_events to the given
+// day partitions, written on the table's partition key so the server reads only
+// those partitions.
+func dayFilter(days, all []uint32) (string, []any) {
+	var terms []string
+	var args []any
+	for _, r := range dayRanges(days, all) {
+		terms = append(terms, "(toYYYYMMDD(chained_at) >= ? AND toYYYYMMDD(chained_at) <= ?)")
+		args = append(args, r[0], r[1])
+	}
+	return "(" + strings.Join(terms, " OR ") + ")", args
+}
+
+// maxSeqIn returns partition p's row count and highest seq: from the known days'
+// summaries, and by reading the unknown days' partitions only.
+func (s *Store) maxSeqIn(ctx context.Context, p int32, sd seqDays) (seq uint64, ok bool, err error) {
+	var n uint64
+	for _, d := range sd.known {
+		n += d.rows
+	}
+	seq = sd.maxSeq()
+	if len(sd.unknown) > 0 {
+		var un, um uint64
+		q := maxSeqInDaysQuery(s.db, p, sd.unknown, sd.all)
+		if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&un, &um); err != nil {
+			return 0, false, fmt.Errorf("clickhouse: max seq of partition %d: %w", p, err)
+		}
+		if un > 0 {
+			n += un
+			seq = max(seq, um)
+		}
+	}
+	return seq, n > 0, nil
+}
+
+func seqDaysQuery(db string, p int32) Query {
+	return Query{"seq_days", "SELECT day, sum(n), sumIf(n, chain_partition = ?), minIf(lo, chain_partition = ?), maxIf(hi, chain_partition = ?) FROM " +
+		"(SELECT chain_partition, day, countMerge(rows) AS n, minMerge(seq_min) AS lo, maxMerge(seq_max) AS hi FROM " + db + ".audit_seq_days GROUP BY chain_partition, day) GROUP BY day",
+		[]any{uint32(p), uint32(p), uint32(p)}}
+}
+
+func seqDaysScanQuery(db string, p int32, from, to uint64) Query {
+	return Query{"seq_days_scan", "SELECT toYYYYMMDD(chained_at) AS day, count(), min(seq), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? GROUP BY day ORDER BY day",
+		[]any{uint32(p), from, to}}
+}
+
+func maxSeqInDaysQuery(db string, p int32, days, all []uint32) Query {
+	cond, args := dayFilter(days, all)
+	return Query{"max_seq_days", "SELECT count(), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ? AND " + cond, append([]any{uint32(p)}, args...)}
+}

@@ -1,0 +1,200 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/trailkeep/trailkeep/internal/chaintest"
+	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
+)
+
+// TestSeqDaysMatchAFullScan is a differential oracle for audit_seq_days: over rows
+// of three partitions spread across 20 chain days, whose chain time is not monotonic
+// in seq (a record may be chained up to two days before the one ahead of it), each
+// partition's MaxSeq, RecordsBetween (whole and in random ranges, read in windows
+// far smaller than a day's span) and Export must equal one scan of every row of
+// audit_events. It holds while the summary is exact, and after each way it can stop
+// matching the rows: rows arrive while the view is gone, a mutation deletes rows
+// (and more arrive past the view, so counts can match again), a day partition is
+// dropped.
+func TestSeqDaysMatchAFullScan(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		clickhouse.SetSeqWindow(store, 7)
+		faults := clickhouse.Faults(store)
+		db := store.Database()
+		rnd := rand.New(rand.NewPCG(6, 6))
+		log := chaintest.New(t, "seqdays", 0)
+		base := time.Now().UTC().Add(-25 * 24 * time.Hour).Truncate(time.Second)
+		insert := func(n int, from time.Time, span time.Duration) {
+			first := len(log.Records)
+			for i := range n {
+				p := int32(rnd.IntN(3))
+				at := from.Add(time.Duration(i) * span / time.Duration(n))
+				if rnd.IntN(5) == 0 {
+					at = at.Add(-time.Duration(rnd.Int64N(int64(48 * time.Hour))))
+				}
+				log.Add(p, fmt.Sprint("t", p), at, chaintest.Doc("skill.updated", fmt.Sprint("u", i), "skill", "s"))
+			}
+			// In several inserts, so the summary has several rows per day to merge.
+			recs := log.Records[first:]
+			for len(recs) > 0 {
+				k := min(len(recs), 1+rnd.IntN(60))
+				if err := store.InsertRecords(ctx, recs[:k]); err != nil {
+					t.Fatal(err)
+				}
+				recs = recs[k:]
+			}
+		}
+		check := func(stage string) {
+			t.Helper()
+			var all []string
+			for p := range int32(4) { // partition 3 never has a row
+				want, err := clickhouse.ScanSeqs(ctx, store, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range want {
+					all = append(all, fmt.Sprint(p, ":", s))
+				}
+				seq, ok, err := store.MaxSeq(ctx, p)
+				if err != nil {
+					t.Fatalf("%s: MaxSeq(%d): %v", stage, p, err)
+				}
+				if ok != (len(want) > 0) || ok && seq != want[len(want)-1] {
+					t.Errorf("%s: MaxSeq(%d) = %d, %v; a full scan holds %d rows up to %v", stage, p, seq, ok, len(want), want[max(len(want)-1, 0):])
+				}
+				checkRange(t, stage, store, p, 0, 1<<62, want)
+				for range 3 {
+					lo := uint64(rnd.IntN(130))
+					checkRange(t, stage, store, p, lo, lo+uint64(rnd.IntN(40)), want)
+				}
+			}
+			var got []string
+			err := store.Export(ctx, clickhouse.ExportRequest{}, func(r chain.Record) error {
+				got = append(got, fmt.Sprint(r.Partition, ":", r.Seq))
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: export: %v", stage, err)
+			}
+			if !slices.Equal(got, all) {
+				t.Errorf("%s: export has %d records, a full scan %d (first difference at %d)", stage, len(got), len(all), firstDiff(got, all))
+			}
+		}
+
+		insert(300, base, 20*24*time.Hour)
+		faults.Count("SELECT count(), max(seq) FROM " + db + ".audit_events")
+		check("summarised")
+		if n := faults.Counted(0); n != 0 {
+			t.Errorf("with every day summarised, %d reads of audit_events asked for a highest seq", n)
+		}
+
+		if err := store.Exec(ctx, "DROP TABLE "+db+".audit_seq_days_mv"); err != nil {
+			t.Fatal(err)
+		}
+		// Rows on days the summary holds: each partition's highest seq is now on a
+		// day whose summary lacks it.
+		insert(60, base.Add(5*24*time.Hour), 10*24*time.Hour)
+		check("rows stored past the view")
+		// And on days it has never seen.
+		insert(30, base.Add(20*24*time.Hour), 5*24*time.Hour)
+		check("rows stored past the view on new days")
+
+		// A mutation deletes rows, and rows stored past the view on the same days
+		// may bring a day's count back to the summary's.
+		if err := store.Exec(ctx, "ALTER TABLE "+db+".audit_events DELETE WHERE chain_partition = 1 AND seq % 5 = 4"); err != nil {
+			t.Fatal(err)
+		}
+		waitMutations(t, store)
+		check("rows deleted by a mutation")
+		insert(120, base.Add(2*24*time.Hour), 20*24*time.Hour)
+		check("rows stored past the view after a mutation")
+
+		var oldest uint32
+		if err := clickhouse.ScanOne(ctx, store, "SELECT toUInt32(min(toYYYYMMDD(chained_at))) FROM "+db+".audit_events", &oldest); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.audit_events DROP PARTITION %d", db, oldest)); err != nil {
+			t.Fatal(err)
+		}
+		check("oldest day dropped")
+	})
+}
+
+// checkRange holds RecordsBetween(p, lo, hi) to the seqs of want in [lo, hi).
+func checkRange(t *testing.T, stage string, store *clickhouse.Store, p int32, lo, hi uint64, want []uint64) {
+	t.Helper()
+	var got, in []uint64
+	err := store.RecordsBetween(context.Background(), p, lo, hi, func(r chain.Record) error {
+		got = append(got, r.Seq)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: RecordsBetween(%d, %d, %d): %v", stage, p, lo, hi, err)
+	}
+	for _, s := range want {
+		if s >= lo && s < hi {
+			in = append(in, s)
+		}
+	}
+	if !slices.Equal(got, in) {
+		t.Errorf("%s: RecordsBetween(%d, %d, %d) = %d records, a full scan %d (first difference at %d)", stage, p, lo, hi, len(got), len(in), firstDiff(got, in))
+	}
+}
+
+// TestSummariesDistrustMutatedDays: a mutation deletes a row of a day, and a row
+// stored past the views brings the day's count back to what the summaries counted.
+// Counts alone would then vouch for summaries that miss the new row: the day's
+// highest seq (audit_seq_days) and its occurred_at span (audit_days) must be read
+// from the rows instead.
+func TestSummariesDistrustMutatedDays(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		db := store.Database()
+		log := chaintest.New(t, "mutated-days", 0)
+		day := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour).Add(time.Hour)
+		add := func(occurred time.Time) {
+			doc := chaintest.Doc("skill.updated", "u", "skill", "s")
+			doc["occurred_at"] = occurred.Format(time.RFC3339)
+			log.Add(0, "acme", day, doc)
+		}
+		for range 10 {
+			add(day)
+		}
+		if err := store.InsertRecords(ctx, log.Records); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Exec(ctx, "ALTER TABLE "+db+".audit_events DELETE WHERE seq = 9"); err != nil {
+			t.Fatal(err)
+		}
+		waitMutations(t, store)
+		for _, mv := range []string{"audit_seq_days_mv", "audit_days_mv"} {
+			if err := store.Exec(ctx, "DROP TABLE "+db+"."+mv); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add(day.Add(-7 * 24 * time.Hour)) // seq 10, occurred a week before the day's span
+		if err := store.InsertRecords(ctx, log.Records[10:]); err != nil {
+			t.Fatal(err)
+		}
+		if seq, ok, err := store.MaxSeq(ctx, 0); err != nil || !ok || seq != 10 {
+			t.Errorf("MaxSeq = %d, %v, %v; the row stored past the view has seq 10", seq, ok, err)
+		}
+		f, err := query.Compile("before:"+day.Add(-24*time.Hour).Format(time.RFC3339), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f})
+		if err != nil || len(hits) != 1 {
+			t.Errorf("search found %d of the 1 event the summary never saw (%v)", len(hits), err)
+		}
+	})
+}
