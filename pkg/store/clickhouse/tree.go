@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -278,11 +279,12 @@ func (s *Store) RebuildTree(ctx context.Context, p int32) (int, error) {
 	if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+".audit_leaves (chain_partition, seq, chained_at, leaf_hash) SELECT chain_partition, seq, chained_at, leaf_hash FROM "+s.db+".audit_events WHERE chain_partition = ?", uint32(p)); err != nil {
 		return 0, fmt.Errorf("clickhouse: copy partition %d's leaves: %w", p, err)
 	}
-	top, ok, err := s.MaxSeq(ctx, p)
-	if err != nil || !ok {
+	// A repair trusts no summary: the highest seq comes from the rows.
+	sd, err := s.scanSeqDays(ctx, p, 0, math.MaxUint64)
+	if err != nil || len(sd.known) == 0 {
 		return 0, err
 	}
-	return s.FillTree(ctx, p, top+1)
+	return s.FillTree(ctx, p, sd.maxSeq()+1)
 }
 
 // waitMutations waits until the database's mutations (ALTER ... DELETE) are done.
