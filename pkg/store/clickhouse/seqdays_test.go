@@ -229,3 +229,41 @@ func TestMaxSeqAfterALightweightDelete(t *testing.T) {
 		t.Errorf("after a lightweight delete of seq 9, MaxSeq = %d, %v, %v; want 8", seq, ok, err)
 	}
 }
+
+// TestSeqDaysMigrationSummarisesStoredRows: upgrading a store that already holds
+// events fills audit_seq_days from them, so the first partition open after the
+// upgrade already reads the summary, not the rows.
+func TestSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		db := store.Database()
+		log := chaintest.New(t, "seqdays-upgrade", 0)
+		base := time.Now().UTC().Add(-6 * 24 * time.Hour)
+		for i := range 90 {
+			log.Add(int32(i%3), "acme", base.Add(time.Duration(i)*time.Hour), chaintest.Doc("skill.updated", "u", "skill", "s"))
+		}
+		if err := store.InsertRecords(ctx, log.Records); err != nil {
+			t.Fatal(err)
+		}
+		// The store as it was before migration 0005.
+		for _, stmt := range []string{"DROP TABLE " + db + ".audit_seq_days_mv", "DROP TABLE " + db + ".audit_seq_days", "ALTER TABLE " + db + ".schema_migrations DELETE WHERE version = 5"} {
+			if err := store.Exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitMutations(t, store)
+		if err := store.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		faults := clickhouse.Faults(store)
+		faults.Count("SELECT count(), max(seq) FROM " + db + ".audit_events")
+		for p := range int32(3) {
+			if seq, ok, err := store.MaxSeq(ctx, p); err != nil || !ok || seq != 29 {
+				t.Errorf("MaxSeq(%d) after the upgrade = %d, %v, %v; want 29", p, seq, ok, err)
+			}
+		}
+		if n := faults.Counted(0); n != 0 {
+			t.Errorf("after the upgrade MaxSeq read audit_events %d times; the migration should have summarised every day", n)
+		}
+	})
+}
