@@ -7,15 +7,18 @@ import (
 	"time"
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
+	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
 // BenchmarkPartitionReads10M: what reading one chain partition costs over the
 // generated 10M-event log (90 days, 4 partitions of 2.5M records, the database
 // BenchmarkSearch10M keeps). A writer asks MaxSeq at every partition open and after
 // a failed insert; trailctl verify --store and the query API's chain endpoint stream
-// a partition with RecordsBetween. Reports the median of 20 MaxSeq calls, the scan
-// of every row MaxSeq used to send (for comparison, timed the same way), and one
-// RecordsBetween of a whole partition in records/s.
+// a partition with RecordsBetween; an all-tenant follower (trailctl tail -f, the
+// console's live view) polls Follow every second. Reports the median of 20 MaxSeq
+// calls, the scan of every row MaxSeq used to send (for comparison, timed the same
+// way), the median of 20 Follow polls from the head (nothing new: what a waiting
+// follower costs), and one RecordsBetween of a whole partition in records/s.
 func BenchmarkPartitionReads10M(b *testing.B) {
 	store, _ := searchBenchStore(b)
 	ctx := context.Background()
@@ -44,14 +47,26 @@ func BenchmarkPartitionReads10M(b *testing.B) {
 		scan := median(func() error {
 			return store.Exec(ctx, "SELECT count(), max(seq) FROM "+store.Database()+".audit_events WHERE chain_partition = 0")
 		})
+		head, err := store.Head(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		follow := median(func() error {
+			recs, _, err := store.Follow(ctx, clickhouse.ExportRequest{}, head, clickhouse.MaxSearchLimit)
+			if err == nil && len(recs) != 0 {
+				b.Fatalf("%d records after the head of a quiet store", len(recs))
+			}
+			return err
+		})
 		start := time.Now()
 		var n uint64
-		err := store.RecordsBetween(ctx, 0, 0, top+1, func(chain.Record) error { n++; return nil })
+		err = store.RecordsBetween(ctx, 0, 0, top+1, func(chain.Record) error { n++; return nil })
 		if err != nil || n != top+1 {
 			b.Fatalf("streamed %d of %d records: %v", n, top+1, err)
 		}
 		b.ReportMetric(float64(maxSeq.Microseconds())/1000, "maxseq-ms")
 		b.ReportMetric(float64(scan.Microseconds())/1000, "fullscan-ms")
+		b.ReportMetric(float64(follow.Microseconds())/1000, "follow-ms")
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
 	}
 }

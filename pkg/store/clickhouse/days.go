@@ -246,6 +246,86 @@ func (s *Store) maxSeqIn(ctx context.Context, p int32, sd seqDays) (seq uint64, 
 	return seq, n > 0, nil
 }
 
+// followDays returns the day partitions that can hold a record stored after pos:
+// for a partition in pos, the days whose summarised highest seq is past pos's; for
+// a partition pos lacks, every day it has rows on; and every day whose summary is
+// not exact (see classifySeqDays). all is every day partition, ascending.
+//
+// The summary is exact for every row stored through an insert: its view is filled
+// by the same statement. While one insert's row is visible and its summary not yet
+// (or the other way round, whichever the server writes first), the day's counts
+// differ and the day is read.
+func (s *Store) followDays(ctx context.Context, pos Position) (days, all []uint32, err error) {
+	for range seqDayAttempts {
+		parts, err := s.dayParts(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("clickhouse: day partitions: %w", err)
+		}
+		byDay, err := s.allSeqDays(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		days, all = days[:0], all[:0]
+		exact := true
+		for day, part := range parts {
+			all = append(all, day)
+			var total uint64
+			after := false
+			for _, d := range byDay[day] {
+				total += d.rows
+				seq, seen := pos[d.p]
+				after = after || !seen || d.hi > seq
+			}
+			if !part.summarised(total) {
+				exact = false
+				after = true
+			}
+			if after {
+				days = append(days, day)
+			}
+		}
+		if exact {
+			break
+		}
+	}
+	slices.Sort(days)
+	slices.Sort(all)
+	return days, all, nil
+}
+
+// partitionDay is one row of audit_seq_days, merged.
+type partitionDay struct {
+	p int32
+	seqDay
+}
+
+// allSeqDays reads every partition's summarised days, by day.
+func (s *Store) allSeqDays(ctx context.Context) (map[uint32][]partitionDay, error) {
+	q := allSeqDaysQuery(s.db)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: seq days: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32][]partitionDay{}
+	for rows.Next() {
+		var p uint32
+		var d seqDay
+		if err := rows.Scan(&p, &d.day, &d.rows, &d.lo, &d.hi); err != nil {
+			return nil, fmt.Errorf("clickhouse: seq days: %w", err)
+		}
+		out[d.day] = append(out[d.day], partitionDay{int32(p), d})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: seq days: %w", err)
+	}
+	return out, nil
+}
+
+func allSeqDaysQuery(db string) Query {
+	return Query{"all_seq_days", "SELECT chain_partition, day, countMerge(rows), minMerge(seq_min), maxMerge(seq_max) FROM " + db + ".audit_seq_days GROUP BY chain_partition, day", nil}
+}
+
 func seqDaysQuery(db string, p int32) Query {
 	return Query{"seq_days", "SELECT day, sum(n), sumIf(n, chain_partition = ?), minIf(lo, chain_partition = ?), maxIf(hi, chain_partition = ?) FROM " +
 		"(SELECT chain_partition, day, countMerge(rows) AS n, minMerge(seq_min) AS lo, maxMerge(seq_max) AS hi FROM " + db + ".audit_seq_days GROUP BY chain_partition, day) GROUP BY day",

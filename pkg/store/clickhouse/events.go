@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -391,12 +392,26 @@ func (s *Store) Head(ctx context.Context, tenants []string) (Position, error) {
 // partition and seq order: a page cut by the limit resumes exactly where it
 // stopped) and the advanced position. The writer stores each partition in seq order
 // with one insert in flight, so a record newer than pos never becomes visible
-// before an older one: polling Follow misses nothing.
+// before an older one: polling Follow misses nothing. It reads only the day
+// partitions that audit_seq_days shows can hold a record after pos, and every day
+// whose summary does not match its rows (followDays), so a poll costs the new rows,
+// not the hot window.
 func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, limit int) ([]chain.Record, Position, error) {
+	next := maps.Clone(pos)
+	if next == nil {
+		next = Position{}
+	}
+	// Followers poll every second: only the days that can hold a newer record are
+	// read, not the whole hot window each time.
+	days, all, err := s.followDays(ctx, pos)
+	if err != nil || len(days) == 0 {
+		return nil, next, err
+	}
 	cond, args := pos.condition()
+	dcond, dargs := dayFilter(days, all)
 	terms, margs := matching(req.Filter, req.Tenants)
-	where := append([]string{cond}, terms...)
-	args = append(args, margs...)
+	where := append([]string{cond, dcond}, terms...)
+	args = append(append(args, dargs...), margs...)
 	sql := "SELECT " + recordColumns + " FROM " + s.db + ".audit_events WHERE " + whereClause(where) +
 		" ORDER BY chain_partition, seq LIMIT " + fmt.Sprint(pageSize(limit))
 	rows, err := s.conn.Query(ctx, sql, args...)
@@ -404,10 +419,6 @@ func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, lim
 		return nil, pos, fmt.Errorf("clickhouse: follow: %w", err)
 	}
 	defer rows.Close()
-	next := Position{}
-	for p, seq := range pos {
-		next[p] = seq
-	}
 	var out []chain.Record
 	for rows.Next() {
 		rec, err := scanRecord(rows)

@@ -19,7 +19,8 @@ import (
 // of three partitions spread across 20 chain days, whose chain time is not monotonic
 // in seq (a record may be chained up to two days before the one ahead of it), each
 // partition's MaxSeq, RecordsBetween (whole and in random ranges, read in windows
-// far smaller than a day's span) and Export must equal one scan of every row of
+// far smaller than a day's span), Follow from random positions and Export must
+// equal one scan of every row of
 // audit_events. It holds while the summary is exact, and after each way it can stop
 // matching the rows: rows arrive while the view is gone, a mutation deletes rows
 // (and more arrive past the view, so counts can match again), a day partition is
@@ -56,11 +57,13 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 		check := func(stage string) {
 			t.Helper()
 			var all []string
+			byPart := map[int32][]uint64{}
 			for p := range int32(4) { // partition 3 never has a row
 				want, err := clickhouse.ScanSeqs(ctx, store, p)
 				if err != nil {
 					t.Fatal(err)
 				}
+				byPart[p] = want
 				for _, s := range want {
 					all = append(all, fmt.Sprint(p, ":", s))
 				}
@@ -77,6 +80,7 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 					checkRange(t, stage, store, p, lo, lo+uint64(rnd.IntN(40)), want)
 				}
 			}
+			checkFollow(t, stage, store, rnd, byPart)
 			var got []string
 			err := store.Export(ctx, clickhouse.ExportRequest{}, func(r chain.Record) error {
 				got = append(got, fmt.Sprint(r.Partition, ":", r.Seq))
@@ -127,6 +131,42 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 		}
 		check("oldest day dropped")
 	})
+}
+
+// checkFollow holds Follow from random positions (some partitions seen up to a
+// random seq, others not at all) to the stored seqs of byPart after them.
+func checkFollow(t *testing.T, stage string, store *clickhouse.Store, rnd *rand.Rand, byPart map[int32][]uint64) {
+	t.Helper()
+	for range 4 {
+		pos := clickhouse.Position{}
+		for p := range int32(3) {
+			if rnd.IntN(4) > 0 {
+				pos[p] = uint64(rnd.IntN(140))
+			}
+		}
+		var want []string
+		for p := range int32(4) {
+			for _, s := range byPart[p] {
+				if seen, ok := pos[p]; !ok || s > seen {
+					want = append(want, fmt.Sprint(p, ":", s))
+				}
+			}
+		}
+		recs, next, err := store.Follow(context.Background(), clickhouse.ExportRequest{}, pos, clickhouse.MaxSearchLimit)
+		if err != nil {
+			t.Fatalf("%s: follow from %s: %v", stage, pos, err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprint(r.Partition, ":", r.Seq))
+			if next[r.Partition] < r.Seq {
+				t.Fatalf("%s: follow from %s returned %d:%d but moved the position to %s", stage, pos, r.Partition, r.Seq, next)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: follow from %s returned %d records, a full scan %d (first difference at %d)", stage, pos, len(got), len(want), firstDiff(got, want))
+		}
+	}
 }
 
 // checkRange holds RecordsBetween(p, lo, hi) to the seqs of want in [lo, hi).
