@@ -293,6 +293,62 @@ func (s *Store) followDays(ctx context.Context, pos Position) (days, all []uint3
 	return days, all, nil
 }
 
+// head returns every partition's highest stored seq: from the summary of the days
+// it matches exactly, and by reading the other days' partitions only.
+func (s *Store) head(ctx context.Context) (Position, error) {
+	var pos Position
+	var unknown, all []uint32
+	for range seqDayAttempts {
+		parts, err := s.dayParts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: head: day partitions: %w", err)
+		}
+		byDay, err := s.allSeqDays(ctx)
+		if err != nil {
+			return nil, err
+		}
+		pos, unknown, all = Position{}, unknown[:0], all[:0]
+		for day, part := range parts {
+			all = append(all, day)
+			var total uint64
+			for _, d := range byDay[day] {
+				total += d.rows
+			}
+			if !part.summarised(total) {
+				unknown = append(unknown, day)
+				continue
+			}
+			for _, d := range byDay[day] {
+				if seq, ok := pos[d.p]; d.rows > 0 && (!ok || d.hi > seq) {
+					pos[d.p] = d.hi
+				}
+			}
+		}
+		if len(unknown) == 0 {
+			return pos, nil
+		}
+	}
+	slices.Sort(unknown)
+	slices.Sort(all)
+	q := headInDaysQuery(s.db, unknown, all)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: head: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p uint32
+		var seq uint64
+		if err := rows.Scan(&p, &seq); err != nil {
+			return nil, fmt.Errorf("clickhouse: head: %w", err)
+		}
+		if cur, ok := pos[int32(p)]; !ok || seq > cur {
+			pos[int32(p)] = seq
+		}
+	}
+	return pos, rows.Err()
+}
+
 // partitionDay is one row of audit_seq_days, merged.
 type partitionDay struct {
 	p int32
@@ -323,12 +379,17 @@ func (s *Store) allSeqDays(ctx context.Context) (map[uint32][]partitionDay, erro
 }
 
 func allSeqDaysQuery(db string) Query {
-	return Query{"all_seq_days", "SELECT chain_partition, day, countMerge(rows), minMerge(seq_min), maxMerge(seq_max) FROM " + db + ".audit_seq_days GROUP BY chain_partition, day", nil}
+	return Query{"all_seq_days", "SELECT chain_partition, day, countMerge(rows), minMerge(seq_min), maxMerge(seq_max) FROM " + db + ".audit_seq_days GROUP BY chain_partition, day ORDER BY chain_partition, day", nil}
+}
+
+func headInDaysQuery(db string, days, all []uint32) Query {
+	cond, args := dayFilter(days, all)
+	return Query{"head_days", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events WHERE " + cond + " GROUP BY chain_partition ORDER BY chain_partition", args}
 }
 
 func seqDaysQuery(db string, p int32) Query {
 	return Query{"seq_days", "SELECT day, sum(n), sumIf(n, chain_partition = ?), minIf(lo, chain_partition = ?), maxIf(hi, chain_partition = ?) FROM " +
-		"(SELECT chain_partition, day, countMerge(rows) AS n, minMerge(seq_min) AS lo, maxMerge(seq_max) AS hi FROM " + db + ".audit_seq_days GROUP BY chain_partition, day) GROUP BY day",
+		"(SELECT chain_partition, day, countMerge(rows) AS n, minMerge(seq_min) AS lo, maxMerge(seq_max) AS hi FROM " + db + ".audit_seq_days GROUP BY chain_partition, day) GROUP BY day ORDER BY day",
 		[]any{uint32(p), uint32(p), uint32(p)}}
 }
 

@@ -369,7 +369,15 @@ func tailStartQuery(db string, tenants []string) Query {
 // Head returns, per partition, the highest stored seq of the tenants' events (nil:
 // every tenant's): the position from which Follow reports only new records. Scoped
 // to the tenants so a tenant's reader does not learn how many events others have.
+//
+// Without tenants it reads audit_seq_days and the part list, and audit_events only
+// on the days whose summary does not match their rows, as MaxSeq does for one
+// partition: a follower's start does not scan the hot window. With tenants the
+// read is bounded by the tenants' rows (the table's sort key starts with tenant).
 func (s *Store) Head(ctx context.Context, tenants []string) (Position, error) {
+	if len(tenants) == 0 {
+		return s.head(ctx)
+	}
 	q := tailStartQuery(s.db, tenants)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {

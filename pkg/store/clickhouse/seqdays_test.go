@@ -19,7 +19,7 @@ import (
 // of three partitions spread across 20 chain days, whose chain time is not monotonic
 // in seq (a record may be chained up to two days before the one ahead of it), each
 // partition's MaxSeq, RecordsBetween (whole and in random ranges, read in windows
-// far smaller than a day's span), Follow from random positions and Export must
+// far smaller than a day's span), Head, Follow from random positions and Export must
 // equal one scan of every row of
 // audit_events. It holds while the summary is exact, and after each way it can stop
 // matching the rows: rows arrive while the view is gone, a mutation deletes rows
@@ -133,10 +133,24 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 	})
 }
 
-// checkFollow holds Follow from random positions (some partitions seen up to a
-// random seq, others not at all) to the stored seqs of byPart after them.
+// checkFollow holds Head to the highest seqs of byPart, and Follow from random
+// positions (some partitions seen up to a random seq, others not at all) to the
+// stored seqs of byPart after them.
 func checkFollow(t *testing.T, stage string, store *clickhouse.Store, rnd *rand.Rand, byPart map[int32][]uint64) {
 	t.Helper()
+	head, err := store.Head(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("%s: head: %v", stage, err)
+	}
+	wantHead := clickhouse.Position{}
+	for p, seqs := range byPart {
+		if len(seqs) > 0 {
+			wantHead[p] = seqs[len(seqs)-1]
+		}
+	}
+	if head.String() != wantHead.String() {
+		t.Errorf("%s: head = %s, a full scan's %s", stage, head, wantHead)
+	}
 	for range 4 {
 		pos := clickhouse.Position{}
 		for p := range int32(3) {
