@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -67,84 +66,88 @@ type seqDays struct {
 	all     []uint32
 }
 
-// seqDayAttempts bounds how often seqDaysOf reads again when a day's counts differ:
-// an insert that lands between the part list and the summary makes the newest day
-// differ once, a backup attached without the view on every read.
+// seqDayAttempts bounds how often Store.summary reads again when a day's counts
+// differ: an insert that lands between the part list and the summary makes the
+// newest day differ once, a backup attached without the view on every read.
 const seqDayAttempts = 2
 
-// seqDaysOf reads partition p's seq spans per day from audit_seq_days, checked
-// against the server's part list. Both are small reads: the summary holds one row
-// per chain partition and day, the part list is metadata.
-func (s *Store) seqDaysOf(ctx context.Context, p int32) (seqDays, error) {
-	var sd seqDays
+// partitionDay is one partition's row of audit_seq_days for one day, merged.
+type partitionDay struct {
+	p int32
+	seqDay
+}
+
+// daySummary is audit_seq_days checked against the server's part list. known holds,
+// by day, the summarised rows of the days whose summary is exact for the rows stored
+// now: the day's rows, summed over partitions, equal the day partition's count and
+// no mutation touched it, so every row passed the view exactly once. Any other day
+// is unknown: its summary may lack rows (a dropped view, ATTACH PARTITION, a
+// migration's copy racing an insert) or hold rows deleted since. Summarised days
+// without a partition left the hot window and hold nothing. all is every day
+// partition; all and unknown are ascending.
+type daySummary struct {
+	known        map[uint32][]partitionDay
+	unknown, all []uint32
+}
+
+// summary reads the day summary: the part list (metadata) and audit_seq_days (one
+// row per partition and day), again once when a day's counts differ.
+func (s *Store) summary(ctx context.Context) (daySummary, error) {
+	var sum daySummary
 	for range seqDayAttempts {
 		parts, err := s.dayParts(ctx)
 		if err != nil {
-			return sd, fmt.Errorf("clickhouse: day partitions: %w", err)
+			return sum, fmt.Errorf("clickhouse: day partitions: %w", err)
 		}
-		sums, err := s.seqDaySums(ctx, p)
+		byDay, err := s.allSeqDays(ctx)
 		if err != nil {
-			return sd, err
+			return sum, err
 		}
-		sd = classifySeqDays(parts, sums)
-		if len(sd.unknown) == 0 {
+		if sum = newDaySummary(parts, byDay); len(sum.unknown) == 0 {
 			break
 		}
 	}
-	return sd, nil
+	return sum, nil
 }
 
-// seqDaySum is one day of audit_seq_days: its rows over every chain partition, and
-// the asked partition's own seqDay.
-type seqDaySum struct {
-	total uint64
-	own   seqDay
-}
-
-// seqDaySums reads every summarised day's row total and partition p's span there.
-func (s *Store) seqDaySums(ctx context.Context, p int32) (map[uint32]seqDaySum, error) {
-	q := seqDaysQuery(s.db, p)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: seq days of partition %d: %w", p, err)
-	}
-	defer rows.Close()
-	out := map[uint32]seqDaySum{}
-	for rows.Next() {
-		var d seqDaySum
-		if err := rows.Scan(&d.own.day, &d.total, &d.own.rows, &d.own.lo, &d.own.hi); err != nil {
-			return nil, fmt.Errorf("clickhouse: seq days of partition %d: %w", p, err)
-		}
-		out[d.own.day] = d
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: seq days of partition %d: %w", p, err)
-	}
-	return out, nil
-}
-
-// classifySeqDays keeps a day's summary when its total equals the day partition's
-// row count and no mutation touched the day: every row then passed the view
-// exactly once. Otherwise the summary may lack rows (a dropped view, ATTACH
-// PARTITION, a migration's copy racing an insert) or hold rows deleted since: the
-// day is unknown. Summarised days without a partition left the hot window and hold
-// nothing.
-func classifySeqDays(parts map[uint32]dayPart, sums map[uint32]seqDaySum) seqDays {
-	var sd seqDays
+// newDaySummary classifies each day partition (see daySummary).
+func newDaySummary(parts map[uint32]dayPart, byDay map[uint32][]partitionDay) daySummary {
+	sum := daySummary{known: map[uint32][]partitionDay{}}
 	for day, part := range parts {
-		sd.all = append(sd.all, day)
-		sum, ok := sums[day]
-		switch {
-		case !ok || !part.summarised(sum.total):
-			sd.unknown = append(sd.unknown, day)
-		case sum.own.rows > 0:
-			sd.known = append(sd.known, sum.own)
+		sum.all = append(sum.all, day)
+		var total uint64
+		for _, d := range byDay[day] {
+			total += d.rows
+		}
+		if part.summarised(total) {
+			sum.known[day] = byDay[day]
+		} else {
+			sum.unknown = append(sum.unknown, day)
 		}
 	}
-	slices.Sort(sd.all)
-	slices.Sort(sd.unknown)
-	slices.SortFunc(sd.known, func(a, b seqDay) int { return cmp.Compare(a.day, b.day) })
+	slices.Sort(sum.all)
+	slices.Sort(sum.unknown)
+	return sum
+}
+
+// partition returns where partition p's rows are: its rows on the known days, the
+// unknown days, and every day partition.
+func (sum daySummary) partition(p int32) seqDays {
+	sd := seqDays{unknown: sum.unknown, all: sum.all}
+	for _, day := range sum.all {
+		for _, d := range sum.known[day] {
+			if d.p == p && d.rows > 0 {
+				sd.known = append(sd.known, d.seqDay)
+			}
+		}
+	}
 	return sd
+}
+
+// seqDaysOf reads where partition p's rows are from the day summary.
+func (s *Store) seqDaysOf(ctx context.Context, p int32) (seqDays, error) {
+	sum, err := s.summary(ctx)
+	return sum.partition(p), err
 }
 
 // scanSeqDays reads which days hold partition p's seqs in [from, to) from the rows
@@ -247,90 +250,56 @@ func (s *Store) maxSeqIn(ctx context.Context, p int32, sd seqDays) (seq uint64, 
 }
 
 // followDays returns the day partitions that can hold a record stored after pos:
-// for a partition in pos, the days whose summarised highest seq is past pos's; for
-// a partition pos lacks, every day it has rows on; and every day whose summary is
-// not exact (see classifySeqDays). all is every day partition, ascending.
+// the known days on which a partition pos has seen has a seq past pos's, or on
+// which a partition pos lacks has rows; and every unknown day. all is every day
+// partition, ascending.
 //
 // The summary is exact for every row stored through an insert: its view is filled
 // by the same statement. While one insert's row is visible and its summary not yet
 // (or the other way round, whichever the server writes first), the day's counts
 // differ and the day is read.
 func (s *Store) followDays(ctx context.Context, pos Position) (days, all []uint32, err error) {
-	for range seqDayAttempts {
-		parts, err := s.dayParts(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("clickhouse: day partitions: %w", err)
-		}
-		byDay, err := s.allSeqDays(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		days, all = days[:0], all[:0]
-		exact := true
-		for day, part := range parts {
-			all = append(all, day)
-			var total uint64
-			after := false
-			for _, d := range byDay[day] {
-				total += d.rows
-				seq, seen := pos[d.p]
-				after = after || !seen || d.hi > seq
-			}
-			if !part.summarised(total) {
-				exact = false
-				after = true
-			}
-			if after {
-				days = append(days, day)
-			}
-		}
-		if exact {
-			break
+	sum, err := s.summary(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	days = slices.Clone(sum.unknown)
+	for day, ds := range sum.known {
+		if slices.ContainsFunc(ds, func(d partitionDay) bool {
+			seq, seen := pos[d.p]
+			return d.rows > 0 && (!seen || d.hi > seq)
+		}) {
+			days = append(days, day)
 		}
 	}
 	slices.Sort(days)
-	slices.Sort(all)
-	return days, all, nil
+	return days, sum.all, nil
 }
 
-// head returns every partition's highest stored seq: from the summary of the days
-// it matches exactly, and by reading the other days' partitions only.
+// head returns every partition's highest stored seq: from the known days'
+// summaries, and by reading the unknown days' partitions only.
 func (s *Store) head(ctx context.Context) (Position, error) {
-	var pos Position
-	var unknown, all []uint32
-	for range seqDayAttempts {
-		parts, err := s.dayParts(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse: head: day partitions: %w", err)
-		}
-		byDay, err := s.allSeqDays(ctx)
-		if err != nil {
-			return nil, err
-		}
-		pos, unknown, all = Position{}, unknown[:0], all[:0]
-		for day, part := range parts {
-			all = append(all, day)
-			var total uint64
-			for _, d := range byDay[day] {
-				total += d.rows
-			}
-			if !part.summarised(total) {
-				unknown = append(unknown, day)
-				continue
-			}
-			for _, d := range byDay[day] {
-				if seq, ok := pos[d.p]; d.rows > 0 && (!ok || d.hi > seq) {
-					pos[d.p] = d.hi
-				}
-			}
-		}
-		if len(unknown) == 0 {
-			return pos, nil
+	sum, err := s.summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pos := Position{}
+	raise := func(p int32, seq uint64) {
+		if cur, ok := pos[p]; !ok || seq > cur {
+			pos[p] = seq
 		}
 	}
-	slices.Sort(unknown)
-	slices.Sort(all)
-	q := headInDaysQuery(s.db, unknown, all)
+	for _, ds := range sum.known {
+		for _, d := range ds {
+			if d.rows > 0 {
+				raise(d.p, d.hi)
+			}
+		}
+	}
+	if len(sum.unknown) == 0 {
+		return pos, nil
+	}
+	q := headInDaysQuery(s.db, sum.unknown, sum.all)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: head: %w", err)
@@ -342,17 +311,9 @@ func (s *Store) head(ctx context.Context) (Position, error) {
 		if err := rows.Scan(&p, &seq); err != nil {
 			return nil, fmt.Errorf("clickhouse: head: %w", err)
 		}
-		if cur, ok := pos[int32(p)]; !ok || seq > cur {
-			pos[int32(p)] = seq
-		}
+		raise(int32(p), seq)
 	}
 	return pos, rows.Err()
-}
-
-// partitionDay is one row of audit_seq_days, merged.
-type partitionDay struct {
-	p int32
-	seqDay
 }
 
 // allSeqDays reads every partition's summarised days, by day.
@@ -385,12 +346,6 @@ func allSeqDaysQuery(db string) Query {
 func headInDaysQuery(db string, days, all []uint32) Query {
 	cond, args := dayFilter(days, all)
 	return Query{"head_days", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events WHERE " + cond + " GROUP BY chain_partition ORDER BY chain_partition", args}
-}
-
-func seqDaysQuery(db string, p int32) Query {
-	return Query{"seq_days", "SELECT day, sum(n), sumIf(n, chain_partition = ?), minIf(lo, chain_partition = ?), maxIf(hi, chain_partition = ?) FROM " +
-		"(SELECT chain_partition, day, countMerge(rows) AS n, minMerge(seq_min) AS lo, maxMerge(seq_max) AS hi FROM " + db + ".audit_seq_days GROUP BY chain_partition, day) GROUP BY day ORDER BY day",
-		[]any{uint32(p), uint32(p), uint32(p)}}
 }
 
 func seqDaysScanQuery(db string, p int32, from, to uint64) Query {

@@ -41,30 +41,37 @@ func TestDayRanges(t *testing.T) {
 	}
 }
 
-func TestClassifySeqDays(t *testing.T) {
+func TestDaySummary(t *testing.T) {
 	parts := map[uint32]dayPart{
 		20261201: {rows: 10},               // summary matches
 		20261202: {rows: 7},                // summary counted 6: a row past the view
 		20261203: {rows: 5, mutated: true}, // counts match, a mutation ran
 		20261204: {rows: 4},                // never summarised
-		20261205: {rows: 3},                // summarised, no row of this partition
+		20261205: {rows: 3},                // summarised, no row of partition 0
 	}
-	sums := map[uint32]seqDaySum{
-		20261130: {total: 9, own: seqDay{day: 20261130, rows: 9, lo: 0, hi: 8}}, // partition gone
-		20261201: {total: 10, own: seqDay{day: 20261201, rows: 4, lo: 9, hi: 12}},
-		20261202: {total: 6, own: seqDay{day: 20261202, rows: 2, lo: 13, hi: 14}},
-		20261203: {total: 5, own: seqDay{day: 20261203, rows: 1, lo: 15, hi: 15}},
-		20261205: {total: 3},
+	day := func(p int32, day uint32, rows, lo, hi uint64) partitionDay {
+		return partitionDay{p, seqDay{day: day, rows: rows, lo: lo, hi: hi}}
 	}
-	sd := classifySeqDays(parts, sums)
+	byDay := map[uint32][]partitionDay{
+		20261130: {day(0, 20261130, 9, 0, 8)}, // its partition is gone
+		20261201: {day(0, 20261201, 4, 9, 12), day(1, 20261201, 6, 0, 5)},
+		20261202: {day(0, 20261202, 2, 13, 14), day(1, 20261202, 4, 6, 9)},
+		20261203: {day(0, 20261203, 1, 15, 15), day(1, 20261203, 4, 10, 13)},
+		20261205: {day(1, 20261205, 3, 14, 16)},
+	}
+	sum := newDaySummary(parts, byDay)
+	if want := []uint32{20261202, 20261203, 20261204}; !slices.Equal(sum.unknown, want) {
+		t.Errorf("unknown = %v, want %v", sum.unknown, want)
+	}
+	if want := []uint32{20261201, 20261202, 20261203, 20261204, 20261205}; !slices.Equal(sum.all, want) {
+		t.Errorf("all = %v, want %v", sum.all, want)
+	}
+	sd := sum.partition(0)
 	if want := []seqDay{{day: 20261201, rows: 4, lo: 9, hi: 12}}; !slices.Equal(sd.known, want) {
-		t.Errorf("known = %v, want %v", sd.known, want)
+		t.Errorf("partition 0 known = %v, want %v", sd.known, want)
 	}
-	if want := []uint32{20261202, 20261203, 20261204}; !slices.Equal(sd.unknown, want) {
-		t.Errorf("unknown = %v, want %v", sd.unknown, want)
-	}
-	if want := []uint32{20261201, 20261202, 20261203, 20261204, 20261205}; !slices.Equal(sd.all, want) {
-		t.Errorf("all = %v, want %v", sd.all, want)
+	if want := []seqDay{{day: 20261201, rows: 6, lo: 0, hi: 5}, {day: 20261205, rows: 3, lo: 14, hi: 16}}; !slices.Equal(sum.partition(1).known, want) {
+		t.Errorf("partition 1 known = %v, want %v", sum.partition(1).known, want)
 	}
 	if got := sd.overlapping(12, 13); !slices.Equal(got, []uint32{20261201}) {
 		t.Errorf("overlapping(12, 13) = %v", got)

@@ -735,7 +735,7 @@ func checkpointsQuery(db string, p int32) Query {
 func Queries(db string, p int32, from uint64) []Query {
 	today, yesterday, before := dayID(time.Now()), dayID(time.Now().Add(-24*time.Hour)), dayID(time.Now().Add(-72*time.Hour))
 	days, all := []uint32{before, today}, []uint32{before, yesterday, today}
-	return []Query{seqDaysQuery(db, p), allSeqDaysQuery(db), headInDaysQuery(db, days, all), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
+	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),

@@ -414,8 +414,8 @@ func (f *chainedFixture) produceRecords(p int32, recs []chain.Record) {
 }
 
 // maxSeqSQL is the statement every question for a partition's highest stored seq
-// (Store.MaxSeq) sends: the read of its per-day summary.
-const maxSeqSQL = "SELECT day, sum(n)"
+// (Store.MaxSeq) sends: the read of the per-day summary.
+const maxSeqSQL = "SELECT chain_partition, day, countMerge(rows)"
 
 // TestWriterWaitsForACheckpointsRowsWithoutAskingClickHouse: a checkpoint that
 // arrives before its rows waits for the writer's own inserts; it does not ask
