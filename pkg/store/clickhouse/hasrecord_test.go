@@ -8,6 +8,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/internal/chaintest"
 	"github.com/trailkeep/trailkeep/internal/chtest"
+	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/sink"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
@@ -40,6 +41,15 @@ func TestHasRecord(t *testing.T) {
 		}
 		if got, err := store.HasRecord(ctx, 3, 0); err != nil || got {
 			t.Errorf("HasRecord of a partition with nothing stored = %v, %v", got, err)
+		}
+		// A record alone in its day partition, with a fraction of a second: the
+		// one ClickHouse 26.5 missed when its second was bound with toDateTime.
+		lone := log.Add(4, "initech", base.Add(-5*24*time.Hour+123456789*time.Nanosecond), chaintest.Doc("skill.updated", "i", "skill", "s"))
+		if err := store.InsertRecords(ctx, []chain.Record{lone}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := store.HasRecord(ctx, 4, 0); err != nil || !got {
+			t.Errorf("HasRecord of a record alone in its day = %v, %v; want true", got, err)
 		}
 		// A leaf without its event row (the tree's insert landed, the events' did
 		// not yet) is not a stored record.

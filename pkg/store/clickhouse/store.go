@@ -447,16 +447,16 @@ func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err e
 // (the tree's insert is retried until it lands).
 func (s *Store) HasRecord(ctx context.Context, p int32, seq uint64) (bool, error) {
 	var leaves uint64
-	var sec uint32
+	var sec, day uint32
 	q := leafSecondQuery(s.db, p, seq)
-	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&leaves, &sec); err != nil {
+	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&leaves, &sec, &day); err != nil {
 		return false, fmt.Errorf("clickhouse: leaf of partition %d seq %d: %w", p, seq, err)
 	}
 	if leaves == 0 {
 		return false, nil
 	}
 	var n uint64
-	q = recordAtQuery(s.db, p, seq, sec)
+	q = recordAtQuery(s.db, p, seq, day, sec)
 	if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("clickhouse: record of partition %d seq %d: %w", p, seq, err)
 	}
@@ -670,13 +670,20 @@ type Query struct {
 	Args []any
 }
 
+// leafSecondQuery reads the second and the day partition id of a record's leaf:
+// audit_leaves' chained_at has audit_events' type on each server generation, so
+// toYYYYMMDD gives the events table's partition id, in its time zone.
 func leafSecondQuery(db string, p int32, seq uint64) Query {
-	return Query{"leaf_second", "SELECT count(), min(toUnixTimestamp(chained_at)) FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq = ?", []any{uint32(p), seq}}
+	return Query{"leaf_second", "SELECT count(), min(toUnixTimestamp(chained_at)), min(toYYYYMMDD(chained_at)) FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq = ?", []any{uint32(p), seq}}
 }
 
-func recordAtQuery(db string, p int32, seq uint64, sec uint32) Query {
-	return Query{"record_at", "SELECT count() FROM " + db + ".audit_events WHERE chain_partition = ? AND seq = ? AND chained_at >= toDateTime(?) AND chained_at < toDateTime(?)",
-		[]any{uint32(p), seq, sec, sec + 1}}
+// recordAtQuery counts a record's event rows within its day partition and second.
+// Both bounds are functions of the column compared with integers: ClickHouse 26.5
+// answers a DateTime64(9) column compared with toDateTime(...) wrongly (a record
+// alone in its part was never found; see query.timeTerm).
+func recordAtQuery(db string, p int32, seq uint64, day, sec uint32) Query {
+	return Query{"record_at", "SELECT count() FROM " + db + ".audit_events WHERE chain_partition = ? AND seq = ? AND toYYYYMMDD(chained_at) = ? AND toUnixTimestamp(chained_at) = ?",
+		[]any{uint32(p), seq, day, sec}}
 }
 
 func maxCheckpointQuery(db string, p int32, from uint64) Query {
@@ -735,7 +742,7 @@ func checkpointsQuery(db string, p int32) Query {
 func Queries(db string, p int32, from uint64) []Query {
 	today, yesterday, before := dayID(time.Now()), dayID(time.Now().Add(-24*time.Hour)), dayID(time.Now().Add(-72*time.Hour))
 	days, all := []uint32{before, today}, []uint32{before, yesterday, today}
-	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
+	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, dayID(time.Now()), uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
