@@ -111,7 +111,7 @@ bench-pipeline:
 # export, and one partition's reads (highest seq, a whole-partition stream) over the
 # same log (figures in BENCHMARKS.md). The generated database is kept and reused.
 bench-search:
-	$(GO) test ./internal/e2e -run '^$$' -bench 'Search10M|Export1M|PartitionReads10M' -benchtime 1x -timeout 60m | tee bench-search.out
+	$(GO) test ./internal/e2e -run '^$$' -bench 'Search10M|Export1M|PartitionReads10M|Histogram10M' -benchtime 1x -timeout 60m | tee bench-search.out
 
 # Inclusion and consistency proofs read from ClickHouse for a partition of 10M leaves
 # (figures in BENCHMARKS.md). The generated tree is kept and reused.

@@ -74,3 +74,35 @@ func BenchmarkPartitionReads10M(b *testing.B) {
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
 	}
 }
+
+// BenchmarkHistogram10M: the all-tenant histogram the console draws with every
+// search (60 buckets over the last week of the generated log, as an admin sees
+// it), median of 20.
+func BenchmarkHistogram10M(b *testing.B) {
+	store, _ := searchBenchStore(b)
+	ctx := context.Background()
+	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC) // internal/gen's default end
+	req := clickhouse.HistogramRequest{From: end.Add(-7 * 24 * time.Hour), To: end, Step: 7 * 24 * time.Hour / 60}
+	for b.Loop() {
+		var ds []time.Duration
+		var total uint64
+		for range 20 {
+			start := time.Now()
+			buckets, err := store.Histogram(ctx, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ds = append(ds, time.Since(start))
+			total = 0
+			for _, bk := range buckets {
+				total += bk.Count
+			}
+		}
+		if total == 0 {
+			b.Fatal("no event in the last week of the generated log")
+		}
+		slices.Sort(ds)
+		b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "ms")
+		b.ReportMetric(float64(total), "events")
+	}
+}

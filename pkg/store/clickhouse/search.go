@@ -288,18 +288,30 @@ func (s *Store) readKeys(ctx context.Context, q Query) ([]pageKey, error) {
 type dayWindow struct{ first, last uint32 }
 
 // searchWindows returns the windows a search reads, newest first (none: no stored
-// event can match). A day partition is read unless audit_days shows, for exactly the rows
-// the partition holds now, that none can match: its occurred_at span misses the
-// filter's, or all its rows were chained after the cursor.
+// event can match).
 func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWindow, error) {
+	days, _, err := s.occurredDays(ctx, req.Filter.Occurred, req.After)
+	if err != nil || len(days) == 0 {
+		return nil, err
+	}
+	slices.Reverse(days)
+	return windowsOf(days), nil
+}
+
+// occurredDays returns the day partitions that can hold an event whose occurred_at
+// is in occ and, after a cursor, chained at or before it; and every day partition.
+// Both are ascending. A day partition is left out only when audit_days shows, for
+// exactly the rows the partition holds now, that none can match: its occurred_at
+// span misses occ, or all its rows were chained after the cursor.
+func (s *Store) occurredDays(ctx context.Context, occ query.Span, after *Cursor) (days, all []uint32, err error) {
 	parts, err := s.dayParts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("days: %w", err)
+		return nil, nil, fmt.Errorf("days: %w", err)
 	}
-	q := searchDaysQuery(s.db, req.Filter.Occurred, req.After)
+	q := searchDaysQuery(s.db, occ, after)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
-		return nil, fmt.Errorf("days: %w", err)
+		return nil, nil, fmt.Errorf("days: %w", err)
 	}
 	defer rows.Close()
 	ruledOut := map[uint32]bool{}
@@ -308,7 +320,7 @@ func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWin
 		var n uint64
 		var may uint8
 		if err := rows.Scan(&day, &n, &may); err != nil {
-			return nil, fmt.Errorf("days: %w", err)
+			return nil, nil, fmt.Errorf("days: %w", err)
 		}
 		// A count that differs from the partition's means rows the summary has not
 		// seen (or has seen twice), a mutation rows it holds no longer: the day is
@@ -316,20 +328,17 @@ func (s *Store) searchWindows(ctx context.Context, req SearchRequest) ([]*dayWin
 		ruledOut[day] = may == 0 && parts[day].summarised(n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("days: %w", err)
+		return nil, nil, fmt.Errorf("days: %w", err)
 	}
-	var days []uint32
 	for day := range parts {
+		all = append(all, day)
 		if !ruledOut[day] {
 			days = append(days, day)
 		}
 	}
-	if len(days) == 0 {
-		return nil, nil
-	}
 	slices.Sort(days)
-	slices.Reverse(days)
-	return windowsOf(days), nil
+	slices.Sort(all)
+	return days, all, nil
 }
 
 // windowsOf cuts days (descending) into the newest one, the next seven and the rest.

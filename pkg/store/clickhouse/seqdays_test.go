@@ -207,8 +207,8 @@ func checkRange(t *testing.T, stage string, store *clickhouse.Store, p int32, lo
 // TestSummariesDistrustMutatedDays: a mutation deletes a row of a day, and a row
 // stored past the views brings the day's count back to what the summaries counted.
 // Counts alone would then vouch for summaries that miss the new row: the day's
-// highest seq (audit_seq_days) and its occurred_at span (audit_days) must be read
-// from the rows instead.
+// highest seq (audit_seq_days) and its occurred_at span (audit_days, for search
+// and the histogram) must be read from the rows instead.
 func TestSummariesDistrustMutatedDays(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
 		ctx := context.Background()
@@ -249,6 +249,18 @@ func TestSummariesDistrustMutatedDays(t *testing.T) {
 		hits, _, err := store.Search(ctx, clickhouse.SearchRequest{Filter: f})
 		if err != nil || len(hits) != 1 {
 			t.Errorf("search found %d of the 1 event the summary never saw (%v)", len(hits), err)
+		}
+		week := day.Add(-8 * 24 * time.Hour).Truncate(24 * time.Hour)
+		buckets, err := store.Histogram(ctx, clickhouse.HistogramRequest{From: week, To: week.Add(3 * 24 * time.Hour), Step: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for _, b := range buckets {
+			n += b.Count
+		}
+		if n != 1 {
+			t.Errorf("the histogram counted %d of the 1 event the summary never saw", n)
 		}
 	})
 }
