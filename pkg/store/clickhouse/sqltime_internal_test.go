@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // timeAgainstDateTime finds a time column compared with toDateTime(...), either way
@@ -42,6 +43,19 @@ func TestNoTimeColumnComparedWithToDateTime(t *testing.T) {
 				if m := timeAgainstDateTime.FindString(line); m != "" {
 					t.Errorf("%s:%d compares a time column with toDateTime: %q", f, i+1, m)
 				}
+			}
+		}
+	}
+}
+
+// TestNoTimeArguments: a time.Time argument reaches the embedded engine as
+// toDateTime('...'), the comparison above; statements bind seconds or nanoseconds
+// as integers.
+func TestNoTimeArguments(t *testing.T) {
+	for _, q := range Queries("db", 0, 3) {
+		for i, a := range q.Args {
+			if _, ok := a.(time.Time); ok {
+				t.Errorf("%s: argument %d is a time.Time", q.Name, i)
 			}
 		}
 	}
