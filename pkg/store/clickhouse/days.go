@@ -195,6 +195,14 @@ func (sd seqDays) overlapping(lo, hi uint64) []uint32 {
 	return days
 }
 
+// mayHold returns the days (ascending) that may hold seqs in [lo, hi): the known
+// days whose span meets it, and every unknown day.
+func (sd seqDays) mayHold(lo, hi uint64) []uint32 {
+	days := append(sd.overlapping(lo, hi), sd.unknown...)
+	slices.Sort(days)
+	return days
+}
+
 // dayRanges turns days (ascending, a subset of all) into the fewest ranges
 // [first, last] of day partition ids that hold no other existing day: a run of days
 // adjacent in all is one range, whatever the calendar gap between them.

@@ -333,3 +333,47 @@ func TestSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
 		}
 	})
 }
+
+// TestLeafHashesFromEventsReadTheRightDays: where audit_leaves lacks seqs, a proof
+// reads their hashes from audit_events, in the days the summary says can hold them.
+// Over records spread across days, with some stored past a dropped view (unknown
+// days), every leaf hash must still come back, in order, in windows smaller than a
+// day.
+func TestLeafHashesFromEventsReadTheRightDays(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		db := store.Database()
+		clickhouse.SetSeqWindow(store, 7)
+		log := chaintest.New(t, "leaf-fallback", 0)
+		base := time.Now().UTC().Add(-10 * 24 * time.Hour)
+		for i := range 60 {
+			at := base.Add(time.Duration(i) * 4 * time.Hour)
+			if i%9 == 4 {
+				at = at.Add(-30 * time.Hour) // chained before the record ahead of it
+			}
+			log.Add(0, "acme", at, chaintest.Doc("skill.updated", "u", "skill", fmt.Sprint(i)))
+		}
+		if err := store.InsertRecords(ctx, log.Records[:40]); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Exec(ctx, "DROP TABLE "+db+".audit_seq_days_mv"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.InsertRecords(ctx, log.Records[40:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Exec(ctx, "ALTER TABLE "+db+".audit_leaves DELETE WHERE seq % 3 = 1"); err != nil {
+			t.Fatal(err)
+		}
+		waitMutations(t, store)
+		got, err := store.Leaves(ctx, 0).(chain.TreeSource).LeafHashes(0, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range log.Records {
+			if i >= len(got) || got[i] != r.LeafHash {
+				t.Fatalf("leaf %d of %d differs from the record's", i, len(got))
+			}
+		}
+	})
+}

@@ -745,7 +745,7 @@ func Queries(db string, p int32, from uint64) []Query {
 	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, dayID(time.Now()), uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
-		leafHashesQuery(db, p, from, from+5), treeLeavesQuery(db, p, from, from+5),
+		leafHashesQuery(db, p, from, from+5, days, all), treeLeavesQuery(db, p, from, from+5),
 		subtreesQuery(db, p, chain.TileHeight, []chain.IndexRange{{Begin: 0, End: 3}, {Begin: 7, End: 9}}), latestCheckpointsQuery(db),
 		searchDaysQuery(db, query.Span{}, nil), searchDaysQuery(db, query.Span{HasFrom: true, From: time.Now().Add(-30 * time.Hour).Unix(), HasTo: true, To: time.Now().Unix()}, &Cursor{ChainedAtNS: time.Now().UnixNano()}),
 		windowQuery(db, SearchRequest{Tenants: []string{"acme"}}, &dayWindow{first: dayID(time.Now().Add(-48 * time.Hour)), last: dayID(time.Now())}, 10), coveringCheckpointQuery(db, p, from),

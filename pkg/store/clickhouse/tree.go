@@ -25,8 +25,10 @@ func treeLeavesQuery(db string, p int32, begin, end uint64) Query {
 	return Query{"tree_leaves", "SELECT seq, leaf_hash FROM " + db + ".audit_leaves WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), begin, end}}
 }
 
-func leafHashesQuery(db string, p int32, begin, end uint64) Query {
-	return Query{"leaf_hashes", "SELECT seq, leaf_hash FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{uint32(p), begin, end}}
+func leafHashesQuery(db string, p int32, begin, end uint64, days, all []uint32) Query {
+	cond, dargs := dayFilter(days, all)
+	return Query{"leaf_hashes", "SELECT seq, leaf_hash FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? AND " + cond + " ORDER BY seq",
+		append([]any{uint32(p), begin, end}, dargs...)}
 }
 
 func subtreesQuery(db string, p int32, level uint, ranges []chain.IndexRange) Query {
@@ -58,11 +60,13 @@ var _ chain.TreeSource = storeTree{}
 // LeafHashes reads audit_leaves, and audit_events where audit_leaves lacks a seq.
 func (l storeTree) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
 	out := make([]chain.Hash, 0, end-begin)
-	for lo := begin; lo < end; lo += min(recordsWindow, end-lo) {
-		hi := min(lo+recordsWindow, end)
+	var days *seqDays // where the partition's rows are, read at the first fallback
+	w := l.s.seqWindow()
+	for lo := begin; lo < end; lo += min(w, end-lo) {
+		hi := min(lo+w, end)
 		got, err := l.read(treeLeavesQuery(l.s.db, l.p, lo, hi), lo)
 		if err == nil && uint64(len(got)) != hi-lo {
-			got, err = l.read(leafHashesQuery(l.s.db, l.p, lo, hi), lo)
+			got, err = l.eventLeaves(&days, lo, hi)
 		}
 		if err != nil {
 			return nil, err
@@ -73,6 +77,25 @@ func (l storeTree) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
 		out = append(out, got...)
 	}
 	return out, nil
+}
+
+// eventLeaves reads the leaf hashes of seqs [lo, hi) from audit_events, in the day
+// partitions the day summary says can hold them. Trusting the summary is safe
+// here: a day it wrongly leaves out makes a seq missing, an error, and a proof is
+// checked against the signed root before it is served.
+func (l storeTree) eventLeaves(days **seqDays, lo, hi uint64) ([]chain.Hash, error) {
+	if *days == nil {
+		sd, err := l.s.seqDaysOf(l.ctx, l.p)
+		if err != nil {
+			return nil, err
+		}
+		*days = &sd
+	}
+	in := (*days).mayHold(lo, hi)
+	if len(in) == 0 {
+		return nil, nil
+	}
+	return l.read(leafHashesQuery(l.s.db, l.p, lo, hi, in, (*days).all), lo)
 }
 
 // read runs a (seq, leaf_hash) query ordered by seq and returns the contiguous run of
