@@ -195,6 +195,21 @@ func (sd seqDays) overlapping(lo, hi uint64) []uint32 {
 	return days
 }
 
+// eachWindow calls fn for each seq window [lo, hi) of at most w seqs covering
+// [from, to), with the known days that can hold it. A window no known day holds is
+// skipped: it is a gap, which a reader sees as a jump in seq.
+func (sd seqDays) eachWindow(from, to, w uint64, fn func(lo, hi uint64, days []uint32) error) error {
+	for lo := from; lo < to; lo += min(w, to-lo) {
+		hi := min(lo+w, to)
+		if days := sd.overlapping(lo, hi); len(days) > 0 {
+			if err := fn(lo, hi, days); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // mayHold returns the days (ascending) that may hold seqs in [lo, hi): the known
 // days whose span meets it, and every unknown day.
 func (sd seqDays) mayHold(lo, hi uint64) []uint32 {
@@ -235,28 +250,6 @@ func dayFilter(days, all []uint32) (string, []any) {
 	return "(" + strings.Join(terms, " OR ") + ")", args
 }
 
-// maxSeqIn returns partition p's row count and highest seq: from the known days'
-// summaries, and by reading the unknown days' partitions only.
-func (s *Store) maxSeqIn(ctx context.Context, p int32, sd seqDays) (seq uint64, ok bool, err error) {
-	var n uint64
-	for _, d := range sd.known {
-		n += d.rows
-	}
-	seq = sd.maxSeq()
-	if len(sd.unknown) > 0 {
-		var un, um uint64
-		q := maxSeqInDaysQuery(s.db, p, sd.unknown, sd.all)
-		if err := s.conn.QueryRow(ctx, q.SQL, q.Args...).Scan(&un, &um); err != nil {
-			return 0, false, fmt.Errorf("clickhouse: max seq of partition %d: %w", p, err)
-		}
-		if un > 0 {
-			n += un
-			seq = max(seq, um)
-		}
-	}
-	return seq, n > 0, nil
-}
-
 // followDays returns the day partitions that can hold a record stored after pos:
 // the known days on which a partition pos has seen has a seq past pos's, or on
 // which a partition pos lacks has rows; and every unknown day. all is every day
@@ -284,9 +277,11 @@ func (s *Store) followDays(ctx context.Context, pos Position) (days, all []uint3
 	return days, sum.all, nil
 }
 
-// head returns every partition's highest stored seq: from the known days'
-// summaries, and by reading the unknown days' partitions only.
-func (s *Store) head(ctx context.Context) (Position, error) {
+// maxSeqs returns every partition's highest stored seq (a partition with no row is
+// absent): from the known days' summaries, and by reading the unknown days'
+// partitions only. Reading those for one partition would cost the same, since
+// audit_events' sort key does not start with the partition.
+func (s *Store) maxSeqs(ctx context.Context) (Position, error) {
 	sum, err := s.summary(ctx)
 	if err != nil {
 		return nil, err
@@ -310,14 +305,14 @@ func (s *Store) head(ctx context.Context) (Position, error) {
 	q := headInDaysQuery(s.db, sum.unknown, sum.all)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse: head: %w", err)
+		return nil, fmt.Errorf("clickhouse: highest seqs: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p uint32
 		var seq uint64
 		if err := rows.Scan(&p, &seq); err != nil {
-			return nil, fmt.Errorf("clickhouse: head: %w", err)
+			return nil, fmt.Errorf("clickhouse: highest seqs: %w", err)
 		}
 		raise(int32(p), seq)
 	}
@@ -359,9 +354,4 @@ func headInDaysQuery(db string, days, all []uint32) Query {
 func seqDaysScanQuery(db string, p int32, from, to uint64) Query {
 	return Query{"seq_days_scan", "SELECT toYYYYMMDD(chained_at) AS day, count(), min(seq), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ? AND seq >= ? AND seq < ? GROUP BY day ORDER BY day",
 		[]any{uint32(p), from, to}}
-}
-
-func maxSeqInDaysQuery(db string, p int32, days, all []uint32) Query {
-	cond, args := dayFilter(days, all)
-	return Query{"max_seq_days", "SELECT count(), max(seq) FROM " + db + ".audit_events WHERE chain_partition = ? AND " + cond, append([]any{uint32(p)}, args...)}
 }

@@ -260,34 +260,34 @@ func (s *Store) Export(ctx context.Context, req ExportRequest, fn func(chain.Rec
 	// keep what the driver holds at once small; the rate barely changes.
 	ctx = withSettings(ctx, ch.Settings{"max_block_size": 8192}, "")
 	for _, pd := range parts {
-		w := s.seqWindow()
-		for lo := pd.lo; lo <= pd.hi; lo += w {
-			hi := min(lo+w, pd.hi+1)
-			days := pd.days.overlapping(lo, hi)
-			if len(days) == 0 {
-				continue
-			}
-			q := exportWindowQuery(s.db, req, pd.p, lo, hi, days, pd.days.all)
-			rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-			if err != nil {
-				return fmt.Errorf("clickhouse: export partition %d: %w", pd.p, err)
-			}
-			for rows.Next() {
-				rec, err := scanRecord(rows)
-				if err == nil {
-					err = fn(rec)
-				}
-				if err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil {
-				return fmt.Errorf("clickhouse: export partition %d: %w", pd.p, err)
-			}
+		err := pd.days.eachWindow(pd.lo, pd.hi+1, s.seqWindow(), func(lo, hi uint64, days []uint32) error {
+			return s.exportWindow(ctx, exportWindowQuery(s.db, req, pd.p, lo, hi, days, pd.days.all), pd.p, fn)
+		})
+		if err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// exportWindow streams one window's records (q, an exportWindowQuery) to fn.
+func (s *Store) exportWindow(ctx context.Context, q Query, p int32, fn func(chain.Record) error) error {
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return fmt.Errorf("clickhouse: export partition %d: %w", p, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("clickhouse: export partition %d: %w", p, err)
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func tailStartQuery(db string, tenants []string) Query {
 // read is bounded by the tenants' rows (the table's sort key starts with tenant).
 func (s *Store) Head(ctx context.Context, tenants []string) (Position, error) {
 	if len(tenants) == 0 {
-		return s.head(ctx)
+		return s.maxSeqs(ctx)
 	}
 	q := tailStartQuery(s.db, tenants)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)

@@ -477,13 +477,17 @@ func (s *Sink) dropStored(g *group) error {
 		parts[c.p] = true
 	}
 	s.mu.Unlock()
+	// One read of what ClickHouse holds serves every partition of g.
+	heads, err := s.store.maxSeqs(ctx)
+	if err != nil {
+		return err
+	}
 	tops := map[int32]int64{}
 	for p := range parts {
-		top, err := s.storedTop(ctx, p)
-		if err != nil {
-			return err
+		tops[p] = -1
+		if seq, ok := heads[p]; ok {
+			tops[p] = int64(seq)
 		}
-		tops[p] = top
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -428,14 +428,12 @@ func (s *Store) InsertCheckpointsAt(ctx context.Context, cps []StoredCheckpoint,
 
 // MaxSeq returns the highest stored seq of partition p, or ok=false when none is.
 // It reads audit_seq_days and the part list, and audit_events only on the days
-// whose summary does not match the stored rows (see seqDaysOf): a question about
+// whose summary does not match the stored rows (see maxSeqs): a question about
 // one chain partition does not scan every row the hot window holds.
 func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err error) {
-	sd, err := s.seqDaysOf(ctx, p)
-	if err != nil {
-		return 0, false, err
-	}
-	return s.maxSeqIn(ctx, p, sd)
+	heads, err := s.maxSeqs(ctx)
+	seq, ok = heads[p]
+	return seq, ok, err
 }
 
 // HasRecord reports whether partition p's record at seq is in audit_events. The
@@ -511,19 +509,9 @@ func (s *Store) RecordsBetween(ctx context.Context, p int32, from, to uint64, fn
 	if err != nil || len(sd.known) == 0 {
 		return err
 	}
-	to = min(to, sd.maxSeq()+1)
-	w := s.seqWindow()
-	for lo := from; lo < to; lo += min(w, to-lo) {
-		hi := min(lo+w, to)
-		days := sd.overlapping(lo, hi)
-		if len(days) == 0 {
-			continue // no day holds these seqs: a gap, which fn sees as a jump
-		}
-		if err := s.recordsWindow(ctx, p, lo, hi, days, sd.all, fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sd.eachWindow(from, min(to, sd.maxSeq()+1), s.seqWindow(), func(lo, hi uint64, days []uint32) error {
+		return s.recordsWindow(ctx, p, lo, hi, days, sd.all, fn)
+	})
 }
 
 func (s *Store) recordsWindow(ctx context.Context, p int32, from, to uint64, days, all []uint32, fn func(chain.Record) error) error {
@@ -742,7 +730,7 @@ func checkpointsQuery(db string, p int32) Query {
 func Queries(db string, p int32, from uint64) []Query {
 	today, yesterday, before := dayID(time.Now()), dayID(time.Now().Add(-24*time.Hour)), dayID(time.Now().Add(-72*time.Hour))
 	days, all := []uint32{before, today}, []uint32{before, yesterday, today}
-	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), maxSeqInDaysQuery(db, p, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, dayID(time.Now()), uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
+	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, dayID(time.Now()), uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5, days, all), treeLeavesQuery(db, p, from, from+5),

@@ -66,7 +66,14 @@ func (l storeTree) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
 		hi := min(lo+w, end)
 		got, err := l.read(treeLeavesQuery(l.s.db, l.p, lo, hi), lo)
 		if err == nil && uint64(len(got)) != hi-lo {
-			got, err = l.eventLeaves(&days, lo, hi)
+			if days == nil {
+				sd, err := l.s.seqDaysOf(l.ctx, l.p)
+				if err != nil {
+					return nil, err
+				}
+				days = &sd
+			}
+			got, err = l.eventLeaves(*days, lo, hi)
 		}
 		if err != nil {
 			return nil, err
@@ -80,22 +87,15 @@ func (l storeTree) LeafHashes(begin, end uint64) ([]chain.Hash, error) {
 }
 
 // eventLeaves reads the leaf hashes of seqs [lo, hi) from audit_events, in the day
-// partitions the day summary says can hold them. Trusting the summary is safe
-// here: a day it wrongly leaves out makes a seq missing, an error, and a proof is
-// checked against the signed root before it is served.
-func (l storeTree) eventLeaves(days **seqDays, lo, hi uint64) ([]chain.Hash, error) {
-	if *days == nil {
-		sd, err := l.s.seqDaysOf(l.ctx, l.p)
-		if err != nil {
-			return nil, err
-		}
-		*days = &sd
-	}
-	in := (*days).mayHold(lo, hi)
+// partitions sd says can hold them. Trusting the day summary is safe here: a day
+// it wrongly leaves out makes a seq missing, an error, and a proof is checked
+// against the signed root before it is served.
+func (l storeTree) eventLeaves(sd seqDays, lo, hi uint64) ([]chain.Hash, error) {
+	in := sd.mayHold(lo, hi)
 	if len(in) == 0 {
 		return nil, nil
 	}
-	return l.read(leafHashesQuery(l.s.db, l.p, lo, hi, in, (*days).all), lo)
+	return l.read(leafHashesQuery(l.s.db, l.p, lo, hi, in, sd.all), lo)
 }
 
 // read runs a (seq, leaf_hash) query ordered by seq and returns the contiguous run of
