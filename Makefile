@@ -151,6 +151,7 @@ fuzz:
 	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzClassPattern -fuzztime 30s
 	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzFastCheck -fuzztime 60s
 	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzAdmitFast -fuzztime 30s
+	$(GO) test ./pkg/event -run '^$$' -fuzz FuzzDecodeAgreesWithJSONText -fuzztime 30s
 	$(GO) test ./pkg/redact -run '^$$' -fuzz FuzzPrefilter -fuzztime 60s
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzVerifier -fuzztime 60s
 	$(GO) test ./pkg/chain -run '^$$' -fuzz FuzzWireParser -fuzztime 60s
