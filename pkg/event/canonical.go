@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,10 +42,12 @@ func Canonicalize(doc map[string]any, lim Limits) (*Event, []byte, error) {
 // so no reader of what ingest wrote meets an event it cannot decode.
 func CanonicalBytes(doc map[string]any, lim Limits) ([]byte, error) {
 	lim = lim.withDefaults()
-	if err := checkText(doc, make(path, 0, 8), 0, lim); err != nil {
-		return nil, err
-	}
 	if err := Validate(doc); err != nil {
+		// The text rules' error comes first, as Decode's would for JSON from a
+		// sender; the walk that names it runs only for a refused document.
+		if terr := checkText(doc, make(path, 0, 8), 0, lim); terr != nil {
+			return nil, terr
+		}
 		return nil, err
 	}
 	for _, f := range timeFields {
@@ -53,7 +56,10 @@ func CanonicalBytes(doc map[string]any, lim Limits) ([]byte, error) {
 			doc[f] = FormatTime(t)
 		}
 	}
-	v, err := canonicalJSON(doc)
+	v, err := appendJCS(make([]byte, 0, 1024), doc, 0, lim.MaxDepth)
+	if errors.Is(err, errText) {
+		return nil, checkText(doc, make(path, 0, 8), 0, lim)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +110,6 @@ func unmarshal(b []byte) (*Event, error) {
 		return nil, fmt.Errorf("event: decode canonical bytes: %w", err)
 	}
 	return &ev, nil
-}
-
-// canonicalJSON returns the RFC 8785 canonical bytes of a decoded document.
-func canonicalJSON(doc any) ([]byte, error) {
-	return appendJCS(make([]byte, 0, 1024), doc)
 }
 
 // Admit is the check the chainer runs on every record before chaining it: the bytes

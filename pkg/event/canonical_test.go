@@ -3,12 +3,17 @@ package event
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/trailkeep/trailkeep/internal/fixtures"
 )
@@ -412,5 +417,167 @@ func TestServerOwnedFieldsAreRejected(t *testing.T) {
 				t.Errorf("mapped document refused: %v", err)
 			}
 		})
+	}
+}
+
+// oracleCanonicalBytes is CanonicalBytes as it was before its encoder took over
+// the text rules: a walk of its own for them first, then the schema, then the
+// encoding. CanonicalBytes must answer exactly as it does.
+func oracleCanonicalBytes(doc map[string]any, lim Limits) ([]byte, error) {
+	lim = lim.withDefaults()
+	if err := checkText(doc, nil, 0, lim); err != nil {
+		return nil, err
+	}
+	if err := Validate(doc); err != nil {
+		return nil, err
+	}
+	for _, f := range timeFields {
+		if s, ok := doc[f].(string); ok {
+			t, _ := ParseTime(s)
+			doc[f] = FormatTime(t)
+		}
+	}
+	v, err := AppendCanonical(nil, doc)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) > lim.MaxEventBytes {
+		return nil, fieldErr("", RuleMaxBytes, strconv.Itoa(lim.MaxEventBytes), "canonical event is %d bytes, at most %d allowed", len(v), lim.MaxEventBytes)
+	}
+	return v, nil
+}
+
+// plantTextFault breaks Decode's text rules at one random place of doc: U+0000
+// or an invalid byte in a string or a key, or nesting past lim.MaxDepth.
+func plantTextFault(r *rand.Rand, doc map[string]any, maxDepth int) {
+	type place struct {
+		obj map[string]any
+		arr []any
+		key string
+		idx int
+	}
+	var places []place
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				places = append(places, place{obj: v, key: k})
+				walk(v[k])
+			}
+		case []any:
+			for i, x := range v {
+				places = append(places, place{arr: v, idx: i})
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	if len(places) == 0 { // a mutation emptied the event
+		doc["k\x00"] = 1.0
+		return
+	}
+	p := places[r.IntN(len(places))]
+	get := func() any {
+		if p.obj != nil {
+			return p.obj[p.key]
+		}
+		return p.arr[p.idx]
+	}
+	set := func(v any) {
+		if p.obj != nil {
+			p.obj[p.key] = v
+		} else {
+			p.arr[p.idx] = v
+		}
+	}
+	fault := []string{"\x00", "\xff", "\xed\xa0\x80"}[r.IntN(3)]
+	switch op := r.IntN(3); {
+	case op == 0 && p.obj != nil: // in the key
+		v := p.obj[p.key]
+		delete(p.obj, p.key)
+		p.obj[p.key[:r.IntN(len(p.key)+1)]+fault+p.key[len(p.key)/2:]] = v
+	case op == 1: // nested too deep: in arrays, objects or both
+		m, inMeta := doc["metadata"].(map[string]any)
+		inMeta = inMeta && r.IntN(2) == 0
+		var v any = "leaf"
+		if !inMeta {
+			v = get()
+		}
+		kind := r.IntN(3)
+		for range maxDepth + 1 {
+			if kind == 0 || kind == 2 && r.IntN(2) == 0 {
+				v = []any{v}
+			} else {
+				v = map[string]any{"n": v}
+			}
+		}
+		if inMeta {
+			m["deep"] = v // where the schema allows anything, so only the depth refuses it
+			return
+		}
+		set(v)
+	default: // in a string value (or a new one)
+		s, _ := get().(string)
+		set(s[:r.IntN(len(s)+1)] + fault)
+	}
+}
+
+// isTextErr reports whether err is a refusal by one of Decode's text rules.
+func isTextErr(err error) bool {
+	var ve *ValidationError
+	return errors.As(err, &ve) && len(ve.Errors) == 1 && slices.Contains([]string{RuleNUL, RuleUTF8, RuleMaxDepth}, ve.Errors[0].Rule)
+}
+
+// TestCanonicalBytesNamesTextFaultsFirst is the differential oracle for the text
+// rules' move into the encoder: events built in Go, mutated at the schema's edges
+// and with text faults planted at random places, must get from CanonicalBytes the
+// same bytes or the same error (field, rule and message; for text faults, a text
+// rule) as from the separate walk that ran first before.
+func TestCanonicalBytesNamesTextFaultsFirst(t *testing.T) {
+	c, err := loadSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases := stampedEvents(t)
+	pool, sizes := edgeValues(c.doc)
+	r := rand.New(rand.NewPCG(3, 5))
+	outcomes := map[string]int{}
+	for i := range 20000 {
+		// The schema bounds every event's depth; a limit below that bound is the
+		// only way a schema-valid event meets the depth rule.
+		lim := Limits{MaxDepth: 6}
+		if r.IntN(5) == 0 {
+			lim.MaxDepth = 1 + r.IntN(2)
+		}
+		doc := deepCopy(bases[i%len(bases)]).(map[string]any)
+		for range r.IntN(3) {
+			mutateEvent(r, doc, pool, sizes)
+		}
+		if r.IntN(3) > 0 {
+			plantTextFault(r, doc, lim.MaxDepth)
+		}
+		want, werr := oracleCanonicalBytes(deepCopy(doc).(map[string]any), lim)
+		got, gerr := CanonicalBytes(deepCopy(doc).(map[string]any), lim)
+		// With several text faults, which one checkText names follows Go's map
+		// order, on either side; that a text rule refuses it must agree.
+		wtext, gtext := isTextErr(werr), isTextErr(gerr)
+		if wtext != gtext || !wtext && (fmt.Sprint(gerr) != fmt.Sprint(werr) || !bytes.Equal(got, want)) {
+			b, _ := json.Marshal(doc)
+			t.Fatalf("case %d: CanonicalBytes = %q, %v\nwant %q, %v\nfor %s", i, got, gerr, want, werr, b)
+		}
+		switch {
+		case werr == nil:
+			outcomes["accepted"]++
+		case wtext:
+			outcomes["text"]++
+		default:
+			outcomes["schema"]++
+		}
+	}
+	for _, o := range []string{"accepted", "text", "schema"} {
+		if outcomes[o] < 2000 {
+			t.Fatalf("outcomes %v: too few %s to compare", outcomes, o)
+		}
 	}
 }

@@ -13,3 +13,9 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// canonicalJSON returns the RFC 8785 canonical bytes of a decoded document, text
+// rules not applied (tests build documents with U+0000 on purpose).
+func canonicalJSON(doc any) ([]byte, error) {
+	return AppendCanonical(make([]byte, 0, 1024), doc)
+}

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,9 +16,20 @@ import (
 // jsontext.Value.Canonicalize re-parses every event and costs twice the
 // ingest budget (BENCHMARKS.md). The library stays the reference: tests and
 // FuzzCanonicalize require byte equality with jsontext's canonical form.
-func appendJCS(b []byte, v any) ([]byte, error) {
+//
+// The same pass enforces Decode's text rules (valid UTF-8, no U+0000 in keys
+// or strings, objects and arrays nested at most maxDepth deep, the top-level
+// object at depth 0): a walk of its own over every member was about a tenth of
+// ingest's CPU per event. It returns errText without saying where; the caller
+// names the field with checkText, which only a refused document pays for. A
+// negative maxDepth (AppendCanonical's sub-documents) checks nothing.
+func appendJCS(b []byte, v any, depth, maxDepth int) ([]byte, error) {
+	check := maxDepth >= 0
 	switch v := v.(type) {
 	case map[string]any:
+		if check && depth > maxDepth {
+			return nil, errText
+		}
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
@@ -28,28 +40,38 @@ func appendJCS(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJCSString(b, k)
+			var ok bool
+			if b, ok = appendJCSString(b, k, check); !ok {
+				return nil, errText
+			}
 			b = append(b, ':')
 			var err error
-			if b, err = appendJCS(b, v[k]); err != nil {
+			if b, err = appendJCS(b, v[k], depth+1, maxDepth); err != nil {
 				return nil, err
 			}
 		}
 		return append(b, '}'), nil
 	case []any:
+		if check && depth > maxDepth {
+			return nil, errText
+		}
 		b = append(b, '[')
 		for i, e := range v {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendJCS(b, e); err != nil {
+			if b, err = appendJCS(b, e, depth+1, maxDepth); err != nil {
 				return nil, err
 			}
 		}
 		return append(b, ']'), nil
 	case string:
-		return appendJCSString(b, v), nil
+		b, ok := appendJCSString(b, v, check)
+		if !ok {
+			return nil, errText
+		}
+		return b, nil
 	case float64:
 		return appendJCSNumber(b, v)
 	case bool:
@@ -60,17 +82,29 @@ func appendJCS(b []byte, v any) ([]byte, error) {
 	return nil, fmt.Errorf("event: canonical encoding: unsupported value of type %T", v)
 }
 
+// errText is appendJCS's answer for a string, key or depth the text rules
+// refuse.
+var errText = errors.New("event: text rules refuse the document")
+
 // appendJCSString writes s with the minimal escaping of RFC 8785 §3.2.2.2:
 // only '"', '\\' and control characters are escaped; everything else is
-// literal UTF-8 (Decode guarantees valid UTF-8).
-func appendJCSString(b []byte, s string) []byte {
+// literal UTF-8. With check it reports false, having written a prefix, if s is
+// not valid UTF-8 or holds U+0000; without, it escapes U+0000 and copies
+// invalid bytes.
+func appendJCSString(b []byte, s string, check bool) ([]byte, bool) {
 	const hex = "0123456789abcdef"
+	if check && !utf8.ValidString(s) {
+		return b, false
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
+		}
+		if c == 0 && check {
+			return b, false
 		}
 		b = append(b, s[start:i]...)
 		switch c {
@@ -92,7 +126,7 @@ func appendJCSString(b []byte, s string) []byte {
 		start = i + 1
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), true
 }
 
 // appendJCSNumber writes f as ECMAScript's Number.prototype.toString does
@@ -151,5 +185,6 @@ func utf16Units(r rune) [2]uint16 {
 
 // AppendCanonical appends the RFC 8785 canonical form of v, a value as produced by
 // [Decode] (map[string]any, []any, string, float64, bool or nil). Source adapters use
-// it to digest and store sub-documents such as a tool's input.
-func AppendCanonical(b []byte, v any) ([]byte, error) { return appendJCS(b, v) }
+// it to digest and store sub-documents such as a tool's input. It applies no text
+// rules: the event the sub-document ends up in is checked as a whole.
+func AppendCanonical(b []byte, v any) ([]byte, error) { return appendJCS(b, v, 0, -1) }
