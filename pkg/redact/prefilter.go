@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"github.com/zricethezav/gitleaks/v8/config"
@@ -154,6 +155,7 @@ func (f ruleFilter) mayMatch(present byteSet) bool {
 type prefilter struct {
 	keywords    *ahocorasick.Trie // every rule's keywords, lower case, as gitleaks' own prefilter has them
 	byKeyword   map[string][]ruleFilter
+	byPattern   [][]ruleFilter // byKeyword by the trie's pattern number
 	keywordless []ruleFilter
 }
 
@@ -173,13 +175,43 @@ func newPrefilter(cfg config.Config) (*prefilter, error) {
 			p.byKeyword[k] = append(p.byKeyword[k], f)
 		}
 	}
-	p.keywords = ahocorasick.NewTrieBuilder().AddStrings(slices.Collect(maps.Keys(p.byKeyword))).Build()
+	// The trie numbers its patterns in the order added.
+	keywords := slices.Sorted(maps.Keys(p.byKeyword))
+	for _, k := range keywords {
+		p.byPattern = append(p.byPattern, p.byKeyword[k])
+	}
+	p.keywords = ahocorasick.NewTrieBuilder().AddStrings(keywords).Build()
 	return p, nil
 }
 
 // hasKeyword reports whether s contains, case-insensitively, a keyword of any rule.
 func (p *prefilter) hasKeyword(s string) bool {
-	return p.keywords.MatchFirstString(strings.ToLower(s)) != nil
+	var scratch [256]byte
+	found := false
+	p.keywords.Walk(appendLower(scratch[:0], s), func(_, _, _ int64) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+// appendLower appends strings.ToLower(s), by bytes when s is ASCII. The keyword
+// walk needs bytes: strings.ToLower, the conversion and the trie's matches were
+// allocations per scanned string; into a caller's stack array they are none.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func filterOf(rule config.Rule) (ruleFilter, error) {
@@ -210,15 +242,18 @@ func (r *Redactor) mayMatchRaw(s string) bool {
 			return true
 		}
 	}
-	lower := strings.ToLower(s)
-	for _, m := range r.pre.keywords.MatchString(lower) {
-		for _, f := range r.pre.byKeyword[m.MatchString()] {
+	var scratch [256]byte
+	may := false
+	r.pre.keywords.Walk(appendLower(scratch[:0], s), func(_, _, pattern int64) bool {
+		for _, f := range r.pre.byPattern[pattern] {
 			if f.mayMatch(present) {
-				return true
+				may = true
+				return false
 			}
 		}
-	}
-	return false
+		return true
+	})
+	return may
 }
 
 // hasSegments reports whether the detector's decoding passes would decode anything in

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/rand/v2"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -118,4 +119,96 @@ func FuzzPrefilter(f *testing.F) {
 			t.Fatalf("the detector finds %v in %q, the pre-filter drops it", rules, s)
 		}
 	})
+}
+
+// The keyword walks lower-case into a stack buffer and read the trie's pattern
+// numbers instead of strings.ToLower and the trie's match list. These oracles are the
+// previous code: the same answers on the secret corpus in context, on every keyword
+// with its case changed, and on random strings with Unicode case pairs (U+212A lowers
+// to "k", U+0130 to two bytes) and long ones past the stack buffer.
+func mayMatchRawByMatches(r *Redactor, s string) bool {
+	present := bytesOf(s)
+	for _, f := range r.pre.keywordless {
+		if f.mayMatch(present) {
+			return true
+		}
+	}
+	for _, m := range r.pre.keywords.MatchString(strings.ToLower(s)) {
+		for _, f := range r.pre.byKeyword[m.MatchString()] {
+			if f.mayMatch(present) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestKeywordWalkMatchesTheMatchList(t *testing.T) {
+	r := newRedactor(t)
+	var cases []string
+	for _, s := range secretcorpus.Read(t) {
+		cases = append(cases, s.Text, "run with "+s.Text+" now", "TOKEN="+s.Text)
+	}
+	for k := range r.pre.byKeyword {
+		cases = append(cases, k, strings.ToUpper(k), "x "+k+"=", strings.ToUpper(k)+":"+strings.Repeat("A", 40),
+			strings.ReplaceAll(k, "k", "\u212a")) // KELVIN SIGN, whose lower case is "k"
+	}
+	alphabet := []string{"a", "K", "k", "\u212a", "\u0130", "=", ":", "-", "_", " ", "0", "9", "Z", "é", "\xff", "api", "KEY", "token", "ghp_", "AKIA", "sk-", "xox"}
+	rng := rand.New(rand.NewPCG(5, 9))
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(40) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		if rng.IntN(20) == 0 {
+			b.WriteString(strings.Repeat("q", 300) + "Token=" + strings.Repeat("Ab9", 20))
+		}
+		cases = append(cases, b.String())
+	}
+	var may, keyed int
+	for _, s := range cases {
+		want := mayMatchRawByMatches(r, s)
+		if got := r.mayMatchRaw(s); got != want {
+			t.Fatalf("mayMatchRaw(%q) = %v, the match list says %v", s, got, want)
+		}
+		wantKey := r.pre.keywords.MatchFirstString(strings.ToLower(s)) != nil
+		if got := r.pre.hasKeyword(s); got != wantKey {
+			t.Fatalf("hasKeyword(%q) = %v, the match list says %v", s, got, wantKey)
+		}
+		may += b2i(want)
+		keyed += b2i(wantKey)
+	}
+	if may < 1000 || keyed < 1000 || len(cases)-may < 1000 {
+		t.Fatalf("of %d cases %d may match and %d hold a keyword: too few of one side", len(cases), may, keyed)
+	}
+}
+
+// TestSkipValueMatchesTheExpressions: the length guard in front of skipValue's
+// expressions changes no answer.
+func TestSkipValueMatchesTheExpressions(t *testing.T) {
+	hex := "0123456789abcdef"
+	rng := rand.New(rand.NewPCG(2, 4))
+	var cases []string
+	for n := range 80 {
+		var b strings.Builder
+		for range n {
+			b.WriteByte(hex[rng.IntN(len(hex))])
+		}
+		s := b.String()
+		cases = append(cases, s, "sha256:"+s, strings.ToUpper(s))
+		if n == 32 {
+			cases = append(cases, s[:8]+"-"+s[8:12]+"-"+s[12:16]+"-"+s[16:20]+"-"+s[20:], s[:8]+"-"+s[8:12]+"-"+s[12:16]+"-"+s[16:20]+"-"+s[20:31]+"g")
+		}
+	}
+	skipped := 0
+	for _, s := range cases {
+		want := digestLike.MatchString(s) || uuidLike.MatchString(s)
+		if got := skipValue(s); got != want {
+			t.Fatalf("skipValue(%q) = %v, the expressions say %v", s, got, want)
+		}
+		skipped += b2i(want)
+	}
+	if skipped < 3 {
+		t.Fatalf("only %d of the cases are skipped: the test compares little", skipped)
+	}
 }
