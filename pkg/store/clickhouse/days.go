@@ -93,17 +93,35 @@ type daySummary struct {
 // summary reads the day summary: the part list (metadata) and audit_seq_days (one
 // row per partition and day), again once when a day's counts differ.
 func (s *Store) summary(ctx context.Context) (daySummary, error) {
+	return s.scopedSummary(ctx, nil)
+}
+
+// scopedSummary is summary for the rows of tenants (none: every tenant's). With
+// tenants, a day's known rows are the tenants' rows of audit_tenant_seq_days, merged
+// over the tenants, and a day is known when that table's rows for all tenants match
+// the day partition, as audit_seq_days' must without.
+func (s *Store) scopedSummary(ctx context.Context, tenants []string) (daySummary, error) {
 	var sum daySummary
 	for range seqDayAttempts {
 		parts, err := s.dayParts(ctx)
 		if err != nil {
 			return sum, fmt.Errorf("clickhouse: day partitions: %w", err)
 		}
-		byDay, err := s.allSeqDays(ctx)
+		var totals, scoped map[uint32][]partitionDay
+		if len(tenants) == 0 {
+			totals, err = s.allSeqDays(ctx)
+			scoped = totals
+		} else {
+			totals, scoped, err = s.tenantSeqDays(ctx, tenants)
+		}
 		if err != nil {
 			return sum, err
 		}
-		if sum = newDaySummary(parts, byDay); len(sum.unknown) == 0 {
+		sum = newDaySummary(parts, totals)
+		for day := range sum.known {
+			sum.known[day] = scoped[day]
+		}
+		if len(sum.unknown) == 0 {
 			break
 		}
 	}
@@ -250,17 +268,19 @@ func dayFilter(days, all []uint32) (string, []any) {
 	return "(" + strings.Join(terms, " OR ") + ")", args
 }
 
-// followDays returns the day partitions that can hold a record stored after pos:
-// the known days on which a partition pos has seen has a seq past pos's, or on
-// which a partition pos lacks has rows; and every unknown day. all is every day
-// partition, ascending.
+// followDays returns the day partitions that can hold a record of tenants (none:
+// any tenant's) stored after pos: the known days on which the tenants have a seq
+// past pos's in a partition pos has seen, or rows in a partition pos lacks; and
+// every unknown day. all is every day partition, ascending. A tenant's position
+// names only the partitions where it has rows; scoped to its own rows, the days of
+// the others are not read on every poll.
 //
 // The summary is exact for every row stored through an insert: its view is filled
 // by the same statement. While one insert's row is visible and its summary not yet
 // (or the other way round, whichever the server writes first), the day's counts
 // differ and the day is read.
-func (s *Store) followDays(ctx context.Context, pos Position) (days, all []uint32, err error) {
-	sum, err := s.summary(ctx)
+func (s *Store) followDays(ctx context.Context, pos Position, tenants []string) (days, all []uint32, err error) {
+	sum, err := s.scopedSummary(ctx, tenants)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -277,12 +297,13 @@ func (s *Store) followDays(ctx context.Context, pos Position) (days, all []uint3
 	return days, sum.all, nil
 }
 
-// maxSeqs returns every partition's highest stored seq (a partition with no row is
-// absent): from the known days' summaries, and by reading the unknown days'
-// partitions only. Reading those for one partition would cost the same, since
-// audit_events' sort key does not start with the partition.
-func (s *Store) maxSeqs(ctx context.Context) (Position, error) {
-	sum, err := s.summary(ctx)
+// maxSeqs returns every partition's highest stored seq of tenants' rows (none:
+// every tenant's; a partition with no such row is absent): from the known days'
+// summaries, and by reading the unknown days' partitions only. Reading those for one
+// partition would cost the same, since audit_events' sort key does not start with
+// the partition.
+func (s *Store) maxSeqs(ctx context.Context, tenants []string) (Position, error) {
+	sum, err := s.scopedSummary(ctx, tenants)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +323,7 @@ func (s *Store) maxSeqs(ctx context.Context) (Position, error) {
 	if len(sum.unknown) == 0 {
 		return pos, nil
 	}
-	q := headInDaysQuery(s.db, sum.unknown, sum.all)
+	q := headInDaysQuery(s.db, sum.unknown, sum.all, tenants)
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: highest seqs: %w", err)
@@ -346,9 +367,57 @@ func allSeqDaysQuery(db string) Query {
 	return Query{"all_seq_days", "SELECT chain_partition, day, countMerge(rows), minMerge(seq_min), maxMerge(seq_max) FROM " + db + ".audit_seq_days GROUP BY chain_partition, day ORDER BY chain_partition, day", nil}
 }
 
-func headInDaysQuery(db string, days, all []uint32) Query {
+func headInDaysQuery(db string, days, all []uint32, tenants []string) Query {
 	cond, args := dayFilter(days, all)
-	return Query{"head_days", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events WHERE " + cond + " GROUP BY chain_partition ORDER BY chain_partition", args}
+	where := []string{cond}
+	if len(tenants) > 0 {
+		in, targs := tenantIn(tenants)
+		where = append(where, in)
+		args = append(args, targs...)
+	}
+	return Query{"head_days", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events WHERE " + whereClause(where) + " GROUP BY chain_partition ORDER BY chain_partition", args}
+}
+
+// tenantSeqDays reads audit_tenant_seq_days for tenants: by day, the rows of all
+// tenants (the empty scope, to check the day against its partition) and the
+// tenants' rows merged over the tenants. An empty tenant name is not a tenant's
+// scope: it would read the totals as its own.
+func (s *Store) tenantSeqDays(ctx context.Context, tenants []string) (totals, scoped map[uint32][]partitionDay, err error) {
+	q := tenantSeqDaysQuery(s.db, tenants)
+	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clickhouse: tenant seq days: %w", err)
+	}
+	defer rows.Close()
+	totals, scoped = map[uint32][]partitionDay{}, map[uint32][]partitionDay{}
+	for rows.Next() {
+		var total uint8
+		var p uint32
+		var d seqDay
+		if err := rows.Scan(&total, &p, &d.day, &d.rows, &d.hi); err != nil {
+			return nil, nil, fmt.Errorf("clickhouse: tenant seq days: %w", err)
+		}
+		into := scoped
+		if total != 0 {
+			into = totals
+		}
+		into[d.day] = append(into[d.day], partitionDay{int32(p), d})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("clickhouse: tenant seq days: %w", err)
+	}
+	return totals, scoped, nil
+}
+
+// tenantSeqDaysQuery merges the tenants' rows into one per partition and day: only
+// rows > 0 and the highest seq are used, so the merged row loses nothing.
+func tenantSeqDaysQuery(db string, tenants []string) Query {
+	args := []any{""}
+	for _, t := range tenants {
+		args = append(args, t)
+	}
+	return Query{"tenant_seq_days", "SELECT toUInt8(scope = '') AS total, chain_partition, day, countMerge(rows), maxMerge(seq_max) FROM " + db +
+		".audit_tenant_seq_days WHERE scope IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + ") GROUP BY total, chain_partition, day ORDER BY total, chain_partition, day", args}
 }
 
 func seqDaysScanQuery(db string, p int32, from, to uint64) Query {

@@ -361,39 +361,16 @@ func (pos Position) condition() (string, []any) {
 	return "(" + strings.Join(ors, " OR ") + ")", args
 }
 
-func tailStartQuery(db string, tenants []string) Query {
-	where, args := tenantWhere(tenants)
-	return Query{"tail_start", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events" + where + " GROUP BY chain_partition", args}
-}
-
 // Head returns, per partition, the highest stored seq of the tenants' events (nil:
 // every tenant's): the position from which Follow reports only new records. Scoped
 // to the tenants so a tenant's reader does not learn how many events others have.
 //
-// Without tenants it reads audit_seq_days and the part list, and audit_events only
-// on the days whose summary does not match their rows, as MaxSeq does for one
-// partition: a follower's start does not scan the hot window. With tenants the
-// read is bounded by the tenants' rows (the table's sort key starts with tenant).
+// It reads the part list and audit_seq_days (with tenants, their rows of
+// audit_tenant_seq_days), and audit_events only on the days whose summary does not
+// match their rows, as MaxSeq does for one partition: a follower's start does not
+// scan the hot window, nor a tenant's follower the tenant's whole history.
 func (s *Store) Head(ctx context.Context, tenants []string) (Position, error) {
-	if len(tenants) == 0 {
-		return s.maxSeqs(ctx)
-	}
-	q := tailStartQuery(s.db, tenants)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: head: %w", err)
-	}
-	defer rows.Close()
-	pos := Position{}
-	for rows.Next() {
-		var p uint32
-		var seq uint64
-		if err := rows.Scan(&p, &seq); err != nil {
-			return nil, err
-		}
-		pos[int32(p)] = seq
-	}
-	return pos, rows.Err()
+	return s.maxSeqs(ctx, tenants)
 }
 
 // Follow returns the records matching req stored after pos (at most limit, in
@@ -411,7 +388,7 @@ func (s *Store) Follow(ctx context.Context, req ExportRequest, pos Position, lim
 	}
 	// Followers poll every second: only the days that can hold a newer record are
 	// read, not the whole hot window each time.
-	days, all, err := s.followDays(ctx, pos)
+	days, all, err := s.followDays(ctx, pos, req.Tenants)
 	if err != nil || len(days) == 0 {
 		return nil, next, err
 	}

@@ -142,6 +142,18 @@ func ScanSeqs(ctx context.Context, s *Store, p int32) ([]uint64, error) {
 	return column1[uint64](ctx, s.conn, Query{"scan", "SELECT seq FROM " + s.db + ".audit_events WHERE chain_partition = ? ORDER BY seq", []any{uint32(p)}})
 }
 
+// ScanTenantSeqs returns, for a test, every stored seq of tenant's rows in
+// partition p, ascending, by reading every row.
+func ScanTenantSeqs(ctx context.Context, s *Store, tenant string, p int32) ([]uint64, error) {
+	return column1[uint64](ctx, s.conn, Query{"scan", "SELECT seq FROM " + s.db + ".audit_events WHERE tenant = ? AND chain_partition = ? ORDER BY seq", []any{tenant, uint32(p)}})
+}
+
+// RecordsRead is the start of every statement that reads whole records from
+// audit_events (search, follow, export), for Count.
+func RecordsRead(s *Store) string {
+	return "SELECT " + recordColumns + " FROM " + s.db + ".audit_events"
+}
+
 // ScanOne runs a one-row statement for a test and scans its columns into dest.
 func ScanOne(ctx context.Context, s *Store, sql string, dest ...any) error {
 	return s.conn.QueryRow(ctx, sql).Scan(dest...)

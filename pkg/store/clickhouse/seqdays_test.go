@@ -19,12 +19,13 @@ import (
 // of three partitions spread across 20 chain days, whose chain time is not monotonic
 // in seq (a record may be chained up to two days before the one ahead of it), each
 // partition's MaxSeq, RecordsBetween (whole and in random ranges, read in windows
-// far smaller than a day's span), Head, Follow from random positions and Export must
-// equal one scan of every row of
-// audit_events. It holds while the summary is exact, and after each way it can stop
-// matching the rows: rows arrive while the view is gone, a mutation deletes rows
-// (and more arrive past the view, so counts can match again), a day partition is
-// dropped.
+// far smaller than a day's span), Head, Follow from random positions (for all
+// tenants and scoped to tenants: one that lives in one partition, as ingest keys
+// them, and two spread over all) and Export must equal one scan of every row of
+// audit_events. It holds while the summaries are exact, and after each way they can
+// stop matching the rows: rows arrive while the tenant summary's view is gone, then
+// while both views are, a mutation deletes rows (and more arrive past the view, so
+// counts can match again), a day partition is dropped.
 func TestSeqDaysMatchAFullScan(t *testing.T) {
 	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
 		ctx := context.Background()
@@ -42,7 +43,11 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 				if rnd.IntN(5) == 0 {
 					at = at.Add(-time.Duration(rnd.Int64N(int64(48 * time.Hour))))
 				}
-				log.Add(p, fmt.Sprint("t", p), at, chaintest.Doc("skill.updated", fmt.Sprint("u", i), "skill", "s"))
+				tenant := fmt.Sprint("m", rnd.IntN(2)) // in every partition
+				if p == 0 && rnd.IntN(2) == 0 {
+					tenant = "k0" // only in partition 0
+				}
+				log.Add(p, tenant, at, chaintest.Doc("skill.updated", fmt.Sprint("u", i), "skill", "s"))
 			}
 			// In several inserts, so the summary has several rows per day to merge.
 			recs := log.Records[first:]
@@ -95,11 +100,31 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 		}
 
 		insert(300, base, 20*24*time.Hour)
-		faults.Count("SELECT count(), max(seq) FROM " + db + ".audit_events")
+		faults.Count("SELECT count(), max(seq) FROM "+db+".audit_events", "SELECT chain_partition, max(seq) FROM "+db+".audit_events", clickhouse.RecordsRead(store))
 		check("summarised")
 		if n := faults.Counted(0); n != 0 {
 			t.Errorf("with every day summarised, %d reads of audit_events asked for a highest seq", n)
 		}
+		for _, tenants := range [][]string{{"k0"}, {"m0", "k0"}, nil} {
+			faults.Count("SELECT chain_partition, max(seq) FROM "+db+".audit_events", clickhouse.RecordsRead(store))
+			head, err := store.Head(ctx, tenants)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if recs, _, err := store.Follow(ctx, clickhouse.ExportRequest{Tenants: tenants}, head, clickhouse.MaxSearchLimit); err != nil || len(recs) != 0 {
+				t.Fatalf("follow of %v from its head = %d records, %v", tenants, len(recs), err)
+			}
+			if heads, follows := faults.Counted(0), faults.Counted(1); heads+follows != 0 {
+				t.Errorf("with every day summarised, the head and a poll of %v read audit_events %d and %d times", tenants, heads, follows)
+			}
+		}
+
+		// Rows stored while only the tenant summary's view is gone.
+		if err := store.Exec(ctx, "DROP TABLE "+db+".audit_tenant_seq_days_mv"); err != nil {
+			t.Fatal(err)
+		}
+		insert(40, base.Add(3*24*time.Hour), 15*24*time.Hour)
+		check("rows stored past the tenant view")
 
 		if err := store.Exec(ctx, "DROP TABLE "+db+".audit_seq_days_mv"); err != nil {
 			t.Fatal(err)
@@ -133,14 +158,36 @@ func TestSeqDaysMatchAFullScan(t *testing.T) {
 	})
 }
 
-// checkFollow holds Head to the highest seqs of byPart, and Follow from random
-// positions (some partitions seen up to a random seq, others not at all) to the
-// stored seqs of byPart after them.
+// checkFollow holds Head to the highest seqs of the stored rows, and Follow from
+// random positions (some partitions seen up to a random seq, others not at all) to
+// the stored seqs after them: for all tenants and scoped to tenants, each against a
+// full scan of their rows.
 func checkFollow(t *testing.T, stage string, store *clickhouse.Store, rnd *rand.Rand, byPart map[int32][]uint64) {
 	t.Helper()
-	head, err := store.Head(context.Background(), nil)
+	checkFollowOf(t, stage, store, rnd, nil, byPart)
+	for _, tenants := range [][]string{{"k0"}, {"m1"}, {"m0", "k0"}, {"nobody"}} {
+		mine := map[int32][]uint64{}
+		for p := range int32(4) {
+			for _, tenant := range tenants {
+				seqs, err := clickhouse.ScanTenantSeqs(context.Background(), store, tenant, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mine[p] = append(mine[p], seqs...)
+			}
+			slices.Sort(mine[p])
+		}
+		checkFollowOf(t, stage, store, rnd, tenants, mine)
+	}
+}
+
+// checkFollowOf is checkFollow for tenants (nil: all), whose stored seqs byPart
+// holds.
+func checkFollowOf(t *testing.T, stage string, store *clickhouse.Store, rnd *rand.Rand, tenants []string, byPart map[int32][]uint64) {
+	t.Helper()
+	head, err := store.Head(context.Background(), tenants)
 	if err != nil {
-		t.Fatalf("%s: head: %v", stage, err)
+		t.Fatalf("%s: head of %v: %v", stage, tenants, err)
 	}
 	wantHead := clickhouse.Position{}
 	for p, seqs := range byPart {
@@ -149,12 +196,17 @@ func checkFollow(t *testing.T, stage string, store *clickhouse.Store, rnd *rand.
 		}
 	}
 	if head.String() != wantHead.String() {
-		t.Errorf("%s: head = %s, a full scan's %s", stage, head, wantHead)
+		t.Errorf("%s: head of %v = %s, a full scan's %s", stage, tenants, head, wantHead)
 	}
-	for range 4 {
+	for i := range 5 {
 		pos := clickhouse.Position{}
 		for p := range int32(3) {
-			if rnd.IntN(4) > 0 {
+			switch {
+			case i == 0: // the head, as a follower starts
+				if seq, ok := wantHead[p]; ok {
+					pos[p] = seq
+				}
+			case rnd.IntN(4) > 0:
 				pos[p] = uint64(rnd.IntN(140))
 			}
 		}
@@ -166,19 +218,19 @@ func checkFollow(t *testing.T, stage string, store *clickhouse.Store, rnd *rand.
 				}
 			}
 		}
-		recs, next, err := store.Follow(context.Background(), clickhouse.ExportRequest{}, pos, clickhouse.MaxSearchLimit)
+		recs, next, err := store.Follow(context.Background(), clickhouse.ExportRequest{Tenants: tenants}, pos, clickhouse.MaxSearchLimit)
 		if err != nil {
-			t.Fatalf("%s: follow from %s: %v", stage, pos, err)
+			t.Fatalf("%s: follow of %v from %s: %v", stage, tenants, pos, err)
 		}
 		var got []string
 		for _, r := range recs {
 			got = append(got, fmt.Sprint(r.Partition, ":", r.Seq))
 			if next[r.Partition] < r.Seq {
-				t.Fatalf("%s: follow from %s returned %d:%d but moved the position to %s", stage, pos, r.Partition, r.Seq, next)
+				t.Fatalf("%s: follow of %v from %s returned %d:%d but moved the position to %s", stage, tenants, pos, r.Partition, r.Seq, next)
 			}
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: follow from %s returned %d records, a full scan %d (first difference at %d)", stage, pos, len(got), len(want), firstDiff(got, want))
+			t.Errorf("%s: follow of %v from %s returned %d records, a full scan %d (first difference at %d)", stage, tenants, pos, len(got), len(want), firstDiff(got, want))
 		}
 	}
 }
@@ -330,6 +382,48 @@ func TestSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
 		}
 		if n := faults.Counted(0); n != 0 {
 			t.Errorf("after the upgrade MaxSeq read audit_events %d times; the migration should have summarised every day", n)
+		}
+	})
+}
+
+// TestTenantSeqDaysMigrationSummarisesStoredRows: migration 0006 summarises the
+// rows stored before it by tenant, so a tenant's head and a poll of its follower read
+// no rows of audit_events right after the upgrade.
+func TestTenantSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
+	chtest.Each(t, func(t *testing.T, store *clickhouse.Store) {
+		ctx := context.Background()
+		db := store.Database()
+		log := chaintest.New(t, "tenant-seqdays-upgrade", 0)
+		base := time.Now().UTC().Add(-6 * 24 * time.Hour)
+		for i := range 90 {
+			log.Add(int32(i%3), []string{"acme", "globex", "acme"}[i%3], base.Add(time.Duration(i)*time.Hour), chaintest.Doc("skill.updated", "u", "skill", "s"))
+		}
+		if err := store.InsertRecords(ctx, log.Records); err != nil {
+			t.Fatal(err)
+		}
+		// The store as it was before migration 0006.
+		for _, stmt := range []string{"DROP TABLE " + db + ".audit_tenant_seq_days_mv", "DROP TABLE " + db + ".audit_tenant_seq_days", "ALTER TABLE " + db + ".schema_migrations DELETE WHERE version = 6"} {
+			if err := store.Exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitMutations(t, store)
+		if err := store.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		faults := clickhouse.Faults(store)
+		faults.Count("SELECT chain_partition, max(seq) FROM "+db+".audit_events", clickhouse.RecordsRead(store))
+		for tenant, want := range map[string]string{"acme": "0:29,2:29", "globex": "1:29"} {
+			head, err := store.Head(ctx, []string{tenant})
+			if err != nil || head.String() != want {
+				t.Errorf("head of %s after the upgrade = %s, %v; want %s", tenant, head, err, want)
+			}
+			if recs, _, err := store.Follow(ctx, clickhouse.ExportRequest{Tenants: []string{tenant}}, head, clickhouse.MaxSearchLimit); err != nil || len(recs) != 0 {
+				t.Errorf("follow of %s from its head = %d records, %v", tenant, len(recs), err)
+			}
+		}
+		if heads, follows := faults.Counted(0), faults.Counted(1); heads+follows != 0 {
+			t.Errorf("after the upgrade the tenants' heads and polls read audit_events %d and %d times; the migration should have summarised every day", heads, follows)
 		}
 	})
 }

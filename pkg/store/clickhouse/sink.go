@@ -478,7 +478,7 @@ func (s *Sink) dropStored(g *group) error {
 	}
 	s.mu.Unlock()
 	// One read of what ClickHouse holds serves every partition of g.
-	heads, err := s.store.maxSeqs(ctx)
+	heads, err := s.store.maxSeqs(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -431,7 +431,7 @@ func (s *Store) InsertCheckpointsAt(ctx context.Context, cps []StoredCheckpoint,
 // whose summary does not match the stored rows (see maxSeqs): a question about
 // one chain partition does not scan every row the hot window holds.
 func (s *Store) MaxSeq(ctx context.Context, p int32) (seq uint64, ok bool, err error) {
-	heads, err := s.maxSeqs(ctx)
+	heads, err := s.maxSeqs(ctx, nil)
 	seq, ok = heads[p]
 	return seq, ok, err
 }
@@ -730,14 +730,14 @@ func checkpointsQuery(db string, p int32) Query {
 func Queries(db string, p int32, from uint64) []Query {
 	today, yesterday, before := dayID(time.Now()), dayID(time.Now().Add(-24*time.Hour)), dayID(time.Now().Add(-72*time.Hour))
 	days, all := []uint32{before, today}, []uint32{before, yesterday, today}
-	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, dayID(time.Now()), uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
+	return []Query{allSeqDaysQuery(db), headInDaysQuery(db, days, all, nil), headInDaysQuery(db, days, all, []string{"acme", "globex"}), tenantSeqDaysQuery(db, []string{"acme"}), seqDaysScanQuery(db, p, from, from+recordsWindow), leafSecondQuery(db, p, from), recordAtQuery(db, p, from, dayID(time.Now()), uint32(time.Now().Unix())), maxCheckpointQuery(db, p, 0), maxCheckpointQuery(db, p, from), recordsQuery(db, p, from, from+recordsWindow, days, all), checkpointsQuery(db, p),
 		partitionsQuery(db, nil), partitionsQuery(db, []string{"acme", "globex"}),
 		seqRangeQuery(db, p, time.Now().Add(-25*time.Hour).UnixNano(), time.Now().Add(-23*time.Hour).UnixNano()),
 		leafHashesQuery(db, p, from, from+5, days, all), treeLeavesQuery(db, p, from, from+5),
 		subtreesQuery(db, p, chain.TileHeight, []chain.IndexRange{{Begin: 0, End: 3}, {Begin: 7, End: 9}}), latestCheckpointsQuery(db),
 		searchDaysQuery(db, query.Span{}, nil), searchDaysQuery(db, query.Span{HasFrom: true, From: time.Now().Add(-30 * time.Hour).Unix(), HasTo: true, To: time.Now().Unix()}, &Cursor{ChainedAtNS: time.Now().UnixNano()}),
 		windowQuery(db, SearchRequest{Tenants: []string{"acme"}}, &dayWindow{first: dayID(time.Now().Add(-48 * time.Hour)), last: dayID(time.Now())}, 10), coveringCheckpointQuery(db, p, from),
-		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}), tailStartQuery(db, nil), tailStartQuery(db, []string{"acme"}),
+		eventPartitionsQuery(db, nil), eventPartitionsQuery(db, []string{"acme"}),
 		exportWindowQuery(db, ExportRequest{Filter: query.Filter{Where: "action LIKE ?", Args: []any{"skill.%"}}, Tenants: []string{"acme"}}, p, from, from+recordsWindow, days, all),
 		savedQueriesQuery(db, "acme", ""), savedQueriesQuery(db, "acme", "weekly"),
 		recordByIDQuery(db, "0190b8a2-6f1c-7cc3-9a51-0b8d2c4e5f60", []string{"acme"}, 7*24*time.Hour), recordByIDQuery(db, "not-a-uuid", nil, 0)}
