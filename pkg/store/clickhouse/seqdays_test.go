@@ -363,16 +363,7 @@ func TestSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
 		if err := store.InsertRecords(ctx, log.Records); err != nil {
 			t.Fatal(err)
 		}
-		// The store as it was before migration 0005.
-		for _, stmt := range []string{"DROP TABLE " + db + ".audit_seq_days_mv", "DROP TABLE " + db + ".audit_seq_days", "ALTER TABLE " + db + ".schema_migrations DELETE WHERE version = 5"} {
-			if err := store.Exec(ctx, stmt); err != nil {
-				t.Fatal(err)
-			}
-		}
-		waitMutations(t, store)
-		if err := store.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		remigrate(t, store, 5, "audit_seq_days")
 		faults := clickhouse.Faults(store)
 		faults.Count("SELECT count(), max(seq) FROM " + db + ".audit_events")
 		for p := range int32(3) {
@@ -401,16 +392,7 @@ func TestTenantSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
 		if err := store.InsertRecords(ctx, log.Records); err != nil {
 			t.Fatal(err)
 		}
-		// The store as it was before migration 0006.
-		for _, stmt := range []string{"DROP TABLE " + db + ".audit_tenant_seq_days_mv", "DROP TABLE " + db + ".audit_tenant_seq_days", "ALTER TABLE " + db + ".schema_migrations DELETE WHERE version = 6"} {
-			if err := store.Exec(ctx, stmt); err != nil {
-				t.Fatal(err)
-			}
-		}
-		waitMutations(t, store)
-		if err := store.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		remigrate(t, store, 6, "audit_tenant_seq_days")
 		faults := clickhouse.Faults(store)
 		faults.Count("SELECT chain_partition, max(seq) FROM "+db+".audit_events", clickhouse.RecordsRead(store))
 		for tenant, want := range map[string]string{"acme": "0:29,2:29", "globex": "1:29"} {
@@ -426,6 +408,22 @@ func TestTenantSeqDaysMigrationSummarisesStoredRows(t *testing.T) {
 			t.Errorf("after the upgrade the tenants' heads and polls read audit_events %d and %d times; the migration should have summarised every day", heads, follows)
 		}
 	})
+}
+
+// remigrate puts store back as it was before migration version, which created
+// table and its view table_mv, and migrates it again over the rows it holds.
+func remigrate(t *testing.T, store *clickhouse.Store, version int, table string) {
+	t.Helper()
+	ctx, db := context.Background(), store.Database()
+	for _, stmt := range []string{"DROP TABLE " + db + "." + table + "_mv", "DROP TABLE " + db + "." + table, fmt.Sprintf("ALTER TABLE %s.schema_migrations DELETE WHERE version = %d", db, version)} {
+		if err := store.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMutations(t, store)
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestLeafHashesFromEventsReadTheRightDays: where audit_leaves lacks seqs, a proof
