@@ -107,13 +107,11 @@ func (s *Store) scopedSummary(ctx context.Context, tenants []string) (daySummary
 		if err != nil {
 			return sum, fmt.Errorf("clickhouse: day partitions: %w", err)
 		}
-		var totals, scoped map[uint32][]partitionDay
-		if len(tenants) == 0 {
-			totals, err = s.allSeqDays(ctx)
-			scoped = totals
-		} else {
-			totals, scoped, err = s.tenantSeqDays(ctx, tenants)
+		q := allSeqDaysQuery(s.db)
+		if len(tenants) > 0 {
+			q = tenantSeqDaysQuery(s.db, tenants)
 		}
+		totals, scoped, err := s.seqDaysOfQuery(ctx, q)
 		if err != nil {
 			return sum, err
 		}
@@ -340,31 +338,10 @@ func (s *Store) maxSeqs(ctx context.Context, tenants []string) (Position, error)
 	return pos, rows.Err()
 }
 
-// allSeqDays reads every partition's summarised days, by day.
-func (s *Store) allSeqDays(ctx context.Context) (map[uint32][]partitionDay, error) {
-	q := allSeqDaysQuery(s.db)
-	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: seq days: %w", err)
-	}
-	defer rows.Close()
-	out := map[uint32][]partitionDay{}
-	for rows.Next() {
-		var p uint32
-		var d seqDay
-		if err := rows.Scan(&p, &d.day, &d.rows, &d.lo, &d.hi); err != nil {
-			return nil, fmt.Errorf("clickhouse: seq days: %w", err)
-		}
-		out[d.day] = append(out[d.day], partitionDay{int32(p), d})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: seq days: %w", err)
-	}
-	return out, nil
-}
-
+// allSeqDaysQuery reads audit_seq_days: every row counts for all tenants and is
+// the scope's own.
 func allSeqDaysQuery(db string) Query {
-	return Query{"all_seq_days", "SELECT chain_partition, day, countMerge(rows), minMerge(seq_min), maxMerge(seq_max) FROM " + db + ".audit_seq_days GROUP BY chain_partition, day ORDER BY chain_partition, day", nil}
+	return Query{"all_seq_days", "SELECT chain_partition, day, countMerge(rows), minMerge(seq_min), maxMerge(seq_max), toUInt8(1), toUInt8(1) FROM " + db + ".audit_seq_days GROUP BY chain_partition, day ORDER BY chain_partition, day", nil}
 }
 
 func headInDaysQuery(db string, days, all []uint32, tenants []string) Query {
@@ -378,46 +355,49 @@ func headInDaysQuery(db string, days, all []uint32, tenants []string) Query {
 	return Query{"head_days", "SELECT chain_partition, max(seq) FROM " + db + ".audit_events WHERE " + whereClause(where) + " GROUP BY chain_partition ORDER BY chain_partition", args}
 }
 
-// tenantSeqDays reads audit_tenant_seq_days for tenants: by day, the rows of all
-// tenants (the empty scope, to check the day against its partition) and the
-// tenants' rows merged over the tenants. An empty tenant name is not a tenant's
-// scope: it would read the totals as its own.
-func (s *Store) tenantSeqDays(ctx context.Context, tenants []string) (totals, scoped map[uint32][]partitionDay, err error) {
-	q := tenantSeqDaysQuery(s.db, tenants)
+// seqDaysOfQuery reads a summary of seqs by partition and day (allSeqDaysQuery or
+// tenantSeqDaysQuery): by day, the rows for all tenants, which a day is checked
+// with against its partition, and the rows of the scope asked for. The all-tenant
+// summary's rows are both.
+func (s *Store) seqDaysOfQuery(ctx context.Context, q Query) (totals, scoped map[uint32][]partitionDay, err error) {
 	rows, err := s.conn.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("clickhouse: tenant seq days: %w", err)
+		return nil, nil, fmt.Errorf("clickhouse: read %s: %w", q.Name, err)
 	}
 	defer rows.Close()
 	totals, scoped = map[uint32][]partitionDay{}, map[uint32][]partitionDay{}
 	for rows.Next() {
-		var total uint8
+		var total, own uint8
 		var p uint32
 		var d seqDay
-		if err := rows.Scan(&total, &p, &d.day, &d.rows, &d.hi); err != nil {
-			return nil, nil, fmt.Errorf("clickhouse: tenant seq days: %w", err)
+		if err := rows.Scan(&p, &d.day, &d.rows, &d.lo, &d.hi, &total, &own); err != nil {
+			return nil, nil, fmt.Errorf("clickhouse: read %s: %w", q.Name, err)
 		}
-		into := scoped
 		if total != 0 {
-			into = totals
+			totals[d.day] = append(totals[d.day], partitionDay{int32(p), d})
 		}
-		into[d.day] = append(into[d.day], partitionDay{int32(p), d})
+		if own != 0 {
+			scoped[d.day] = append(scoped[d.day], partitionDay{int32(p), d})
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("clickhouse: tenant seq days: %w", err)
+		return nil, nil, fmt.Errorf("clickhouse: read %s: %w", q.Name, err)
 	}
 	return totals, scoped, nil
 }
 
-// tenantSeqDaysQuery merges the tenants' rows into one per partition and day: only
-// rows > 0 and the highest seq are used, so the merged row loses nothing.
+// tenantSeqDaysQuery reads audit_tenant_seq_days for tenants: the all-tenant rows
+// (the empty scope) and the tenants' rows merged into one per partition and day.
+// Only rows > 0 and the highest seq of those are used, so the merged row loses
+// nothing; the table keeps no lowest seq (0). An empty tenant name is not a
+// tenant's scope: it would read the totals as its own.
 func tenantSeqDaysQuery(db string, tenants []string) Query {
 	args := []any{""}
 	for _, t := range tenants {
 		args = append(args, t)
 	}
-	return Query{"tenant_seq_days", "SELECT toUInt8(scope = '') AS total, chain_partition, day, countMerge(rows), maxMerge(seq_max) FROM " + db +
-		".audit_tenant_seq_days WHERE scope IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + ") GROUP BY total, chain_partition, day ORDER BY total, chain_partition, day", args}
+	return Query{"tenant_seq_days", "SELECT chain_partition, day, countMerge(rows), toUInt64(0), maxMerge(seq_max), toUInt8(scope = '') AS total, toUInt8(scope != '') AS own FROM " + db +
+		".audit_tenant_seq_days WHERE scope IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + ") GROUP BY chain_partition, day, total, own ORDER BY chain_partition, day, total, own", args}
 }
 
 func seqDaysScanQuery(db string, p int32, from, to uint64) Query {
