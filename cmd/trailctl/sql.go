@@ -44,8 +44,10 @@ restricted to those tenants.
 			if api.url != "" {
 				return sqlThroughAPI(cmd, &api, strings.Join(args, " "), maxRows, output)
 			}
-			stmt, err := sqlscope.Scope{Database: sf.Database, Tenants: tenants}.Rewrite(strings.Join(args, " "))
-			if err != nil {
+			sql := strings.Join(args, " ")
+			// Refuse what is outside the subset before connecting; the store then
+			// adds what its server generation cannot run safely.
+			if _, err := (sqlscope.Scope{Database: sf.Database, Tenants: tenants}).Rewrite(sql); err != nil {
 				return usageError(err)
 			}
 			ctx := cmd.Context()
@@ -54,6 +56,10 @@ restricted to those tenants.
 				return err
 			}
 			defer store.Close()
+			stmt, err := store.SQLScope(tenants).Rewrite(sql)
+			if err != nil {
+				return usageError(err)
+			}
 			var cols []clickhouse.Column
 			var rows [][]any
 			truncated, err := store.ReadOnly(ctx, stmt, clickhouse.SQLLimits{MaxRows: maxRows, MaxTime: timeout},

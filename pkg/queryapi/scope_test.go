@@ -14,6 +14,7 @@ import (
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/console"
 	"github.com/trailkeep/trailkeep/pkg/kafka"
+	"github.com/trailkeep/trailkeep/pkg/sqlscope"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 )
 
@@ -56,7 +57,9 @@ func (s *scopeStore) Partitions(_ context.Context, tenants []string) ([]int32, e
 	s.record("Partitions", tenants, "")
 	return nil, nil
 }
-func (s *scopeStore) Database() string { return "trailkeep" }
+func (s *scopeStore) SQLScope(tenants []string) sqlscope.Scope {
+	return sqlscope.Scope{Database: "trailkeep", Tenants: tenants}
+}
 func (s *scopeStore) ReadOnly(_ context.Context, stmt string, _ clickhouse.SQLLimits, columns func([]clickhouse.Column) error, _ func([]any) error) (bool, error) {
 	s.record("ReadOnly", nil, stmt)
 	return false, columns(nil)

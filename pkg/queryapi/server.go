@@ -650,7 +650,7 @@ func (s *Server) runSQL(w http.ResponseWriter, r *http.Request, c *call) {
 		c.invalid(w, ActionSearched, meta, event.FieldError{Field: "/max_rows", Rule: "range", Limit: "1.." + strconv.Itoa(s.o.SQL.MaxRows), Message: fmt.Sprintf("max_rows must be from 1 to %d", s.o.SQL.MaxRows)})
 		return
 	}
-	scope := sqlscope.Scope{Database: s.o.Store.Database(), Tenants: c.tenants}
+	scope := s.o.Store.SQLScope(c.tenants)
 	stmt, err := scope.Rewrite(body.SQL)
 	if err != nil {
 		var se *sqlscope.Error

@@ -5,6 +5,7 @@ import (
 
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/proof"
+	"github.com/trailkeep/trailkeep/pkg/sqlscope"
 	"github.com/trailkeep/trailkeep/pkg/store/clickhouse"
 	"github.com/trailkeep/trailkeep/pkg/verify"
 )
@@ -27,8 +28,8 @@ type Store interface {
 	LatestCheckpoints(ctx context.Context) (map[int32]clickhouse.LatestCheckpoint, error)
 	// Partitions lists the partitions holding the tenants' events.
 	Partitions(ctx context.Context, tenants []string) ([]int32, error)
-	// Database names the database sqlscope confines statements to.
-	Database() string
+	// SQLScope is what sqlscope confines the tenants' statements to.
+	SQLScope(tenants []string) sqlscope.Scope
 	ReadOnly(ctx context.Context, stmt string, lim clickhouse.SQLLimits, columns func([]clickhouse.Column) error, row func([]any) error) (truncated bool, err error)
 	Export(ctx context.Context, req clickhouse.ExportRequest, fn func(chain.Record) error) error
 	// Head returns the tenants' (nil: every tenant's) highest stored seq per

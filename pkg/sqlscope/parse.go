@@ -13,11 +13,13 @@ const maxDepth = 64
 // parser is a recursive-descent parser of the subset in the package doc. It sees
 // the tokens of one statement and the table CTEs visible at each point.
 type parser struct {
-	toks  []token
-	i     int
-	db    string
-	ctes  []map[string]*withItem // innermost last
-	depth int
+	toks []token
+	i    int
+	db   string
+	ctes []map[string]*withItem // innermost last
+	// legacy refuses the joins Scope.Legacy names.
+	legacy bool
+	depth  int
 }
 
 var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -292,6 +294,9 @@ func (p *parser) withList(s *selectStmt) error {
 			if err != nil {
 				return err
 			}
+			if err := p.checkExprAlias(name, nt); err != nil {
+				return err
+			}
 			s.with = append(s.with, withItem{name: name, pos: nt.pos, expr: e})
 		}
 		if !p.acceptPunct(",") {
@@ -323,7 +328,7 @@ func (p *parser) selectItems() ([]selectItem, error) {
 				return nil, err
 			}
 			it.expr = e
-			if it.alias, err = p.alias(); err != nil {
+			if it.alias, err = p.exprAlias(); err != nil {
 				return nil, err
 			}
 		}
@@ -349,6 +354,32 @@ func (p *parser) alias() (string, error) {
 		return n, err
 	}
 	return "", nil
+}
+
+// exprAlias is alias after an expression, refusing a name the printed
+// statement gives a table: it aliases every audit table and inlined CTE by its
+// name, and ClickHouse refuses an expression and a table of one alias (or, on
+// older servers, lets one shadow the other), so the statement would fail or
+// change meaning only once scoped.
+func (p *parser) exprAlias() (string, error) {
+	n, err := p.alias()
+	if err != nil || n == "" {
+		return n, err
+	}
+	return n, p.checkExprAlias(n, p.toks[p.i-1]) // the name just read
+}
+
+func (p *parser) checkExprAlias(name string, at token) error {
+	taken := name == EventsTable || name == CheckpointsTable
+	for i := range p.ctes {
+		if _, ok := p.ctes[i][name]; ok {
+			taken = true
+		}
+	}
+	if taken {
+		return errAt(at, "%s names a table here; give the expression another alias", name)
+	}
+	return nil
 }
 
 // tableRef := audit_events | audit_checkpoints | db.either | cte | ( union ) , then [AS] alias
@@ -453,7 +484,7 @@ func (p *parser) joins() ([]joinClause, error) {
 				if err != nil {
 					return nil, err
 				}
-				alias, err := p.alias()
+				alias, err := p.exprAlias()
 				if err != nil {
 					return nil, err
 				}
@@ -481,11 +512,33 @@ func (p *parser) joins() ([]joinClause, error) {
 			if err := p.joinCondition(&j); err != nil {
 				return nil, err
 			}
+			if p.legacy && (j.on != nil || len(j.using) > 0) && !legacySafeJoin(words) {
+				return nil, errAt(t, "on ClickHouse 18.16 a JOIN with ON or USING must be ANY INNER or ANY LEFT: "+
+					"its ALL joins return uninitialised server memory in the right table's key columns when a key repeats; "+
+					"write CROSS JOIN with the condition in WHERE, IN (subquery) or ANY JOIN")
+			}
 		default:
 			return out, nil
 		}
 		out = append(out, j)
 	}
+}
+
+// legacySafeJoin reports whether a keyed join of these words is one 18.16 runs
+// without reading uninitialised memory: ANY strictness, INNER or LEFT (see
+// Scope.Legacy). join_default_strictness is ALL there, so ANY must be written.
+func legacySafeJoin(words []string) bool {
+	anyStrict := false
+	for _, w := range words {
+		switch w {
+		case "ANY":
+			anyStrict = true
+		case "INNER", "LEFT", "OUTER":
+		default:
+			return false
+		}
+	}
+	return anyStrict
 }
 
 func (p *parser) joinCondition(j *joinClause) error {

@@ -38,6 +38,15 @@ type Scope struct {
 	// partitions that hold their events; empty means every tenant (admin tokens
 	// only).
 	Tenants []string
+	// Legacy is set for a ClickHouse server of the 18.16 generation, whose joins
+	// with ON or USING are memory-unsafe unless they are ANY INNER or ANY LEFT:
+	// an ALL join (the default strictness) fills the right table's key columns
+	// with uninitialised server memory when a key repeats, so a result could
+	// carry bytes of other queries, other tenants' included, or crash the server
+	// (ClickHouse #4108); its RIGHT and FULL joins fail. Such joins are refused
+	// (*Error); CROSS JOIN with the condition in WHERE, IN (subquery) and ANY
+	// joins are not.
+	Legacy bool
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -63,7 +72,7 @@ func (s Scope) Rewrite(sql string) (string, error) {
 	if n := len(toks); n > 0 && toks[n-1].text == ";" && toks[n-1].kind == kindPunct {
 		toks = toks[:n-1]
 	}
-	p := &parser{toks: toks, db: s.Database}
+	p := &parser{toks: toks, db: s.Database, legacy: s.Legacy}
 	tree, err := p.statement()
 	if err != nil {
 		return "", err

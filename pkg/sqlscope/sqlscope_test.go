@@ -191,3 +191,87 @@ func FuzzRewrite(f *testing.F) {
 		checkOutput(t, sql, out)
 	})
 }
+
+// On a legacy server only the keyed joins 18.16 runs without reading
+// uninitialised memory are accepted (Scope.Legacy); a modern scope accepts
+// them all, and joins without a key are never affected.
+func TestLegacyRefusesUnsafeJoins(t *testing.T) {
+	for _, c := range []struct {
+		join string
+		safe bool
+	}{
+		{"JOIN audit_checkpoints c ON a.chain_partition = c.chain_partition", false},
+		{"INNER JOIN audit_checkpoints c USING chain_partition", false},
+		{"ALL INNER JOIN audit_checkpoints c USING (chain_partition)", false},
+		{"ALL LEFT JOIN audit_checkpoints c ON a.chain_partition = c.chain_partition", false},
+		{"LEFT OUTER JOIN audit_checkpoints c ON a.chain_partition = c.chain_partition", false},
+		{"ANY RIGHT JOIN audit_checkpoints c USING chain_partition", false},
+		{"ANY FULL OUTER JOIN audit_checkpoints c USING chain_partition", false},
+		{"RIGHT JOIN audit_checkpoints c USING chain_partition", false},
+		{"ANY JOIN audit_checkpoints c USING chain_partition", true},
+		{"ANY INNER JOIN audit_checkpoints c ON a.chain_partition = c.chain_partition", true},
+		{"any left join audit_checkpoints c USING chain_partition", true},
+		{"ANY LEFT OUTER JOIN audit_checkpoints c USING chain_partition", true},
+		{"CROSS JOIN audit_checkpoints c WHERE a.chain_partition = c.chain_partition", true},
+		{", audit_checkpoints c WHERE a.chain_partition = c.chain_partition", true},
+		{"ARRAY JOIN [1, 2] AS x", true},
+	} {
+		t.Run(c.join, func(t *testing.T) {
+			sql := "SELECT a.seq FROM audit_events a " + c.join
+			if _, err := (Scope{Database: "db", Tenants: []string{"acme"}}).Rewrite(sql); err != nil {
+				t.Fatalf("modern scope refused %q: %v", sql, err)
+			}
+			_, err := Scope{Database: "db", Tenants: []string{"acme"}, Legacy: true}.Rewrite(sql)
+			if c.safe {
+				if err != nil {
+					t.Fatalf("legacy scope refused %q: %v", sql, err)
+				}
+				return
+			}
+			var se *Error
+			if !errors.As(err, &se) || se.Pos != len("SELECT a.seq FROM audit_events a ") || !strings.Contains(se.Msg, "ANY INNER or ANY LEFT") {
+				t.Fatalf("legacy scope on %q: %v, want the join refused at its first word", sql, err)
+			}
+		})
+	}
+	// Inside a subquery and a CTE too: the rule is the parser's, wherever a join is.
+	for _, sql := range []string{
+		"SELECT count() FROM (SELECT a.seq FROM audit_events a JOIN audit_events b USING seq)",
+		"WITH t AS (SELECT a.seq FROM audit_events a JOIN audit_events b USING seq) SELECT count() FROM t",
+		"SELECT seq FROM audit_events WHERE seq IN (SELECT a.seq FROM audit_events a JOIN audit_events b USING seq)",
+	} {
+		if _, err := (Scope{Database: "db", Legacy: true}).Rewrite(sql); err == nil {
+			t.Errorf("legacy scope accepted %q", sql)
+		}
+	}
+}
+
+// The printed statement aliases every audit table and inlined CTE by its name,
+// so an expression may not take one of those names (ClickHouse would refuse
+// the scoped statement, or let the alias shadow the table, though the original
+// ran). The error points at the alias.
+func TestRewriteRefusesAnExpressionNamedLikeATable(t *testing.T) {
+	for _, c := range []struct{ sql, alias, at string }{ // at: the text that starts at the alias
+		{"SELECT chain_partition audit_checkpoints, count() FROM audit_checkpoints GROUP BY chain_partition", "audit_checkpoints", "audit_checkpoints,"},
+		{"SELECT count() FROM (SELECT seq AS audit_events FROM audit_events UNION ALL SELECT seq FROM audit_events)", "audit_events", "audit_events FROM audit_events UNION"},
+		{"WITH 1 AS audit_events SELECT count() FROM audit_events", "audit_events", "audit_events SELECT"},
+		{"WITH t AS (SELECT seq FROM audit_events) SELECT seq AS t FROM t", "t", "t FROM t"},
+		{"SELECT x FROM audit_events ARRAY JOIN [1, 2] AS audit_checkpoints", "audit_checkpoints", "audit_checkpoints"},
+	} {
+		t.Run(c.sql, func(t *testing.T) {
+			_, err := Scope{Database: "db", Tenants: []string{"acme"}}.Rewrite(c.sql)
+			var se *Error
+			if !errors.As(err, &se) || se.Token != c.alias || se.Pos != strings.Index(c.sql, c.at) {
+				t.Fatalf("Rewrite(%q) = %v, want the alias %s refused where it is defined", c.sql, err, c.alias)
+			}
+		})
+	}
+	for _, sql := range []string{
+		"SELECT seq AS events FROM audit_events",
+		"SELECT a.seq AS b FROM audit_events a JOIN audit_events b USING seq",
+	} {
+		if _, err := (Scope{Database: "db"}).Rewrite(sql); err != nil {
+			t.Errorf("Rewrite(%q) = %v", sql, err)
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/trailkeep/trailkeep/internal/parallel"
 	"github.com/trailkeep/trailkeep/pkg/chain"
 	"github.com/trailkeep/trailkeep/pkg/query"
+	"github.com/trailkeep/trailkeep/pkg/sqlscope"
 	"github.com/trailkeep/trailkeep/schemas"
 )
 
@@ -633,6 +634,13 @@ func (s *Store) Exec(ctx context.Context, sql string, args ...any) error {
 
 // Database returns the database name.
 func (s *Store) Database() string { return s.db }
+
+// SQLScope is the scope sqlscope confines a caller's statements to on this
+// store: its database, the tenants (nil: every tenant), and on a legacy server
+// the joins that server cannot run safely (sqlscope.Scope.Legacy).
+func (s *Store) SQLScope(tenants []string) sqlscope.Scope {
+	return sqlscope.Scope{Database: s.db, Tenants: tenants, Legacy: !s.modern}
+}
 
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error {
