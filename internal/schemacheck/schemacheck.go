@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -69,6 +71,7 @@ type node struct {
 	minProps, maxProps int // -1 when absent
 	required           []string
 	props              map[string]*node
+	closed             []property // see validClosed; nil when it does not apply
 	noAdditional       bool
 	additional         *node
 	propertyNames      *node
@@ -227,8 +230,41 @@ func (c *compiler) object(s *jsonschema.Schema, n *node) error {
 		return &UnsupportedError{s.Location, fmt.Sprintf("additionalProperties of type %T", a)}
 	}
 	var err error
-	n.propertyNames, err = c.compile(s.PropertyNames)
-	return err
+	if n.propertyNames, err = c.compile(s.PropertyNames); err != nil {
+		return err
+	}
+	n.closed = closedProperties(n)
+	return nil
+}
+
+// property is one entry of a closed object's property list.
+type property struct {
+	name     string
+	node     *node
+	required bool
+}
+
+// closedProperties lists the properties of an object that admits no others and
+// whose required names are all among them, in name order; nil for any other
+// object. For such an object every member must be one of the properties, so
+// validObject can look the properties up instead of iterating the map.
+func closedProperties(n *node) []property {
+	if !n.noAdditional || n.propertyNames != nil || len(n.props) == 0 {
+		return nil
+	}
+	req := make(map[string]bool, len(n.required))
+	for _, r := range n.required {
+		if _, ok := n.props[r]; !ok {
+			return nil
+		}
+		req[r] = true
+	}
+	list := make([]property, 0, len(n.props))
+	for name, pn := range n.props {
+		list = append(list, property{name, pn, req[name]})
+	}
+	slices.SortFunc(list, func(a, b property) int { return strings.Compare(a.name, b.name) })
+	return list
 }
 
 func (c *compiler) array(s *jsonschema.Schema, n *node) error {
@@ -393,6 +429,9 @@ func (n *node) validObject(obj map[string]any) bool {
 	if n.minProps >= 0 && len(obj) < n.minProps || n.maxProps >= 0 && len(obj) > n.maxProps {
 		return false
 	}
+	if n.closed != nil {
+		return n.validClosed(obj)
+	}
 	for _, r := range n.required {
 		if _, ok := obj[r]; !ok {
 			return false
@@ -411,6 +450,30 @@ func (n *node) validObject(obj map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// validClosed is validObject for an object with a closed property list: each
+// property is looked up once, which covers required; a member that is none of
+// them is what makes the count of those found fall short of the map's size.
+// Iterating the map instead cost an iterator step per member on top of the same
+// lookups, and the required names were looked up a second time.
+func (n *node) validClosed(obj map[string]any) bool {
+	found := 0
+	for i := range n.closed {
+		p := &n.closed[i]
+		v, ok := obj[p.name]
+		if !ok {
+			if p.required {
+				return false
+			}
+			continue
+		}
+		if !p.node.valid(v) {
+			return false
+		}
+		found++
+	}
+	return found == len(obj)
 }
 
 func (n *node) validArray(arr []any) bool {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -27,10 +28,9 @@ func Decode(raw []byte, lim Limits) (map[string]any, error) {
 		return nil, fieldErr("", RuleMaxBytes, strconv.Itoa(lim.MaxEventBytes),
 			"event is %d bytes, at most %d allowed", len(raw), lim.MaxEventBytes)
 	}
-	// The decoder finds duplicate names itself, in the map it fills anyway:
-	// jsontext's own check keeps a second name set per object, about a twentieth
-	// of ingest's allocations.
-	d := decoder{dec: jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true)), lim: lim}
+	p := decoders.Get().(*pooledDecoder)
+	defer p.release()
+	d := decoder{dec: p.reset(raw), lim: lim}
 	switch k := d.dec.PeekKind(); k {
 	case '{':
 	case 0: // malformed: the next read reports why
@@ -50,6 +50,33 @@ func Decode(raw []byte, lim Limits) (map[string]any, error) {
 type decoder struct {
 	dec *jsontext.Decoder
 	lim Limits
+}
+
+// pooledDecoder is a jsontext decoder kept between events with the buffer it
+// reads. jsontext parses a [bytes.Buffer]'s bytes in place, where from any other
+// reader it copies the input into a buffer of its own, grown as it reads; and a
+// decoder reused keeps the state it grew (its name and nesting stacks).
+type pooledDecoder struct {
+	in  bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var decoders = sync.Pool{New: func() any { return new(pooledDecoder) }}
+
+// reset points p at raw. The decoder finds duplicate names itself, in the map it
+// fills anyway: jsontext's own check keeps a second name set per object, about a
+// twentieth of ingest's allocations.
+func (p *pooledDecoder) reset(raw []byte) *jsontext.Decoder {
+	p.in = *bytes.NewBuffer(raw)
+	p.dec.Reset(&p.in, jsontext.AllowDuplicateNames(true))
+	return &p.dec
+}
+
+// release drops p's reference to the event's bytes and returns it to the pool.
+func (p *pooledDecoder) release() {
+	p.in = bytes.Buffer{}
+	p.dec.Reset(&p.in)
+	decoders.Put(p)
 }
 
 func (d *decoder) value(depth int, at path) (any, error) {

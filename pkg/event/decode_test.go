@@ -2,7 +2,13 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -72,4 +78,61 @@ func FuzzDecodeAgreesWithJSONText(f *testing.F) {
 			t.Fatalf("Decode accepted a duplicate name: %q", raw)
 		}
 	})
+}
+
+// TestDecodeIsTheSameWhateverCameBefore: Decode reuses pooled decoders, so no
+// state may pass from one document to the next, and it parses the caller's bytes
+// in place, so it must leave them as they were. Good and bad documents are
+// decoded in shuffled orders, each from two goroutines; every result must be the
+// first one's, and an accepted document must be what encoding/json reads.
+func TestDecodeIsTheSameWhateverCameBefore(t *testing.T) {
+	inputs := [][]byte{[]byte(minimal), []byte(`{"a":1,"a":2}`), []byte(`{"x":[{"b":"\u00e9"}],"y":`), []byte(`{"a":"b"} x`)}
+	for _, b := range fixtures.BadInputs(t) {
+		inputs = append(inputs, b.Body)
+	}
+	for _, l := range fixtures.Lines(t, "claude-code/session-mcp-subagent.jsonl") {
+		inputs = append(inputs, l)
+	}
+	outcome := func(raw []byte) string {
+		doc, err := Decode(raw, Limits{})
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		var want any
+		if err := json.Unmarshal(raw, &want); err != nil || !reflect.DeepEqual(any(doc), want) {
+			return fmt.Sprintf("accepted %v, but encoding/json reads %v (%v)", doc, want, err)
+		}
+		return "accepted"
+	}
+	first := make([]string, len(inputs))
+	copies := make([][]byte, len(inputs))
+	for i, in := range inputs {
+		copies[i] = bytes.Clone(in)
+		first[i] = outcome(in)
+		if strings.HasPrefix(first[i], "accepted ") {
+			t.Fatalf("input %d: %s", i, first[i])
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 5))
+	var wg sync.WaitGroup
+	for g := range 2 {
+		order := r.Perm(len(inputs) * 20)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, k := range order {
+				i := k % len(inputs)
+				if got := outcome(inputs[i]); got != first[i] {
+					t.Errorf("goroutine %d, input %d: %s, first %s", g, i, got, first[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range inputs {
+		if !bytes.Equal(inputs[i], copies[i]) {
+			t.Fatalf("input %d changed by Decode", i)
+		}
+	}
 }

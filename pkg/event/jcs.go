@@ -30,23 +30,29 @@ func appendJCS(b []byte, v any, depth, maxDepth int) ([]byte, error) {
 		if check && depth > maxDepth {
 			return nil, errText
 		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
+		// The members are sorted with their values, so no value is looked up
+		// again; an event's objects fit the stack array.
+		var stack [24]member
+		members := stack[:0]
+		if len(v) > len(stack) {
+			members = make([]member, 0, len(v))
 		}
-		slices.SortFunc(keys, compareUTF16)
+		for k, e := range v {
+			members = append(members, member{k, e})
+		}
+		slices.SortFunc(members, compareMembers)
 		b = append(b, '{')
-		for i, k := range keys {
+		for i := range members {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			var ok bool
-			if b, ok = appendJCSString(b, k, check); !ok {
+			if b, ok = appendJCSString(b, members[i].name, check); !ok {
 				return nil, errText
 			}
 			b = append(b, ':')
 			var err error
-			if b, err = appendJCS(b, v[k], depth+1, maxDepth); err != nil {
+			if b, err = appendJCS(b, members[i].value, depth+1, maxDepth); err != nil {
 				return nil, err
 			}
 		}
@@ -81,6 +87,14 @@ func appendJCS(b []byte, v any, depth, maxDepth int) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("event: canonical encoding: unsupported value of type %T", v)
 }
+
+// member is one member of an object being encoded.
+type member struct {
+	name  string
+	value any
+}
+
+func compareMembers(a, b member) int { return compareUTF16(a.name, b.name) }
 
 // errText is appendJCS's answer for a string, key or depth the text rules
 // refuse.
@@ -159,7 +173,30 @@ func appendJCSNumber(b []byte, f float64) ([]byte, error) {
 // compareUTF16 orders strings by their UTF-16 code units, as RFC 8785
 // §3.2.3 requires. Byte order differs from it only where a rune ≥ U+10000
 // meets one in U+E000..U+FFFF.
+//
+// Member names are nearly always ASCII, so it first skips the common prefix
+// byte by byte. When the first bytes that differ are both ASCII, they start a
+// rune each (no multi-byte sequence holds an ASCII byte, so the prefix decodes
+// the same in both) and decide. A string that is a prefix of the other, ending
+// in an ASCII byte, sorts first. Anything else, including text that is not
+// UTF-8 (AppendCanonical does not check), takes compareRunes.
 func compareUTF16(a, b string) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	switch {
+	case i == n && (n == 0 || a[n-1] < utf8.RuneSelf):
+		return len(a) - len(b)
+	case i < n && a[i] < utf8.RuneSelf && b[i] < utf8.RuneSelf:
+		return int(a[i]) - int(b[i])
+	}
+	return compareRunes(a, b)
+}
+
+// compareRunes is compareUTF16 rune by rune.
+func compareRunes(a, b string) int {
 	for a != "" && b != "" {
 		ra, na := utf8.DecodeRuneInString(a)
 		rb, nb := utf8.DecodeRuneInString(b)

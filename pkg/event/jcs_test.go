@@ -3,7 +3,11 @@ package event
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
@@ -72,4 +76,40 @@ func FuzzJCS(f *testing.F) {
 			t.Fatalf("\n got %q\nwant %q", got, want)
 		}
 	})
+}
+
+// TestCompareUTF16MatchesTheRuneWalk holds compareUTF16's byte shortcuts to the
+// rune-by-rune comparison on pairs that share prefixes of every kind: ASCII,
+// multi-byte runes, runes on both sides of the U+E000/U+10000 order flip, and
+// bytes that are not UTF-8 (truncated and stray continuation bytes). For valid
+// UTF-8 it also holds both to the order of the strings' UTF-16 code units.
+func TestCompareUTF16MatchesTheRuneWalk(t *testing.T) {
+	pieces := []string{"", "a", "b", "_", "~", "\x7f", "é", "\u20ac", "\ue000", "\uffff", "\U0001f600", "\U00010000",
+		"\xe2", "\xe2\x82", "\x82", "\xff", "\xc3", "\xf0\x9f"}
+	r := rand.New(rand.NewPCG(7, 11))
+	word := func() string {
+		var s strings.Builder
+		for range r.IntN(4) {
+			s.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		return s.String()
+	}
+	sign := func(x int) int { return min(max(x, -1), 1) }
+	units := func(s string) []uint16 { return utf16.Encode([]rune(s)) }
+	for range 200000 {
+		prefix := word()
+		a, b := prefix+word(), prefix+word()
+		if r.IntN(4) == 0 {
+			b = a + word()
+		}
+		got, want := sign(compareUTF16(a, b)), sign(compareRunes(a, b))
+		if got != want {
+			t.Fatalf("compareUTF16(%q, %q) = %d, the rune walk says %d", a, b, got, want)
+		}
+		if utf8.ValidString(a) && utf8.ValidString(b) {
+			if oracle := slices.Compare(units(a), units(b)); got != oracle {
+				t.Fatalf("compareUTF16(%q, %q) = %d, UTF-16 order is %d", a, b, got, oracle)
+			}
+		}
+	}
 }
