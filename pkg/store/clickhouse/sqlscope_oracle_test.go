@@ -226,6 +226,8 @@ func TestSQLScopeDifferentialOracle(t *testing.T) {
 	all, cps, mine, mineCps := oracleData(t)
 	full, only := chtest.Store(t), chtest.Store(t)
 	ctx := t.Context()
+	// One stored time for both stores: SELECT * reads it.
+	storedAt := time.Now().UTC().Truncate(time.Second)
 	for _, s := range []struct {
 		st   *clickhouse.Store
 		recs []chain.Record
@@ -234,7 +236,7 @@ func TestSQLScopeDifferentialOracle(t *testing.T) {
 		if err := s.st.InsertRecords(ctx, s.recs); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.st.InsertCheckpoints(ctx, s.cps); err != nil {
+		if err := s.st.InsertCheckpointsAt(ctx, s.cps, storedAt); err != nil {
 			t.Fatal(err)
 		}
 	}
