@@ -371,10 +371,8 @@ func (p *parser) exprAlias() (string, error) {
 
 func (p *parser) checkExprAlias(name string, at token) error {
 	taken := name == EventsTable || name == CheckpointsTable
-	for i := range p.ctes {
-		if _, ok := p.ctes[i][name]; ok {
-			taken = true
-		}
+	for i := 0; i < len(p.ctes) && !taken; i++ {
+		_, taken = p.ctes[i][name]
 	}
 	if taken {
 		return errAt(at, "%s names a table here; give the expression another alias", name)
